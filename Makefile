@@ -1,0 +1,37 @@
+# Two entry points (see README): `make demo` and `make test`. Each creates the virtual
+# environment and installs everything itself, pinned by constraints.txt.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.secfl-installed
+PIP_FLAGS := --disable-pip-version-check -q -c constraints.txt
+
+.PHONY: demo test lint test-slow bench vectors clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip $(PIP_FLAGS) install -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/secfl demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check secfl tests benchmarks protocols/tools
+	$(BIN)/ruff format --check secfl tests benchmarks protocols/tools
+	$(BIN)/mypy secfl
+
+test: lint
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q
+
+test-slow: $(STAMP)
+	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest -q -m slow
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+vectors: $(STAMP)
+	$(BIN)/python protocols/tools/make_vectors.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

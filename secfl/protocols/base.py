@@ -1,0 +1,170 @@
+"""The sans-I/O session shapes every aggregation protocol shares.
+
+A round is a sequence of *phases*. In each phase the server sends one request to each
+participating client and collects at most one response from each; the runtime decides when
+a phase's deadline has passed and calls :meth:`ServerSession.advance`. Clients that did not
+respond by then are dropouts from that phase on. Sessions only consume and produce bytes
+(framed by :mod:`secfl.wire`): no sockets, threads, clocks or printing, and randomness is an
+injected :class:`~secfl.hazmat.rng.Csprng`. Every protocol sums vectors over Z_{2^bits}:
+the server's result is the sum of the surviving clients' inputs, never any single input.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NoReturn
+
+import numpy as np
+
+from secfl.errors import InvalidArgument, ProtocolAbort
+from secfl.hazmat.prg import uint_dtype
+
+__all__ = [
+    "AggregationProtocol",
+    "ClientSession",
+    "RoundResult",
+    "ServerSession",
+    "validate_client_ids",
+]
+
+ClientId = int
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """What the server learns: the sum over Z_{2^bits} of the survivors' inputs."""
+
+    aggregate: np.ndarray
+    survivors: frozenset[ClientId]
+    dropped: frozenset[ClientId]
+
+
+class _Unpicklable:
+    """Sessions hold secrets (keys, seeds, inputs): refuse pickling and secret-free repr."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(f"{type(self).__name__} holds secret state and cannot be pickled")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} phase={getattr(self, 'phase', '?')}>"
+
+
+class ServerSession(_Unpicklable, abc.ABC):
+    """Server side of one round."""
+
+    __slots__ = ()
+
+    @property
+    @abc.abstractmethod
+    def phase(self) -> str:
+        """Name of the phase whose responses are being collected ("done" at the end)."""
+
+    @abc.abstractmethod
+    def start(self) -> dict[ClientId, bytes]:
+        """Begin the round: the first request for every client."""
+
+    @abc.abstractmethod
+    def receive(self, client_id: ClientId, data: bytes) -> None:
+        """Take one client's response to the current phase.
+
+        Raises a :class:`~secfl.errors.SecflError` for an unknown, duplicate, out-of-phase or
+        malformed message; the session's state is unchanged when it raises.
+        """
+
+    @abc.abstractmethod
+    def advance(self) -> dict[ClientId, bytes]:
+        """Close the current phase (missing responders are dropouts) and return the next
+        phase's requests; an empty dict once the round is done. Raises
+        :class:`~secfl.errors.ProtocolAbort` (e.g. too few survivors) to end the round.
+        """
+
+    @property
+    @abc.abstractmethod
+    def result(self) -> RoundResult:
+        """The round's result; raises :class:`ProtocolAbort` before the round is done."""
+
+
+class ClientSession(_Unpicklable, abc.ABC):
+    """Client side of one round, holding that client's input vector."""
+
+    __slots__ = ()
+
+    @property
+    @abc.abstractmethod
+    def phase(self) -> str:
+        """Name of the phase the client expects a request for next ("done" at the end)."""
+
+    @abc.abstractmethod
+    def handle(self, data: bytes) -> bytes | None:
+        """Answer one server request; ``None`` when the request needs no answer.
+
+        Raises :class:`~secfl.errors.ProtocolAbort` (or another
+        :class:`~secfl.errors.SecflError`) when the request is malformed, out of order or
+        would make the client break the protocol's guarantees; the client then refuses
+        every later request.
+        """
+
+
+class AggregationProtocol(abc.ABC):
+    """A configured protocol: builds the sessions of one round."""
+
+    name: str
+    phases: tuple[str, ...]
+
+    @property
+    @abc.abstractmethod
+    def bits(self) -> int:
+        """Inputs and the result are vectors over Z_{2^bits}."""
+
+    @abc.abstractmethod
+    def server(self, *, round_id: int, client_ids: frozenset[ClientId], dim: int) -> ServerSession:
+        """The server session of round ``round_id`` with these clients."""
+
+    @abc.abstractmethod
+    def client(self, *, round_id: int, client_id: ClientId, value: np.ndarray) -> ClientSession:
+        """The session of client ``client_id`` contributing ``value`` (over Z_{2^bits})."""
+
+
+def validate_client_ids(client_ids: frozenset[ClientId]) -> None:
+    """Client ids are distinct integers in 1..2^32-1 (0 is reserved for "the server")."""
+    if not client_ids:
+        raise InvalidArgument("a round needs at least one client")
+    for cid in client_ids:
+        if not isinstance(cid, int) or not 1 <= cid < 1 << 32:
+            raise InvalidArgument(f"client ids must be integers in 1..2^32-1, got {cid!r}")
+
+
+def require_phase(actual: str, expected: str, what: str) -> None:
+    """Raise :class:`ProtocolAbort` unless a message arrives in the phase that expects it."""
+    if actual != expected:
+        raise ProtocolAbort(f"{what} arrived in phase {actual!r}; it belongs to {expected!r}")
+
+
+def check_input(value: np.ndarray, *, bits: int, dim: int | None = None) -> np.ndarray:
+    """Validate a client input over Z_{2^bits}: 1-D, unsigned, right length and range."""
+    arr = np.asarray(value)
+    dt = uint_dtype(bits)
+    if arr.ndim != 1 or arr.dtype != dt:
+        raise InvalidArgument(
+            f"input must be a 1-D {dt} vector over Z_2^{bits}, got {arr.dtype} shape {arr.shape}"
+        )
+    if dim is not None and arr.size != dim:
+        raise InvalidArgument(f"input has {arr.size} entries, the round expects {dim}")
+    if bits < dt.itemsize * 8 and arr.size and int(arr.max()) >> bits:
+        raise InvalidArgument(f"input has entries >= 2^{bits}")
+    return arr
+
+
+def sum_vectors(vectors: Mapping[ClientId, np.ndarray], *, bits: int, dim: int) -> np.ndarray:
+    """Sum vectors over Z_{2^bits} (wrap-around in the storage dtype, then mask)."""
+    dt = uint_dtype(bits)
+    acc = np.zeros(dim, dtype=dt)
+    for v in vectors.values():
+        np.add(acc, v, out=acc)
+    if bits < dt.itemsize * 8:
+        acc &= dt.type((1 << bits) - 1)
+    return acc

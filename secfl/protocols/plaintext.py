@@ -1,0 +1,148 @@
+"""The plaintext (unprotected) baseline: clients send their encoded inputs in the clear.
+
+It gives *no* privacy: the server sees every input. It exists as the reference every other
+protocol is measured against (same codec, same framing, same session shape), so overhead
+ratios compare like with like. One phase: the server asks, each client answers with its
+vector, the server sums whoever answered.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from secfl import wire
+from secfl.errors import InsufficientSurvivors, IntegrityError, InvalidArgument, ProtocolAbort
+from secfl.protocols.base import (
+    AggregationProtocol,
+    ClientId,
+    ClientSession,
+    RoundResult,
+    ServerSession,
+    check_input,
+    require_phase,
+    sum_vectors,
+    validate_client_ids,
+)
+
+__all__ = ["PlaintextProtocol"]
+
+MSG_REQUEST = 0x01
+MSG_INPUT = 0x02
+_INPUT = "input"
+_DONE = "done"
+
+
+class PlaintextProtocol(AggregationProtocol):
+    """Sum of inputs over Z_{2^bits}, sent in the clear."""
+
+    name = "plain"
+    phases = (_INPUT,)
+
+    def __init__(self, *, bits: int) -> None:
+        wire.packed_width(bits)  # validates 1..64
+        self._bits = bits
+
+    @property
+    def bits(self) -> int:
+        return self._bits
+
+    def server(self, *, round_id: int, client_ids: frozenset[ClientId], dim: int) -> ServerSession:
+        return _Server(round_id=round_id, client_ids=client_ids, dim=dim, bits=self._bits)
+
+    def client(self, *, round_id: int, client_id: ClientId, value: np.ndarray) -> ClientSession:
+        return _Client(
+            round_id=round_id, value=check_input(value, bits=self._bits), bits=self._bits
+        )
+
+
+def _request(round_id: int, dim: int, bits: int) -> bytes:
+    return wire.frame(MSG_REQUEST, wire.Writer().u64(round_id).u32(dim).u8(bits).getvalue())
+
+
+class _Server(ServerSession):
+    def __init__(self, *, round_id: int, client_ids: frozenset[ClientId], dim: int, bits: int):
+        validate_client_ids(client_ids)
+        if dim < 1:
+            raise InvalidArgument(f"dim must be >= 1, got {dim}")
+        self._round_id = round_id
+        self._clients = client_ids
+        self._dim = dim
+        self._bits = bits
+        self._phase = "start"
+        self._inputs: dict[ClientId, np.ndarray] = {}
+        self._result: RoundResult | None = None
+
+    @property
+    def phase(self) -> str:
+        return self._phase
+
+    def start(self) -> dict[ClientId, bytes]:
+        require_phase(self._phase, "start", "start()")
+        self._phase = _INPUT
+        req = _request(self._round_id, self._dim, self._bits)
+        return dict.fromkeys(self._clients, req)
+
+    def receive(self, client_id: ClientId, data: bytes) -> None:
+        require_phase(self._phase, _INPUT, "an input message")
+        if client_id not in self._clients:
+            raise ProtocolAbort(f"client {client_id} is not part of round {self._round_id}")
+        if client_id in self._inputs:
+            raise ProtocolAbort(f"client {client_id} already sent its input this round")
+        msg_type, body = wire.unframe(data)
+        if msg_type != MSG_INPUT:
+            raise IntegrityError(f"expected an input message (type {MSG_INPUT}), got {msg_type}")
+        r = wire.Reader(body)
+        if r.u64() != self._round_id:
+            raise ProtocolAbort(f"client {client_id} sent an input for another round")
+        vec = r.vector(self._bits, expected=self._dim)
+        r.finish()
+        self._inputs[client_id] = vec
+
+    def advance(self) -> dict[ClientId, bytes]:
+        require_phase(self._phase, _INPUT, "advance()")
+        if not self._inputs:
+            raise InsufficientSurvivors("no client sent an input; nothing to aggregate")
+        survivors = frozenset(self._inputs)
+        self._result = RoundResult(
+            aggregate=sum_vectors(self._inputs, bits=self._bits, dim=self._dim),
+            survivors=survivors,
+            dropped=self._clients - survivors,
+        )
+        self._inputs = {}
+        self._phase = _DONE
+        return {}
+
+    @property
+    def result(self) -> RoundResult:
+        if self._result is None:
+            raise ProtocolAbort(f"the round is not finished (phase {self._phase!r})")
+        return self._result
+
+
+class _Client(ClientSession):
+    def __init__(self, *, round_id: int, value: np.ndarray, bits: int) -> None:
+        self._round_id = round_id
+        self._value = value
+        self._bits = bits
+        self._phase = _INPUT
+
+    @property
+    def phase(self) -> str:
+        return self._phase
+
+    def handle(self, data: bytes) -> bytes | None:
+        require_phase(self._phase, _INPUT, "a request")
+        msg_type, body = wire.unframe(data)
+        if msg_type != MSG_REQUEST:
+            raise IntegrityError(f"expected a request (type {MSG_REQUEST}), got {msg_type}")
+        r = wire.Reader(body)
+        round_id, dim, bits = r.u64(), r.u32(), r.u8()
+        r.finish()
+        if round_id != self._round_id or dim != self._value.size or bits != self._bits:
+            raise ProtocolAbort(
+                f"server asked for round {round_id}, dim {dim}, bits {bits}; this client holds "
+                f"round {self._round_id}, dim {self._value.size}, bits {self._bits}"
+            )
+        self._phase = _DONE
+        body_out = wire.Writer().u64(round_id).vector(self._value, self._bits).getvalue()
+        return wire.frame(MSG_INPUT, body_out)

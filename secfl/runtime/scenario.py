@@ -1,0 +1,95 @@
+"""Synthetic rounds: random float updates, planned codec, chosen protocol and dropouts.
+
+Shared by ``secfl simulate`` and the benchmarks so both measure exactly the same thing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from secfl.encoding import FixedPointCodec, plan_codec
+from secfl.errors import InvalidArgument
+from secfl.hazmat.rng import Csprng
+from secfl.protocols.base import AggregationProtocol, ClientId
+from secfl.protocols.plaintext import PlaintextProtocol
+from secfl.runtime.simulator import SimulationReport, simulate_round
+
+__all__ = ["PROTOCOLS", "Scenario", "make_protocol", "run_scenario"]
+
+PROTOCOLS: tuple[str, ...] = ("plain",)
+DEFAULT_BITS = 32
+CLIP_BOUND = 1.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One synthetic round: who takes part, how big, who drops and when."""
+
+    protocol: str
+    clients: int
+    dim: int
+    dropout: float = 0.0
+    dropout_phase: str | None = None
+    seed: int | None = None
+    bits: int = DEFAULT_BITS
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise InvalidArgument(f"unknown protocol {self.protocol!r}; choose from {PROTOCOLS}")
+        if self.clients < 1 or self.dim < 1:
+            raise InvalidArgument("clients and dim must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise InvalidArgument(f"dropout must be a fraction in [0, 1), got {self.dropout}")
+
+
+def make_protocol(name: str, *, n_clients: int, bits: int) -> AggregationProtocol:
+    """Build a protocol by name with parameters suitable for ``n_clients``."""
+    if name == "plain":
+        return PlaintextProtocol(bits=bits)
+    raise InvalidArgument(f"unknown protocol {name!r}; choose from {PROTOCOLS}")
+
+
+def _rng(seed: int | None, label: str) -> Csprng:
+    if seed is None:
+        return Csprng()
+    return Csprng(seed=hashlib.sha256(f"secfl-scenario:{seed}:{label}".encode()).digest())
+
+
+def run_scenario(sc: Scenario) -> tuple[SimulationReport, FixedPointCodec]:
+    """Generate inputs, encode them, run the round, return the report and the codec."""
+    codec = plan_codec(n_clients=sc.clients, clip_bound=CLIP_BOUND, bits=sc.bits)
+    protocol = make_protocol(sc.protocol, n_clients=sc.clients, bits=sc.bits)
+    data_rng = _rng(sc.seed, "data")
+    inputs: dict[ClientId, np.ndarray] = {}
+    for cid in range(1, sc.clients + 1):
+        x = data_rng.uniform(sc.dim) * (2 * CLIP_BOUND) - CLIP_BOUND
+        inputs[cid] = codec.encode(x)
+    n_drop = math.floor(sc.dropout * sc.clients)
+    phase = sc.dropout_phase or protocol.phases[0]
+    order = np.argsort(_rng(sc.seed, "dropouts").uint64(sc.clients), kind="stable")
+    dropouts = {int(i) + 1: phase for i in order[:n_drop]}
+    return simulate_round(protocol, inputs, dropouts=dropouts), codec
+
+
+def report_json(report: SimulationReport) -> dict[str, Any]:
+    """The stable JSON fields of ``secfl simulate --json``."""
+    return {
+        "protocol": report.protocol,
+        "clients": report.clients,
+        "dim": report.dim,
+        "dropped": report.dropped,
+        "correct": report.correct,
+        "aborted": report.aborted,
+        "client_seconds": report.client_seconds_mean,
+        "client_seconds_p95": report.client_seconds_p95,
+        "server_seconds": report.server_seconds,
+        "wall_seconds": report.wall_seconds,
+        "bytes_up_per_client": report.bytes_up_per_client,
+        "bytes_down_per_client": report.bytes_down_per_client,
+        "plaintext_bytes_per_client": 4 * report.dim,
+    }

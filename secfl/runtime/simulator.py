@@ -1,0 +1,185 @@
+"""In-memory simulator: one aggregation round of n clients and a server in one process.
+
+Messages travel as bytes through in-memory queues, so byte counts are the real wire sizes.
+Client and server CPU time are measured separately (``time.process_time`` around each
+session call). Dropouts follow a schedule: a client scheduled to drop in phase P receives
+nothing and sends nothing from P on. A client that refuses a request (raises a
+:class:`SecflError`) is treated like a dropout and its refusal is recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+
+from secfl.errors import InvalidArgument, SecflError
+from secfl.protocols.base import (
+    AggregationProtocol,
+    ClientId,
+    ClientSession,
+    RoundResult,
+    sum_vectors,
+)
+
+__all__ = ["SimulationReport", "simulate_round"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SimulationReport:
+    """Outcome and costs of one simulated round."""
+
+    protocol: str
+    clients: int
+    dim: int
+    result: RoundResult | None
+    aborted: str | None
+    correct: bool
+    client_seconds: tuple[float, ...]
+    server_seconds: float
+    wall_seconds: float
+    bytes_up: Mapping[ClientId, int]
+    bytes_down: Mapping[ClientId, int]
+    refusals: Mapping[ClientId, str] = field(default_factory=dict)
+
+    @property
+    def dropped(self) -> int:
+        """Clients whose input is not in the aggregate (all of them if the round aborted)."""
+        return self.clients if self.result is None else len(self.result.dropped)
+
+    @property
+    def client_seconds_mean(self) -> float:
+        return float(np.mean(self.client_seconds)) if self.client_seconds else 0.0
+
+    @property
+    def client_seconds_p95(self) -> float:
+        return float(np.percentile(self.client_seconds, 95)) if self.client_seconds else 0.0
+
+    @property
+    def bytes_up_per_client(self) -> float:
+        return float(np.mean(list(self.bytes_up.values()))) if self.bytes_up else 0.0
+
+    @property
+    def bytes_down_per_client(self) -> float:
+        return float(np.mean(list(self.bytes_down.values()))) if self.bytes_down else 0.0
+
+
+class _Clock:
+    """Accumulates process CPU time per party."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[ClientId, float] = {}
+
+    def run(self, party: ClientId, fn: Callable[[], T]) -> T:
+        t0 = time.process_time()
+        try:
+            return fn()
+        finally:
+            self.seconds[party] = self.seconds.get(party, 0.0) + time.process_time() - t0
+
+
+_SERVER: ClientId = 0
+
+
+def simulate_round(
+    protocol: AggregationProtocol,
+    inputs: Mapping[ClientId, np.ndarray],
+    *,
+    dropouts: Mapping[ClientId, str] | None = None,
+    round_id: int = 1,
+) -> SimulationReport:
+    """Run one round of ``protocol`` over ``inputs`` (vectors over Z_{2^bits}).
+
+    ``dropouts`` maps a client to the phase in which it goes silent. ``correct`` in the
+    report is True iff the round finished and its aggregate equals the sum over Z_{2^bits}
+    of the inputs of exactly the clients the server reports as survivors, and every client
+    that never dropped is among them.
+    """
+    dropouts = dict(dropouts or {})
+    if not inputs:
+        raise InvalidArgument("simulate_round needs at least one client input")
+    dims = {int(np.asarray(v).size) for v in inputs.values()}
+    if len(dims) != 1:
+        raise InvalidArgument(f"all inputs must have the same length, got {sorted(dims)}")
+    (dim,) = dims
+    for cid, phase in dropouts.items():
+        if cid not in inputs:
+            raise InvalidArgument(f"dropout scheduled for unknown client {cid}")
+        if phase not in protocol.phases:
+            raise InvalidArgument(f"unknown phase {phase!r}; {protocol.name} has {protocol.phases}")
+    drop_index = {cid: protocol.phases.index(p) for cid, p in dropouts.items()}
+
+    clock = _Clock()
+    wall0 = time.perf_counter()
+    up = dict.fromkeys(inputs, 0)
+    down = dict.fromkeys(inputs, 0)
+    refusals: dict[ClientId, str] = {}
+    clients: dict[ClientId, ClientSession] = {}
+    for cid, value in inputs.items():
+        clients[cid] = clock.run(
+            cid, lambda c=cid, v=value: protocol.client(round_id=round_id, client_id=c, value=v)
+        )
+    server = clock.run(
+        _SERVER,
+        lambda: protocol.server(round_id=round_id, client_ids=frozenset(inputs), dim=dim),
+    )
+
+    result: RoundResult | None = None
+    aborted: str | None = None
+    try:
+        requests = clock.run(_SERVER, server.start)
+        while requests:
+            phase_index = protocol.phases.index(server.phase)
+            for cid, request in requests.items():
+                if cid in refusals or drop_index.get(cid, len(protocol.phases)) <= phase_index:
+                    continue
+                down[cid] += len(request)
+                try:
+                    reply = clock.run(cid, lambda s=clients[cid], r=request: s.handle(r))
+                except SecflError as e:
+                    refusals[cid] = f"{type(e).__name__}: {e}"
+                    continue
+                if reply is not None:
+                    up[cid] += len(reply)
+                    clock.run(_SERVER, lambda c=cid, r=reply: server.receive(c, r))
+            requests = clock.run(_SERVER, server.advance)
+        result = server.result
+    except SecflError as e:
+        aborted = f"{type(e).__name__}: {e}"
+    wall = time.perf_counter() - wall0
+
+    return SimulationReport(
+        protocol=protocol.name,
+        clients=len(inputs),
+        dim=dim,
+        result=result,
+        aborted=aborted,
+        correct=result is not None and _is_correct(protocol, inputs, drop_index, refusals, result),
+        client_seconds=tuple(clock.seconds.get(c, 0.0) for c in inputs),
+        server_seconds=clock.seconds.get(_SERVER, 0.0),
+        wall_seconds=wall,
+        bytes_up=up,
+        bytes_down=down,
+        refusals=refusals,
+    )
+
+
+def _is_correct(
+    protocol: AggregationProtocol,
+    inputs: Mapping[ClientId, np.ndarray],
+    drop_index: Mapping[ClientId, int],
+    refusals: Mapping[ClientId, str],
+    result: RoundResult,
+) -> bool:
+    never_dropped = set(inputs) - set(drop_index) - set(refusals)
+    if not never_dropped <= result.survivors or not result.survivors <= set(inputs):
+        return False
+    expected = sum_vectors(
+        {c: inputs[c] for c in result.survivors}, bits=protocol.bits, dim=result.aggregate.size
+    )
+    return bool(np.array_equal(expected, result.aggregate))

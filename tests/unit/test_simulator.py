@@ -1,0 +1,97 @@
+import json
+
+import numpy as np
+import pytest
+
+from secfl.cli import main
+from secfl.errors import InvalidArgument
+from secfl.protocols.plaintext import PlaintextProtocol
+from secfl.runtime.scenario import Scenario, run_scenario
+from secfl.runtime.simulator import simulate_round
+
+P = PlaintextProtocol(bits=32)
+
+
+def inputs(n, d):
+    return {c: np.full(d, c, dtype=np.uint32) for c in range(1, n + 1)}
+
+
+def test_simulate_counts_bytes_and_checks_sum():
+    rep = simulate_round(P, inputs(4, 10))
+    assert rep.correct
+    assert rep.result is not None
+    assert rep.result.aggregate.tolist() == [10] * 10
+    assert rep.bytes_up_per_client == 8 + 8 + 4 + 40
+    assert rep.bytes_down_per_client == 8 + 13
+    assert rep.dropped == 0
+    assert len(rep.client_seconds) == 4
+    assert rep.server_seconds >= 0
+
+
+def test_dropouts_follow_schedule():
+    rep = simulate_round(P, inputs(4, 3), dropouts={2: "input", 3: "input"})
+    assert rep.correct
+    assert rep.result is not None
+    assert rep.result.aggregate.tolist() == [5, 5, 5]
+    assert rep.dropped == 2
+    assert rep.bytes_up[2] == 0
+    assert rep.bytes_down[2] == 0
+
+
+def test_everyone_dropping_is_a_clean_abort():
+    rep = simulate_round(P, inputs(2, 3), dropouts={1: "input", 2: "input"})
+    assert not rep.correct
+    assert rep.aborted is not None
+    assert "InsufficientSurvivors" in rep.aborted
+    assert rep.dropped == 2
+
+
+def test_simulator_validates():
+    with pytest.raises(InvalidArgument, match="unknown phase"):
+        simulate_round(P, inputs(2, 3), dropouts={1: "nope"})
+    with pytest.raises(InvalidArgument, match="unknown client"):
+        simulate_round(P, inputs(2, 3), dropouts={9: "input"})
+    with pytest.raises(InvalidArgument, match="same length"):
+        simulate_round(P, {1: np.zeros(2, np.uint32), 2: np.zeros(3, np.uint32)})
+
+
+def test_scenario_is_deterministic_with_seed():
+    a, _ = run_scenario(Scenario(protocol="plain", clients=5, dim=20, dropout=0.4, seed=3))
+    b, _ = run_scenario(Scenario(protocol="plain", clients=5, dim=20, dropout=0.4, seed=3))
+    assert a.result is not None
+    assert b.result is not None
+    assert a.correct
+    assert a.dropped == 2
+    assert np.array_equal(a.result.aggregate, b.result.aggregate)
+    assert a.result.dropped == b.result.dropped
+
+
+def test_scenario_validates():
+    with pytest.raises(InvalidArgument, match="unknown protocol"):
+        Scenario(protocol="nope", clients=2, dim=2)
+    with pytest.raises(InvalidArgument, match="dropout"):
+        Scenario(protocol="plain", clients=2, dim=2, dropout=1.0)
+
+
+def test_cli_simulate_json(capsys):
+    rc = main(["simulate", "--protocol", "plain", "--clients", "20", "--dim", "100", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert out["correct"] is True
+    assert out["clients"] == 20
+    assert out["dim"] == 100
+    assert out["plaintext_bytes_per_client"] == 400
+    assert out["bytes_up_per_client"] == 8 + 8 + 4 + 400
+    for key in ("protocol", "dropped", "client_seconds", "server_seconds", "bytes_down_per_client"):
+        assert key in out
+
+
+def test_cli_error_is_clean(capsys):
+    rc = main(["simulate", "--clients", "0", "--json"])
+    assert rc == 2
+    assert "InvalidArgument" in capsys.readouterr().err
+
+
+def test_cli_demo(capsys):
+    assert main(["demo"]) == 0
+    assert "correct" in capsys.readouterr().out

@@ -62,11 +62,18 @@ class SimulationReport:
 
     @property
     def bytes_up_per_client(self) -> float:
-        return float(np.mean(list(self.bytes_up.values()))) if self.bytes_up else 0.0
+        """Mean bytes sent, over the clients that sent anything."""
+        return _mean_nonzero(self.bytes_up)
 
     @property
     def bytes_down_per_client(self) -> float:
-        return float(np.mean(list(self.bytes_down.values()))) if self.bytes_down else 0.0
+        """Mean bytes received, over the clients that received anything."""
+        return _mean_nonzero(self.bytes_down)
+
+
+def _mean_nonzero(counts: Mapping[ClientId, int]) -> float:
+    active = [v for v in counts.values() if v]
+    return float(np.mean(active)) if active else 0.0
 
 
 class _Clock:

@@ -1,0 +1,1 @@
+"""secfl benchmarks: crypto overhead per protocol against the plaintext baseline."""

@@ -16,12 +16,14 @@ from secfl.encoding import FixedPointCodec, plan_codec
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
 from secfl.protocols.base import AggregationProtocol, ClientId
+from secfl.protocols.graphs import plan_secagg_plus
 from secfl.protocols.plaintext import PlaintextProtocol
+from secfl.protocols.secagg import SecAggConfig, SecAggProtocol
 from secfl.runtime.simulator import SimulationReport, simulate_round
 
 __all__ = ["PROTOCOLS", "Scenario", "make_protocol", "run_scenario"]
 
-PROTOCOLS: tuple[str, ...] = ("plain",)
+PROTOCOLS: tuple[str, ...] = ("plain", "secagg", "secagg+")
 DEFAULT_BITS = 32
 CLIP_BOUND = 1.0
 
@@ -47,10 +49,30 @@ class Scenario:
             raise InvalidArgument(f"dropout must be a fraction in [0, 1), got {self.dropout}")
 
 
-def make_protocol(name: str, *, n_clients: int, bits: int) -> AggregationProtocol:
-    """Build a protocol by name with parameters suitable for ``n_clients``."""
+def make_protocol(
+    name: str, *, n_clients: int, bits: int, dropout: float = 0.0, rng: Csprng | None = None
+) -> AggregationProtocol:
+    """Build a protocol by name with parameters suitable for ``n_clients``.
+
+    SecAgg uses the complete graph with the largest majority threshold that still
+    tolerates ``dropout``; SecAgg+ takes degree and threshold from
+    :func:`~secfl.protocols.graphs.plan_secagg_plus` for that dropout rate and a 5%
+    corrupt-client rate (complete graph when n is too small for a sparser one).
+    """
+    rng = rng or Csprng()
     if name == "plain":
         return PlaintextProtocol(bits=bits)
+    if name == "secagg":
+        holders = n_clients - 1
+        threshold = max(holders // 2 + 1, holders - math.ceil(dropout * n_clients) - 1)
+        cfg = SecAggConfig(bits=bits, threshold=min(threshold, holders), n_clients=n_clients)
+        return SecAggProtocol(cfg, rng=rng)
+    if name == "secagg+":
+        plan = plan_secagg_plus(n_clients, dropout=max(dropout, 0.05), corrupt=0.05)
+        cfg = SecAggConfig(
+            bits=bits, threshold=plan.threshold, n_clients=n_clients, degree=plan.degree
+        )
+        return SecAggProtocol(cfg, rng=rng)
     raise InvalidArgument(f"unknown protocol {name!r}; choose from {PROTOCOLS}")
 
 
@@ -63,7 +85,13 @@ def _rng(seed: int | None, label: str) -> Csprng:
 def run_scenario(sc: Scenario) -> tuple[SimulationReport, FixedPointCodec]:
     """Generate inputs, encode them, run the round, return the report and the codec."""
     codec = plan_codec(n_clients=sc.clients, clip_bound=CLIP_BOUND, bits=sc.bits)
-    protocol = make_protocol(sc.protocol, n_clients=sc.clients, bits=sc.bits)
+    protocol = make_protocol(
+        sc.protocol,
+        n_clients=sc.clients,
+        bits=sc.bits,
+        dropout=sc.dropout,
+        rng=_rng(sc.seed, "protocol"),
+    )
     data_rng = _rng(sc.seed, "data")
     inputs: dict[ClientId, np.ndarray] = {}
     for cid in range(1, sc.clients + 1):

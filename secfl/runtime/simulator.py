@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -82,10 +82,10 @@ class _Clock:
     def __init__(self) -> None:
         self.seconds: dict[ClientId, float] = {}
 
-    def run(self, party: ClientId, fn: Callable[[], T]) -> T:
+    def run(self, party: ClientId, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         t0 = time.process_time()
         try:
-            return fn()
+            return fn(*args, **kwargs)
         finally:
             self.seconds[party] = self.seconds.get(party, 0.0) + time.process_time() - t0
 
@@ -129,11 +129,10 @@ def simulate_round(
     clients: dict[ClientId, ClientSession] = {}
     for cid, value in inputs.items():
         clients[cid] = clock.run(
-            cid, lambda c=cid, v=value: protocol.client(round_id=round_id, client_id=c, value=v)
+            cid, protocol.client, round_id=round_id, client_id=cid, value=value
         )
     server = clock.run(
-        _SERVER,
-        lambda: protocol.server(round_id=round_id, client_ids=frozenset(inputs), dim=dim),
+        _SERVER, protocol.server, round_id=round_id, client_ids=frozenset(inputs), dim=dim
     )
 
     result: RoundResult | None = None
@@ -147,13 +146,13 @@ def simulate_round(
                     continue
                 down[cid] += len(request)
                 try:
-                    reply = clock.run(cid, lambda s=clients[cid], r=request: s.handle(r))
+                    reply = clock.run(cid, clients[cid].handle, request)
                 except SecflError as e:
                     refusals[cid] = f"{type(e).__name__}: {e}"
                     continue
                 if reply is not None:
                     up[cid] += len(reply)
-                    clock.run(_SERVER, lambda c=cid, r=reply: server.receive(c, r))
+                    clock.run(_SERVER, server.receive, cid, reply)
             requests = clock.run(_SERVER, server.advance)
         result = server.result
     except SecflError as e:

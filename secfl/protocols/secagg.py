@@ -34,7 +34,7 @@ from secfl.errors import (
 )
 from secfl.hazmat import aead, shamir
 from secfl.hazmat.kex import KexPrivateKey, KexPublicKey
-from secfl.hazmat.prg import SEED_BYTES, expand_into, uint_dtype
+from secfl.hazmat.prg import SEED_BYTES, KeystreamBuffer, uint_dtype
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey, VerifyKey
 from secfl.protocols.base import (
@@ -213,14 +213,14 @@ class _Masker:
     def __init__(self, bits: int, dim: int) -> None:
         self.bits = bits
         self.dtype = uint_dtype(bits)
-        self.scratch = np.empty(dim, dtype=self.dtype)
+        self._stream = KeystreamBuffer(dim, self.dtype)
 
     def add(self, acc: np.ndarray, seed: bytes, label: bytes, sign: int) -> None:
-        expand_into(self.scratch, seed, label=label)
+        mask = self._stream.fill(seed, label=label)
         if sign > 0:
-            np.add(acc, self.scratch, out=acc)
+            np.add(acc, mask, out=acc)
         else:
-            np.subtract(acc, self.scratch, out=acc)
+            np.subtract(acc, mask, out=acc)
 
     def reduce(self, acc: np.ndarray) -> np.ndarray:
         if self.bits < self.dtype.itemsize * 8:
@@ -232,6 +232,7 @@ class _Masker:
 class _Peer:
     c_pk: KexPublicKey
     s_pk: KexPublicKey
+    channel: bytes = b""  # AES-GCM key shared with this peer, derived once
 
 
 class SecAggProtocol(AggregationProtocol):
@@ -420,13 +421,16 @@ class SecAggClient(ClientSession):
             rng=self._rng,
         )
         w = wire.Writer().u64(self.round_id).u32(len(holders))
+        share_bytes = shamir.shares_to_bytes(shares)
+        step = 2 * shamir.SHARE_BYTES
         for i, v in enumerate(holders):
-            key = self._c_sk.exchange(
-                peers[v].c_pk, info=_pair_info(b"channel", self.round_id, self.id, v)
+            peer = peers[v]
+            peer.channel = self._c_sk.exchange(
+                peer.c_pk, info=_pair_info(b"channel", self.round_id, self.id, v)
             )
-            plain = struct.pack(">II", self.id, v) + shamir.shares_to_bytes(shares[i])
+            plain = struct.pack(">II", self.id, v) + share_bytes[i * step : (i + 1) * step]
             ad = _pair_info(b"share", self.round_id, self.id, v) + struct.pack(">I", self.id)
-            w.u32(v).raw(aead.seal(key, plain, associated_data=ad, rng=self._rng))
+            w.u32(v).raw(aead.seal(peer.channel, plain, associated_data=ad, rng=self._rng))
         self._phase = MASK
         return wire.frame(MSG_SHARE_KEYS, w.getvalue())
 
@@ -442,20 +446,18 @@ class SecAggClient(ClientSession):
             env = r.raw(_ENVELOPE)
             if u not in self._peers or u in held:
                 raise IntegrityError(f"share envelope from unexpected or repeated client {u}")
-            key = self._c_sk.exchange(
-                self._peers[u].c_pk, info=_pair_info(b"channel", self.round_id, self.id, u)
-            )
             ad = _pair_info(b"share", self.round_id, u, self.id) + struct.pack(">I", u)
-            plain = aead.unseal(key, env, associated_data=ad)
+            plain = aead.unseal(self._peers[u].channel, env, associated_data=ad)
             if plain[:8] != struct.pack(">II", u, self.id):
                 raise IntegrityError(f"share envelope from {u} names the wrong parties")
             both = shamir.shares_from_bytes(plain[8:], 2)
             held[u] = (both[0], both[1])
         r.finish()
-        if len(held) + 1 < self.config.threshold:
+        if len(held) < self.config.threshold:
+            # Fewer than t live holders of our shares: our self-mask could never be removed.
             raise InsufficientSurvivors(
                 f"only {len(held)} neighbours of client {self.id} shared keys; need "
-                f"{self.config.threshold - 1}"
+                f"{self.config.threshold}"
             )
         self._held = held
         masker = _Masker(self.config.bits, self._x.size)

@@ -240,6 +240,22 @@ def test_reconstruct_many_each_with_its_own_holder_set() -> None:
     assert empty.shape == (0, SECRET_BYTES)
 
 
+def test_unique_rows_groups_rows_even_when_hashes_collide(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    g = np.random.default_rng(6)
+    base = g.integers(1, PRIME, size=(5, 7))
+    x = base[g.integers(0, 5, size=40)]
+    uniq, inverse = shamir._unique_rows(x)
+    assert np.array_equal(uniq[inverse], x)
+    assert len(uniq) == len(np.unique(x, axis=0))
+    # Every row hashing alike forces the exact fallback.
+    monkeypatch.setattr(shamir, "_row_hash", lambda a: np.zeros(len(a), dtype=np.uint64))
+    uniq, inverse = shamir._unique_rows(x)
+    assert np.array_equal(uniq[inverse], x)
+    assert len(uniq) == len(np.unique(x, axis=0))
+
+
 def test_reconstruct_many_rejects_bad_input() -> None:
     sh = np.zeros((2, 3, CHUNKS), dtype=np.int64)
     xs = np.array([[1, 2, 3], [4, 5, 4]])

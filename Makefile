@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(BIN)/mypy secfl
 
 test: lint
+	$(BIN)/python protocols/tools/make_vectors.py --check
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q
 
 test-slow: $(STAMP)

@@ -107,7 +107,8 @@ class FixedPointCodec:
         """
         x = _as_float_vector(x)
         self._check_range(x)
-        y = x * self.scale  # float64, exact: the scale is a power of two
+        # Scale in float64 (exact: the scale is a power of two), also for float32 input.
+        y = np.multiply(x, self.scale, dtype=np.float64)
         if rounding is Rounding.NEAREST:
             np.rint(y, out=y)
         elif rounding is Rounding.STOCHASTIC:
@@ -119,7 +120,8 @@ class FixedPointCodec:
             y = floor
         else:
             raise InvalidArgument(f"rounding must be a Rounding member, got {rounding!r}")
-        return y.astype(np.int64)
+        out: np.ndarray = y.astype(np.int64)
+        return out
 
     def to_ring(self, q: np.ndarray) -> np.ndarray:
         """Signed int64 integers -> their residues in Z_M (two's complement, unsigned dtype)."""
@@ -140,6 +142,8 @@ class FixedPointCodec:
         s = np.asarray(s)
         if s.dtype != self.dtype:
             raise InvalidArgument(f"expected a {self.dtype} vector over Z_M, got dtype {s.dtype}")
+        if self.bits < self.dtype.itemsize * 8 and s.size and int(s.max()) >> self.bits:
+            raise InvalidArgument(f"vector has entries >= M = 2^{self.bits}; not in Z_M")
         u = s.astype(np.uint64)
         if self.bits < 64:
             half = np.uint64(1 << (self.bits - 1))
@@ -173,7 +177,13 @@ def required_bits(n_clients: int, max_abs: float, scale_bits: int) -> int:
 
     The +1 covers stochastic rounding, which may round up past ``max_abs * scale``.
     """
-    per_client = math.floor(math.ldexp(max_abs, scale_bits)) + 1
+    try:
+        per_client = math.floor(math.ldexp(max_abs, scale_bits)) + 1
+    except OverflowError as e:
+        raise EncodingOverflow(
+            f"clip bound {max_abs} at scale 2^{scale_bits} is beyond any fixed-point range; "
+            f"lower the clip bound or the precision"
+        ) from e
     total = n_clients * per_client
     # need total < M/2  <=>  total <= 2^(bits-1) - 1
     return max(MIN_BITS, (total).bit_length() + 1)
@@ -212,6 +222,8 @@ def plan_codec(
 
     if precision is not None:
         scale_bits = max(-_MAX_SCALE_BITS, math.ceil(-math.log2(precision)))
+        while math.ldexp(1.0, -scale_bits) > precision:  # log2 rounding near powers of two
+            scale_bits += 1
         if scale_bits > _MAX_SCALE_BITS:
             raise EncodingOverflow(f"precision {precision} is finer than 2^-{_MAX_SCALE_BITS}")
         need = required_bits(n_clients, clip_bound, scale_bits)

@@ -58,7 +58,7 @@ def unframe(data: bytes) -> tuple[int, memoryview]:
     """Check a frame's header and length; return ``(message type, body)``."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise InvalidArgument(f"a frame must be bytes, got {type(data).__name__}")
-    view = memoryview(data).cast("B")
+    view = _byte_view(data)
     if len(view) < HEADER_BYTES:
         raise IntegrityError(f"frame of {len(view)} bytes is shorter than its 8-byte header")
     magic, version, msg_type, length = _HEADER.unpack_from(view)
@@ -71,6 +71,13 @@ def unframe(data: bytes) -> tuple[int, memoryview]:
             f"frame declares a {length}-byte body but carries {len(view) - HEADER_BYTES}"
         )
     return msg_type, view[HEADER_BYTES:]
+
+
+def _byte_view(data: bytes | bytearray | memoryview) -> memoryview:
+    view = memoryview(data)
+    if not view.c_contiguous:
+        view = memoryview(view.tobytes())
+    return view.cast("B")
 
 
 class Writer:
@@ -105,13 +112,13 @@ class Writer:
 
     def vector(self, v: np.ndarray, bits: int) -> Writer:
         """u32 count, then entries of Z_{2^bits} at ceil(bits/8) little-endian bytes each."""
+        width = packed_width(bits)
         arr = np.asarray(v)
         if arr.ndim != 1 or arr.dtype.kind != "u":
             raise InvalidArgument(f"expected a 1-D unsigned vector, got {arr.dtype} {arr.shape}")
         if bits < 64 and arr.size and int(arr.max()) >> bits:
             raise InvalidArgument(f"vector has entries >= 2^{bits}")
         self.u32(arr.size)
-        width = packed_width(bits)
         le = arr.astype(uint_dtype(bits).newbyteorder("<"), copy=False)
         if le.itemsize == width:
             self._parts.append(le.tobytes())
@@ -137,7 +144,9 @@ class Reader:
     __slots__ = ("_pos", "_view")
 
     def __init__(self, body: bytes | memoryview) -> None:
-        self._view = memoryview(body).cast("B")
+        if not isinstance(body, bytes | bytearray | memoryview):
+            raise InvalidArgument(f"a message body must be bytes, got {type(body).__name__}")
+        self._view = _byte_view(body)
         self._pos = 0
 
     @property

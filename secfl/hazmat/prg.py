@@ -8,6 +8,8 @@ reaches several GB/s per core with AES-NI.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -21,6 +23,11 @@ __all__ = [
     "keystream",
     "uint_dtype",
 ]
+
+if sys.byteorder != "little":  # pragma: no cover - words are read in native order
+    raise ImportError(
+        "secfl.hazmat.prg reads keystream words little-endian; big-endian hosts are unsupported"
+    )
 
 SEED_BYTES = 32
 _BLOCK = 16

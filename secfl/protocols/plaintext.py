@@ -132,6 +132,13 @@ class _Client(ClientSession):
 
     def handle(self, data: bytes) -> bytes | None:
         require_phase(self._phase, _INPUT, "a request")
+        try:
+            return self._answer(data)
+        except Exception:
+            self._phase = "aborted"  # refuse every later request
+            raise
+
+    def _answer(self, data: bytes) -> bytes:
         msg_type, body = wire.unframe(data)
         if msg_type != MSG_REQUEST:
             raise IntegrityError(f"expected a request (type {MSG_REQUEST}), got {msg_type}")

@@ -21,7 +21,7 @@ from secfl.protocols.plaintext import PlaintextProtocol
 from secfl.protocols.secagg import SecAggConfig, SecAggProtocol
 from secfl.runtime.simulator import SimulationReport, simulate_round
 
-__all__ = ["PROTOCOLS", "Scenario", "make_protocol", "run_scenario"]
+__all__ = ["PROTOCOLS", "Scenario", "make_protocol", "report_json", "run_scenario"]
 
 PROTOCOLS: tuple[str, ...] = ("plain", "secagg", "secagg+")
 DEFAULT_BITS = 32
@@ -92,6 +92,10 @@ def run_scenario(sc: Scenario) -> tuple[SimulationReport, FixedPointCodec]:
         dropout=sc.dropout,
         rng=_rng(sc.seed, "protocol"),
     )
+    if sc.dropout_phase is not None and sc.dropout_phase not in protocol.phases:
+        raise InvalidArgument(
+            f"unknown dropout phase {sc.dropout_phase!r}; {sc.protocol} has {protocol.phases}"
+        )
     data_rng = _rng(sc.seed, "data")
     inputs: dict[ClientId, np.ndarray] = {}
     for cid in range(1, sc.clients + 1):

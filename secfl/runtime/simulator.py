@@ -4,7 +4,8 @@ Messages travel as bytes through in-memory queues, so byte counts are the real w
 Client and server CPU time are measured separately (``time.process_time`` around each
 session call). Dropouts follow a schedule: a client scheduled to drop in phase P receives
 nothing and sends nothing from P on. A client that refuses a request (raises a
-:class:`SecflError`) is treated like a dropout and its refusal is recorded.
+:class:`SecflError`), or whose message the server rejects, is treated like a dropout from
+then on, and the reason is recorded (``refusals`` / ``rejected``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class SimulationReport:
     bytes_up: Mapping[ClientId, int]
     bytes_down: Mapping[ClientId, int]
     refusals: Mapping[ClientId, str] = field(default_factory=dict)
+    rejected: Mapping[ClientId, str] = field(default_factory=dict)
 
     @property
     def dropped(self) -> int:
@@ -126,6 +128,7 @@ def simulate_round(
     up = dict.fromkeys(inputs, 0)
     down = dict.fromkeys(inputs, 0)
     refusals: dict[ClientId, str] = {}
+    rejected: dict[ClientId, str] = {}
     clients: dict[ClientId, ClientSession] = {}
     for cid, value in inputs.items():
         clients[cid] = clock.run(
@@ -142,7 +145,11 @@ def simulate_round(
         while requests:
             phase_index = protocol.phases.index(server.phase)
             for cid, request in requests.items():
-                if cid in refusals or drop_index.get(cid, len(protocol.phases)) <= phase_index:
+                if (
+                    cid in refusals
+                    or cid in rejected
+                    or drop_index.get(cid, len(protocol.phases)) <= phase_index
+                ):
                     continue
                 down[cid] += len(request)
                 try:
@@ -152,7 +159,10 @@ def simulate_round(
                     continue
                 if reply is not None:
                     up[cid] += len(reply)
-                    clock.run(_SERVER, server.receive, cid, reply)
+                    try:
+                        clock.run(_SERVER, server.receive, cid, reply)
+                    except SecflError as e:  # the server drops a misbehaving client
+                        rejected[cid] = f"{type(e).__name__}: {e}"
             requests = clock.run(_SERVER, server.advance)
         result = server.result
     except SecflError as e:
@@ -165,13 +175,15 @@ def simulate_round(
         dim=dim,
         result=result,
         aborted=aborted,
-        correct=result is not None and _is_correct(protocol, inputs, drop_index, refusals, result),
+        correct=result is not None
+        and _is_correct(protocol, inputs, drop_index, refusals, rejected, result),
         client_seconds=tuple(clock.seconds.get(c, 0.0) for c in inputs),
         server_seconds=clock.seconds.get(_SERVER, 0.0),
         wall_seconds=wall,
         bytes_up=up,
         bytes_down=down,
         refusals=refusals,
+        rejected=rejected,
     )
 
 
@@ -180,9 +192,10 @@ def _is_correct(
     inputs: Mapping[ClientId, np.ndarray],
     drop_index: Mapping[ClientId, int],
     refusals: Mapping[ClientId, str],
+    rejected: Mapping[ClientId, str],
     result: RoundResult,
 ) -> bool:
-    never_dropped = set(inputs) - set(drop_index) - set(refusals)
+    never_dropped = set(inputs) - set(drop_index) - set(refusals) - set(rejected)
     if not never_dropped <= result.survivors or not result.survivors <= set(inputs):
         return False
     expected = sum_vectors(

@@ -163,3 +163,27 @@ def test_centred_rejects_wrong_dtype():
 def test_errors_are_secfl_errors():
     assert issubclass(InvalidArgument, ValueError)
     assert issubclass(EncodingOverflow, SecflError)
+
+
+def test_planner_precision_just_below_a_power_of_two():
+    p = math.nextafter(2**-10, 0)
+    assert plan_codec(n_clients=1, clip_bound=1.0, precision=p).quantum <= p
+
+
+def test_huge_clip_bound_is_encoding_overflow():
+    with pytest.raises(EncodingOverflow):
+        plan_codec(n_clients=1, clip_bound=1e300, bits=64)
+    with pytest.raises(EncodingOverflow):
+        FixedPointCodec(bits=64, scale_bits=52, max_abs=1e300, n_clients=1)
+
+
+def test_float32_scaled_in_float64():
+    c = codec(bits=40, scale_bits=30, max_abs=1.0, n=1)
+    x32 = np.array([-0.3, 0.1], dtype=np.float32)
+    assert np.array_equal(c.quantize(x32), c.quantize(x32.astype(np.float64)))
+
+
+def test_decode_rejects_values_outside_ring():
+    c = FixedPointCodec(bits=12, scale_bits=2, max_abs=1.0, n_clients=1)
+    with pytest.raises(InvalidArgument, match="Z_M"):
+        c.decode(np.array([5000], dtype=np.uint16))

@@ -70,11 +70,18 @@ def test_server_rejects_bad_messages_and_keeps_state():
         server.receive(2, good)
 
 
-def test_client_refuses_mismatched_request_and_replays():
+def test_client_refuses_mismatched_request_and_stays_closed():
     c = P.client(round_id=1, client_id=1, value=vec(1, 2))
     bad = wire.frame(0x01, wire.Writer().u64(1).u32(3).u8(16).getvalue())
     with pytest.raises(ProtocolAbort, match="dim 3"):
         c.handle(bad)
+    good = wire.frame(0x01, wire.Writer().u64(1).u32(2).u8(16).getvalue())
+    with pytest.raises(ProtocolAbort):
+        c.handle(good)
+
+
+def test_client_answers_once():
+    c = P.client(round_id=1, client_id=1, value=vec(1, 2))
     good = wire.frame(0x01, wire.Writer().u64(1).u32(2).u8(16).getvalue())
     assert c.handle(good) is not None
     with pytest.raises(ProtocolAbort):

@@ -95,3 +95,31 @@ def test_cli_error_is_clean(capsys):
 def test_cli_demo(capsys):
     assert main(["demo"]) == 0
     assert "correct" in capsys.readouterr().out
+
+
+class _Corrupting(PlaintextProtocol):
+    """Client 2's session garbles its reply: the server must drop it, not abort the round."""
+
+    def client(self, *, round_id, client_id, value):
+        inner = super().client(round_id=round_id, client_id=client_id, value=value)
+        if client_id != 2:
+            return inner
+
+        class Bad:
+            def handle(self, data):
+                return inner.handle(data)[:-1]
+
+        return Bad()
+
+
+def test_malformed_client_message_drops_that_client_only():
+    rep = simulate_round(_Corrupting(bits=32), inputs(3, 4))
+    assert rep.correct
+    assert rep.result is not None
+    assert rep.result.survivors == {1, 3}
+    assert "IntegrityError" in rep.rejected[2]
+
+
+def test_unknown_dropout_phase_rejected_even_without_dropouts():
+    with pytest.raises(InvalidArgument, match="dropout phase"):
+        run_scenario(Scenario(protocol="plain", clients=2, dim=2, dropout_phase="nope"))

@@ -84,3 +84,13 @@ def test_integers_big_endian():
     assert body == bytes.fromhex("0102030405060000000000000007")
     r = wire.Reader(body)
     assert (r.u16(), r.u32(), r.u64()) == (0x0102, 0x03040506, 7)
+
+
+def test_non_contiguous_memoryview_and_bad_bits():
+    data = bytes(wire.frame(1, b"xy"))
+    strided = memoryview(bytes(x for b in data for x in (b, 0)))[::2]
+    assert wire.unframe(strided)[0] == 1
+    with pytest.raises(InvalidArgument):
+        wire.Writer().vector(np.array([1], dtype=np.uint8), -1)
+    with pytest.raises(InvalidArgument):
+        wire.Reader(12345)  # type: ignore[arg-type]

@@ -4,13 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.secfl-installed
-PIP_FLAGS := --disable-pip-version-check -q -c constraints.txt
+PIP_FLAGS := --disable-pip-version-check -q
 
 .PHONY: demo test lint test-slow bench vectors clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip $(PIP_FLAGS) install -e '.[dev]'
+	$(BIN)/python -m pip $(PIP_FLAGS) install -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -123,3 +123,20 @@ def test_malformed_client_message_drops_that_client_only():
 def test_unknown_dropout_phase_rejected_even_without_dropouts():
     with pytest.raises(InvalidArgument, match="dropout phase"):
         run_scenario(Scenario(protocol="plain", clients=2, dim=2, dropout_phase="nope"))
+
+
+@pytest.mark.parametrize("protocol", ["secagg", "secagg+"])
+def test_cli_simulate_secure_protocols(capsys, protocol):
+    argv = ["simulate", "--protocol", protocol, "--clients", "12", "--dim", "50", "--json"]
+    rc = main([*argv, "--dropout", "0.2", "--dropout-phase", "mask", "--seed", "4"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert out["correct"] is True
+    assert out["dropped"] == 2
+
+
+def test_cli_demo_json(capsys):
+    assert main(["demo", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [v["protocol"] for v in out["variants"]] == ["plain", "secagg", "secagg+"]
+    assert all(v["correct"] for v in out["variants"])

@@ -121,9 +121,13 @@ def plan_secagg_plus(
 def _complete_graph_threshold(
     k: int, dropout: float, corrupt: float, *, sigma: int, eta: int, log_n: float
 ) -> int:
-    """Threshold for the complete graph: the most dropout-tolerant t > k/2 that is private,
-    falling back to the majority threshold when the bounds cannot both be met."""
+    """Threshold for the complete graph (n too small for a sparse one): the smallest
+    t > k/2 meeting the privacy bound if it also meets the correctness bound; otherwise
+    the most dropout-tolerant t > k/2 (the majority threshold). The plan reports the
+    failure probabilities the chosen t actually achieves."""
     for t in range(k // 2 + 1, k + 1):
-        if _log2_binom_tail(k, corrupt, t) <= -sigma - log_n:
+        private = _log2_binom_tail(k, corrupt, t) <= -sigma - log_n
+        correct = _log2_binom_tail(k, dropout, k - t + 1) <= -eta - log_n
+        if private and correct:
             return t
     return k // 2 + 1

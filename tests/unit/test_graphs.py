@@ -54,7 +54,7 @@ def test_plan_meets_its_bounds_and_grows_logarithmically():
 
 
 def test_plan_rejects_impossible_rates():
-    with pytest.raises(InvalidArgument, match="0.5"):
+    with pytest.raises(InvalidArgument, match=r"0\.5"):
         plan_secagg_plus(100, dropout=0.3, corrupt=0.25)
     with pytest.raises(InvalidArgument):
         plan_secagg_plus(1, dropout=0.1, corrupt=0.1)

@@ -5,25 +5,28 @@ Shared by ``secfl simulate`` and the benchmarks so both measure exactly the same
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from phe import PaillierPrivateKey, PaillierPublicKey, generate_paillier_keypair
 
-from secfl.encoding import FixedPointCodec, plan_codec
+from secfl.encoding import FixedPointCodec, plan_codec, required_bits
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
 from secfl.protocols.base import AggregationProtocol, ClientId
 from secfl.protocols.graphs import plan_secagg_plus
+from secfl.protocols.paillier import PaillierConfig, PaillierKeyHolder, PaillierProtocol
 from secfl.protocols.plaintext import PlaintextProtocol
 from secfl.protocols.secagg import SecAggConfig, SecAggProtocol
 from secfl.runtime.simulator import SimulationReport, simulate_round
 
 __all__ = ["PROTOCOLS", "Scenario", "make_protocol", "report_json", "run_scenario"]
 
-PROTOCOLS: tuple[str, ...] = ("plain", "secagg", "secagg+")
+PROTOCOLS: tuple[str, ...] = ("plain", "secagg", "secagg+", "paillier")
 DEFAULT_BITS = 32
 CLIP_BOUND = 1.0
 
@@ -49,19 +52,42 @@ class Scenario:
             raise InvalidArgument(f"dropout must be a fraction in [0, 1), got {self.dropout}")
 
 
+@functools.lru_cache(maxsize=2)
+def paillier_keypair(bits: int) -> tuple[PaillierPublicKey, PaillierPrivateKey]:
+    """A key pair per key size, generated once per process (key generation takes seconds)."""
+    public, private = generate_paillier_keypair(n_length=bits)
+    return public, private
+
+
 def make_protocol(
-    name: str, *, n_clients: int, bits: int, dropout: float = 0.0, rng: Csprng | None = None
+    name: str,
+    *,
+    codec: FixedPointCodec,
+    dropout: float = 0.0,
+    rng: Csprng | None = None,
+    paillier_bits: int = 2048,
 ) -> AggregationProtocol:
-    """Build a protocol by name with parameters suitable for ``n_clients``.
+    """Build a protocol by name for the clients and ring of ``codec``.
 
     SecAgg uses the complete graph with the largest majority threshold that still
     tolerates ``dropout``; SecAgg+ takes degree and threshold from
     :func:`~secfl.protocols.graphs.plan_secagg_plus` for that dropout rate and a 5%
     corrupt-client rate (complete graph when n is too small for a sparser one).
+    Paillier packs each client's range (the codec's bound for one client) per slot, with
+    a key holder in the same process.
     """
     rng = rng or Csprng()
+    bits, n_clients = codec.bits, codec.n_clients
     if name == "plain":
         return PlaintextProtocol(bits=bits)
+    if name == "paillier":
+        public, private = paillier_keypair(paillier_bits)
+        value_bits = min(bits, required_bits(1, codec.max_abs, codec.scale_bits))
+        pcfg = PaillierConfig(
+            public_key=public, bits=bits, n_clients=n_clients, value_bits=value_bits
+        )
+        holder = PaillierKeyHolder(pcfg, private)
+        return PaillierProtocol(pcfg, key_holder=holder.decrypt_sum, rng=rng)
     if name == "secagg":
         holders = n_clients - 1
         threshold = max(holders // 2 + 1, holders - math.ceil(dropout * n_clients) - 1)
@@ -86,11 +112,7 @@ def run_scenario(sc: Scenario) -> tuple[SimulationReport, FixedPointCodec]:
     """Generate inputs, encode them, run the round, return the report and the codec."""
     codec = plan_codec(n_clients=sc.clients, clip_bound=CLIP_BOUND, bits=sc.bits)
     protocol = make_protocol(
-        sc.protocol,
-        n_clients=sc.clients,
-        bits=sc.bits,
-        dropout=sc.dropout,
-        rng=_rng(sc.seed, "protocol"),
+        sc.protocol, codec=codec, dropout=sc.dropout, rng=_rng(sc.seed, "protocol")
     )
     if sc.dropout_phase is not None and sc.dropout_phase not in protocol.phases:
         raise InvalidArgument(

@@ -1,0 +1,377 @@
+"""Packed Paillier summation (``protocols/paillier-sum-v1.md``), sans-I/O.
+
+Roles: clients encrypt their vectors under the key holder's public key (many fixed-point
+values packed per plaintext, BatchCrypt-style); the aggregator (the :class:`ServerSession`)
+multiplies the ciphertexts, which adds the plaintexts, without any secret key; the key
+holder (:class:`PaillierKeyHolder`) decrypts only that one sum per round and returns the
+aggregate. A client that drops simply is not in the sum.
+
+Inputs are vectors over Z_{2^bits}. Each client sends the centred representative of every
+entry, which must fit in ``value_bits`` signed bits (the codec's per-client range); the
+decrypted signed sum reduced mod 2^bits is the sum over Z_{2^bits}.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import NoReturn
+
+import numpy as np
+from phe import PaillierPrivateKey, PaillierPublicKey
+
+from secfl import wire
+from secfl.errors import (
+    EncodingOverflow,
+    InsufficientSurvivors,
+    IntegrityError,
+    InvalidArgument,
+    ProtocolAbort,
+)
+from secfl.hazmat import paillier as hp
+from secfl.hazmat.prg import uint_dtype
+from secfl.hazmat.rng import Csprng
+from secfl.protocols.base import (
+    AggregationProtocol,
+    ClientId,
+    ClientSession,
+    RoundResult,
+    ServerSession,
+    check_input,
+    require_phase,
+    validate_client_ids,
+)
+
+__all__ = ["PaillierConfig", "PaillierKeyHolder", "PaillierProtocol"]
+
+MSG_REQUEST = 0x30
+MSG_INPUT = 0x31
+MSG_ENCRYPTED_SUM = 0x32
+MSG_DECRYPTED_SUM = 0x33
+
+INPUT = "input"
+DONE = "done"
+_FINGERPRINT = 16
+
+
+def key_fingerprint(public_key: PaillierPublicKey) -> bytes:
+    """First 16 bytes of SHA-256 over n (big-endian): names the key in every request."""
+    n = int(public_key.n)
+    return hashlib.sha256(n.to_bytes((n.bit_length() + 7) // 8, "big")).digest()[:_FINGERPRINT]
+
+
+@dataclass(frozen=True)
+class PaillierConfig:
+    """Public parameters: key, ring Z_{2^bits}, per-client signed range, most clients.
+
+    ``value_bits`` defaults to ``bits``; set it to the codec's per-client range (e.g.
+    ``bits - ceil(log2 n_clients)``) to pack more slots per ciphertext. ``min_clients`` is
+    the fewest contributions the key holder will decrypt (never a single client's input).
+    """
+
+    public_key: PaillierPublicKey
+    bits: int
+    n_clients: int
+    value_bits: int | None = None
+    min_clients: int = 2
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.public_key, PaillierPublicKey):
+            raise InvalidArgument("public_key must be a phe.PaillierPublicKey")
+        if not 1 <= self.bits <= 64:
+            raise InvalidArgument(f"bits must be in 1..64, got {self.bits}")
+        if not 1 <= self.effective_value_bits <= self.bits:
+            raise InvalidArgument(
+                f"value_bits must be in 1..bits={self.bits}, got {self.value_bits}"
+            )
+        if not 1 <= self.min_clients <= self.n_clients:
+            raise InvalidArgument(
+                f"min_clients must be in 1..n_clients={self.n_clients}, got {self.min_clients}"
+            )
+        _ = self.layout  # raises EncodingOverflow if the slots cannot hold the sum
+
+    @property
+    def effective_value_bits(self) -> int:
+        return self.bits if self.value_bits is None else self.value_bits
+
+    @cached_property
+    def layout(self) -> hp.PackingLayout:
+        return hp.PackingLayout.plan(
+            modulus_bits=int(self.public_key.n).bit_length(),
+            value_bits=self.effective_value_bits,
+            n_clients=self.n_clients,
+        )
+
+
+def _open(data: bytes, expected: int) -> tuple[wire.Reader, int]:
+    msg_type, body = wire.unframe(data)
+    if msg_type != expected:
+        raise IntegrityError(f"expected message type {expected:#04x}, got {msg_type:#04x}")
+    r = wire.Reader(body)
+    return r, r.u64()
+
+
+class PaillierKeyHolder:
+    """Holds the private key; decrypts one aggregate per round, nothing else.
+
+    It refuses a second decryption for the same round id and any sum of fewer than
+    ``min_clients`` contributions, so an aggregator cannot have it decrypt one client's
+    ciphertext under the pretext of a sum. (It cannot tell whether the aggregator really
+    multiplied ``n_summed`` distinct clients' ciphertexts: see the spec's threat model.)
+    """
+
+    __slots__ = ("_config", "_crt_key", "_done_rounds")
+
+    def __init__(self, config: PaillierConfig, private_key: PaillierPrivateKey) -> None:
+        if not isinstance(private_key, PaillierPrivateKey):
+            raise InvalidArgument("private_key must be a phe.PaillierPrivateKey")
+        if private_key.public_key != config.public_key:
+            raise InvalidArgument("the private key does not match the configured public key")
+        self._config = config
+        self._crt_key = private_key
+        self._done_rounds: set[int] = set()
+
+    def decrypt_sum(self, data: bytes) -> bytes:
+        """ENCRYPTED_SUM frame -> DECRYPTED_SUM frame (the aggregate over Z_{2^bits})."""
+        cfg = self._config
+        r, round_id = _open(data, MSG_ENCRYPTED_SUM)
+        n_summed, count = r.u32(), r.u32()
+        if round_id in self._done_rounds:
+            raise ProtocolAbort(f"round {round_id} was already decrypted; refusing again")
+        if not cfg.min_clients <= n_summed <= cfg.n_clients:
+            raise ProtocolAbort(
+                f"refusing to decrypt a sum of {n_summed} inputs (allowed "
+                f"{cfg.min_clients}..{cfg.n_clients})"
+            )
+        width = hp.ciphertext_bytes(cfg.public_key)
+        n_ct = cfg.layout.ciphertexts_for(count)
+        if r.remaining != n_ct * width:
+            raise IntegrityError(f"encrypted sum has {r.remaining} bytes, expected {n_ct * width}")
+        vector = hp.ciphertexts_from_bytes(
+            r.raw(n_ct * width), cfg.public_key, cfg.layout, count=count, n_summed=n_summed
+        )
+        signed = hp.decrypt_vector(self._crt_key, vector)
+        self._done_rounds.add(round_id)
+        aggregate = _to_ring(signed, cfg.bits)
+        body = wire.Writer().u64(round_id).vector(aggregate, cfg.bits).getvalue()
+        return wire.frame(MSG_DECRYPTED_SUM, body)
+
+    def __repr__(self) -> str:
+        return "PaillierKeyHolder(<private key>)"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("PaillierKeyHolder holds a private key and cannot be pickled")
+
+
+def _to_ring(signed: np.ndarray, bits: int) -> np.ndarray:
+    u = signed.astype(np.int64).view(np.uint64)
+    if bits < 64:
+        u = u & np.uint64((1 << bits) - 1)
+    return u.astype(uint_dtype(bits))
+
+
+def _centred(value: np.ndarray, bits: int, value_bits: int) -> np.ndarray:
+    """Entries of Z_{2^bits} -> signed representatives, checked to fit ``value_bits``."""
+    u = value.astype(np.uint64)
+    if bits < 64:
+        u = u - ((u >> np.uint64(bits - 1)) << np.uint64(bits))  # subtract 2^bits if >= half
+    signed = u.view(np.int64)
+    lo, hi = -(1 << (value_bits - 1)), (1 << (value_bits - 1)) - 1
+    if signed.size and (int(signed.min()) < lo or int(signed.max()) > hi):
+        raise EncodingOverflow(
+            f"input entries must lie in [{lo}, {hi}] (value_bits={value_bits}) as signed "
+            f"residues mod 2^{bits}; clip the update or raise value_bits"
+        )
+    return signed
+
+
+class PaillierProtocol(AggregationProtocol):
+    """Factory of Paillier sessions; the aggregator reaches the key holder through
+    ``key_holder`` (a bytes -> bytes callable, e.g. :meth:`PaillierKeyHolder.decrypt_sum`
+    or a network stub)."""
+
+    name = "paillier"
+    phases = (INPUT,)
+
+    def __init__(
+        self, config: PaillierConfig, *, key_holder: Callable[[bytes], bytes], rng: Csprng
+    ) -> None:
+        self.config = config
+        self._key_holder = key_holder
+        self._rng = rng
+
+    @property
+    def bits(self) -> int:
+        return self.config.bits
+
+    def server(self, *, round_id: int, client_ids: frozenset[ClientId], dim: int) -> ServerSession:
+        return PaillierServer(
+            self.config,
+            round_id=round_id,
+            client_ids=client_ids,
+            dim=dim,
+            key_holder=self._key_holder,
+        )
+
+    def client(self, *, round_id: int, client_id: ClientId, value: np.ndarray) -> ClientSession:
+        return PaillierClient(self.config, round_id=round_id, value=value, rng=self._rng.spawn())
+
+
+class PaillierClient(ClientSession):
+    """Encrypts this client's packed vector when asked (once)."""
+
+    def __init__(
+        self,
+        config: PaillierConfig,
+        *,
+        round_id: int,
+        value: np.ndarray,
+        rng: Csprng | hp.RandomnessPool,
+    ) -> None:
+        self.config = config
+        self.round_id = round_id
+        x = check_input(value, bits=config.bits)
+        self._signed = _centred(x, config.bits, config.effective_value_bits)
+        self._randomness = rng
+        self._phase = INPUT
+
+    @property
+    def phase(self) -> str:
+        return self._phase
+
+    def handle(self, data: bytes) -> bytes | None:
+        require_phase(self._phase, INPUT, "a request")
+        try:
+            return self._answer(data)
+        except Exception:
+            self._phase = "aborted"
+            raise
+
+    def _answer(self, data: bytes) -> bytes:
+        cfg = self.config
+        r, round_id = _open(data, MSG_REQUEST)
+        dim, bits, value_bits, n_clients = r.u32(), r.u8(), r.u8(), r.u32()
+        fingerprint = r.raw(_FINGERPRINT)
+        r.finish()
+        mine = (self.round_id, self._signed.size, cfg.bits, cfg.effective_value_bits, cfg.n_clients)
+        if (round_id, dim, bits, value_bits, n_clients) != mine:
+            raise ProtocolAbort(
+                f"server asked for (round, dim, bits, value_bits, n_clients) = "
+                f"{(round_id, dim, bits, value_bits, n_clients)}; this client holds {mine}"
+            )
+        if fingerprint != key_fingerprint(cfg.public_key):
+            raise ProtocolAbort("server named a different public key than this client's")
+        vector = hp.encrypt_vector(
+            cfg.public_key, self._signed, cfg.layout, randomness=self._randomness
+        )
+        self._phase = DONE
+        body = wire.Writer().u64(round_id).raw(hp.ciphertexts_to_bytes(vector)).getvalue()
+        return wire.frame(MSG_INPUT, body)
+
+
+class PaillierServer(ServerSession):
+    """The aggregator: multiplies ciphertexts as they arrive, then has the sum decrypted."""
+
+    def __init__(
+        self,
+        config: PaillierConfig,
+        *,
+        round_id: int,
+        client_ids: frozenset[ClientId],
+        dim: int,
+        key_holder: Callable[[bytes], bytes],
+    ) -> None:
+        validate_client_ids(client_ids)
+        if len(client_ids) > config.n_clients:
+            raise InvalidArgument(
+                f"{len(client_ids)} clients invited; the layout holds sums of {config.n_clients}"
+            )
+        if dim < 1:
+            raise InvalidArgument(f"dim must be >= 1, got {dim}")
+        self.config = config
+        self.round_id = round_id
+        self._clients = client_ids
+        self._dim = dim
+        self._key_holder = key_holder
+        self._width = hp.ciphertext_bytes(config.public_key)
+        self._n_ct = config.layout.ciphertexts_for(dim)
+        self._sum: hp.CiphertextVector | None = None
+        self._received: set[ClientId] = set()
+        self._phase = "start"
+        self._result: RoundResult | None = None
+
+    @property
+    def phase(self) -> str:
+        return self._phase
+
+    @property
+    def result(self) -> RoundResult:
+        if self._result is None:
+            raise ProtocolAbort(f"the round is not finished (phase {self._phase!r})")
+        return self._result
+
+    def start(self) -> dict[ClientId, bytes]:
+        require_phase(self._phase, "start", "start()")
+        cfg = self.config
+        body = (
+            wire.Writer()
+            .u64(self.round_id)
+            .u32(self._dim)
+            .u8(cfg.bits)
+            .u8(cfg.effective_value_bits)
+            .u32(cfg.n_clients)
+            .raw(key_fingerprint(cfg.public_key))
+            .getvalue()
+        )
+        self._phase = INPUT
+        return dict.fromkeys(self._clients, wire.frame(MSG_REQUEST, body))
+
+    def receive(self, client_id: ClientId, data: bytes) -> None:
+        require_phase(self._phase, INPUT, "an input message")
+        if client_id not in self._clients:
+            raise ProtocolAbort(f"client {client_id} is not part of round {self.round_id}")
+        if client_id in self._received:
+            raise ProtocolAbort(f"client {client_id} already sent its input this round")
+        r, round_id = _open(data, MSG_INPUT)
+        if round_id != self.round_id:
+            raise ProtocolAbort(f"client {client_id} sent an input for round {round_id}")
+        cfg = self.config
+        raw = r.raw(self._n_ct * self._width)
+        r.finish()
+        vector = hp.ciphertexts_from_bytes(
+            raw, cfg.public_key, cfg.layout, count=self._dim, n_summed=1
+        )
+        self._sum = vector if self._sum is None else hp.add(self._sum, vector)
+        self._received.add(client_id)
+
+    def advance(self) -> dict[ClientId, bytes]:
+        require_phase(self._phase, INPUT, "advance()")
+        if self._sum is None or len(self._received) < self.config.min_clients:
+            self._phase = "aborted"
+            raise InsufficientSurvivors(
+                f"{len(self._received)} clients sent inputs; the key holder decrypts sums of "
+                f"at least {self.config.min_clients}"
+            )
+        body = (
+            wire.Writer()
+            .u64(self.round_id)
+            .u32(self._sum.n_summed)
+            .u32(self._dim)
+            .raw(hp.ciphertexts_to_bytes(self._sum))
+            .getvalue()
+        )
+        reply = self._key_holder(wire.frame(MSG_ENCRYPTED_SUM, body))
+        r, round_id = _open(reply, MSG_DECRYPTED_SUM)
+        if round_id != self.round_id:
+            raise ProtocolAbort(f"key holder answered for round {round_id}")
+        aggregate = r.vector(self.config.bits, expected=self._dim)
+        r.finish()
+        survivors = frozenset(self._received)
+        self._result = RoundResult(
+            aggregate=aggregate, survivors=survivors, dropped=self._clients - survivors
+        )
+        self._sum = None
+        self._phase = DONE
+        return {}

@@ -50,7 +50,7 @@ def _demo(*, as_json: bool) -> int:
     """One round per protocol, 50 clients, d = 10^4, 10 % dropping after sharing keys."""
     rows = []
     for protocol in PROTOCOLS:
-        phase = None if protocol == "plain" else "mask"
+        phase = "mask" if protocol.startswith("secagg") else None
         sc = Scenario(
             protocol=protocol, clients=50, dim=10_000, dropout=0.1, dropout_phase=phase, seed=0
         )

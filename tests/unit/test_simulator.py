@@ -138,5 +138,5 @@ def test_cli_simulate_secure_protocols(capsys, protocol):
 def test_cli_demo_json(capsys):
     assert main(["demo", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert [v["protocol"] for v in out["variants"]] == ["plain", "secagg", "secagg+"]
+    assert [v["protocol"] for v in out["variants"]] == ["plain", "secagg", "secagg+", "paillier"]
     assert all(v["correct"] for v in out["variants"])

@@ -544,6 +544,7 @@ class SecAggClient(ClientSession):
 @dataclass
 class _ServerState:
     keys: dict[int, tuple[bytes, bytes, bytes]] = field(default_factory=dict)
+    mask_keys: dict[int, KexPublicKey] = field(default_factory=dict)  # parsed s_pk
     members: list[int] = field(default_factory=list)
     graph: dict[int, frozenset[int]] = field(default_factory=dict)
     envelopes: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
@@ -634,12 +635,13 @@ class SecAggServer(ServerSession):
         sig = r.raw(_SIG) if self._active else b""
         r.finish()
         KexPublicKey.from_bytes(c_pk)
-        KexPublicKey.from_bytes(s_pk)
+        parsed_s_pk = KexPublicKey.from_bytes(s_pk)
         if self._active:
             if cid not in self._registry:
                 raise ProtocolAbort(f"client {cid} has no identity in the registry")
             self._registry[cid].verify(sig, _advertise_message(self.round_id, cid, c_pk, s_pk))
         self._s.keys[cid] = (c_pk, s_pk, sig)
+        self._s.mask_keys[cid] = parsed_s_pk
 
     def _recv_share_keys(self, cid: int, data: bytes) -> None:
         r = _open(data, MSG_SHARE_KEYS, self.round_id)
@@ -800,10 +802,7 @@ class SecAggServer(ServerSession):
                 self._phase = "aborted"
                 raise IntegrityError(f"reconstructed masking key of client {u} does not match")
             for v in s.graph[u] & s.masked:
-                seed = s_sk.exchange(
-                    KexPublicKey.from_bytes(s.keys[v][1]),
-                    info=_pair_info(b"mask", self.round_id, u, v),
-                )
+                seed = s_sk.exchange(s.mask_keys[v], info=_pair_info(b"mask", self.round_id, u, v))
                 # v added +PRG if v < u, -PRG if v > u: remove it.
                 masker.add(acc, seed, b"pair", -1 if v < u else +1)
         survivors = frozenset(s.masked)

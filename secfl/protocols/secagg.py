@@ -31,6 +31,7 @@ from secfl.errors import (
     IntegrityError,
     InvalidArgument,
     ProtocolAbort,
+    SecflError,
 )
 from secfl.hazmat import aead, shamir
 from secfl.hazmat.kex import KexPrivateKey, KexPublicKey
@@ -127,7 +128,19 @@ class SecAggConfig:
                 f"threshold must be in 1..{holders} (the neighbours holding each client's "
                 f"shares), got {self.threshold}"
             )
+        if holders > shamir.PRIME - 1 or self.threshold > shamir.MAX_THRESHOLD:
+            raise InvalidArgument(
+                f"Shamir over GF({shamir.PRIME}) supports at most {shamir.PRIME - 1} share "
+                f"holders and threshold <= {shamir.MAX_THRESHOLD}"
+            )
         if self.threat_model is ThreatModel.ACTIVE:
+            if not self.complete_graph:
+                raise InvalidArgument(
+                    "the active threat model is only provided for the complete graph "
+                    "(degree=None): with a sparse SecAgg+ graph a lying server can show each "
+                    "neighbourhood its own survivor list, which the global consistency round "
+                    "does not catch (see protocols/secagg-v1.md)"
+                )
             need = (2 * holders) // 3 + 1
             if self.threshold < need:
                 raise InvalidArgument(
@@ -144,7 +157,7 @@ class SecAggConfig:
                 )
         # Worst case: every dropout is a neighbour of the same client.
         may_drop = int(self.max_dropout * self.n_clients)
-        if self.degree is None and holders - may_drop < self.threshold:
+        if self.complete_graph and holders - may_drop < self.threshold:
             raise InvalidArgument(
                 f"with {self.n_clients} clients and threshold {self.threshold}, at most "
                 f"{holders - self.threshold} may drop but max_dropout={self.max_dropout} allows "
@@ -514,8 +527,10 @@ class SecAggClient(ClientSession):
             message = _survivors_message(self.round_id, self._survivors)
             for _ in range(count):
                 v, sig = r.u32(), r.raw(_SIG)
-                if v not in self._survivors or v in signers:
-                    raise ProtocolAbort(f"signature from non-survivor or repeated client {v}")
+                if v not in self._survivors or v in signers or v not in self._registry:
+                    raise ProtocolAbort(
+                        f"signature from a non-survivor, repeated or unregistered client {v}"
+                    )
                 self._registry[v].verify(sig, message)
                 signers.add(v)
             r.finish()
@@ -772,6 +787,13 @@ class SecAggServer(ServerSession):
         return dict.fromkeys(sorted(s.signatures), msg)
 
     def _after_unmask(self) -> dict[ClientId, bytes]:
+        try:
+            return self._unmask()
+        except SecflError:
+            self._phase = "aborted"
+            raise
+
+    def _unmask(self) -> dict[ClientId, bytes]:
         s = self._s
         self._need(len(s.unmasked), "revealed shares")
         t = self.config.threshold
@@ -783,7 +805,6 @@ class SecAggServer(ServerSession):
         owners = sorted(s.shared)
         short = [u for u in owners if len(by_owner.get(u, [])) < t]
         if short:
-            self._phase = "aborted"
             raise InsufficientSurvivors(
                 f"fewer than threshold={t} shares arrived for clients {short[:5]}"
             )
@@ -799,7 +820,6 @@ class SecAggServer(ServerSession):
                 continue
             s_sk = KexPrivateKey.from_bytes(secret)
             if s_sk.public_key().to_bytes() != s.keys[u][1]:
-                self._phase = "aborted"
                 raise IntegrityError(f"reconstructed masking key of client {u} does not match")
             for v in s.graph[u] & s.masked:
                 seed = s_sk.exchange(s.mask_keys[v], info=_pair_info(b"mask", self.round_id, u, v))

@@ -297,3 +297,31 @@ def test_too_many_invited():
 
 def test_insufficient_survivors_is_protocol_abort():
     assert issubclass(InsufficientSurvivors, ProtocolAbort)
+
+
+def test_active_mode_requires_complete_graph():
+    with pytest.raises(InvalidArgument, match="complete graph"):
+        SecAggConfig(
+            bits=BITS, threshold=4, n_clients=20, degree=4, threat_model=ThreatModel.ACTIVE
+        )
+
+
+def test_max_dropout_checked_when_degree_covers_everyone():
+    with pytest.raises(InvalidArgument, match="max_dropout"):
+        SecAggConfig(bits=BITS, threshold=8, n_clients=10, degree=10, max_dropout=0.3)
+
+
+def test_inconsistent_shares_abort_and_close_the_server():
+    r = Round()
+    r.step()
+    r.step()
+    r.step(skip={6})
+    replies = {c: r.clients[c].handle(req) for c, req in r.reqs.items()}
+    for c in (1, 2, 3, 4, 5):
+        msg = bytearray(replies[c])
+        if c == 1:
+            msg[-3] ^= 1  # corrupt one share (still a valid field element, wrong value)
+        r.server.receive(c, bytes(msg))
+    with pytest.raises(IntegrityError):
+        r.server.advance()
+    assert r.server.phase == "aborted"

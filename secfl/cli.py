@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from secfl.errors import SecflError
 from secfl.runtime.scenario import PROTOCOLS, Scenario, report_json, run_scenario
@@ -27,8 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=None, help="deterministic inputs and dropouts")
     sim.add_argument("--json", action="store_true", help="print one JSON object")
 
-    demo = sub.add_parser("demo", help="run the demonstration")
-    demo.add_argument("--json", action="store_true", help="print one JSON object")
+    demo = sub.add_parser("demo", help="federated training on digits with each protocol")
+    demo.add_argument("--json", action="store_true", help="print the final comparison as JSON")
+    demo.add_argument("--rounds", type=int, default=None, help="override rounds per variant")
+    demo.add_argument("--plot", type=Path, default=Path("secfl-demo.png"), help="PNG path")
+    demo.add_argument("--no-plot", action="store_true", help="do not draw the PNG")
     return p
 
 
@@ -44,33 +48,6 @@ def _simulate(sc: Scenario, *, as_json: bool) -> int:
             shown = f"{value:.4g}" if isinstance(value, float) else value
             print(f"  {key:28s} {shown}")
     return 0 if report.correct else 1
-
-
-def _demo(*, as_json: bool) -> int:
-    """One round per protocol, 50 clients, d = 10^4, 10 % dropping after sharing keys."""
-    rows = []
-    for protocol in PROTOCOLS:
-        phase = "mask" if protocol.startswith("secagg") else None
-        sc = Scenario(
-            protocol=protocol, clients=50, dim=10_000, dropout=0.1, dropout_phase=phase, seed=0
-        )
-        report, _ = run_scenario(sc)
-        rows.append(report_json(report))
-    if as_json:
-        print(json.dumps({"variants": rows}))
-    else:
-        print("secfl demo: one round, 50 clients, d = 10,000, 10% of clients dropping")
-        print(
-            f"{'protocol':10s} {'correct':>8s} {'dropped':>8s} {'client s':>10s} "
-            f"{'server s':>10s} {'up B/client':>12s} {'down B/client':>14s}"
-        )
-        for r in rows:
-            print(
-                f"{r['protocol']:10s} {r['correct']!s:>8s} {r['dropped']:>8d} "
-                f"{r['client_seconds']:>10.4f} {r['server_seconds']:>10.4f} "
-                f"{r['bytes_up_per_client']:>12.0f} {r['bytes_down_per_client']:>14.0f}"
-            )
-    return 0 if all(r["correct"] for r in rows) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,7 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return _simulate(sc, as_json=args.json)
         if args.command == "demo":
-            return _demo(as_json=args.json)
+            try:
+                from secfl.demo import run_demo
+            except ImportError as e:
+                print(
+                    f"secfl demo needs the demo extra (pip install 'secfl[demo]'): {e}",
+                    file=sys.stderr,
+                )
+                return 2
+            plot = None if args.no_plot else args.plot
+            return run_demo(as_json=args.json, plot=plot, rounds=args.rounds)
     except SecflError as e:
         print(f"secfl: error: {type(e).__name__}: {e}", file=sys.stderr)
         return 2

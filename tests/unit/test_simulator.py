@@ -92,11 +92,6 @@ def test_cli_error_is_clean(capsys):
     assert "InvalidArgument" in capsys.readouterr().err
 
 
-def test_cli_demo(capsys):
-    assert main(["demo"]) == 0
-    assert "correct" in capsys.readouterr().out
-
-
 class _Corrupting(PlaintextProtocol):
     """Client 2's session garbles its reply: the server must drop it, not abort the round."""
 
@@ -133,10 +128,3 @@ def test_cli_simulate_secure_protocols(capsys, protocol):
     assert rc == 0
     assert out["correct"] is True
     assert out["dropped"] == 2
-
-
-def test_cli_demo_json(capsys):
-    assert main(["demo", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert [v["protocol"] for v in out["variants"]] == ["plain", "secagg", "secagg+", "paillier"]
-    assert all(v["correct"] for v in out["variants"])

@@ -1,0 +1,253 @@
+"""Federated averaging (McMahan et al. 2017) with secure aggregation of the updates.
+
+Each round: sample clients (a fixed count, or each with probability q: Poisson sampling,
+the rate a privacy accountant needs), let each train locally from the global parameters,
+clip and encode its update (new - global) through the :class:`~secfl.pipeline.Pipeline`,
+aggregate with the chosen protocol in the in-memory runtime (with simulated dropouts), and
+apply the average to the global parameters (server learning rate and momentum optional).
+A round that aborts (too few survivors, a refusal) is recorded and leaves the global
+parameters exactly as they were.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from secfl.errors import InvalidArgument, SecflError
+from secfl.hazmat.rng import Csprng
+from secfl.pipeline import PROTOCOLS, Pipeline, PipelineConfig
+from secfl.runtime.simulator import SimulationReport, simulate_round
+
+__all__ = ["FedAvgConfig", "FederatedAveraging", "LocalUpdate", "RoundRecord", "Weighting"]
+
+LocalUpdate = Callable[[int, np.ndarray], tuple[np.ndarray, int]]
+"""``(client index, global parameters) -> (new local parameters, number of examples)``."""
+
+Evaluate = Callable[[np.ndarray], Mapping[str, float]]
+
+
+class Weighting(enum.Enum):
+    """How client updates are weighted in the average."""
+
+    UNIFORM = "uniform"
+    """Every surviving client counts once."""
+    EXAMPLES = "examples"
+    """By example count, capped at ``example_cap``; the weights travel inside the secure
+    sum (one extra coordinate), so the server learns only their total."""
+
+
+@dataclass(frozen=True)
+class FedAvgConfig:
+    """Options of a federated run (validated at construction)."""
+
+    rounds: int
+    protocol: str = "secagg+"
+    clients_per_round: int | None = None
+    sampling_rate: float | None = None
+    weighting: Weighting = Weighting.UNIFORM
+    example_cap: int = 1000
+    clip_bound: float = 1.0
+    bits: int = 32
+    server_lr: float = 1.0
+    server_momentum: float = 0.0
+    dropout: float = 0.0
+    paillier_bits: int = 2048
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise InvalidArgument(f"rounds must be >= 1, got {self.rounds}")
+        if self.protocol not in PROTOCOLS:
+            raise InvalidArgument(f"unknown protocol {self.protocol!r}; choose from {PROTOCOLS}")
+        if self.clients_per_round is not None and self.sampling_rate is not None:
+            raise InvalidArgument("give clients_per_round or sampling_rate, not both")
+        if self.clients_per_round is not None and self.clients_per_round < 2:
+            raise InvalidArgument("clients_per_round must be >= 2 (a sum of one is no secret)")
+        if self.sampling_rate is not None and not 0.0 < self.sampling_rate <= 1.0:
+            raise InvalidArgument(f"sampling_rate must be in (0, 1], got {self.sampling_rate}")
+        if not isinstance(self.weighting, Weighting):
+            raise InvalidArgument(f"weighting must be a Weighting, got {self.weighting!r}")
+        if self.example_cap < 1:
+            raise InvalidArgument(f"example_cap must be >= 1, got {self.example_cap}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise InvalidArgument(f"dropout must be in [0, 1), got {self.dropout}")
+        if not self.server_lr > 0 or not 0.0 <= self.server_momentum < 1.0:
+            raise InvalidArgument("server_lr must be > 0 and server_momentum in [0, 1)")
+        PipelineConfig(protocol=self.protocol, clip_bound=self.clip_bound, bits=self.bits)
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """What one round did and cost."""
+
+    round: int
+    sampled: int
+    survivors: int
+    dropped: int
+    aborted: str | None
+    seconds: float
+    crypto_seconds: float
+    bytes_sent: int
+    fraction_clipped: float
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    rejected: Mapping[int, str] = field(default_factory=dict)
+    """Clients whose update was malformed (wrong shape, NaN/inf), left out of the round."""
+
+
+class FederatedAveraging:
+    """Runs FedAvg rounds over ``n_clients`` simulated clients; holds the global state."""
+
+    def __init__(
+        self,
+        config: FedAvgConfig,
+        *,
+        initial: np.ndarray,
+        n_clients: int,
+        local_update: LocalUpdate,
+        evaluate: Evaluate | None = None,
+        rng: Csprng | None = None,
+    ) -> None:
+        params = np.asarray(initial)
+        if params.ndim != 1 or params.dtype not in (np.float32, np.float64):
+            raise InvalidArgument("initial parameters must be a 1-D float vector")
+        if n_clients < 2:
+            raise InvalidArgument(f"federated averaging needs >= 2 clients, got {n_clients}")
+        if config.clients_per_round is not None and config.clients_per_round > n_clients:
+            raise InvalidArgument(
+                f"clients_per_round={config.clients_per_round} exceeds the {n_clients} clients"
+            )
+        self.config = config
+        self.params = params.copy()
+        self.n_clients = n_clients
+        self._local_update = local_update
+        self._evaluate = evaluate
+        self._rng = rng or Csprng()
+        self._velocity = np.zeros_like(self.params, dtype=np.float64)
+        self.history: list[RoundRecord] = []
+
+    def _sample(self) -> list[int]:
+        cfg = self.config
+        if cfg.sampling_rate is not None:
+            u = self._rng.uniform(self.n_clients)
+            return [int(i) for i in np.flatnonzero(u < cfg.sampling_rate)]
+        m = cfg.clients_per_round or self.n_clients
+        order = np.argsort(self._rng.uint64(self.n_clients), kind="stable")
+        return sorted(int(i) for i in order[:m])
+
+    def run_round(self) -> RoundRecord:
+        """One round; the global parameters change only if it succeeds."""
+        cfg = self.config
+        t0 = time.perf_counter()
+        number = len(self.history) + 1
+        sampled = self._sample()
+        if len(sampled) < 2:
+            return self._record(number, len(sampled), None, "fewer than 2 clients sampled", t0)
+        weighted = cfg.weighting is Weighting.EXAMPLES
+        pipeline = Pipeline(
+            PipelineConfig(
+                protocol=cfg.protocol,
+                clip_bound=cfg.clip_bound,
+                bits=cfg.bits,
+                paillier_bits=cfg.paillier_bits,
+            ),
+            n_clients=len(sampled),
+            dropout=cfg.dropout,
+            rng=self._rng.spawn(),
+        )
+        inputs: dict[int, np.ndarray] = {}
+        rejected: dict[int, str] = {}
+        clipped = 0
+        for idx in sampled:
+            new, n_examples = self._local_update(idx, self.params.copy())
+            try:
+                delta = self._delta(idx, new)
+                if weighted:
+                    w = min(max(int(n_examples), 0), cfg.example_cap) / cfg.example_cap
+                    delta = np.append(delta * w, w)
+                out = pipeline.client_side(delta, rng=self._rng)
+            except SecflError as e:  # this client is left out; the round goes on
+                rejected[idx] = str(e)
+                continue
+            clipped += out.clipped
+            inputs[idx + 1] = out.encoded  # protocol client ids start at 1
+        if len(inputs) < 2:
+            why = f"only {len(inputs)} valid client updates"
+            return self._record(number, len(sampled), None, why, t0, clipped, rejected)
+        dropouts = self._dropouts(pipeline, list(inputs))
+        report = simulate_round(pipeline.protocol, inputs, dropouts=dropouts, round_id=number)
+        if report.result is None:
+            return self._record(number, len(sampled), report, report.aborted, t0, clipped, rejected)
+        total = pipeline.server_side(report.result.aggregate)
+        if weighted:
+            weight = total[-1]
+            if weight <= 0:
+                return self._record(number, len(sampled), report, "zero total weight", t0)
+            mean = total[:-1] / weight
+        else:
+            mean = total / len(report.result.survivors)
+        self._velocity = cfg.server_momentum * self._velocity + mean
+        self.params = (self.params + cfg.server_lr * self._velocity).astype(self.params.dtype)
+        return self._record(number, len(sampled), report, None, t0, clipped, rejected)
+
+    def _delta(self, idx: int, new: np.ndarray) -> np.ndarray:
+        arr = np.asarray(new)
+        if arr.shape != self.params.shape or arr.dtype.kind != "f":
+            raise InvalidArgument(
+                f"client {idx} returned {arr.dtype} parameters of shape {arr.shape}; expected "
+                f"floats of shape {self.params.shape}"
+            )
+        if not np.isfinite(arr).all():
+            raise InvalidArgument(f"client {idx} returned NaN or inf parameters")
+        delta: np.ndarray = arr.astype(np.float64) - self.params
+        return delta
+
+    def _dropouts(self, pipeline: Pipeline, ids: Sequence[int]) -> dict[int, str]:
+        n_drop = math.floor(self.config.dropout * len(ids))
+        if n_drop == 0:
+            return {}
+        phases = pipeline.protocol.phases
+        phase = "mask" if "mask" in phases else phases[0]  # after keys are shared
+        order = np.argsort(self._rng.uint64(len(ids)), kind="stable")
+        return {ids[int(i)]: phase for i in order[:n_drop]}
+
+    def _record(
+        self,
+        number: int,
+        sampled: int,
+        report: SimulationReport | None,
+        aborted: str | None,
+        t0: float,
+        clipped: int = 0,
+        rejected: Mapping[int, str] | None = None,
+    ) -> RoundRecord:
+        rep = report
+        survivors = len(rep.result.survivors) if rep is not None and rep.result else 0
+        metrics = dict(self._evaluate(self.params)) if self._evaluate is not None else {}
+        record = RoundRecord(
+            round=number,
+            sampled=sampled,
+            survivors=0 if aborted else survivors,
+            dropped=sampled - survivors if not aborted else sampled,
+            aborted=aborted,
+            seconds=time.perf_counter() - t0,
+            crypto_seconds=(rep.server_seconds + sum(rep.client_seconds)) if rep else 0.0,
+            bytes_sent=(sum(rep.bytes_up.values()) + sum(rep.bytes_down.values())) if rep else 0,
+            fraction_clipped=clipped / sampled if sampled else 0.0,
+            metrics=metrics,
+            rejected=dict(rejected or {}),
+        )
+        self.history.append(record)
+        return record
+
+    def run(self, *, on_round: Callable[[RoundRecord], None] | None = None) -> list[RoundRecord]:
+        """All configured rounds; ``on_round`` is called after each (e.g. a progress bar)."""
+        for _ in range(self.config.rounds):
+            record = self.run_round()
+            if on_round is not None:
+                on_round(record)
+        return self.history

@@ -17,8 +17,8 @@ demo: $(STAMP)
 	$(BIN)/secfl demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check secfl tests benchmarks protocols/tools
-	$(BIN)/ruff format --check secfl tests benchmarks protocols/tools
+	$(BIN)/ruff check secfl tests benchmarks protocols/tools examples
+	$(BIN)/ruff format --check secfl tests benchmarks protocols/tools examples
 	$(BIN)/mypy secfl
 
 test: lint

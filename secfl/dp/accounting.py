@@ -1,0 +1,578 @@
+"""Privacy accounting: immutable events and a Renyi-DP accountant.
+
+Events describe what a round *did* (which noise, how much, on how many clients, sampled
+how); they never change meaning, and a new kind of behaviour is a new event (the model is
+Google's ``dp_accounting``). :class:`RdpAccountant` composes events into an RDP curve over
+a fixed grid of orders and converts it to (epsilon, delta).
+
+Where ``dp_accounting`` supports an event (the Gaussian mechanism, Poisson- or fixed-size-
+subsampled Gaussians, their compositions) the curve is computed by
+``dp_accounting.rdp.RdpAccountant``; the distributed discrete Gaussian (Kairouz, Liu,
+Steinke 2021) and Skellam (Agarwal, Kairouz, Liu 2021) curves and their Poisson
+subsampling (Zhu and Wang 2019, general bound) are implemented in :mod:`secfl.dp._rdp`.
+Conversion to epsilon uses ``dp_accounting``'s ``compute_epsilon`` (Canonne, Kamath,
+Steinke 2020, Prop. 12). ``dp_accounting`` is imported on first use (it takes ~1-2 s).
+
+Every event is checked with :meth:`RdpAccountant.supports` before any state changes: an
+unsupported event raises :class:`InvalidArgument` and leaves the accountant as it was.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from secfl.dp import _rdp
+from secfl.errors import InvalidArgument
+
+__all__ = [
+    "DEFAULT_ORDERS",
+    "ComposedEvent",
+    "DiscreteGaussianSumEvent",
+    "DpEvent",
+    "FixedSizeSampledEvent",
+    "GaussianEvent",
+    "Neighboring",
+    "PoissonSampledEvent",
+    "RdpAccountant",
+    "SkellamSumEvent",
+    "epsilon_for_noise_multiplier",
+    "noise_multiplier_for_epsilon",
+]
+
+DEFAULT_ORDERS: tuple[float, ...] = (
+    tuple(round(1.0 + x / 10.0, 1) for x in range(1, 100))
+    + tuple(float(a) for a in range(11, 64))
+    + (128.0, 256.0, 512.0, 1024.0)
+)
+"""The RDP orders dp_accounting uses by default (1.1 .. 10.9, 11 .. 63, 128 .. 1024)."""
+
+
+def _positive(value: float, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgument(f"{name} must be a number, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidArgument(f"{name} must be a finite number > 0, got {value}")
+
+
+def _count(value: int, name: str, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidArgument(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class DpEvent:
+    """Base class of the privacy events (immutable, hashable records)."""
+
+
+@dataclass(frozen=True)
+class GaussianEvent(DpEvent):
+    """Gaussian noise with standard deviation ``noise_multiplier`` x the L2 sensitivity."""
+
+    noise_multiplier: float
+
+    def __post_init__(self) -> None:
+        _positive(self.noise_multiplier, "noise_multiplier")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiscreteGaussianSumEvent(DpEvent):
+    """``n_clients`` each added N_Z(0, local_sigma^2)^dimension to an integer vector.
+
+    ``l2_sensitivity`` (and ``l1_sensitivity``) bound how much one client changes the sum
+    of the integer vectors *before* noise, in integer units (after scaling and conditional
+    rounding, see :func:`secfl.dp.mechanisms.rounded_l2_bound`). ``n_clients`` counts the
+    clients whose noise is in the released sum and hidden from the adversary (survivors,
+    minus any assumed colluders). ``l1_sensitivity`` defaults to
+    ``min(sqrt(d) * l2, l2^2)`` (valid for integer vectors). Needs ``local_sigma >= 1/2``.
+    """
+
+    local_sigma: float
+    n_clients: int
+    l2_sensitivity: float
+    dimension: int
+    l1_sensitivity: float | None = None
+
+    def __post_init__(self) -> None:
+        _positive(self.local_sigma, "local_sigma")
+        if self.local_sigma < 0.5:
+            raise InvalidArgument(
+                f"local_sigma must be >= 1/2 for the distributed discrete Gaussian bound "
+                f"(KLS21 Thm 1), got {self.local_sigma}; raise the noise or the scale"
+            )
+        _count(self.n_clients, "n_clients")
+        _positive(self.l2_sensitivity, "l2_sensitivity")
+        _count(self.dimension, "dimension")
+        if self.l1_sensitivity is not None:
+            _positive(self.l1_sensitivity, "l1_sensitivity")
+
+    @classmethod
+    def for_noise_multiplier(
+        cls, noise_multiplier: float, *, l2_sensitivity: float, n_clients: int, dimension: int
+    ) -> DiscreteGaussianSumEvent:
+        """The event whose summed noise has ``sigma = noise_multiplier * l2_sensitivity``."""
+        _positive(noise_multiplier, "noise_multiplier")
+        _count(n_clients, "n_clients")
+        return cls(
+            local_sigma=noise_multiplier * l2_sensitivity / math.sqrt(n_clients),
+            n_clients=n_clients,
+            l2_sensitivity=l2_sensitivity,
+            dimension=dimension,
+        )
+
+    @property
+    def noise_multiplier(self) -> float:
+        """Standard deviation parameter of the summed noise over ``l2_sensitivity``."""
+        return self.local_sigma * math.sqrt(self.n_clients) / self.l2_sensitivity
+
+    @property
+    def effective_l1_sensitivity(self) -> float:
+        """``l1_sensitivity``, or its default ``min(sqrt(d) * l2, l2^2)``."""
+        if self.l1_sensitivity is not None:
+            return self.l1_sensitivity
+        l2 = self.l2_sensitivity
+        return min(math.sqrt(self.dimension) * l2, l2 * l2)
+
+    @property
+    def tau(self) -> float:
+        """KLS21's tau: how far the sum of the shares is from one discrete Gaussian."""
+        return _rdp.ddg_tau(self.local_sigma, self.n_clients)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SkellamSumEvent(DpEvent):
+    """``n_clients`` each added symmetric Skellam noise of ``local_variance`` per coordinate.
+
+    Sensitivities are in integer units as for :class:`DiscreteGaussianSumEvent`; the sum
+    of the shares is Skellam with variance ``n_clients * local_variance``.
+    """
+
+    local_variance: float
+    n_clients: int
+    l2_sensitivity: float
+    dimension: int
+    l1_sensitivity: float | None = None
+
+    def __post_init__(self) -> None:
+        _positive(self.local_variance, "local_variance")
+        _count(self.n_clients, "n_clients")
+        _positive(self.l2_sensitivity, "l2_sensitivity")
+        _count(self.dimension, "dimension")
+        if self.l1_sensitivity is not None:
+            _positive(self.l1_sensitivity, "l1_sensitivity")
+
+    @classmethod
+    def for_noise_multiplier(
+        cls, noise_multiplier: float, *, l2_sensitivity: float, n_clients: int, dimension: int
+    ) -> SkellamSumEvent:
+        """The event whose summed noise has stddev ``noise_multiplier * l2_sensitivity``."""
+        _positive(noise_multiplier, "noise_multiplier")
+        _count(n_clients, "n_clients")
+        return cls(
+            local_variance=(noise_multiplier * l2_sensitivity) ** 2 / n_clients,
+            n_clients=n_clients,
+            l2_sensitivity=l2_sensitivity,
+            dimension=dimension,
+        )
+
+    @property
+    def total_variance(self) -> float:
+        """Variance of the summed noise per coordinate."""
+        return self.n_clients * self.local_variance
+
+    @property
+    def noise_multiplier(self) -> float:
+        """Standard deviation of the summed noise over ``l2_sensitivity``."""
+        return math.sqrt(self.total_variance) / self.l2_sensitivity
+
+    @property
+    def effective_l1_sensitivity(self) -> float:
+        """``l1_sensitivity``, or its default ``min(sqrt(d) * l2, l2^2)``."""
+        if self.l1_sensitivity is not None:
+            return self.l1_sensitivity
+        l2 = self.l2_sensitivity
+        return min(math.sqrt(self.dimension) * l2, l2 * l2)
+
+
+@dataclass(frozen=True)
+class PoissonSampledEvent(DpEvent):
+    """``event`` run on a subset where each record is included independently w.p. ``q``."""
+
+    sampling_probability: float
+    event: DpEvent
+
+    def __post_init__(self) -> None:
+        q = self.sampling_probability
+        if isinstance(q, bool) or not isinstance(q, int | float) or not 0.0 < q <= 1.0:
+            raise InvalidArgument(f"sampling_probability must be in (0, 1], got {q!r}")
+        if not isinstance(self.event, DpEvent):
+            raise InvalidArgument(f"event must be a DpEvent, got {self.event!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FixedSizeSampledEvent(DpEvent):
+    """``event`` run on ``sample_size`` records drawn without replacement from a population.
+
+    Accounted under the replace-one relation (``Neighboring.REPLACE_ONE``), where the
+    sensitivity of a sum is twice the clip bound.
+    """
+
+    sample_size: int
+    population_size: int
+    event: DpEvent
+
+    def __post_init__(self) -> None:
+        _count(self.sample_size, "sample_size")
+        _count(self.population_size, "population_size")
+        if self.sample_size > self.population_size:
+            raise InvalidArgument(
+                f"sample_size {self.sample_size} exceeds population_size {self.population_size}"
+            )
+        if not isinstance(self.event, DpEvent):
+            raise InvalidArgument(f"event must be a DpEvent, got {self.event!r}")
+
+
+@dataclass(frozen=True)
+class ComposedEvent(DpEvent):
+    """``event`` repeated ``count`` times (e.g. one event per round, over all rounds)."""
+
+    event: DpEvent
+    count: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.event, DpEvent):
+            raise InvalidArgument(f"event must be a DpEvent, got {self.event!r}")
+        _count(self.count, "count")
+
+
+class Neighboring(enum.Enum):
+    """Which pairs of datasets a guarantee protects."""
+
+    ADD_OR_REMOVE_ONE = "add_or_remove_one"
+    """One client's data present or absent (the relation for Poisson sampling)."""
+    REPLACE_ONE = "replace_one"
+    """One client's data replaced by another's (the relation for fixed-size sampling)."""
+
+
+def _gaussian_only(event: DpEvent) -> bool:
+    """True for a Gaussian or a composition of Gaussian-only events (dp_accounting's form)."""
+    if isinstance(event, GaussianEvent):
+        return True
+    if isinstance(event, ComposedEvent):
+        return _gaussian_only(event.event)
+    return False
+
+
+def _to_dp_accounting(event: DpEvent) -> Any:
+    import dp_accounting
+
+    if isinstance(event, GaussianEvent):
+        return dp_accounting.GaussianDpEvent(event.noise_multiplier)
+    if isinstance(event, ComposedEvent):
+        return dp_accounting.SelfComposedDpEvent(_to_dp_accounting(event.event), event.count)
+    if isinstance(event, PoissonSampledEvent):
+        return dp_accounting.PoissonSampledDpEvent(
+            event.sampling_probability, _to_dp_accounting(event.event)
+        )
+    if isinstance(event, FixedSizeSampledEvent):
+        return dp_accounting.SampledWithoutReplacementDpEvent(
+            event.population_size, event.sample_size, _to_dp_accounting(event.event)
+        )
+    raise InvalidArgument(f"no dp_accounting equivalent for {event!r}")  # pragma: no cover
+
+
+class RdpAccountant:
+    """Composes :class:`DpEvent` records into an RDP curve and reports (epsilon, delta).
+
+    ``orders`` is the grid of Renyi orders (all > 1; default :data:`DEFAULT_ORDERS`);
+    ``neighboring`` the relation the guarantee is stated for. The accountant keeps a
+    ledger of what was composed, for audit.
+    """
+
+    __slots__ = ("_ledger", "_neighboring", "_orders", "_rdp")
+
+    def __init__(
+        self,
+        *,
+        orders: Sequence[float] | None = None,
+        neighboring: Neighboring = Neighboring.ADD_OR_REMOVE_ONE,
+    ) -> None:
+        grid: np.ndarray = np.array(DEFAULT_ORDERS if orders is None else orders, dtype=np.float64)
+        if grid.ndim != 1 or grid.size == 0 or not (np.isfinite(grid).all() and (grid > 1).all()):
+            raise InvalidArgument("orders must be a non-empty sequence of finite numbers > 1")
+        if not isinstance(neighboring, Neighboring):
+            raise InvalidArgument(f"neighboring must be a Neighboring member, got {neighboring!r}")
+        self._orders: np.ndarray = grid
+        self._neighboring = neighboring
+        self._rdp: np.ndarray = np.zeros_like(grid)
+        self._ledger: list[tuple[DpEvent, int]] = []
+
+    @property
+    def orders(self) -> np.ndarray:
+        """The Renyi orders (a copy)."""
+        out: np.ndarray = self._orders.copy()
+        return out
+
+    @property
+    def rdp(self) -> np.ndarray:
+        """The composed RDP epsilon at each order (a copy)."""
+        out: np.ndarray = self._rdp.copy()
+        return out
+
+    @property
+    def neighboring(self) -> Neighboring:
+        """The neighbouring relation of the guarantee."""
+        return self._neighboring
+
+    @property
+    def ledger(self) -> tuple[tuple[DpEvent, int], ...]:
+        """Every ``(event, count)`` composed so far, oldest first."""
+        return tuple(self._ledger)
+
+    # -- support -------------------------------------------------------------------------
+
+    def _unsupported(self, event: object) -> str | None:
+        """Why ``event`` cannot be accounted here, or None if it can."""
+        if not isinstance(event, DpEvent):
+            return f"{event!r} is not a secfl DpEvent"
+        if isinstance(event, GaussianEvent | DiscreteGaussianSumEvent | SkellamSumEvent):
+            return None
+        if isinstance(event, ComposedEvent):
+            return self._unsupported(event.event)
+        if isinstance(event, PoissonSampledEvent):
+            if self._neighboring is not Neighboring.ADD_OR_REMOVE_ONE:
+                return "Poisson sampling is accounted under Neighboring.ADD_OR_REMOVE_ONE only"
+            inner = event.event
+            if _gaussian_only(inner) or isinstance(
+                inner, DiscreteGaussianSumEvent | SkellamSumEvent
+            ):
+                return None
+            return (
+                "Poisson sampling is supported around a GaussianEvent (or a ComposedEvent of "
+                "Gaussians), a DiscreteGaussianSumEvent or a SkellamSumEvent; put the "
+                f"sampling inside the composition instead of around {type(inner).__name__}"
+            )
+        if isinstance(event, FixedSizeSampledEvent):
+            if self._neighboring is not Neighboring.REPLACE_ONE:
+                return (
+                    "fixed-size sampling is accounted under Neighboring.REPLACE_ONE only; "
+                    "use PoissonSampledEvent for add-or-remove-one guarantees"
+                )
+            if _gaussian_only(event.event):
+                return None
+            return (
+                "fixed-size sampling is supported around Gaussian events only "
+                f"(got {type(event.event).__name__})"
+            )
+        return f"unsupported event type {type(event).__name__}"
+
+    def supports(self, event: DpEvent) -> bool:
+        """Whether :meth:`compose` would accept ``event`` (no state changes)."""
+        return self._unsupported(event) is None
+
+    # -- curves --------------------------------------------------------------------------
+
+    def _dp_accounting_curve(self, event: DpEvent) -> np.ndarray:
+        from dp_accounting import NeighboringRelation
+        from dp_accounting.rdp import rdp_privacy_accountant
+
+        relation = {
+            Neighboring.ADD_OR_REMOVE_ONE: NeighboringRelation.ADD_OR_REMOVE_ONE,
+            Neighboring.REPLACE_ONE: NeighboringRelation.REPLACE_ONE,
+        }[self._neighboring]
+        acc = rdp_privacy_accountant.RdpAccountant(
+            orders=list(self._orders), neighboring_relation=relation
+        )
+        acc.compose(_to_dp_accounting(event))
+        out: np.ndarray = np.asarray(acc.rdp, dtype=np.float64)
+        return out
+
+    @staticmethod
+    def _base_curve(event: DpEvent) -> Callable[[np.ndarray], np.ndarray]:
+        if isinstance(event, DiscreteGaussianSumEvent):
+            return lambda a: _rdp.ddg_rdp(
+                a,
+                local_sigma=event.local_sigma,
+                n_clients=event.n_clients,
+                l2_sensitivity=event.l2_sensitivity,
+                l1_sensitivity=event.effective_l1_sensitivity,
+                dimension=event.dimension,
+            )
+        assert isinstance(event, SkellamSumEvent)
+        return lambda a: _rdp.skellam_rdp(
+            a,
+            total_variance=event.total_variance,
+            l2_sensitivity=event.l2_sensitivity,
+            l1_sensitivity=event.effective_l1_sensitivity,
+        )
+
+    def _curve(self, event: DpEvent) -> np.ndarray:
+        """The RDP curve of one occurrence of a supported event at ``self._orders``."""
+        if _gaussian_only(event) or (
+            isinstance(event, PoissonSampledEvent | FixedSizeSampledEvent)
+            and _gaussian_only(event.event)
+        ):
+            return self._dp_accounting_curve(event)
+        if isinstance(event, ComposedEvent):
+            return event.count * self._curve(event.event)
+        # Integer orders: a valid bound at fractional ones (RDP is monotone in the order).
+        whole = np.maximum(np.ceil(self._orders), 2.0)
+        if isinstance(event, PoissonSampledEvent):
+            base = self._base_curve(event.event)
+            return _rdp.poisson_subsampled_rdp(whole, event.sampling_probability, base)
+        return self._base_curve(event)(whole)
+
+    # -- state ---------------------------------------------------------------------------
+
+    def compose(self, event: DpEvent, *, count: int = 1) -> RdpAccountant:
+        """Add ``count`` occurrences of ``event``; returns ``self`` for chaining.
+
+        Raises :class:`InvalidArgument` (state unchanged) for an unsupported event.
+        """
+        _count(count, "count")
+        reason = self._unsupported(event)
+        if reason is not None:
+            raise InvalidArgument(f"cannot account {event!r}: {reason}")
+        curve = count * self._curve(event)  # computed fully before any state changes
+        if curve.shape != self._rdp.shape or np.isnan(curve).any():
+            raise InvalidArgument(f"RDP curve of {event!r} is not defined at every order")
+        self._rdp = self._rdp + curve
+        self._ledger.append((event, count))
+        return self
+
+    def get_epsilon_and_order(self, delta: float) -> tuple[float, float]:
+        """The smallest epsilon over the orders for ``delta``, and the order achieving it."""
+        if isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < 1:
+            raise InvalidArgument(f"delta must be in (0, 1), got {delta!r}")
+        from dp_accounting.rdp import rdp_privacy_accountant
+
+        eps, order = rdp_privacy_accountant.compute_epsilon(
+            list(self._orders), list(self._rdp), delta
+        )
+        return float(eps), float(order)
+
+    def get_epsilon(self, delta: float) -> float:
+        """The epsilon of everything composed so far, at ``delta``."""
+        return self.get_epsilon_and_order(delta)[0]
+
+    def get_delta(self, epsilon: float) -> float:
+        """The delta of everything composed so far, at ``epsilon``."""
+        if isinstance(epsilon, bool) or not isinstance(epsilon, int | float) or epsilon < 0:
+            raise InvalidArgument(f"epsilon must be a number >= 0, got {epsilon!r}")
+        from dp_accounting.rdp import rdp_privacy_accountant
+
+        delta, _ = rdp_privacy_accountant.compute_delta(
+            list(self._orders), list(self._rdp), epsilon
+        )
+        return float(delta)
+
+    def __repr__(self) -> str:
+        return (
+            f"RdpAccountant(neighboring={self._neighboring.name}, "
+            f"events={len(self._ledger)}, orders={self._orders.size})"
+        )
+
+
+Mechanism = Callable[[float], DpEvent]
+"""Maps a noise multiplier to one round's (unsampled) event, e.g. ``GaussianEvent``."""
+
+
+def _rounds_event(
+    noise_multiplier: float, *, q: float, rounds: int, mechanism: Mechanism
+) -> DpEvent:
+    event = mechanism(noise_multiplier)
+    if not isinstance(event, DpEvent):
+        raise InvalidArgument(f"mechanism must return a DpEvent, got {event!r}")
+    if q < 1.0:
+        event = PoissonSampledEvent(q, event)
+    return ComposedEvent(event, rounds)
+
+
+def epsilon_for_noise_multiplier(
+    noise_multiplier: float,
+    *,
+    delta: float,
+    q: float,
+    rounds: int,
+    mechanism: Mechanism = GaussianEvent,
+    orders: Sequence[float] | None = None,
+) -> float:
+    """Epsilon after ``rounds`` rounds, each sampling clients w.p. ``q`` (1 = everyone).
+
+    ``mechanism`` builds one round's event from the noise multiplier: ``GaussianEvent``
+    (default), or e.g. ``functools.partial(DiscreteGaussianSumEvent.for_noise_multiplier,
+    l2_sensitivity=..., n_clients=..., dimension=...)``.
+    """
+    _positive(noise_multiplier, "noise_multiplier")
+    _check_q_rounds(q, rounds)
+    acc = RdpAccountant(orders=orders)
+    acc.compose(_rounds_event(noise_multiplier, q=q, rounds=rounds, mechanism=mechanism))
+    return acc.get_epsilon(delta)
+
+
+def _check_q_rounds(q: float, rounds: int) -> None:
+    if isinstance(q, bool) or not isinstance(q, int | float) or not 0.0 < q <= 1.0:
+        raise InvalidArgument(f"q (the sampling rate) must be in (0, 1], got {q!r}")
+    _count(rounds, "rounds")
+
+
+def noise_multiplier_for_epsilon(
+    target_epsilon: float,
+    *,
+    delta: float,
+    q: float,
+    rounds: int,
+    mechanism: Mechanism = GaussianEvent,
+    orders: Sequence[float] | None = None,
+    rtol: float = 1e-4,
+) -> float:
+    """The smallest noise multiplier (to ``rtol``) whose epsilon is <= ``target_epsilon``.
+
+    Bisection on a log scale over :func:`epsilon_for_noise_multiplier`, which decreases in
+    the noise multiplier. The returned value always meets the target. Multipliers for which
+    ``mechanism`` raises :class:`InvalidArgument` (e.g. a discrete Gaussian share below
+    sigma = 1/2) are treated as too small.
+    """
+    _positive(target_epsilon, "target_epsilon")
+    _check_q_rounds(q, rounds)
+    if not 0 < delta < 1:
+        raise InvalidArgument(f"delta must be in (0, 1), got {delta!r}")
+    if not 0 < rtol < 1:
+        raise InvalidArgument(f"rtol must be in (0, 1), got {rtol}")
+
+    def meets(z: float) -> bool:
+        try:
+            eps = epsilon_for_noise_multiplier(
+                z, delta=delta, q=q, rounds=rounds, mechanism=mechanism, orders=orders
+            )
+        except InvalidArgument:
+            if z < 1.0:
+                return False
+            raise
+        return eps <= target_epsilon
+
+    hi = 1.0
+    while not meets(hi):
+        hi *= 2.0
+        if hi > 2.0**30:
+            raise InvalidArgument(
+                f"no noise multiplier up to 2^30 reaches epsilon {target_epsilon}; raise the "
+                f"target epsilon or delta, or lower rounds or q"
+            )
+    lo = hi / 2.0
+    while meets(lo):
+        hi, lo = lo, lo / 2.0
+        if lo < 2.0**-30:
+            return hi
+    while hi / lo - 1.0 > rtol:
+        mid = math.sqrt(lo * hi)
+        if meets(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi

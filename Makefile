@@ -24,6 +24,7 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python protocols/tools/make_vectors.py --check
 	$(BIN)/python protocols/tools/make_secagg_vectors.py --check
+	$(BIN)/python protocols/tools/make_paillier_vectors.py --check
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q
 
 test-slow: $(STAMP)
@@ -35,6 +36,7 @@ bench: $(STAMP)
 vectors: $(STAMP)
 	$(BIN)/python protocols/tools/make_vectors.py
 	$(BIN)/python protocols/tools/make_secagg_vectors.py
+	$(BIN)/python protocols/tools/make_paillier_vectors.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -1,14 +1,16 @@
 """The client/server transform chain around a protocol.
 
-Client: update -> clip (L2) -> encode (fixed point, stochastic rounding) -> protocol input
-over Z_{2^bits}. Server: aggregate over Z_{2^bits} -> decode -> sum of clipped updates.
-:class:`Pipeline` validates that the pieces fit (n clients x clip bound x scale in the
-ring) when it is built, before any round, and :func:`make_protocol` builds each protocol
-with parameters suited to the number of clients.
+Client: update -> clip (L2) -> [rotate -> scale -> conditional rounding -> integer noise,
+with distributed DP] or [encode with stochastic rounding] -> protocol input over
+Z_{2^bits}. Server: aggregate over Z_{2^bits} -> decode -> [unrotate] -> the sum of the
+clipped updates (plus the summed noise). :class:`Pipeline` validates that the pieces fit
+(n clients x clip bound x scale + noise tail in the ring) when it is built, before any
+round, and :func:`make_protocol` builds each protocol for the number of clients.
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 import math
 from dataclasses import dataclass
@@ -16,6 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 from phe import PaillierPrivateKey, PaillierPublicKey, generate_paillier_keypair
 
+from secfl.dp.accounting import DpEvent
+from secfl.dp.clipping import clip_l2
+from secfl.dp.mechanisms import DistributedPlan, NoiseKind, conditional_round, plan_distributed
+from secfl.dp.rotation import RandomizedHadamard, padded_dimension
 from secfl.encoding import FixedPointCodec, Rounding, plan_codec, required_bits
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
@@ -25,7 +31,15 @@ from secfl.protocols.paillier import PaillierConfig, PaillierKeyHolder, Paillier
 from secfl.protocols.plaintext import PlaintextProtocol
 from secfl.protocols.secagg import SecAggConfig, SecAggProtocol
 
-__all__ = ["PROTOCOLS", "ClippedUpdate", "Pipeline", "PipelineConfig", "make_protocol"]
+__all__ = [
+    "PROTOCOLS",
+    "ClippedUpdate",
+    "DPMechanism",
+    "DistributedDP",
+    "Pipeline",
+    "PipelineConfig",
+    "make_protocol",
+]
 
 PROTOCOLS: tuple[str, ...] = ("plain", "secagg", "secagg+", "paillier")
 """Protocol names accepted everywhere (CLI, pipeline, benchmarks)."""
@@ -45,6 +59,7 @@ def make_protocol(
     dropout: float = 0.0,
     rng: Csprng | None = None,
     paillier_bits: int = 2048,
+    min_survivors: int | None = None,
 ) -> AggregationProtocol:
     """Build a protocol by name for the clients and ring of ``codec``.
 
@@ -53,7 +68,9 @@ def make_protocol(
     :func:`~secfl.protocols.graphs.plan_secagg_plus` for that dropout rate and a 5%
     corrupt-client rate (complete graph when n is too small for a sparser one).
     Paillier packs each client's range (the codec's bound for one client) per slot, with
-    a key holder in the same process.
+    a key holder in the same process. ``min_survivors`` (distributed DP) is the fewest
+    contributions the round may finish with: SecAgg clients refuse to unmask, and the
+    Paillier key holder to decrypt, with fewer.
     """
     rng = rng or Csprng()
     bits, n_clients = codec.bits, codec.n_clients
@@ -63,22 +80,71 @@ def make_protocol(
         public, private = paillier_keypair(paillier_bits)
         value_bits = min(bits, required_bits(1, codec.max_abs, codec.scale_bits))
         pcfg = PaillierConfig(
-            public_key=public, bits=bits, n_clients=n_clients, value_bits=value_bits
+            public_key=public,
+            bits=bits,
+            n_clients=n_clients,
+            value_bits=value_bits,
+            min_clients=max(2, min_survivors or 2),
         )
         holder = PaillierKeyHolder(pcfg, private)
         return PaillierProtocol(pcfg, key_holder=holder.decrypt_sum, rng=rng)
     if name == "secagg":
         holders = n_clients - 1
         threshold = max(holders // 2 + 1, holders - math.ceil(dropout * n_clients) - 1)
-        cfg = SecAggConfig(bits=bits, threshold=min(threshold, holders), n_clients=n_clients)
+        cfg = SecAggConfig(
+            bits=bits,
+            threshold=min(threshold, holders),
+            n_clients=n_clients,
+            min_survivors=min_survivors,
+        )
         return SecAggProtocol(cfg, rng=rng)
     if name == "secagg+":
         plan = plan_secagg_plus(n_clients, dropout=max(dropout, 0.05), corrupt=0.05)
         cfg = SecAggConfig(
-            bits=bits, threshold=plan.threshold, n_clients=n_clients, degree=plan.degree
+            bits=bits,
+            threshold=plan.threshold,
+            n_clients=n_clients,
+            degree=plan.degree,
+            min_survivors=min_survivors,
         )
         return SecAggProtocol(cfg, rng=rng)
     raise InvalidArgument(f"unknown protocol {name!r}; choose from {PROTOCOLS}")
+
+
+class DPMechanism(enum.Enum):
+    """Integer noise each client adds before protection (distributed DP)."""
+
+    DISCRETE_GAUSSIAN = "ddg"
+    """Distributed discrete Gaussian (Kairouz, Liu, Steinke, ICML 2021)."""
+    SKELLAM = "skellam"
+    """Distributed Skellam (Agarwal, Kairouz, Liu, NeurIPS 2021)."""
+
+
+@dataclass(frozen=True)
+class DistributedDP:
+    """Distributed DP: every client adds a share of the noise, so the *sum* is private.
+
+    The summed noise has standard deviation ``noise_multiplier`` times the (integer) L2
+    sensitivity when at least the round's minimum number of clients survive; updates are
+    rotated (randomized Hadamard) and conditionally rounded first (``beta`` bounds the
+    rounding's norm growth). Needs a secure protocol: with ``plain`` the server would see
+    every client's lightly noised update.
+    """
+
+    mechanism: DPMechanism = DPMechanism.DISCRETE_GAUSSIAN
+    noise_multiplier: float = 1.0
+    delta: float = 1e-5
+    beta: float = math.exp(-0.5)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.mechanism, DPMechanism):
+            raise InvalidArgument(f"mechanism must be a DPMechanism, got {self.mechanism!r}")
+        if not (math.isfinite(self.noise_multiplier) and self.noise_multiplier > 0):
+            raise InvalidArgument(f"noise_multiplier must be > 0, got {self.noise_multiplier}")
+        if not 0.0 < self.delta < 1.0:
+            raise InvalidArgument(f"delta must be in (0, 1), got {self.delta}")
+        if not 0.0 <= self.beta < 1.0:
+            raise InvalidArgument(f"beta must be in [0, 1), got {self.beta}")
 
 
 @dataclass(frozen=True)
@@ -89,12 +155,18 @@ class PipelineConfig:
     clip_bound: float = 1.0
     bits: int = 32
     paillier_bits: int = 2048
+    dp: DistributedDP | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise InvalidArgument(f"unknown protocol {self.protocol!r}; choose from {PROTOCOLS}")
         if not (math.isfinite(self.clip_bound) and self.clip_bound > 0):
             raise InvalidArgument(f"clip_bound must be a positive number, got {self.clip_bound}")
+        if self.dp is not None and self.protocol == "plain":
+            raise InvalidArgument(
+                "distributed DP needs a secure protocol (secagg, secagg+ or paillier): with "
+                "plain the server sees each client's update with only its share of the noise"
+            )
 
 
 @dataclass(frozen=True)
@@ -107,41 +179,102 @@ class ClippedUpdate:
 
 
 class Pipeline:
-    """The chain for one round of ``n_clients`` (the most inputs ever summed)."""
+    """The chain for one round of ``n_clients`` updates of length ``dim``.
+
+    ``dropout`` is the fraction of clients the round must tolerate; with distributed DP
+    the noise is provisioned for the ``min_survivors = n - floor(dropout * n)`` clients
+    the protocol is then configured to require. ``rng`` draws the protocol's keys and the
+    round's public rotation seed.
+    """
 
     def __init__(
-        self, config: PipelineConfig, *, n_clients: int, dropout: float = 0.0, rng: Csprng
+        self,
+        config: PipelineConfig,
+        *,
+        n_clients: int,
+        dim: int,
+        dropout: float = 0.0,
+        rng: Csprng,
     ) -> None:
+        if dim < 1:
+            raise InvalidArgument(f"dim must be >= 1, got {dim}")
         self.config = config
-        self.codec: FixedPointCodec = plan_codec(
-            n_clients=n_clients, clip_bound=config.clip_bound, bits=config.bits
-        )
+        self.dim = dim
+        self.min_survivors = max(2, n_clients - math.floor(dropout * n_clients))
+        self.dp_plan: DistributedPlan | None = None
+        self._rotation: RandomizedHadamard | None = None
+        dp = config.dp
+        if dp is None:
+            self.codec: FixedPointCodec = plan_codec(
+                n_clients=n_clients, clip_bound=config.clip_bound, bits=config.bits
+            )
+        else:
+            kind = (
+                NoiseKind.DISCRETE_GAUSSIAN
+                if dp.mechanism is DPMechanism.DISCRETE_GAUSSIAN
+                else NoiseKind.SKELLAM
+            )
+            self.dp_plan = plan_distributed(
+                bits=config.bits,
+                n_clients=n_clients,
+                min_clients=min(self.min_survivors, n_clients),
+                clip_bound=config.clip_bound,
+                dimension=padded_dimension(dim),
+                noise_multiplier=dp.noise_multiplier,
+                kind=kind,
+                beta=dp.beta,
+            )
+            self.codec = FixedPointCodec(
+                bits=config.bits,
+                scale_bits=self.dp_plan.scale_bits,
+                max_abs=config.clip_bound,
+                n_clients=n_clients,
+            )
+            self._rotation = RandomizedHadamard(dimension=dim, seed=rng.bytes(32))
         self.protocol = make_protocol(
             config.protocol,
             codec=self.codec,
             dropout=dropout,
             rng=rng,
             paillier_bits=config.paillier_bits,
+            min_survivors=self.min_survivors if dp is not None else None,
         )
 
+    @property
+    def input_dim(self) -> int:
+        """Length of the protocol's input vectors (padded to a power of two under DP)."""
+        return self._rotation.padded_dimension if self._rotation is not None else self.dim
+
     def client_side(self, update: np.ndarray, *, rng: Csprng) -> ClippedUpdate:
-        """Clip ``update`` to L2 norm ``clip_bound``, then encode it (unbiased rounding)."""
+        """Clip ``update`` to L2 norm ``clip_bound``, then encode it (and noise it under DP)."""
         x = np.asarray(update)
-        if x.ndim != 1 or x.dtype not in (np.float32, np.float64):
+        if x.shape != (self.dim,) or x.dtype not in (np.float32, np.float64):
             raise InvalidArgument(
-                f"an update must be a 1-D float32/float64 vector, got {x.dtype} {x.shape}"
+                f"an update must be a float32/float64 vector of shape ({self.dim},), got "
+                f"{x.dtype} {x.shape}"
             )
         if not np.isfinite(x).all():
             raise InvalidArgument("the update contains NaN or inf")
-        norm = float(np.linalg.norm(x.astype(np.float64)))
-        bound = self.config.clip_bound
-        clipped = norm > bound
-        if clipped:
-            x = x.astype(np.float64) * (bound / norm)
-            np.clip(x, -bound, bound, out=x)  # guard the last ulp of the rescale
-        encoded = self.codec.encode(x, rounding=Rounding.STOCHASTIC, rng=rng)
-        return ClippedUpdate(encoded=encoded, norm=norm, clipped=clipped)
+        clip = clip_l2(x.astype(np.float64), bound=self.config.clip_bound)
+        if self.dp_plan is None or self._rotation is None:
+            encoded = self.codec.encode(clip.clipped, rounding=Rounding.STOCHASTIC, rng=rng)
+        else:
+            noise = self.dp_plan.noise
+            scaled = self._rotation.forward(clip.clipped) * self.codec.scale
+            q = conditional_round(scaled, norm_bound=noise.l2_sensitivity, rng=rng)
+            q += noise.sample(rng=rng)
+            encoded = self.codec.to_ring(q)
+        return ClippedUpdate(encoded=encoded, norm=clip.norm, clipped=clip.was_clipped)
 
     def server_side(self, aggregate: np.ndarray) -> np.ndarray:
-        """The aggregate over Z_{2^bits} -> the float64 sum of the clipped updates."""
-        return self.codec.decode(aggregate)
+        """The aggregate over Z_{2^bits} -> the float64 sum of the clipped updates (+ noise)."""
+        total = self.codec.decode(aggregate)
+        if self._rotation is None:
+            return total
+        return self._rotation.inverse(total)
+
+    def dp_event(self, *, survivors: int) -> DpEvent | None:
+        """The privacy event of releasing this round's sum of ``survivors`` noised updates."""
+        if self.dp_plan is None:
+            return None
+        return self.dp_plan.noise.event(n_clients=survivors)

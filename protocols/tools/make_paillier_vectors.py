@@ -43,6 +43,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -361,9 +362,7 @@ def layout_vectors() -> Json:
         _raises(
             f"layout error {name}",
             "EncodingOverflow",
-            lambda mb=mb, vb=vb, n=n: hp.PackingLayout.plan(
-                modulus_bits=mb, value_bits=vb, n_clients=n
-            ),
+            partial(hp.PackingLayout.plan, modulus_bits=mb, value_bits=vb, n_clients=n),
         )
         errs.append(
             {
@@ -382,8 +381,13 @@ def layout_vectors() -> Json:
         _raises(
             f"explicit layout {name}",
             "EncodingOverflow",
-            lambda mb=mb, vb=vb, n=n, sb=sb, k=k: hp.PackingLayout(
-                modulus_bits=mb, value_bits=vb, n_clients=n, slot_bits=sb, slots_per_ciphertext=k
+            partial(
+                hp.PackingLayout,
+                modulus_bits=mb,
+                value_bits=vb,
+                n_clients=n,
+                slot_bits=sb,
+                slots_per_ciphertext=k,
             ),
         )
         explicit.append(
@@ -473,7 +477,9 @@ def packed_vectors() -> Json:
         layout = hp.PackingLayout.plan(modulus_bits=n.bit_length(), value_bits=vb, n_clients=nc)
         arr = np.array(values, dtype=np.int64)
         ct = hp.encrypt_vector(public, arr, layout, randomness=Csprng(seed=seed))
-        _agree(f"packed {name}: ciphertext bytes", hp.ciphertexts_to_bytes(ct).hex(), ref_bytes.hex())
+        _agree(
+            f"packed {name}: ciphertext bytes", hp.ciphertexts_to_bytes(ct).hex(), ref_bytes.hex()
+        )
         pool = hp.RandomnessPool(public, rng=Csprng(seed=seed))
         pool.fill(len(plaintexts))
         via_pool = hp.encrypt_vector(public, arr, layout, randomness=pool)
@@ -557,7 +563,13 @@ def _round_inputs(name: str, n: int, dim: int, bits: int, value_bits: int) -> di
 
 
 def run_round(
-    name: str, bits: int, value_bits: int, n: int, min_clients: int, dim: int, dropped: tuple
+    name: str,
+    bits: int,
+    value_bits: int,
+    n: int,
+    min_clients: int,
+    dim: int,
+    dropped: tuple[int, ...],
 ) -> Json:
     public, private = lib_keys()
     cfg = PaillierConfig(
@@ -702,9 +714,7 @@ def ref_check_round(vec: Json) -> None:
     sums = [r.int(width) for _ in range(n_ct)]
     r.done()
     _agree(f"{name}: encrypted sum ciphertexts", sums, total)
-    signed_sum = ref_unpack_signed(
-        [ref_decrypt(c) for c in sums], dim, vb, sb, k, len(survivors)
-    )
+    signed_sum = ref_unpack_signed([ref_decrypt(c) for c in sums], dim, vb, sb, k, len(survivors))
     aggregate = [s % (1 << bits) for s in signed_sum]
     plain = [sum(inputs[c][i] for c in survivors) % (1 << bits) for i in range(dim)]
     _agree(f"{name}: aggregate vs plaintext sum", aggregate, plain)
@@ -796,7 +806,10 @@ def boundary_vectors() -> Json:
     def one_more() -> object:
         vecs = [
             hp.encrypt_vector(
-                public, np.full(count, lay["max_value"], np.int64), layout, randomness=Csprng(seed=s)
+                public,
+                np.full(count, lay["max_value"], np.int64),
+                layout,
+                randomness=Csprng(seed=s),
             )
             for s in [*(bytes.fromhex(h) for h in fits[0]["client_seeds_hex"]), extra_seed]
         ]

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from secfl.dp.accounting import DpEvent, PoissonSampledEvent, RdpAccountant
 from secfl.errors import InvalidArgument, SecflError
 from secfl.hazmat.rng import Csprng
-from secfl.pipeline import PROTOCOLS, Pipeline, PipelineConfig
+from secfl.pipeline import PROTOCOLS, DistributedDP, Pipeline, PipelineConfig
 from secfl.runtime.simulator import SimulationReport, simulate_round
 
 __all__ = ["FedAvgConfig", "FederatedAveraging", "LocalUpdate", "RoundRecord", "Weighting"]
@@ -58,6 +59,7 @@ class FedAvgConfig:
     server_momentum: float = 0.0
     dropout: float = 0.0
     paillier_bits: int = 2048
+    dp: DistributedDP | None = None
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
@@ -78,7 +80,16 @@ class FedAvgConfig:
             raise InvalidArgument(f"dropout must be in [0, 1), got {self.dropout}")
         if not self.server_lr > 0 or not 0.0 <= self.server_momentum < 1.0:
             raise InvalidArgument("server_lr must be > 0 and server_momentum in [0, 1)")
-        PipelineConfig(protocol=self.protocol, clip_bound=self.clip_bound, bits=self.bits)
+        self.pipeline_config()  # validates protocol, clip bound and DP together
+
+    def pipeline_config(self) -> PipelineConfig:
+        return PipelineConfig(
+            protocol=self.protocol,
+            clip_bound=self.clip_bound,
+            bits=self.bits,
+            paillier_bits=self.paillier_bits,
+            dp=self.dp,
+        )
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,8 @@ class RoundRecord:
     crypto_seconds: float
     bytes_sent: int
     fraction_clipped: float
+    epsilon: float | None = None
+    """Cumulative epsilon (at the configured delta) after this round; None without DP."""
     metrics: Mapping[str, float] = field(default_factory=dict)
     rejected: Mapping[int, str] = field(default_factory=dict)
     """Clients whose update was malformed (wrong shape, NaN/inf), left out of the round."""
@@ -129,6 +142,7 @@ class FederatedAveraging:
         self._rng = rng or Csprng()
         self._velocity = np.zeros_like(self.params, dtype=np.float64)
         self.history: list[RoundRecord] = []
+        self.accountant = RdpAccountant() if config.dp is not None else None
 
     def _sample(self) -> list[int]:
         cfg = self.config
@@ -149,13 +163,9 @@ class FederatedAveraging:
             return self._record(number, len(sampled), None, "fewer than 2 clients sampled", t0)
         weighted = cfg.weighting is Weighting.EXAMPLES
         pipeline = Pipeline(
-            PipelineConfig(
-                protocol=cfg.protocol,
-                clip_bound=cfg.clip_bound,
-                bits=cfg.bits,
-                paillier_bits=cfg.paillier_bits,
-            ),
+            cfg.pipeline_config(),
             n_clients=len(sampled),
+            dim=self.params.size + (1 if weighted else 0),
             dropout=cfg.dropout,
             rng=self._rng.spawn(),
         )
@@ -182,6 +192,9 @@ class FederatedAveraging:
         report = simulate_round(pipeline.protocol, inputs, dropouts=dropouts, round_id=number)
         if report.result is None:
             return self._record(number, len(sampled), report, report.aborted, t0, clipped, rejected)
+        event = pipeline.dp_event(survivors=len(report.result.survivors))
+        if event is not None:
+            self._account(event)
         total = pipeline.server_side(report.result.aggregate)
         if weighted:
             weight = total[-1]
@@ -193,6 +206,13 @@ class FederatedAveraging:
         self._velocity = cfg.server_momentum * self._velocity + mean
         self.params = (self.params + cfg.server_lr * self._velocity).astype(self.params.dtype)
         return self._record(number, len(sampled), report, None, t0, clipped, rejected)
+
+    def _account(self, event: DpEvent) -> None:
+        """Compose the released round: Poisson-sampled if clients are sampled at a rate,
+        else unamplified (fixed-size sampling is not credited: a valid, looser bound)."""
+        assert self.accountant is not None
+        q = self.config.sampling_rate
+        self.accountant.compose(event if q is None else PoissonSampledEvent(q, event))
 
     def _delta(self, idx: int, new: np.ndarray) -> np.ndarray:
         arr = np.asarray(new)
@@ -238,11 +258,19 @@ class FederatedAveraging:
             crypto_seconds=(rep.server_seconds + sum(rep.client_seconds)) if rep else 0.0,
             bytes_sent=(sum(rep.bytes_up.values()) + sum(rep.bytes_down.values())) if rep else 0,
             fraction_clipped=clipped / sampled if sampled else 0.0,
+            epsilon=self._epsilon(),
             metrics=metrics,
             rejected=dict(rejected or {}),
         )
         self.history.append(record)
         return record
+
+    def _epsilon(self) -> float | None:
+        if self.accountant is None or self.config.dp is None:
+            return None
+        if not self.accountant.ledger:
+            return 0.0
+        return float(self.accountant.get_epsilon(self.config.dp.delta))
 
     def run(self, *, on_round: Callable[[RoundRecord], None] | None = None) -> list[RoundRecord]:
         """All configured rounds; ``on_round`` is called after each (e.g. a progress bar)."""

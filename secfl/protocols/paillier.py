@@ -44,7 +44,14 @@ from secfl.protocols.base import (
     validate_client_ids,
 )
 
-__all__ = ["PaillierConfig", "PaillierKeyHolder", "PaillierProtocol"]
+__all__ = [
+    "PaillierClient",
+    "PaillierConfig",
+    "PaillierKeyHolder",
+    "PaillierProtocol",
+    "PaillierServer",
+    "key_fingerprint",
+]
 
 MSG_REQUEST = 0x30
 MSG_INPUT = 0x31
@@ -149,11 +156,19 @@ class PaillierKeyHolder:
         n_ct = cfg.layout.ciphertexts_for(count)
         if r.remaining != n_ct * width:
             raise IntegrityError(f"encrypted sum has {r.remaining} bytes, expected {n_ct * width}")
-        vector = hp.ciphertexts_from_bytes(
-            r.raw(n_ct * width), cfg.public_key, cfg.layout, count=count, n_summed=n_summed
-        )
-        signed = hp.decrypt_vector(self._crt_key, vector)
+        # The round id is spent by any well-formed attempt, successful or not.
         self._done_rounds.add(round_id)
+        try:
+            vector = hp.ciphertexts_from_bytes(
+                r.raw(n_ct * width), cfg.public_key, cfg.layout, count=count, n_summed=n_summed
+            )
+            signed = hp.decrypt_vector(self._crt_key, vector)
+        except IntegrityError:
+            # Never echo decrypted values (slot contents, lengths) back to the aggregator.
+            raise IntegrityError(
+                "the encrypted sum is not a well-formed sum of n_summed in-range inputs; "
+                "refusing to release it"
+            ) from None
         aggregate = _to_ring(signed, cfg.bits)
         body = wire.Writer().u64(round_id).vector(aggregate, cfg.bits).getvalue()
         return wire.frame(MSG_DECRYPTED_SUM, body)

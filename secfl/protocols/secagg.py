@@ -108,6 +108,7 @@ class SecAggConfig:
     degree: int | None = None
     threat_model: ThreatModel = ThreatModel.HONEST_BUT_CURIOUS
     max_dropout: float = 0.0
+    min_survivors: int | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.bits <= 64:
@@ -118,6 +119,10 @@ class SecAggConfig:
             raise InvalidArgument(f"threat_model must be a ThreatModel, got {self.threat_model!r}")
         if not 0.0 <= self.max_dropout < 1.0:
             raise InvalidArgument(f"max_dropout must be in [0, 1), got {self.max_dropout}")
+        if self.min_survivors is not None and not 2 <= self.min_survivors <= self.n_clients:
+            raise InvalidArgument(
+                f"min_survivors must be in 2..n_clients={self.n_clients}, got {self.min_survivors}"
+            )
         holders = self.holders
         if self.degree is not None and (self.degree < 2 or self.degree % 2):
             raise InvalidArgument(
@@ -164,6 +169,12 @@ class SecAggConfig:
                 f"{may_drop}; lower the threshold (keeping it above the security bound) or "
                 f"max_dropout"
             )
+
+    @property
+    def survivors_floor(self) -> int:
+        """Fewest masked inputs an honest client lets the round unmask: threshold + 1, or
+        ``min_survivors`` if larger (distributed DP provisions noise for this many)."""
+        return max(self.threshold + 1, self.min_survivors or 0)
 
     @property
     def holders(self) -> int:
@@ -491,9 +502,10 @@ class SecAggClient(ClientSession):
     def _check_survivors(self, survivors: list[int]) -> None:
         if self.id not in survivors:
             raise ProtocolAbort(f"client {self.id} is missing from the survivor list")
-        if len(survivors) < self.config.threshold + 1:
+        if len(survivors) < self.config.survivors_floor:
             raise InsufficientSurvivors(
-                f"{len(survivors)} survivors; the round needs at least {self.config.threshold + 1}"
+                f"{len(survivors)} survivors; the round needs at least "
+                f"{self.config.survivors_floor}"
             )
         unknown = [u for u in survivors if u not in self._members]
         if unknown:
@@ -534,10 +546,10 @@ class SecAggClient(ClientSession):
                 self._registry[v].verify(sig, message)
                 signers.add(v)
             r.finish()
-            if len(signers) < self.config.threshold + 1:
+            if len(signers) < self.config.survivors_floor:
                 raise InsufficientSurvivors(
                     f"only {len(signers)} survivors confirmed the survivor list; need "
-                    f"{self.config.threshold + 1}"
+                    f"{self.config.survivors_floor}"
                 )
             survivors = set(self._survivors)
         else:
@@ -725,13 +737,11 @@ class SecAggServer(ServerSession):
             raise ProtocolAbort(f"advance() called in phase {self._phase!r}")
         return step[self._phase]()
 
-    def _need(self, have: int, what: str) -> None:
-        if have < self.config.threshold + 1:
+    def _need(self, have: int, what: str, *, floor: int | None = None) -> None:
+        need = self.config.threshold + 1 if floor is None else floor
+        if have < need:
             self._phase = "aborted"
-            raise InsufficientSurvivors(
-                f"only {have} clients {what}; the round needs threshold + 1 = "
-                f"{self.config.threshold + 1}"
-            )
+            raise InsufficientSurvivors(f"only {have} clients {what}; the round needs {need}")
 
     def _after_advertise(self) -> dict[ClientId, bytes]:
         s = self._s
@@ -772,13 +782,15 @@ class SecAggServer(ServerSession):
         return dict.fromkeys(survivors, msg)
 
     def _after_mask(self) -> dict[ClientId, bytes]:
-        self._need(len(self._s.masked), "sent masked inputs")
+        self._need(len(self._s.masked), "sent masked inputs", floor=self.config.survivors_floor)
         self._phase = CONSISTENCY if self._active else UNMASK
         return self._survivor_requests(MSG_SURVIVORS)
 
     def _after_consistency(self) -> dict[ClientId, bytes]:
         s = self._s
-        self._need(len(s.signatures), "confirmed the survivor list")
+        self._need(
+            len(s.signatures), "confirmed the survivor list", floor=self.config.survivors_floor
+        )
         w = wire.Writer().u64(self.round_id).u32(len(s.signatures))
         for v in sorted(s.signatures):
             w.u32(v).raw(s.signatures[v])

@@ -175,3 +175,17 @@ def test_key_holder_refuses_pickle(keys):
 
 def test_insufficient_survivors_type():
     assert issubclass(InsufficientSurvivors, ProtocolAbort)
+
+
+def test_key_holder_refusal_leaks_no_plaintext_and_spends_the_round(keys):
+    _, holder, p = setup(keys, n=5)
+    server = p.server(round_id=9, client_ids=frozenset({1}), dim=3)
+    one = p.client(round_id=9, client_id=1, value=np.array([5, 0, 100], dtype=np.uint16))
+    frame = one.handle(server.start()[1])
+    # An aggregator claims a lone ciphertext is a sum of 5 (slot checks will fail).
+    body = wire.Writer().u64(9).u32(5).u32(3).raw(bytes(frame[16:])).getvalue()
+    with pytest.raises(IntegrityError) as err:
+        holder.decrypt_sum(wire.frame(pp.MSG_ENCRYPTED_SUM, body))
+    assert not any(ch.isdigit() for ch in str(err.value).replace("n_summed", ""))
+    with pytest.raises(ProtocolAbort, match="already decrypted"):
+        holder.decrypt_sum(wire.frame(pp.MSG_ENCRYPTED_SUM, body))

@@ -1,0 +1,91 @@
+import math
+
+import numpy as np
+import pytest
+
+from secfl.errors import InvalidArgument
+from secfl.hazmat.rng import Csprng
+from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig
+from secfl.runtime.simulator import simulate_round
+
+
+def run(pipeline, updates, rng, dropouts=None):
+    inputs = {c: pipeline.client_side(u, rng=rng).encoded for c, u in updates.items()}
+    rep = simulate_round(pipeline.protocol, inputs, dropouts=dropouts or {})
+    assert rep.correct, rep.aborted
+    return pipeline.server_side(rep.result.aggregate), rep
+
+
+@pytest.mark.parametrize("protocol", ["plain", "secagg", "secagg+"])
+def test_sum_of_clipped_updates(protocol):
+    rng = Csprng(seed=bytes(32))
+    p = Pipeline(PipelineConfig(protocol=protocol, clip_bound=1.0), n_clients=6, dim=50, rng=rng)
+    updates = {c: (rng.uniform(50) - 0.5) * 0.2 for c in range(1, 7)}
+    updates[3] = updates[3] * 100  # this one gets clipped
+    total, _ = run(p, updates, rng)
+    expected = sum(u * min(1.0, 1.0 / np.linalg.norm(u)) for u in updates.values())
+    assert np.allclose(total, expected, atol=6 * p.codec.quantum)
+
+
+@pytest.mark.parametrize("mechanism", list(DPMechanism))
+@pytest.mark.parametrize("protocol", ["secagg", "paillier"])
+def test_distributed_noise_has_the_planned_variance(protocol, mechanism):
+    n, dim, z, clip = 8, 1000, 1.0, 1.0
+    rng = Csprng(seed=bytes([7]) * 32)
+    cfg = PipelineConfig(
+        protocol=protocol,
+        clip_bound=clip,
+        paillier_bits=1024,
+        dp=DistributedDP(mechanism=mechanism, noise_multiplier=z),
+    )
+    p = Pipeline(cfg, n_clients=n, dim=dim, dropout=0.25, rng=rng)
+    assert p.min_survivors == 6
+    assert p.input_dim == 1024
+    zeros = {c: np.zeros(dim) for c in range(1, n + 1)}
+    total, rep = run(p, zeros, rng, dropouts={1: "mask" if protocol == "secagg" else "input"})
+    survivors = len(rep.result.survivors)
+    assert survivors == 7
+    # Each share has variance sigma^2 / min_survivors (integer units); the rotation is
+    # orthonormal, so the decoded noise has variance survivors/min * sigma^2 / scale^2.
+    sigma = z * p.dp_plan.noise.l2_sensitivity
+    expected_var = survivors / p.min_survivors * sigma**2 / p.codec.scale**2
+    got = float(np.var(total))
+    # ~1000 samples: the sample variance is within 20% with overwhelming probability
+    assert got == pytest.approx(expected_var, rel=0.2)
+    # and the noise std is comparable to z * clip (the point of the calibration)
+    assert math.sqrt(expected_var) >= z * clip * 0.9
+    event = p.dp_event(survivors=survivors)
+    assert event is not None
+
+
+def test_dp_signal_survives_noise_on_average():
+    n, dim = 10, 64
+    rng = Csprng(seed=bytes([3]) * 32)
+    cfg = PipelineConfig(protocol="secagg", clip_bound=1.0, dp=DistributedDP(noise_multiplier=0.1))
+    p = Pipeline(cfg, n_clients=n, dim=dim, rng=rng)
+    signal = np.full(dim, 0.1)  # norm 0.8 < clip
+    total, _ = run(p, {c: signal for c in range(1, n + 1)}, rng)
+    assert np.abs(total.mean() - n * 0.1) < 0.05
+
+
+def test_dp_requires_a_secure_protocol():
+    with pytest.raises(InvalidArgument, match="secure protocol"):
+        PipelineConfig(protocol="plain", dp=DistributedDP())
+
+
+def test_bad_updates_rejected():
+    rng = Csprng(seed=bytes(32))
+    p = Pipeline(PipelineConfig(protocol="plain"), n_clients=2, dim=3, rng=rng)
+    with pytest.raises(InvalidArgument, match="shape"):
+        p.client_side(np.zeros(4), rng=rng)
+    with pytest.raises(InvalidArgument, match="NaN"):
+        p.client_side(np.array([0.0, np.nan, 0.0]), rng=rng)
+    with pytest.raises(InvalidArgument):
+        p.client_side(np.zeros(3, dtype=np.int64), rng=rng)
+
+
+def test_dp_config_validation():
+    with pytest.raises(InvalidArgument):
+        DistributedDP(noise_multiplier=0.0)
+    with pytest.raises(InvalidArgument):
+        DistributedDP(delta=1.0)

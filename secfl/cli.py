@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from secfl.errors import SecflError
+from secfl.errors import InvalidArgument, SecflError
 from secfl.runtime.scenario import PROTOCOLS, Scenario, report_json, run_scenario
 
 __all__ = ["main"]
@@ -27,6 +27,23 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--bits", type=int, default=32, help="modulus bits k (M = 2^k)")
     sim.add_argument("--seed", type=int, default=None, help="deterministic inputs and dropouts")
     sim.add_argument("--json", action="store_true", help="print one JSON object")
+
+    priv = sub.add_parser("privacy", help="epsilon of a DP training run (RDP accountant)")
+    priv.add_argument("--mechanism", choices=("gaussian", "ddg", "skellam"), default="gaussian")
+    priv.add_argument("--noise-multiplier", type=float, default=None, help="z (std / clip)")
+    priv.add_argument("--sampling-rate", type=float, default=1.0, help="Poisson rate q")
+    priv.add_argument("--rounds", type=int, default=1, help="rounds T")
+    priv.add_argument("--delta", type=float, default=1e-5)
+    priv.add_argument("--clients", type=int, default=100, help="ddg/skellam: clients per sum")
+    priv.add_argument("--bits", type=int, default=32, help="ddg/skellam: modulus bits")
+    priv.add_argument("--dimension", type=int, default=10_000, help="ddg/skellam: update size")
+    priv.add_argument(
+        "--target-epsilon",
+        type=float,
+        default=None,
+        help="instead: the smallest noise multiplier reaching this epsilon",
+    )
+    priv.add_argument("--json", action="store_true", help="print one JSON object")
 
     demo = sub.add_parser("demo", help="federated training on digits with each protocol")
     demo.add_argument("--json", action="store_true", help="print the final comparison as JSON")
@@ -50,6 +67,65 @@ def _simulate(sc: Scenario, *, as_json: bool) -> int:
     return 0 if report.correct else 1
 
 
+def _privacy(args: argparse.Namespace) -> int:
+    import logging
+
+    from secfl.dp import accounting as acc
+
+    # dp-accounting logs (via absl) each fractional RDP order it skips; that is expected.
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    from secfl.dp.mechanisms import NoiseKind, plan_distributed
+    from secfl.dp.rotation import padded_dimension
+
+    def event(z: float) -> acc.DpEvent:
+        if args.mechanism == "gaussian":
+            return acc.GaussianEvent(z)
+        kind = NoiseKind.DISCRETE_GAUSSIAN if args.mechanism == "ddg" else NoiseKind.SKELLAM
+        plan = plan_distributed(
+            bits=args.bits,
+            n_clients=args.clients,
+            min_clients=args.clients,
+            clip_bound=1.0,
+            dimension=padded_dimension(args.dimension),
+            noise_multiplier=z,
+            kind=kind,
+        )
+        return plan.noise.event(n_clients=args.clients)
+
+    common = {
+        "delta": args.delta,
+        "q": args.sampling_rate,
+        "rounds": args.rounds,
+        "mechanism": event,
+    }
+    if args.target_epsilon is not None:
+        z = acc.noise_multiplier_for_epsilon(args.target_epsilon, **common)
+    elif args.noise_multiplier is not None:
+        z = args.noise_multiplier
+    else:
+        raise InvalidArgument("give --noise-multiplier, or --target-epsilon to solve for it")
+    eps = acc.epsilon_for_noise_multiplier(z, **common)
+    out: dict[str, object] = {
+        "mechanism": args.mechanism,
+        "epsilon": eps,
+        "delta": args.delta,
+        "rounds": args.rounds,
+        "noise_multiplier": z,
+        "sampling_rate": args.sampling_rate,
+    }
+    if args.mechanism != "gaussian":
+        out.update(clients=args.clients, bits=args.bits, dimension=args.dimension)
+    if args.target_epsilon is not None:
+        out["target_epsilon"] = args.target_epsilon
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for key, value in out.items():
+            shown = f"{value:.6g}" if isinstance(value, float) else value
+            print(f"{key:18s} {shown}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``secfl`` command."""
     args = _parser().parse_args(argv)
@@ -65,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bits=args.bits,
             )
             return _simulate(sc, as_json=args.json)
+        if args.command == "privacy":
+            return _privacy(args)
         if args.command == "demo":
             try:
                 from secfl.demo import run_demo

@@ -153,7 +153,10 @@ def test_demo_cli_smoke(capsys, tmp_path):
     assert main(["demo", "--json", "--rounds", "1", "--plot", str(png)]) == 0
     out = json.loads(capsys.readouterr().out)
     names = [v["protocol"] for v in out["variants"]]
-    assert names == ["plain", "secagg+", "paillier"]
+    assert names == ["plain", "secagg+", "paillier", "secagg+"]
+    assert [v["dp"] for v in out["variants"]] == [False, False, False, True]
+    assert out["variants"][-1]["epsilon"] > 0
+    assert out["variants"][0]["epsilon"] is None
     for v in out["variants"]:
         assert set(v) >= {
             "name",
@@ -165,3 +168,19 @@ def test_demo_cli_smoke(capsys, tmp_path):
             "epsilon",
         }
     assert png.stat().st_size > 1000
+
+
+def test_dp_federation_reports_growing_epsilon():
+    from secfl.pipeline import DistributedDP
+
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    data = toy_data(n_clients=10)
+    cfg = FedAvgConfig(
+        rounds=3, protocol="secagg+", clip_bound=5.0, sampling_rate=0.8, dp=DistributedDP()
+    )
+    history = federated_train(model, data, train, config=cfg, rng=Csprng(seed=bytes(32)))
+    eps = [r.epsilon for r in history if r.aborted is None]
+    assert len(eps) >= 2
+    assert all(e is not None and e > 0 for e in eps)
+    assert eps == sorted(eps)

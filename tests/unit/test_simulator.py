@@ -128,3 +128,47 @@ def test_cli_simulate_secure_protocols(capsys, protocol):
     assert rc == 0
     assert out["correct"] is True
     assert out["dropped"] == 2
+
+
+@pytest.mark.parametrize("mechanism", ["gaussian", "ddg", "skellam"])
+def test_cli_privacy(capsys, mechanism):
+    argv = ["privacy", "--mechanism", mechanism, "--noise-multiplier", "1.0"]
+    rc = main([*argv, "--sampling-rate", "0.1", "--rounds", "50", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert set(out) >= {
+        "mechanism",
+        "epsilon",
+        "delta",
+        "rounds",
+        "noise_multiplier",
+        "sampling_rate",
+    }
+    assert 0 < out["epsilon"] < 20
+    more = main([*argv, "--sampling-rate", "0.1", "--rounds", "100", "--json"])
+    assert more == 0
+    assert json.loads(capsys.readouterr().out)["epsilon"] > out["epsilon"]
+
+
+def test_cli_privacy_target_epsilon(capsys):
+    rc = main(
+        [
+            "privacy",
+            "--target-epsilon",
+            "2",
+            "--sampling-rate",
+            "0.01",
+            "--rounds",
+            "1000",
+            "--json",
+        ]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert out["epsilon"] <= 2
+    assert out["noise_multiplier"] == pytest.approx(1.0223, rel=1e-3)  # dp-accounting: 1.02229
+
+
+def test_cli_privacy_needs_noise_or_target(capsys):
+    assert main(["privacy"]) == 2
+    assert "noise-multiplier" in capsys.readouterr().err

@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 ClientId = int
+DONE = "done"
+ABORTED = "aborted"
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,6 @@ class RoundResult:
 class _Unpicklable:
     """Sessions hold secrets (keys, seeds, inputs): refuse pickling and secret-free repr."""
 
-    __slots__ = ()
-
     def __reduce__(self) -> NoReturn:
         raise TypeError(f"{type(self).__name__} holds secret state and cannot be pickled")
 
@@ -54,14 +54,19 @@ class _Unpicklable:
 
 
 class ServerSession(_Unpicklable, abc.ABC):
-    """Server side of one round."""
+    """Server side of one round.
 
-    __slots__ = ()
+    Subclasses keep ``_phase`` (the phase being collected) and ``_result`` (set when the
+    round is done) up to date; :attr:`phase` and :attr:`result` read them.
+    """
+
+    _phase: str
+    _result: RoundResult | None
 
     @property
-    @abc.abstractmethod
     def phase(self) -> str:
         """Name of the phase whose responses are being collected ("done" at the end)."""
+        return self._phase
 
     @abc.abstractmethod
     def start(self) -> dict[ClientId, bytes]:
@@ -83,22 +88,27 @@ class ServerSession(_Unpicklable, abc.ABC):
         """
 
     @property
-    @abc.abstractmethod
     def result(self) -> RoundResult:
         """The round's result; raises :class:`ProtocolAbort` before the round is done."""
+        if self._result is None:
+            raise ProtocolAbort(f"the round is not finished (phase {self._phase!r})")
+        return self._result
 
 
 class ClientSession(_Unpicklable, abc.ABC):
-    """Client side of one round, holding that client's input vector."""
+    """Client side of one round, holding that client's input vector.
 
-    __slots__ = ()
+    Subclasses implement :meth:`_respond` and keep ``_phase`` up to date; :meth:`handle`
+    closes the session for good ("aborted") as soon as any request fails.
+    """
+
+    _phase: str
 
     @property
-    @abc.abstractmethod
     def phase(self) -> str:
         """Name of the phase the client expects a request for next ("done" at the end)."""
+        return self._phase
 
-    @abc.abstractmethod
     def handle(self, data: bytes) -> bytes | None:
         """Answer one server request; ``None`` when the request needs no answer.
 
@@ -107,6 +117,17 @@ class ClientSession(_Unpicklable, abc.ABC):
         would make the client break the protocol's guarantees; the client then refuses
         every later request.
         """
+        if self._phase in (DONE, ABORTED):
+            raise ProtocolAbort(f"this client's round is {self._phase}; no more requests")
+        try:
+            return self._respond(data)
+        except Exception:
+            self._phase = ABORTED
+            raise
+
+    @abc.abstractmethod
+    def _respond(self, data: bytes) -> bytes | None:
+        """Answer a request in the current phase (the state changes only on success)."""
 
 
 class AggregationProtocol(abc.ABC):

@@ -252,19 +252,8 @@ class PaillierClient(ClientSession):
         self._randomness = rng
         self._phase = INPUT
 
-    @property
-    def phase(self) -> str:
-        return self._phase
-
-    def handle(self, data: bytes) -> bytes | None:
+    def _respond(self, data: bytes) -> bytes:
         require_phase(self._phase, INPUT, "a request")
-        try:
-            return self._answer(data)
-        except Exception:
-            self._phase = "aborted"
-            raise
-
-    def _answer(self, data: bytes) -> bytes:
         cfg = self.config
         r, round_id = _open(data, MSG_REQUEST)
         dim, bits, value_bits, n_clients = r.u32(), r.u8(), r.u8(), r.u32()
@@ -316,16 +305,6 @@ class PaillierServer(ServerSession):
         self._received: set[ClientId] = set()
         self._phase = "start"
         self._result: RoundResult | None = None
-
-    @property
-    def phase(self) -> str:
-        return self._phase
-
-    @property
-    def result(self) -> RoundResult:
-        if self._result is None:
-            raise ProtocolAbort(f"the round is not finished (phase {self._phase!r})")
-        return self._result
 
     def start(self) -> dict[ClientId, bytes]:
         require_phase(self._phase, "start", "start()")

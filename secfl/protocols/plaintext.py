@@ -72,10 +72,6 @@ class _Server(ServerSession):
         self._inputs: dict[ClientId, np.ndarray] = {}
         self._result: RoundResult | None = None
 
-    @property
-    def phase(self) -> str:
-        return self._phase
-
     def start(self) -> dict[ClientId, bytes]:
         require_phase(self._phase, "start", "start()")
         self._phase = _INPUT
@@ -112,12 +108,6 @@ class _Server(ServerSession):
         self._phase = _DONE
         return {}
 
-    @property
-    def result(self) -> RoundResult:
-        if self._result is None:
-            raise ProtocolAbort(f"the round is not finished (phase {self._phase!r})")
-        return self._result
-
 
 class _Client(ClientSession):
     def __init__(self, *, round_id: int, value: np.ndarray, bits: int) -> None:
@@ -126,19 +116,8 @@ class _Client(ClientSession):
         self._bits = bits
         self._phase = _INPUT
 
-    @property
-    def phase(self) -> str:
-        return self._phase
-
-    def handle(self, data: bytes) -> bytes | None:
+    def _respond(self, data: bytes) -> bytes:
         require_phase(self._phase, _INPUT, "a request")
-        try:
-            return self._answer(data)
-        except Exception:
-            self._phase = "aborted"  # refuse every later request
-            raise
-
-    def _answer(self, data: bytes) -> bytes:
         msg_type, body = wire.unframe(data)
         if msg_type != MSG_REQUEST:
             raise IntegrityError(f"expected a request (type {MSG_REQUEST}), got {msg_type}")

@@ -351,11 +351,7 @@ class SecAggClient(ClientSession):
         self._held: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # u -> (share b_u, share s_u)
         self._survivors: list[int] = []
 
-    @property
-    def phase(self) -> str:
-        return self._phase
-
-    def handle(self, data: bytes) -> bytes | None:
+    def _respond(self, data: bytes) -> bytes | None:
         handlers = {
             ADVERTISE: self._on_advertise_request,
             SHARE: self._on_keys,
@@ -363,14 +359,7 @@ class SecAggClient(ClientSession):
             CONSISTENCY: self._on_survivors,
             UNMASK: self._on_unmask_request,
         }
-        if self._phase not in handlers:
-            raise ProtocolAbort(f"client {self.id} already finished or aborted this round")
-        phase = self._phase
-        try:
-            return handlers[phase](data)
-        except Exception:
-            self._phase = "aborted"  # refuse every later request
-            raise
+        return handlers[self._phase](data)
 
     # advertise: announce fresh key pairs (signed in active mode)
     def _on_advertise_request(self, data: bytes) -> bytes:
@@ -611,16 +600,6 @@ class SecAggServer(ServerSession):
         self._masker = _Masker(config.bits, dim)
         self._sum = np.zeros(dim, dtype=self._masker.dtype)
         self._result: RoundResult | None = None
-
-    @property
-    def phase(self) -> str:
-        return self._phase
-
-    @property
-    def result(self) -> RoundResult:
-        if self._result is None:
-            raise ProtocolAbort(f"the round is not finished (phase {self._phase!r})")
-        return self._result
 
     def start(self) -> dict[ClientId, bytes]:
         require_phase(self._phase, "start", "start()")

@@ -32,10 +32,7 @@ meaning: new behaviour gets a new spec version and new files).
 
 from __future__ import annotations
 
-import argparse
-import difflib
 import hashlib
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import vectorio  # sibling module in protocols/tools/
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -648,55 +646,19 @@ def _lib_graph_seed(case: Case, members: list[int]) -> bytes:
 # --------------------------------------------------------------------------------------
 
 
-def _render(obj: Json) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
-
-
 def generate() -> dict[str, str]:
-    return {f"{case.name}.json": _render(build(case)) for case in CASES}
+    return {f"{case.name}.json": vectorio.render(build(case)) for case in CASES}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--check", action="store_true", help="diff against the committed files")
-    args = p.parse_args(argv)
-    try:
-        files = generate()
-    except MismatchError as e:
-        print(f"make_secagg_vectors: library and reference disagree: {e}", file=sys.stderr)
-        return 2
-    if args.check:
-        stale = 0
-        present = {q.name for q in VECTOR_DIR.glob("*.json")} if VECTOR_DIR.exists() else set()
-        for extra in sorted(present - set(files)):
-            stale += 1
-            print(f"make_secagg_vectors: {extra} is not produced by the generator")
-        for name, text in files.items():
-            path = VECTOR_DIR / name
-            old = path.read_text() if path.exists() else ""
-            if old != text:
-                stale += 1
-                diff = difflib.unified_diff(
-                    old.splitlines(keepends=True),
-                    text.splitlines(keepends=True),
-                    f"committed/{name}",
-                    f"generated/{name}",
-                    n=2,
-                )
-                sys.stdout.writelines(list(diff)[:200])
-        if stale:
-            print(
-                f"make_secagg_vectors: {stale} vector file(s) differ from the generator",
-                file=sys.stderr,
-            )
-            return 1
-        print("make_secagg_vectors: vectors up to date")
-        return 0
-    VECTOR_DIR.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (VECTOR_DIR / name).write_text(text)
-        print(f"wrote protocols/vectors/secagg/{name} ({len(text)} bytes)")
-    return 0
+    return vectorio.main(
+        "make_secagg_vectors",
+        VECTOR_DIR,
+        generate,
+        argv,
+        description=(__doc__ or "").splitlines()[0],
+        mismatch=MismatchError,
+    )
 
 
 if __name__ == "__main__":

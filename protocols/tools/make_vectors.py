@@ -22,10 +22,7 @@ specs ``encoding-v1.md``, ``wire-v1.md``, ``prg-v1.md`` and ``plaintext-v1.md`` 
 
 from __future__ import annotations
 
-import argparse
-import difflib
 import hashlib
-import json
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -35,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import vectorio  # sibling module in protocols/tools/
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from secfl import errors, wire
@@ -976,54 +974,23 @@ def prg_vectors() -> Json:
 # --------------------------------------------------------------------------------------
 
 
-def _render(obj: Json) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
-
-
 def generate() -> dict[str, str]:
     return {
-        "encoding.json": _render(encoding_vectors()),
-        "wire.json": _render(wire_vectors()),
-        "prg.json": _render(prg_vectors()),
+        "encoding.json": vectorio.render(encoding_vectors()),
+        "wire.json": vectorio.render(wire_vectors()),
+        "prg.json": vectorio.render(prg_vectors()),
     }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--check", action="store_true", help="diff against the committed files")
-    args = p.parse_args(argv)
-    try:
-        files = generate()
-    except MismatchError as e:
-        print(f"make_vectors: library and reference disagree: {e}", file=sys.stderr)
-        return 2
-    if args.check:
-        stale = 0
-        for name, text in files.items():
-            path = VECTOR_DIR / name
-            old = path.read_text() if path.exists() else ""
-            if old != text:
-                stale += 1
-                diff = difflib.unified_diff(
-                    old.splitlines(keepends=True),
-                    text.splitlines(keepends=True),
-                    f"committed/{name}",
-                    f"generated/{name}",
-                    n=2,
-                )
-                sys.stdout.writelines(list(diff)[:200])
-        if stale:
-            print(
-                f"make_vectors: {stale} vector file(s) differ from the generator", file=sys.stderr
-            )
-            return 1
-        print("make_vectors: vectors up to date")
-        return 0
-    VECTOR_DIR.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (VECTOR_DIR / name).write_text(text)
-        print(f"wrote protocols/vectors/{name} ({len(text)} bytes)")
-    return 0
+    return vectorio.main(
+        "make_vectors",
+        VECTOR_DIR,
+        generate,
+        argv,
+        description=(__doc__ or "").splitlines()[0],
+        mismatch=MismatchError,
+    )
 
 
 if __name__ == "__main__":

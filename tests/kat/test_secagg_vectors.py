@@ -58,6 +58,15 @@ def cases() -> list[Any]:
     return [pytest.param(n, id=n.removesuffix(".json")) for n in names()]
 
 
+def completed_cases() -> list[Any]:
+    """The vectors whose round finished (aborted rounds unmask nothing)."""
+    return [
+        pytest.param(n, id=n.removesuffix(".json"))
+        for n in names()
+        if load(n)["expected"]["outcome"] != "abort"
+    ]
+
+
 def ints(a: np.ndarray) -> list[int]:
     return [int(v) for v in a]
 
@@ -230,14 +239,12 @@ def test_graph(name: str) -> None:
     assert all(len(g["neighbours"]) == k for g in derived["graph"])
 
 
-@pytest.mark.parametrize("name", cases())
+@pytest.mark.parametrize("name", completed_cases())
 def test_unmasking_identity(name: str) -> None:
     """sum(masked) - sum(self masks) + dropped clients' pairwise masks = aggregate, with the
     secrets recovered here from the UNMASK frames by the library's Shamir code and the
     self masks re-expanded by the library's PRG (the generator did it independently)."""
     vec = load(name)
-    if vec["expected"]["outcome"] == "abort":
-        pytest.skip("aborted round: nothing is unmasked")
     derived, bits, dim = vec["derived"], vec["config"]["bits"], vec["dim"]
     t = vec["config"]["threshold"]
     modulus = 1 << bits

@@ -25,6 +25,7 @@ test: lint
 	$(BIN)/python protocols/tools/make_vectors.py --check
 	$(BIN)/python protocols/tools/make_secagg_vectors.py --check
 	$(BIN)/python protocols/tools/make_paillier_vectors.py --check
+	$(BIN)/python protocols/tools/make_dp_vectors.py --check
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q
 
 test-slow: $(STAMP)
@@ -37,6 +38,7 @@ vectors: $(STAMP)
 	$(BIN)/python protocols/tools/make_vectors.py
 	$(BIN)/python protocols/tools/make_secagg_vectors.py
 	$(BIN)/python protocols/tools/make_paillier_vectors.py
+	$(BIN)/python protocols/tools/make_dp_vectors.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -60,6 +60,7 @@ def make_protocol(
     rng: Csprng | None = None,
     paillier_bits: int = 2048,
     min_survivors: int | None = None,
+    client_bound: int | None = None,
 ) -> AggregationProtocol:
     """Build a protocol by name for the clients and ring of ``codec``.
 
@@ -67,7 +68,8 @@ def make_protocol(
     tolerates ``dropout``; SecAgg+ takes degree and threshold from
     :func:`~secfl.protocols.graphs.plan_secagg_plus` for that dropout rate and a 5%
     corrupt-client rate (complete graph when n is too small for a sparser one).
-    Paillier packs each client's range (the codec's bound for one client) per slot, with
+    Paillier packs each client's range per slot (the codec's bound for one client, or
+    ``client_bound``, the largest |entry| one client can send, when noise widens it), with
     a key holder in the same process. ``min_survivors`` (distributed DP) is the fewest
     contributions the round may finish with: SecAgg clients refuse to unmask, and the
     Paillier key holder to decrypt, with fewer.
@@ -78,7 +80,10 @@ def make_protocol(
         return PlaintextProtocol(bits=bits)
     if name == "paillier":
         public, private = paillier_keypair(paillier_bits)
-        value_bits = min(bits, required_bits(1, codec.max_abs, codec.scale_bits))
+        if client_bound is None:
+            value_bits = min(bits, required_bits(1, codec.max_abs, codec.scale_bits))
+        else:  # signed range [-2^(b-1), 2^(b-1)) must hold +-client_bound
+            value_bits = min(bits, client_bound.bit_length() + 1)
         pcfg = PaillierConfig(
             public_key=public,
             bits=bits,
@@ -238,7 +243,17 @@ class Pipeline:
             rng=rng,
             paillier_bits=config.paillier_bits,
             min_survivors=self.min_survivors if dp is not None else None,
+            client_bound=self._client_bound(),
         )
+
+    def _client_bound(self) -> int | None:
+        """Largest |entry| one client sends under DP: its rounded, rotated update (at most
+        the rounding's L2 bound) plus its noise share's tail (failure 1e-9 per round)."""
+        if self.dp_plan is None:
+            return None
+        noise = self.dp_plan.noise
+        tail = noise.tail_bound(n_clients=1, failure_probability=1e-9)
+        return math.ceil(noise.l2_sensitivity) + tail
 
     @property
     def input_dim(self) -> int:

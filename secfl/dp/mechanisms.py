@@ -502,7 +502,9 @@ def noise_tail_bound(
         return math.ceil(math.sqrt(2.0 * v * log_budget))
 
     def h(u: float) -> float:
-        return u * math.asinh(u) - math.sqrt(1.0 + u * u) + 1.0
+        # u*asinh(u) - sqrt(1+u^2) + 1, with the last two terms combined as
+        # -u^2 / (1 + sqrt(1+u^2)) to avoid cancellation for small u.
+        return u * math.asinh(u) - u * u / (1.0 + math.sqrt(1.0 + u * u))
 
     lo, hi = 0.0, 1.0
     while v * h(hi) < log_budget:
@@ -667,9 +669,15 @@ def plan_distributed(
                 failure_probability=failure_probability,
                 signal=signal,
             )
-    hint = f" ({last_error})" if last_error is not None else ""
+    if last_error is not None:
+        # Every fine-enough scale was refused by the sampler (e.g. a share's sigma < 1/2):
+        # less noise per share would make it worse, so do not suggest that.
+        raise EncodingOverflow(
+            f"no scale fits: {last_error}; raise bits (a finer scale gives each of the "
+            f"{min_clients} shares more integer noise) or lower min_clients"
+        )
     raise EncodingOverflow(
         f"{n_clients} clients x clip_bound {clip_bound} with noise_multiplier "
         f"{noise_multiplier} over {min_clients} clients do not fit in {bits} bits at any "
-        f"scale{hint}; raise bits, or lower n_clients or the noise multiplier"
+        f"scale; raise bits, or lower n_clients or the noise multiplier"
     )

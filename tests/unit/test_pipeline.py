@@ -89,3 +89,22 @@ def test_dp_config_validation():
         DistributedDP(noise_multiplier=0.0)
     with pytest.raises(InvalidArgument):
         DistributedDP(delta=1.0)
+
+
+def test_paillier_slots_hold_a_clients_noise_share():
+    # Few survivors provisioned -> large shares: the packing range must include the noise.
+    rng = Csprng(seed=b"\1" * 32)
+    cfg = PipelineConfig(protocol="paillier", paillier_bits=1024, dp=DistributedDP())
+    p = Pipeline(cfg, n_clients=4, dim=4000, dropout=0.5, rng=rng)
+    total, _ = run(p, {c: np.zeros(4000) for c in range(1, 5)}, rng)
+    assert total.shape == (4000,)
+
+
+def test_skellam_tail_bound_not_below_gaussian_at_large_variance():
+    from secfl.dp.mechanisms import NoiseKind, noise_tail_bound
+
+    for v in (1e12, 2.8e14, 1e17):
+        args = {"total_variance": v, "dimension": 1024, "failure_probability": 1e-9}
+        assert noise_tail_bound(kind=NoiseKind.SKELLAM, **args) >= noise_tail_bound(
+            kind=NoiseKind.DISCRETE_GAUSSIAN, **args
+        )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from secfl.dp.accounting import DpEvent, PoissonSampledEvent, RdpAccountant
+from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper, clip_l2
 from secfl.errors import InvalidArgument, SecflError
 from secfl.hazmat.rng import Csprng
 from secfl.pipeline import PROTOCOLS, DistributedDP, Pipeline, PipelineConfig
@@ -60,6 +61,9 @@ class FedAvgConfig:
     dropout: float = 0.0
     paillier_bits: int = 2048
     dp: DistributedDP | None = None
+    adaptive_clip: AdaptiveClipConfig | None = None
+    """Adapt the clip bound each round (Andrew et al. 2021); ``clip_bound`` is then unused.
+    Each client's clipped-or-not bit travels inside the secure sum (and its noise)."""
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
@@ -82,10 +86,11 @@ class FedAvgConfig:
             raise InvalidArgument("server_lr must be > 0 and server_momentum in [0, 1)")
         self.pipeline_config()  # validates protocol, clip bound and DP together
 
-    def pipeline_config(self) -> PipelineConfig:
+    def pipeline_config(self, *, clip_bound: float | None = None) -> PipelineConfig:
+        """The pipeline for vectors of L2 norm <= ``clip_bound`` (default ``self.clip_bound``)."""
         return PipelineConfig(
             protocol=self.protocol,
-            clip_bound=self.clip_bound,
+            clip_bound=self.clip_bound if clip_bound is None else clip_bound,
             bits=self.bits,
             paillier_bits=self.paillier_bits,
             dp=self.dp,
@@ -105,11 +110,25 @@ class RoundRecord:
     crypto_seconds: float
     bytes_sent: int
     fraction_clipped: float
+    clip_bound: float = 0.0
+    """The L2 bound client updates were clipped to in this round."""
     epsilon: float | None = None
     """Cumulative epsilon (at the configured delta) after this round; None without DP."""
     metrics: Mapping[str, float] = field(default_factory=dict)
     rejected: Mapping[int, str] = field(default_factory=dict)
     """Clients whose update was malformed (wrong shape, NaN/inf), left out of the round."""
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What a round knows before (or without) an aggregate, for its record."""
+
+    number: int
+    sampled: int
+    t0: float
+    clipped: int
+    rejected: Mapping[int, str]
+    bound: float
 
 
 class FederatedAveraging:
@@ -143,6 +162,7 @@ class FederatedAveraging:
         self._velocity = np.zeros_like(self.params, dtype=np.float64)
         self.history: list[RoundRecord] = []
         self.accountant = RdpAccountant() if config.dp is not None else None
+        self.clipper = AdaptiveClipper(config.adaptive_clip) if config.adaptive_clip else None
 
     def _sample(self) -> list[int]:
         cfg = self.config
@@ -160,12 +180,18 @@ class FederatedAveraging:
         number = len(self.history) + 1
         sampled = self._sample()
         if len(sampled) < 2:
-            return self._record(number, len(sampled), None, "fewer than 2 clients sampled", t0)
+            bound = self.clipper.bound if self.clipper is not None else cfg.clip_bound
+            outcome = _Outcome(number, len(sampled), t0, 0, {}, bound)
+            return self._record(outcome, None, "fewer than 2 clients sampled")
         weighted = cfg.weighting is Weighting.EXAMPLES
+        adaptive = self.clipper is not None
+        bound = self.clipper.bound if self.clipper is not None else cfg.clip_bound
+        # Extra coordinates inside the secure sum: the weight (<= 1), the clip bit (+-1/2).
+        extra = (1.0 if weighted else 0.0) + (0.25 if adaptive else 0.0)
         pipeline = Pipeline(
-            cfg.pipeline_config(),
+            cfg.pipeline_config(clip_bound=math.sqrt(bound * bound + extra)),
             n_clients=len(sampled),
-            dim=self.params.size + (1 if weighted else 0),
+            dim=self.params.size + int(weighted) + int(adaptive),
             dropout=cfg.dropout,
             rng=self._rng.spawn(),
         )
@@ -175,37 +201,47 @@ class FederatedAveraging:
         for idx in sampled:
             new, n_examples = self._local_update(idx, self.params.copy())
             try:
-                delta = self._delta(idx, new)
+                clip = clip_l2(self._delta(idx, new), bound=bound)
+                w = min(max(int(n_examples), 0), cfg.example_cap) / cfg.example_cap
+                parts = [clip.clipped * w if weighted else clip.clipped]
                 if weighted:
-                    w = min(max(int(n_examples), 0), cfg.example_cap) / cfg.example_cap
-                    delta = np.append(delta * w, w)
-                out = pipeline.client_side(delta, rng=self._rng)
+                    parts.append(np.array([w]))
+                if adaptive:
+                    parts.append(np.array([AdaptiveClipper.unclipped_indicator(clip)]))
+                out = pipeline.client_side(np.concatenate(parts), rng=self._rng)
             except SecflError as e:  # this client is left out; the round goes on
                 rejected[idx] = str(e)
                 continue
-            clipped += out.clipped
+            clipped += clip.was_clipped
             inputs[idx + 1] = out.encoded  # protocol client ids start at 1
+        outcome = _Outcome(number, len(sampled), t0, clipped, rejected, bound)
         if len(inputs) < 2:
-            why = f"only {len(inputs)} valid client updates"
-            return self._record(number, len(sampled), None, why, t0, clipped, rejected)
+            return self._record(outcome, None, f"only {len(inputs)} valid client updates")
         dropouts = self._dropouts(pipeline, list(inputs))
         report = simulate_round(pipeline.protocol, inputs, dropouts=dropouts, round_id=number)
         if report.result is None:
-            return self._record(number, len(sampled), report, report.aborted, t0, clipped, rejected)
-        event = pipeline.dp_event(survivors=len(report.result.survivors))
+            return self._record(outcome, report, report.aborted)
+        survivors = len(report.result.survivors)
+        event = pipeline.dp_event(survivors=survivors)
         if event is not None:
             self._account(event)
         total = pipeline.server_side(report.result.aggregate)
+        if self.clipper is not None:
+            indicator = float(total[-1])
+            if cfg.dp is None:  # without DP the count gets its own noise
+                indicator = self.clipper.noise_sum(indicator, rng=self._rng)
+            self.clipper.update(noised_indicator_sum=indicator, n_clients=survivors)
+            total = total[:-1]
         if weighted:
-            weight = total[-1]
+            weight = float(total[-1])
             if weight <= 0:
-                return self._record(number, len(sampled), report, "zero total weight", t0)
+                return self._record(outcome, report, "zero total weight")
             mean = total[:-1] / weight
         else:
-            mean = total / len(report.result.survivors)
+            mean = total / survivors
         self._velocity = cfg.server_momentum * self._velocity + mean
         self.params = (self.params + cfg.server_lr * self._velocity).astype(self.params.dtype)
-        return self._record(number, len(sampled), report, None, t0, clipped, rejected)
+        return self._record(outcome, report, None)
 
     def _account(self, event: DpEvent) -> None:
         """Compose the released round: Poisson-sampled if clients are sampled at a rate,
@@ -236,31 +272,26 @@ class FederatedAveraging:
         return {ids[int(i)]: phase for i in order[:n_drop]}
 
     def _record(
-        self,
-        number: int,
-        sampled: int,
-        report: SimulationReport | None,
-        aborted: str | None,
-        t0: float,
-        clipped: int = 0,
-        rejected: Mapping[int, str] | None = None,
+        self, outcome: _Outcome, report: SimulationReport | None, aborted: str | None
     ) -> RoundRecord:
-        rep = report
-        survivors = len(rep.result.survivors) if rep is not None and rep.result else 0
+        survivors = len(report.result.survivors) if report is not None and report.result else 0
         metrics = dict(self._evaluate(self.params)) if self._evaluate is not None else {}
         record = RoundRecord(
-            round=number,
-            sampled=sampled,
+            round=outcome.number,
+            sampled=outcome.sampled,
             survivors=0 if aborted else survivors,
-            dropped=sampled - survivors if not aborted else sampled,
+            dropped=outcome.sampled if aborted else outcome.sampled - survivors,
             aborted=aborted,
-            seconds=time.perf_counter() - t0,
-            crypto_seconds=(rep.server_seconds + sum(rep.client_seconds)) if rep else 0.0,
-            bytes_sent=(sum(rep.bytes_up.values()) + sum(rep.bytes_down.values())) if rep else 0,
-            fraction_clipped=clipped / sampled if sampled else 0.0,
+            seconds=time.perf_counter() - outcome.t0,
+            crypto_seconds=(report.server_seconds + sum(report.client_seconds)) if report else 0.0,
+            bytes_sent=(sum(report.bytes_up.values()) + sum(report.bytes_down.values()))
+            if report
+            else 0,
+            fraction_clipped=outcome.clipped / outcome.sampled if outcome.sampled else 0.0,
+            clip_bound=outcome.bound,
             epsilon=self._epsilon(),
             metrics=metrics,
-            rejected=dict(rejected or {}),
+            rejected=dict(outcome.rejected),
         )
         self.history.append(record)
         return record

@@ -184,3 +184,25 @@ def test_dp_federation_reports_growing_epsilon():
     assert len(eps) >= 2
     assert all(e is not None and e > 0 for e in eps)
     assert eps == sorted(eps)
+
+
+@pytest.mark.parametrize("dp", [False, True])
+def test_adaptive_clipping_moves_the_bound(dp):
+    from secfl.dp.clipping import AdaptiveClipConfig
+    from secfl.pipeline import DistributedDP
+
+    torch.manual_seed(0)
+    data = toy_data(n_clients=10)
+    # Updates here have norm ~1-3: a tiny initial bound clips everyone, so it must grow.
+    cfg = FedAvgConfig(
+        rounds=4,
+        protocol="secagg",
+        adaptive_clip=AdaptiveClipConfig(initial_bound=0.01, learning_rate=0.5),
+        dp=DistributedDP(noise_multiplier=0.3) if dp else None,
+    )
+    history = federated_train(nn.Linear(2, 1), data, train, config=cfg, rng=Csprng(seed=bytes(32)))
+    bounds = [r.clip_bound for r in history]
+    assert all(r.aborted is None for r in history)
+    assert bounds[0] == pytest.approx(0.01)
+    assert bounds[-1] > bounds[0] * 2
+    assert history[0].fraction_clipped == 1.0

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.secfl-installed
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: demo test lint test-slow bench vectors clean
+.PHONY: demo test lint test-slow test-integration bench vectors clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: lint
 	$(BIN)/python protocols/tools/make_paillier_vectors.py --check
 	$(BIN)/python protocols/tools/make_dp_vectors.py --check
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q
+
+# Flower's deployment engine end to end: a real SuperLink and SuperNodes on 127.0.0.1
+# (about 2 minutes; see docs/flower.md). Not part of `make test` yet.
+test-integration: $(STAMP)
+	$(BIN)/pytest -q -m flower tests/integration/test_flower_e2e.py
 
 test-slow: $(STAMP)
 	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest -q -m slow

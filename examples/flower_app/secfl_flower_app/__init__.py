@@ -1,0 +1,1 @@
+"""A Flower app whose model updates are securely aggregated by secfl."""

@@ -1,0 +1,84 @@
+"""ServerApp: Flower's FedAvg, wrapped by secfl's SecureAggregation."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from flwr.app import Array, ArrayRecord, Context, MetricRecord
+from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp.strategy import FedAvg
+
+from secfl.integrations.flower import SecureAggregation
+from secfl_flower_app import task
+
+app = ServerApp()
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    """Run the federation: FedAvg sampling and evaluation, secfl aggregation."""
+    cfg = context.run_config
+    hooks = _TestHooks(cfg)
+    strategy = SecureAggregation(
+        FedAvg(fraction_train=1.0, fraction_evaluate=float(cfg["fraction-evaluate"])),
+        protocol=str(cfg["protocol"]),
+        clip_bound=float(cfg["clip-bound"]),
+        dropout=float(cfg["dropout"]),
+        train_timeout=float(cfg["train-timeout"]),
+        stage_timeout=float(cfg["stage-timeout"]),
+        on_stage=hooks.on_stage,
+    )
+    initial = ArrayRecord({k: Array(v) for k, v in task.initial_arrays().items()})
+    strategy.start(
+        grid=grid,
+        initial_arrays=initial,
+        num_rounds=int(cfg["num-server-rounds"]),
+        evaluate_fn=hooks.record_global,
+    )
+    hooks.write(strategy)
+
+
+class _TestHooks:
+    """What the end-to-end test needs; inert when the test settings are empty."""
+
+    def __init__(self, cfg: dict[str, object]) -> None:
+        self.result_file = str(cfg.get("result-file", ""))
+        self.pause_at = str(cfg.get("pause-at", ""))
+        self.control_dir = Path(str(cfg.get("control-dir", "") or "."))
+        self.globals: dict[int, dict[str, list[float]]] = {}
+
+    def record_global(self, server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
+        """Keep the global model after each round (0 = the initial model)."""
+        values = {k: a.numpy().astype(float).tolist() for k, a in arrays.items()}
+        self.globals[server_round] = values
+        return None
+
+    def on_stage(self, server_round: int, phase: str, nodes: tuple[int, ...]) -> None:
+        """At ``pause-at`` ("round:phase"), wait (at most 120 s) for the test's go-ahead."""
+        if self.pause_at != f"{server_round}:{phase}":
+            return
+        (self.control_dir / "paused").write_text(json.dumps(list(nodes)))
+        deadline = time.monotonic() + 120.0
+        while not (self.control_dir / "resume").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def write(self, strategy: SecureAggregation) -> None:
+        if not self.result_file:
+            return
+        rounds = [
+            {
+                "round": r.round,
+                "nodes": list(r.nodes),
+                "survivors": list(r.survivors),
+                "dropped": {str(k): v for k, v in r.dropped.items()},
+                "aborted": r.aborted,
+                "aggregate": None if r.aggregate is None else r.aggregate.tolist(),
+                "seconds": r.seconds,
+                "phase_seconds": dict(r.phase_seconds),
+            }
+            for r in strategy.history
+        ]
+        out = {"rounds": rounds, "globals": {str(k): v for k, v in self.globals.items()}}
+        Path(self.result_file).write_text(json.dumps(out))

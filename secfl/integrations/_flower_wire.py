@@ -1,0 +1,326 @@
+"""The round set-up message of the Flower integration, and the pieces both sides build from it.
+
+No Flower import here: this is plain secfl framing (:mod:`secfl.wire`), so it can be tested
+and specified without the ``flower`` extra.
+
+A round over Flower starts with one ``RUNTIME_SETUP`` frame (type ``0x50``) per node, sent
+together with the protocol's first request. It carries everything a client needs to build
+the *same* :class:`~secfl.pipeline.Pipeline` as the server (protocol, ring, clip bound,
+number of clients, dimension, dropout, distributed-DP parameters, the public seed of the
+rotation, the Paillier public key) and the secfl client id the server gave this node.
+Body layout (big-endian, :mod:`secfl.wire` conventions)::
+
+    u8 setup_version (1) | u64 round_id | u32 client_id | u32 n_clients | u32 dim
+    | u8 protocol (0 plain, 1 secagg, 2 secagg+, 3 paillier) | u8 bits | u8 scale_bits + 64
+    | f64 clip_bound | f64 dropout | u8 weighting (0 uniform, 1 examples) | u32 example_cap
+    | blob weight_key (UTF-8) | raw(32) pipeline_seed
+    | u8 dp (0 none, 1 discrete Gaussian, 2 Skellam) [| f64 noise_multiplier | f64 delta
+    | f64 beta] | u16 paillier_bits [| blob Paillier modulus n | u8 value_bits
+    | u32 min_clients]      (f64 = IEEE 754 binary64, 8 bytes)
+
+The client rebuilds the pipeline from these values and checks the codec it gets against
+``scale_bits``; each protocol's first request then pins the rest (dimension, ring,
+threshold, degree, key fingerprint), so a client never runs with parameters that differ
+from the server's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import struct
+from dataclasses import dataclass
+from typing import TypeVar
+
+from phe import PaillierPublicKey
+
+from secfl import wire
+from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort
+from secfl.fl.fedavg import Weighting
+from secfl.hazmat.rng import Csprng
+from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig
+from secfl.protocols.base import AggregationProtocol
+from secfl.protocols.paillier import PaillierConfig, PaillierProtocol
+from secfl.protocols.plaintext import PlaintextProtocol
+from secfl.protocols.secagg import SecAggProtocol
+
+__all__ = ["MSG_RUNTIME_SETUP", "SETUP_VERSION", "ClientPolicy", "PaillierParams", "RoundSetup"]
+
+MSG_RUNTIME_SETUP = 0x50
+"""Wire type of the set-up frame (proposed for the wire-v1 registry, range 0x50-0x5F)."""
+SETUP_VERSION = 1
+SEED_BYTES = 32
+
+_PROTOCOLS = ("plain", "secagg", "secagg+", "paillier")
+_WEIGHTINGS = (Weighting.UNIFORM, Weighting.EXAMPLES)
+_MECHANISMS = (None, DPMechanism.DISCRETE_GAUSSIAN, DPMechanism.SKELLAM)
+_MAX_KEY = 256
+_MAX_MODULUS_BYTES = 2048  # a 16384-bit modulus
+_F64 = struct.Struct(">d")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PaillierParams:
+    """The public part of a Paillier round: modulus and the packing parameters."""
+
+    n: int
+    value_bits: int
+    min_clients: int
+
+
+@dataclass(frozen=True)
+class RoundSetup:
+    """Everything one client needs to take part in one round (see the module docstring)."""
+
+    round_id: int
+    client_id: int
+    n_clients: int
+    dim: int
+    protocol: str
+    bits: int
+    scale_bits: int
+    clip_bound: float
+    dropout: float
+    weighting: Weighting
+    example_cap: int
+    weight_key: str
+    pipeline_seed: bytes
+    dp: DistributedDP | None
+    paillier_bits: int
+    paillier: PaillierParams | None
+
+    def __post_init__(self) -> None:
+        if self.protocol not in _PROTOCOLS:
+            raise InvalidArgument(f"unknown protocol {self.protocol!r}; choose from {_PROTOCOLS}")
+        if (self.protocol == "paillier") != (self.paillier is not None):
+            raise InvalidArgument("Paillier parameters go with protocol 'paillier' and only then")
+        if len(self.pipeline_seed) != SEED_BYTES:
+            raise InvalidArgument(f"pipeline_seed must be {SEED_BYTES} bytes")
+        if not 1 <= self.client_id <= self.n_clients:
+            raise InvalidArgument(f"client_id {self.client_id} is not in 1..{self.n_clients}")
+        if self.dim < 1:
+            raise InvalidArgument(f"dim must be >= 1, got {self.dim}")
+        if not -64 <= self.scale_bits < 192:
+            raise InvalidArgument(f"scale_bits {self.scale_bits} does not fit the set-up frame")
+
+    # ------------------------------------------------------------------ pipeline
+    def pipeline_config(self) -> PipelineConfig:
+        return PipelineConfig(
+            protocol=self.protocol,
+            clip_bound=self.clip_bound,
+            bits=self.bits,
+            paillier_bits=self.paillier_bits,
+            dp=self.dp,
+        )
+
+    def client_pipeline(self) -> Pipeline:
+        """The client's copy of the round's pipeline (same codec, DP plan and rotation).
+
+        Built from the public ``pipeline_seed``, which only draws the public rotation; the
+        protocol object it holds is never used for sessions (see :meth:`client_protocol`).
+        For Paillier it is built with a SecAgg stand-in: the codec and DP plan do not depend
+        on the protocol, and a client must not generate (or need) a Paillier private key.
+        """
+        cfg = self.pipeline_config()
+        if self.protocol == "paillier":
+            cfg = dataclasses.replace(cfg, protocol="secagg")
+        pipeline = Pipeline(
+            cfg,
+            n_clients=self.n_clients,
+            dim=self.dim,
+            dropout=self.dropout,
+            rng=Csprng(seed=self.pipeline_seed),
+        )
+        if pipeline.codec.scale_bits != self.scale_bits or pipeline.codec.bits != self.bits:
+            raise ProtocolAbort(
+                f"the server planned scale 2^{self.scale_bits} over Z_2^{self.bits}; this "
+                f"client's pipeline plans 2^{pipeline.codec.scale_bits} over "
+                f"Z_2^{pipeline.codec.bits}: the two sides run different secfl versions"
+            )
+        return pipeline
+
+    def client_protocol(self, pipeline: Pipeline, *, rng: Csprng) -> AggregationProtocol:
+        """The protocol this client's session is built from, drawing secrets from ``rng``."""
+        if self.protocol == "plain":
+            return PlaintextProtocol(bits=self.bits)
+        if self.protocol == "paillier":
+            assert self.paillier is not None
+            cfg = PaillierConfig(
+                public_key=PaillierPublicKey(self.paillier.n),
+                bits=self.bits,
+                n_clients=self.n_clients,
+                value_bits=self.paillier.value_bits,
+                min_clients=self.paillier.min_clients,
+            )
+            return PaillierProtocol(cfg, key_holder=_no_key_holder, rng=rng)
+        proto = pipeline.protocol
+        if not isinstance(proto, SecAggProtocol):  # pragma: no cover - make_protocol contract
+            raise ProtocolAbort(f"expected a SecAgg protocol, the pipeline built {proto.name}")
+        return SecAggProtocol(proto.config, rng=rng)
+
+    # ------------------------------------------------------------------ bytes
+    def to_bytes(self) -> bytes:
+        """The ``RUNTIME_SETUP`` frame."""
+        w = (
+            wire.Writer()
+            .u8(SETUP_VERSION)
+            .u64(self.round_id)
+            .u32(self.client_id)
+            .u32(self.n_clients)
+            .u32(self.dim)
+            .u8(_PROTOCOLS.index(self.protocol))
+            .u8(self.bits)
+            .u8(self.scale_bits + 64)
+            .raw(_f64(self.clip_bound))
+            .raw(_f64(self.dropout))
+            .u8(_WEIGHTINGS.index(self.weighting))
+            .u32(self.example_cap)
+            .blob(self.weight_key.encode("utf-8"))
+            .raw(self.pipeline_seed)
+            .u8(_MECHANISMS.index(self.dp.mechanism if self.dp else None))
+        )
+        if self.dp is not None:
+            w.raw(_f64(self.dp.noise_multiplier)).raw(_f64(self.dp.delta)).raw(_f64(self.dp.beta))
+        w.u16(self.paillier_bits)
+        if self.paillier is not None:
+            n = self.paillier.n
+            w.blob(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+            w.u8(self.paillier.value_bits).u32(self.paillier.min_clients)
+        return wire.frame(MSG_RUNTIME_SETUP, w.getvalue())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RoundSetup:
+        """Parse a ``RUNTIME_SETUP`` frame; malformed bytes raise :class:`IntegrityError`."""
+        msg_type, body = wire.unframe(data)
+        if msg_type != MSG_RUNTIME_SETUP:
+            raise IntegrityError(
+                f"expected a set-up frame (type {MSG_RUNTIME_SETUP:#04x}), got {msg_type:#04x}"
+            )
+        r = wire.Reader(body)
+        version = r.u8()
+        if version != SETUP_VERSION:
+            raise IntegrityError(
+                f"set-up version {version} is not supported; this secfl speaks {SETUP_VERSION}"
+            )
+        round_id, client_id, n_clients, dim = r.u64(), r.u32(), r.u32(), r.u32()
+        protocol = _pick(_PROTOCOLS, r.u8(), "protocol")
+        bits, scale_bits = r.u8(), r.u8() - 64
+        clip_bound, dropout = _read_f64(r), _read_f64(r)
+        weighting = _pick(_WEIGHTINGS, r.u8(), "weighting")
+        example_cap = r.u32()
+        try:
+            weight_key = r.blob(max_len=_MAX_KEY).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise IntegrityError("the weight key is not UTF-8") from e
+        seed = r.raw(SEED_BYTES)
+        mechanism = _pick(_MECHANISMS, r.u8(), "DP mechanism")
+        dp = None
+        if mechanism is not None:
+            nm, delta, beta = _read_f64(r), _read_f64(r), _read_f64(r)
+            dp = DistributedDP(mechanism=mechanism, noise_multiplier=nm, delta=delta, beta=beta)
+        paillier_bits = r.u16()
+        paillier = None
+        if protocol == "paillier":
+            n = int.from_bytes(r.blob(max_len=_MAX_MODULUS_BYTES), "big")
+            paillier = PaillierParams(n=n, value_bits=r.u8(), min_clients=r.u32())
+        r.finish()
+        return cls(
+            round_id=round_id,
+            client_id=client_id,
+            n_clients=n_clients,
+            dim=dim,
+            protocol=protocol,
+            bits=bits,
+            scale_bits=scale_bits,
+            clip_bound=clip_bound,
+            dropout=dropout,
+            weighting=weighting,
+            example_cap=example_cap,
+            weight_key=weight_key,
+            pipeline_seed=seed,
+            dp=dp,
+            paillier_bits=paillier_bits,
+            paillier=paillier,
+        )
+
+
+@dataclass(frozen=True)
+class ClientPolicy:
+    """What a client accepts from a server's set-up, checked before it trains.
+
+    The server chooses the protocol and its parameters; a client should not take part in a
+    round that would show its update to the server (``plain``), that sums too few clients
+    to hide it, or whose noise is below what the client requires.
+    """
+
+    protocols: tuple[str, ...] = ("secagg", "secagg+", "paillier")
+    min_clients: int = 3
+    min_paillier_bits: int = 2048
+    min_noise_multiplier: float | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.protocols if p not in _PROTOCOLS]
+        if unknown or not self.protocols:
+            raise InvalidArgument(
+                f"protocols must be a non-empty subset of {_PROTOCOLS}, got {self.protocols}"
+            )
+        if self.min_clients < 2:
+            raise InvalidArgument(f"min_clients must be >= 2, got {self.min_clients}")
+        if self.min_paillier_bits < 1024:
+            raise InvalidArgument(
+                f"min_paillier_bits must be >= 1024, got {self.min_paillier_bits}"
+            )
+        if self.min_noise_multiplier is not None and not (
+            math.isfinite(self.min_noise_multiplier) and self.min_noise_multiplier > 0
+        ):
+            raise InvalidArgument("min_noise_multiplier must be a positive number or None")
+
+    def check(self, setup: RoundSetup) -> None:
+        """Raise :class:`ProtocolAbort` if this client must not take part in ``setup``."""
+        if setup.protocol not in self.protocols:
+            raise ProtocolAbort(
+                f"the server asked for protocol {setup.protocol!r}; this client accepts only "
+                f"{self.protocols} (pass protocols=... to SecflClientMod to change it)"
+            )
+        if setup.n_clients < self.min_clients:
+            raise ProtocolAbort(
+                f"the round has {setup.n_clients} clients; this client requires at least "
+                f"{self.min_clients} (min_clients)"
+            )
+        if setup.paillier is not None and setup.paillier.n.bit_length() < self.min_paillier_bits:
+            raise ProtocolAbort(
+                f"the Paillier modulus has {setup.paillier.n.bit_length()} bits; this client "
+                f"requires at least {self.min_paillier_bits} (min_paillier_bits)"
+            )
+        if self.min_noise_multiplier is not None and (
+            setup.dp is None or setup.dp.noise_multiplier < self.min_noise_multiplier
+        ):
+            have = "no DP" if setup.dp is None else f"noise_multiplier={setup.dp.noise_multiplier}"
+            raise ProtocolAbort(
+                f"the round has {have}; this client requires distributed DP with "
+                f"noise_multiplier >= {self.min_noise_multiplier}"
+            )
+
+
+def _no_key_holder(_: bytes) -> bytes:
+    raise ProtocolAbort("a client holds no Paillier private key")
+
+
+def _f64(v: float) -> bytes:
+    if not math.isfinite(v):
+        raise InvalidArgument(f"set-up floats must be finite, got {v}")
+    return _F64.pack(v)
+
+
+def _read_f64(r: wire.Reader) -> float:
+    v: float = _F64.unpack(r.raw(8))[0]
+    if not math.isfinite(v):
+        raise IntegrityError("set-up frame carries a non-finite number")
+    return v
+
+
+def _pick(options: tuple[T, ...], index: int, what: str) -> T:
+    if index >= len(options):
+        raise IntegrityError(f"set-up frame has unknown {what} code {index}")
+    return options[index]

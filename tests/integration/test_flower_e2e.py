@@ -1,0 +1,293 @@
+"""End to end on Flower's deployment engine: a real SuperLink and SuperNodes on 127.0.0.1.
+
+The test starts ``flower-superlink`` and four ``flower-supernode`` processes (insecure mode,
+loopback only, free ports), submits ``examples/flower_app`` with ``flwr run``, and lets it run
+two rounds of SecAgg+ through :class:`secfl.integrations.flower.SecureAggregation`. In round
+2 the ServerApp pauses after the share phase; the test kills one SuperNode (its whole process
+group) and lets the round go on. Both rounds must give exactly the survivors' sum: all four
+nodes in round 1, three in round 2 (the dead node's pairwise masks are removed through the
+survivors' Shamir shares). Every wait is bounded, and every process the test started is
+killed in the fixture's teardown, whatever happens.
+
+Slow (about 1-2 minutes on 2 cores: Flower starts a ClientApp process per message and its
+SuperNodes poll every 3 s), so it is marked ``flower`` and runs only when selected with
+``pytest -m flower`` (``make test-integration``); a plain ``pytest`` skips it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("flwr", reason="the flower extra (flwr) is not installed")
+
+pytestmark = pytest.mark.flower
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_DIR = ROOT / "examples" / "flower_app"
+BIN = Path(sys.executable).parent
+NODES = 4
+VICTIM = 3  # partition id of the SuperNode killed in round 2
+STAGE_TIMEOUT = 20.0  # a healthy stage takes ~5-10 s here; the dead node costs this once
+MARK = "SECFL_E2E_RUN"  # environment marker of every process this test starts
+
+sys.path.insert(0, str(APP_DIR))
+from secfl_flower_app import task  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(what: str, predicate, timeout: float, logs: Federation | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    detail = logs.tails() if logs is not None else ""
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{detail}")
+
+
+@dataclass
+class Federation:
+    """The processes of one local federation and how to reach them."""
+
+    home: Path
+    env: dict[str, str]
+    address: str
+    logs: list[Path] = field(default_factory=list)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    nodes: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    node_ids: dict[int, int] = field(default_factory=dict)  # partition id -> node id
+
+    def start(self, name: str, args: list[str], extra_env: dict[str, str] | None = None):
+        log = self.home / f"{name}.log"
+        self.logs.append(log)
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [str(BIN / args[0]), *args[1:]],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**self.env, **(extra_env or {})},
+                start_new_session=True,  # its own process group: killpg reaches its children
+            )
+        self.procs.append(proc)
+        return proc
+
+    def kill_node(self, partition: int) -> None:
+        """SIGKILL a SuperNode and everything it started (a crash, not a shutdown)."""
+        proc = self.nodes[partition]
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def tails(self, lines: int = 25) -> str:
+        out = []
+        for log in self.logs:
+            text = log.read_text(errors="replace").splitlines() if log.exists() else []
+            out.append(f"--- {log.name}\n" + "\n".join(text[-lines:]))
+        return "\n".join(out)
+
+    def stop(self) -> None:
+        """Terminate every process group, then anything else that carries our marker."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        for pid in _marked_pids(self.env[MARK]):  # e.g. the SuperLink's detached SuperExec
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+
+
+def _marked_pids(token: str) -> list[int]:
+    """Processes whose environment holds this test's marker (only ones it started)."""
+    pids, needle = [], f"{MARK}={token}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.fixture
+def federation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Federation]:
+    if "flower" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("slow (1-2 min): select it with `pytest -m flower` (make test-integration)")
+    for tool in ("flower-superlink", "flower-supernode", "flwr"):
+        if not (BIN / tool).exists():
+            pytest.skip(f"{tool} is not installed next to {sys.executable}")
+    home = tmp_path / "flwr-home"
+    home.mkdir()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # flwr-clientapp etc.
+        "FLWR_HOME": str(home),
+        "FLWR_TELEMETRY_ENABLED": "0",
+        "FLWR_DISABLE_UPDATE_CHECK": "1",
+        "FLWR_SUPEREXEC_TASK_POLL_INTERVAL": "0.2",
+        MARK: uuid.uuid4().hex,
+    }
+    (home / "config.toml").write_text(
+        f'[superlink]\ndefault = "e2e"\n\n[superlink.e2e]\naddress = "127.0.0.1:{port}"\n'
+        "insecure = true\n"
+    )
+    fed = Federation(home=home, env=env, address=f"127.0.0.1:{port}")
+    try:
+        fed.start(
+            "superlink",
+            [
+                "flower-superlink",
+                "--insecure",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--disable-runtime-dependency-installation",
+            ],
+        )
+        _wait("the SuperLink to listen", lambda: _listening(port), 60, fed)
+        for p in range(NODES):
+            fed.nodes[p] = fed.start(
+                f"supernode-{p}",
+                [
+                    "flower-supernode",
+                    "--insecure",
+                    "--superlink",
+                    fed.address,
+                    "--port",
+                    str(_free_port()),
+                    "--node-config",
+                    f"partition-id={p}",
+                ],
+            )
+        for p in range(NODES):
+            log = home / f"supernode-{p}.log"
+            _wait(f"SuperNode {p} to register", lambda log=log: _node_id(log) is not None, 60, fed)
+            node_id = _node_id(log)
+            assert node_id is not None
+            fed.node_ids[p] = node_id
+        yield fed
+    finally:
+        fed.stop()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _node_id(log: Path) -> int | None:
+    m = re.search(r"SuperNode ID: (\d+)", log.read_text(errors="replace")) if log.exists() else None
+    return int(m.group(1)) if m else None
+
+
+def _flat(arrays: dict[str, list[float]] | dict[str, np.ndarray]) -> np.ndarray:
+    return np.concatenate(
+        [np.asarray(arrays[k], np.float64).reshape(-1) for k in ("weight", "bias")]
+    )
+
+
+def _update(global_arrays: dict[str, list[float]], partition: int) -> np.ndarray:
+    """What a node contributes: its trained arrays minus the global ones (as in the app)."""
+    g = {k: np.asarray(v, np.float32) for k, v in global_arrays.items()}
+    new, _, _ = task.train(g, partition, lr=0.05, steps=2)
+    return _flat(new) - _flat(g)
+
+
+def test_two_secagg_plus_rounds_with_a_node_killed_mid_round(federation: Federation, tmp_path):
+    t0 = time.monotonic()
+    control = tmp_path / "control"
+    control.mkdir()
+    result = tmp_path / "result.json"
+    overrides = {
+        "num-server-rounds": "2",
+        "protocol": '"secagg+"',
+        "fraction-evaluate": "0.0",
+        "lr": "0.05",
+        "local-steps": "2",
+        "train-timeout": "90.0",
+        "stage-timeout": str(STAGE_TIMEOUT),
+        "result-file": json.dumps(str(result)),
+        "pause-at": '"2:mask"',
+        "control-dir": json.dumps(str(control)),
+    }
+    args = [str(BIN / "flwr"), "run", str(APP_DIR), "e2e"]
+    for key, value in overrides.items():
+        args += ["--run-config", f"{key}={value}"]
+    submitted = subprocess.run(
+        args, env=federation.env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+
+    # Round 2, after the share phase: kill one SuperNode, then let the server go on.
+    _wait(
+        "the ServerApp to reach round 2's mask phase", (control / "paused").exists, 240, federation
+    )
+    federation.kill_node(VICTIM)
+    (control / "resume").touch()
+    _wait("the run's result", result.exists, 180, federation)
+    elapsed = time.monotonic() - t0
+    print(f"\nFlower end-to-end run: {elapsed:.1f} s on {os.cpu_count()} CPUs")
+
+    data = json.loads(result.read_text())
+    for r in data["rounds"]:
+        phases = ", ".join(f"{k} {v:.1f} s" for k, v in r["phase_seconds"].items())
+        print(f"round {r['round']}: {r['seconds']:.1f} s ({phases})")
+    rounds = {r["round"]: r for r in data["rounds"]}
+    globals_ = {int(k): v for k, v in data["globals"].items()}
+    by_node = {node: p for p, node in federation.node_ids.items()}
+    victim = federation.node_ids[VICTIM]
+    detail = json.dumps(data["rounds"], indent=1)[:4000]
+
+    assert sorted(rounds) == [1, 2], detail
+    assert rounds[1]["aborted"] is None, detail
+    assert rounds[2]["aborted"] is None, detail
+    assert sorted(rounds[1]["survivors"]) == sorted(federation.node_ids.values()), detail
+    assert victim in rounds[2]["nodes"], detail
+    assert victim not in rounds[2]["survivors"], detail
+    assert len(rounds[2]["survivors"]) == NODES - 1, detail
+    assert "mask" in rounds[2]["dropped"][str(victim)], detail
+
+    for r in (1, 2):
+        survivors = [by_node[n] for n in rounds[r]["survivors"]]
+        expected = sum(_update(globals_[r - 1], p) for p in survivors)
+        got = np.asarray(rounds[r]["aggregate"])
+        # Stochastic rounding: each node's encoding is within one quantum (2^-27 here).
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6, err_msg=f"round {r}")
+        np.testing.assert_allclose(
+            _flat(globals_[r]), _flat(globals_[r - 1]) + got / len(survivors), atol=1e-6
+        )

@@ -1,0 +1,391 @@
+"""secfl over Flower's Message API, in process (no SuperLink / SuperNode processes).
+
+A loopback ``Grid`` delivers every message the way a SuperNode does: the ClientApp gets a
+fresh copy of the message and of the node's ``Context`` (both through Flower's protobuf
+serialization), and only the context it returns survives to the next message. The apps are
+those of ``examples/flower_app``. The real deployment engine is exercised by
+``test_flower_e2e.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from uuid import uuid4
+
+import numpy as np
+import pytest
+
+pytest.importorskip("flwr", reason="the flower extra (flwr) is not installed")
+
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Error, Message, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.common.serde import (
+    context_from_proto,
+    context_to_proto,
+    message_from_proto,
+    message_to_proto,
+)
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import FedAvg
+from flwr.supercore.task_identity import TaskIdentity
+
+from secfl.errors import InvalidArgument
+from secfl.fl import Weighting
+from secfl.integrations.flower import (
+    RECORD_KEY,
+    STATE_KEY,
+    SecflClientMod,
+    SecureAggregation,
+    secfl_mod,
+)
+from secfl.pipeline import DistributedDP
+
+APP_DIR = Path(__file__).resolve().parents[2] / "examples" / "flower_app"
+sys.path.insert(0, str(APP_DIR))
+from secfl_flower_app import client_app as example_client  # noqa: E402
+from secfl_flower_app import task  # noqa: E402
+
+RUN_ID = 4242
+RUN_CONFIG = {"lr": 0.05, "local-steps": 2}
+SECURE = ["secagg", "secagg+", "paillier"]
+
+
+class LoopbackGrid(Grid):
+    """Runs a ClientApp per node in this process, like SuperNodes would (see module doc)."""
+
+    def __init__(self, app: ClientApp, n_nodes: int = 5) -> None:
+        self.app = app
+        self.partition = {1000 + 17 * p: p for p in range(n_nodes)}  # node id -> partition
+        self.contexts = {
+            node: context_to_proto(
+                Context(
+                    run_id=RUN_ID,
+                    node_id=node,
+                    node_config={"partition-id": p},
+                    state=RecordDict(),
+                    run_config=dict(RUN_CONFIG),
+                )
+            )
+            for node, p in self.partition.items()
+        }
+        self.dead: set[int] = set()
+        self.replies: dict[str, Message] = {}
+        self.sent: list[Message] = []
+
+    def context(self, node: int) -> Context:
+        return context_from_proto(self.contexts[node])
+
+    def deliver(self, msg: Message) -> Message:
+        """One message to one node: a fresh ClientApp 'process', the context persisted."""
+        node = msg.metadata.dst_node_id
+        copy = message_from_proto(message_to_proto(msg))
+        ctx = context_from_proto(self.contexts[node])
+        try:
+            reply = self.app(copy, ctx)
+        except Exception as e:  # a crashing ClientApp yields an error reply, as in Flower
+            reply = Message(Error(code=2, reason=repr(e)), reply_to=copy)
+        self.contexts[node] = context_to_proto(ctx)
+        reply.metadata.__dict__["_message_id"] = uuid4().hex
+        return message_from_proto(message_to_proto(reply))
+
+    # Grid API
+    def set_run(self, run: object) -> None:  # type: ignore[override]
+        pass
+
+    @property
+    def run(self) -> object:  # type: ignore[override]
+        raise NotImplementedError
+
+    def create_message(self, *args: object, **kwargs: object) -> Message:  # type: ignore[override]
+        raise NotImplementedError
+
+    def get_node_ids(self) -> Iterable[int]:
+        return [n for n in self.partition if n not in self.dead]
+
+    def get_nodes(self) -> Iterable[object]:  # type: ignore[override]
+        raise NotImplementedError
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        ids = []
+        for msg in messages:
+            mid = uuid4().hex
+            msg.metadata.__dict__["_message_id"] = mid
+            ids.append(mid)
+            self.sent.append(msg)
+            if msg.metadata.dst_node_id not in self.dead:
+                self.replies[mid] = self.deliver(msg)
+        return ids
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        return [self.replies.pop(m) for m in list(message_ids) if m in self.replies]
+
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
+        return self.pull_messages(self.push_messages(list(messages)))
+
+
+@pytest.fixture(autouse=True)
+def server_identity():
+    """Messages created by a ServerApp need the task identity Flower sets in that process."""
+    old = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = RUN_ID, 0, 1
+    yield
+    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = old
+
+
+def client_app(mod=secfl_mod) -> ClientApp:
+    """The example's ClientApp code behind ``mod``."""
+    app = ClientApp(mods=[mod])
+    app.train()(example_client.train)
+    app.evaluate()(example_client.evaluate)
+    return app
+
+
+def initial() -> ArrayRecord:
+    return ArrayRecord({k: Array(v) for k, v in task.initial_arrays().items()})
+
+
+def as_dict(arrays: ArrayRecord) -> dict[str, np.ndarray]:
+    return {k: a.numpy() for k, a in arrays.items()}
+
+
+def delta(global_arrays: dict[str, np.ndarray], partition: int) -> np.ndarray:
+    """What a node contributes: its trained arrays minus the global ones, flattened."""
+    new, _, _ = task.train(global_arrays, partition, lr=0.05, steps=2)
+    return np.concatenate(
+        [
+            new[k].astype(np.float64) - global_arrays[k].astype(np.float64)
+            for k in ("weight", "bias")
+        ]
+    )
+
+
+def kill_at(grid: LoopbackGrid, round_phase_nodes: dict[tuple[int, str], list[int]]):
+    """An on_stage hook that kills nodes (by index in sorted node ids) before a phase."""
+
+    def hook(server_round: int, phase: str, nodes: tuple[int, ...]) -> None:
+        for i in round_phase_nodes.get((server_round, phase), []):
+            grid.dead.add(sorted(grid.partition)[i])
+
+    return hook
+
+
+def run(grid: LoopbackGrid, rounds: int = 2, **kwargs) -> tuple[SecureAggregation, list]:
+    """``rounds`` rounds; returns the strategy and the global model before each round."""
+    opts = {"protocol": "secagg+", "clip_bound": 5.0, "stage_timeout": 0.05, "train_timeout": 0.2}
+    opts.update(kwargs)
+    strategy = SecureAggregation(FedAvg(fraction_evaluate=0.0), **opts)
+    globals_seen: list[dict[str, np.ndarray]] = []
+    strategy.start(
+        grid=grid,
+        initial_arrays=initial(),
+        num_rounds=rounds,
+        evaluate_fn=lambda r, arrays: globals_seen.append(as_dict(arrays)),
+    )
+    return strategy, globals_seen
+
+
+def expected_sum(grid: LoopbackGrid, global_arrays, survivors) -> np.ndarray:
+    return sum(delta(global_arrays, grid.partition[n]) for n in survivors)
+
+
+@pytest.mark.parametrize("protocol", SECURE)
+def test_two_rounds_with_a_node_killed_mid_round_sum_the_survivors(protocol):
+    grid = LoopbackGrid(client_app())
+    phase = "input" if protocol == "paillier" else "mask"
+    # Paillier has one phase: kill before round 2 starts; SecAgg: after keys were shared.
+    hook = kill_at(grid, {(2, phase): [3]})
+    strategy, seen = run(grid, protocol=protocol, on_stage=hook)
+    r1, r2 = strategy.history
+    assert r1.aborted is None
+    assert r2.aborted is None
+    assert r1.survivors == r1.nodes
+    assert len(r1.nodes) == 5
+    victim = sorted(grid.partition)[3]
+    assert victim not in r2.survivors
+    assert len(r2.survivors) == 4
+    assert "no reply" in r2.dropped[victim]
+    for record, before in ((r1, seen[0]), (r2, seen[1])):
+        np.testing.assert_allclose(
+            record.aggregate, expected_sum(grid, before, record.survivors), rtol=0, atol=1e-6
+        )
+        mean = record.aggregate / len(record.survivors)
+        np.testing.assert_allclose(
+            np.concatenate([seen[record.round][k] for k in ("weight", "bias")]),
+            np.concatenate([before[k] for k in ("weight", "bias")]) + mean,
+            atol=1e-6,
+        )
+
+
+@pytest.mark.parametrize("phase", ["advertise", "share", "mask", "unmask"])
+def test_a_dropout_in_any_secagg_phase_leaves_a_correct_sum(phase):
+    grid = LoopbackGrid(client_app())
+    strategy, seen = run(
+        grid, rounds=1, protocol="secagg", on_stage=kill_at(grid, {(1, phase): [0]})
+    )
+    (record,) = strategy.history
+    victim = sorted(grid.partition)[0]
+    assert record.aborted is None
+    # Killed after sending its masked input (unmask phase): its input is in the sum.
+    assert (victim in record.survivors) == (phase == "unmask")
+    np.testing.assert_allclose(
+        record.aggregate, expected_sum(grid, seen[0], record.survivors), atol=1e-6
+    )
+
+
+def test_too_many_dropouts_abort_cleanly_and_keep_the_model():
+    grid = LoopbackGrid(client_app())
+    strategy, seen = run(
+        grid, rounds=1, protocol="secagg", on_stage=kill_at(grid, {(1, "mask"): [0, 1, 2]})
+    )
+    (record,) = strategy.history
+    assert record.aborted is not None
+    assert "InsufficientSurvivors" in record.aborted
+    assert record.aggregate is None
+    assert record.survivors == ()
+    for k, v in seen[1].items():
+        np.testing.assert_array_equal(v, seen[0][k])
+    # The survivors' secrets were not left behind on the nodes that answered.
+    for node in grid.get_node_ids():
+        state = grid.context(node).state.config_records[STATE_KEY]
+        assert state["status"] in ("active", "aborted")
+
+
+def test_distributed_dp_round_uses_the_same_rotation_on_both_sides():
+    grid = LoopbackGrid(client_app())
+    dp = DistributedDP(noise_multiplier=1e-3)
+    strategy, seen = run(grid, rounds=1, protocol="secagg+", dp=dp)
+    (record,) = strategy.history
+    assert record.aborted is None
+    assert record.epsilon is not None
+    assert record.epsilon > 0
+    # Noise of std noise_multiplier * clip_bound = 5e-3 on the sum; a wrong rotation or
+    # scale would be off by the size of the updates themselves (~0.1-1).
+    err = record.aggregate - expected_sum(grid, seen[0], record.survivors)
+    assert np.max(np.abs(err)) < 0.05
+
+
+def test_weighting_by_examples_travels_inside_the_secure_sum():
+    grid = LoopbackGrid(client_app())
+    strategy, seen = run(grid, rounds=1, protocol="secagg", weighting=Weighting.EXAMPLES)
+    (record,) = strategy.history
+    w = task.EXAMPLES / 1000
+    assert record.aggregate[-1] == pytest.approx(5 * w)
+    np.testing.assert_allclose(
+        record.aggregate[:-1], w * expected_sum(grid, seen[0], record.survivors), atol=1e-6
+    )
+
+
+def test_plaintext_is_refused_by_default_and_runs_when_the_client_allows_it():
+    grid = LoopbackGrid(client_app())
+    strategy, _ = run(grid, rounds=1, protocol="plain")
+    (record,) = strategy.history
+    assert record.aborted is not None
+    assert all("accepts only" in why for why in record.dropped.values())
+
+    grid = LoopbackGrid(client_app(SecflClientMod(protocols=("plain",))))
+    strategy, seen = run(grid, rounds=1, protocol="plain")
+    (record,) = strategy.history
+    assert record.aborted is None
+    np.testing.assert_allclose(
+        record.aggregate, expected_sum(grid, seen[0], record.survivors), atol=1e-6
+    )
+
+
+def test_client_policy_min_clients_and_noise():
+    grid = LoopbackGrid(client_app(SecflClientMod(min_clients=6)), n_nodes=5)
+    strategy, _ = run(grid, rounds=1)
+    assert strategy.history[0].aborted is not None
+    grid = LoopbackGrid(client_app(SecflClientMod(min_noise_multiplier=0.5)))
+    strategy, _ = run(grid, rounds=1, dp=DistributedDP(noise_multiplier=0.1))
+    assert all("noise_multiplier >= 0.5" in why for why in strategy.history[0].dropped.values())
+
+
+def test_node_state_holds_no_secret_after_the_round():
+    grid = LoopbackGrid(client_app())
+    run(grid, rounds=1, protocol="secagg")
+    for node in grid.partition:
+        state = grid.context(node).state.config_records[STATE_KEY]
+        assert state["status"] == "done"
+        assert state["last_round"] == 1
+        assert state["seed"] == state["value"] == state["transcript"] == b""
+
+
+def test_a_node_never_runs_the_same_round_twice():
+    grid = LoopbackGrid(client_app())
+    run(grid, rounds=1, protocol="secagg")
+    first = next(m for m in grid.sent if "setup" in m.content.config_records[RECORD_KEY])
+    again = Message(
+        RecordDict(dict(first.content.items())),
+        dst_node_id=first.metadata.dst_node_id,
+        message_type=first.metadata.message_type,
+    )
+    again.metadata.__dict__["_message_id"] = uuid4().hex
+    reply = grid.deliver(again)
+    assert reply.has_error()
+    assert "never run twice" in (reply.error.reason or "")
+
+
+def test_out_of_order_or_forged_requests_are_refused_and_end_the_round_on_that_node():
+    grid = LoopbackGrid(client_app())
+    strategy = SecureAggregation(FedAvg(), protocol="secagg", clip_bound=5.0, stage_timeout=0.05)
+    stop = {}
+
+    def hook(server_round, phase, nodes):
+        if phase == "mask":
+            stop["nodes"] = nodes
+            raise KeyboardInterrupt  # freeze the round after the share phase
+
+    strategy.on_stage = hook
+    with pytest.raises(KeyboardInterrupt):
+        strategy.start(grid=grid, initial_arrays=initial(), num_rounds=1)
+    node = stop["nodes"][0]
+    late = Message(
+        RecordDict({RECORD_KEY: ConfigRecord({"v": 1, "round": 0, "request": b"old"})}),
+        dst_node_id=node,
+        message_type="train",
+    )
+    late.metadata.__dict__["_message_id"] = uuid4().hex
+    reply = grid.deliver(late)
+    assert "no round 0 in progress" in (reply.error.reason or "")
+    assert grid.context(node).state.config_records[STATE_KEY]["status"] == "active"
+    forged = Message(
+        RecordDict({RECORD_KEY: ConfigRecord({"v": 1, "round": 1, "request": b"SF\x01\x99"})}),
+        dst_node_id=node,
+        message_type="train",
+    )
+    forged.metadata.__dict__["_message_id"] = uuid4().hex
+    reply = grid.deliver(forged)
+    assert reply.has_error()
+    assert "IntegrityError" in (reply.error.reason or "")
+    state = grid.context(node).state.config_records[STATE_KEY]
+    assert state["status"] == "aborted"
+    assert state["seed"] == b""
+
+
+def test_messages_without_a_secfl_record_pass_through():
+    grid = LoopbackGrid(client_app())
+    node = next(iter(grid.partition))
+    msg = Message(RecordDict({"arrays": initial()}), dst_node_id=node, message_type="evaluate")
+    msg.metadata.__dict__["_message_id"] = uuid4().hex
+    reply = grid.deliver(msg)
+    assert not reply.has_error()
+    assert "eval-loss" in reply.content["metrics"]
+
+
+def test_misuse_raises_typed_errors():
+    with pytest.raises(InvalidArgument, match="Flower Strategy"):
+        SecureAggregation(object())  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="unknown protocol"):
+        SecureAggregation(FedAvg(), protocol="rot13")
+    with pytest.raises(InvalidArgument, match="stage_timeout"):
+        SecureAggregation(FedAvg(), stage_timeout=0)
+    with pytest.raises(InvalidArgument, match="distributed DP needs a secure protocol"):
+        SecureAggregation(FedAvg(), protocol="plain", dp=DistributedDP())
+    with pytest.raises(InvalidArgument, match="protocols"):
+        SecflClientMod(protocols=("rot13",))
+    with pytest.raises(InvalidArgument, match="min_clients"):
+        SecflClientMod(min_clients=1)

@@ -1,0 +1,139 @@
+"""The Flower integration's round set-up frame and client policy (no Flower needed)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from secfl import wire
+from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort
+from secfl.fl import Weighting
+from secfl.hazmat.rng import Csprng
+from secfl.integrations._flower_wire import (
+    MSG_RUNTIME_SETUP,
+    ClientPolicy,
+    PaillierParams,
+    RoundSetup,
+)
+from secfl.pipeline import DistributedDP, DPMechanism, Pipeline
+
+PAILLIER = PaillierParams(n=(1 << 2047) + 1, value_bits=27, min_clients=4)
+
+
+def setup(**changes) -> RoundSetup:
+    base = RoundSetup(
+        round_id=7,
+        client_id=2,
+        n_clients=5,
+        dim=9,
+        protocol="secagg+",
+        bits=32,
+        scale_bits=26,
+        clip_bound=5.0,
+        dropout=0.2,
+        weighting=Weighting.UNIFORM,
+        example_cap=1000,
+        weight_key="num-examples",
+        pipeline_seed=bytes(range(32)),
+        dp=None,
+        paillier_bits=2048,
+        paillier=None,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"dp": DistributedDP(mechanism=DPMechanism.SKELLAM, noise_multiplier=0.7)},
+        {"weighting": Weighting.EXAMPLES, "weight_key": "exemples-\u00e9"},
+        {"protocol": "paillier", "paillier": PAILLIER},
+        {"protocol": "plain", "scale_bits": -3},
+    ],
+)
+def test_setup_frames_round_trip(changes):
+    s = setup(**changes)
+    data = s.to_bytes()
+    assert wire.unframe(data)[0] == MSG_RUNTIME_SETUP
+    assert RoundSetup.from_bytes(data) == s
+
+
+def test_malformed_setup_frames_raise_integrity_errors():
+    data = setup().to_bytes()
+    for cut in (0, 5, 8, 20, len(data) - 1):
+        with pytest.raises((IntegrityError, InvalidArgument)):
+            RoundSetup.from_bytes(data[:cut])
+    body = bytearray(data)
+    body[8] = 2  # setup version
+    with pytest.raises(IntegrityError, match="version"):
+        RoundSetup.from_bytes(bytes(body))
+    body = bytearray(data)
+    body[8 + 1 + 8 + 12] = 9  # protocol code
+    with pytest.raises(IntegrityError, match="protocol"):
+        RoundSetup.from_bytes(bytes(body))
+    with pytest.raises(IntegrityError, match="trailing"):
+        RoundSetup.from_bytes(wire.frame(MSG_RUNTIME_SETUP, bytes(data[8:]) + b"\0"))
+    with pytest.raises(IntegrityError, match="set-up frame"):
+        RoundSetup.from_bytes(wire.frame(0x01, bytes(data[8:])))
+
+
+def test_invalid_setups_are_refused_at_construction():
+    with pytest.raises(InvalidArgument, match="client_id"):
+        setup(client_id=6)
+    with pytest.raises(InvalidArgument, match="Paillier"):
+        setup(protocol="paillier")
+    with pytest.raises(InvalidArgument, match="pipeline_seed"):
+        setup(pipeline_seed=b"short")
+
+
+@pytest.mark.parametrize("dp", [None, DistributedDP(noise_multiplier=0.5)])
+@pytest.mark.parametrize("protocol", ["secagg", "secagg+", "paillier"])
+def test_client_pipeline_matches_the_servers(protocol, dp):
+    seed = bytes(32)
+    server = Pipeline(
+        setup(protocol="secagg" if protocol == "paillier" else protocol, dp=dp).pipeline_config(),
+        n_clients=5,
+        dim=9,
+        dropout=0.2,
+        rng=Csprng(seed=seed),
+    )
+    s = setup(
+        protocol=protocol,
+        dp=dp,
+        pipeline_seed=seed,
+        scale_bits=server.codec.scale_bits,
+        paillier=PAILLIER if protocol == "paillier" else None,
+    )
+    client = s.client_pipeline()
+    assert client.codec == server.codec
+    assert client.input_dim == server.input_dim
+    update = np.full(9, 0.25)
+    if dp is None:  # deterministic: exact multiples of the quantum
+        a = client.client_side(update, rng=Csprng(seed=bytes(32))).encoded
+        b = server.client_side(update, rng=Csprng(seed=bytes(32))).encoded
+        assert (a == b).all()
+    with pytest.raises(ProtocolAbort, match="different secfl versions"):
+        dataclasses.replace(s, scale_bits=s.scale_bits + 1).client_pipeline()
+
+
+def test_client_policy():
+    policy = ClientPolicy()
+    with pytest.raises(ProtocolAbort, match="accepts only"):
+        policy.check(setup(protocol="plain"))
+    with pytest.raises(ProtocolAbort, match="at least 3"):
+        policy.check(setup(n_clients=2, client_id=1))
+    small = PaillierParams(n=(1 << 1023) + 1, value_bits=27, min_clients=2)
+    with pytest.raises(ProtocolAbort, match="min_paillier_bits"):
+        policy.check(setup(protocol="paillier", paillier=small))
+    strict = ClientPolicy(min_noise_multiplier=1.0)
+    with pytest.raises(ProtocolAbort, match="no DP"):
+        strict.check(setup())
+    strict.check(setup(dp=DistributedDP(noise_multiplier=1.0)))
+    policy.check(setup())
+    with pytest.raises(InvalidArgument):
+        ClientPolicy(protocols=())
+    with pytest.raises(InvalidArgument):
+        ClientPolicy(min_noise_multiplier=float("nan"))

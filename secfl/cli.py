@@ -45,6 +45,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     priv.add_argument("--json", action="store_true", help="print one JSON object")
 
+    audit = sub.add_parser("audit", help="run the protocol audit (property-based tests)")
+    audit.add_argument(
+        "--protocol",
+        action="append",
+        choices=PROTOCOLS,
+        default=None,
+        help="protocol to audit (repeatable; default: all)",
+    )
+    audit.add_argument("--examples", type=int, default=50, help="examples per property")
+    audit.add_argument("--seed", type=int, default=None, help="reproducible run")
+    audit.add_argument("--json", action="store_true", help="print one JSON object")
+
     demo = sub.add_parser("demo", help="federated training on digits with each protocol")
     demo.add_argument("--json", action="store_true", help="print the final comparison as JSON")
     demo.add_argument("--rounds", type=int, default=None, help="override rounds per variant")
@@ -143,6 +155,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(sc, as_json=args.json)
         if args.command == "privacy":
             return _privacy(args)
+        if args.command == "audit":
+            from secfl.audit import run_audit
+
+            report = run_audit(protocols=args.protocol, examples=args.examples, seed=args.seed)
+            print(json.dumps(report.to_json()) if args.json else report.format_text())
+            return 0 if report.passed else 1
         if args.command == "demo":
             try:
                 from secfl.demo import run_demo

@@ -29,11 +29,13 @@ from secfl.errors import (
     IntegrityError,
     InvalidArgument,
     ProtocolAbort,
+    SecflError,
 )
 from secfl.hazmat import paillier as hp
 from secfl.hazmat.prg import uint_dtype
 from secfl.hazmat.rng import Csprng
 from secfl.protocols.base import (
+    ABORTED,
     AggregationProtocol,
     ClientId,
     ClientSession,
@@ -145,6 +147,8 @@ class PaillierKeyHolder:
         cfg = self._config
         r, round_id = _open(data, MSG_ENCRYPTED_SUM)
         n_summed, count = r.u32(), r.u32()
+        if count < 1:
+            raise IntegrityError("an encrypted sum must hold at least one value")
         if round_id in self._done_rounds:
             raise ProtocolAbort(f"round {round_id} was already decrypted; refusing again")
         if not cfg.min_clients <= n_summed <= cfg.n_clients:
@@ -342,8 +346,14 @@ class PaillierServer(ServerSession):
 
     def advance(self) -> dict[ClientId, bytes]:
         require_phase(self._phase, INPUT, "advance()")
+        try:
+            return self._finish()
+        except SecflError:
+            self._phase = ABORTED  # the deadline has passed: no late input may join
+            raise
+
+    def _finish(self) -> dict[ClientId, bytes]:
         if self._sum is None or len(self._received) < self.config.min_clients:
-            self._phase = "aborted"
             raise InsufficientSurvivors(
                 f"{len(self._received)} clients sent inputs; the key holder decrypts sums of "
                 f"at least {self.config.min_clients}"

@@ -172,3 +172,14 @@ def test_cli_privacy_target_epsilon(capsys):
 def test_cli_privacy_needs_noise_or_target(capsys):
     assert main(["privacy"]) == 2
     assert "noise-multiplier" in capsys.readouterr().err
+
+
+def test_cli_audit_json(capsys):
+    rc = main(["audit", "--protocol", "plain", "--examples", "5", "--seed", "1", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert out["passed"] is True
+    props = out["protocols"]["plain"]["properties"]
+    assert props
+    for prop in props:
+        assert set(prop) >= {"name", "examples", "passed", "counterexample"}

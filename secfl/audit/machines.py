@@ -1,0 +1,937 @@
+"""Adversarial state machines that drive whole rounds (Hypothesis ``RuleBasedStateMachine``).
+
+Each machine runs one round of a protocol between real sessions over a simulated network
+that Hypothesis controls: packets are delivered in any order, lost, duplicated, delayed
+past a phase's deadline (the server ``advance``\\ s while they are in flight) or tampered
+with; clients crash in any phase; and, where the threat model has one, a deviating server
+forges requests (split survivor views, invalid survivor lists, withheld envelopes, repeated
+unmasking requests, replays of an older round, substituted keys, forged signatures).
+
+Invariants, checked after every step and once more when the round is finished:
+
+* :func:`secfl.audit.check_view` passes on the recorded transcript (what the server and
+  the coalition saw is what the specification allows, and every honest client followed
+  its rules);
+* the server session never changes phase on a message it rejects, and never accepts a
+  message replayed from another round;
+* the round ends (a bounded number of deliveries and ``advance`` calls finishes it) with
+  either the exact sum of its survivors' inputs or a :class:`~secfl.errors.SecflError`;
+  no other exception escapes any session. The exact-sum check is waived only when a
+  session accepted a tampered or forged message: no protocol here authenticates a
+  message's content against the server or the network beyond what the threat model says
+  (e.g. an honest-but-curious SecAgg server trusts the network with masked vectors).
+
+The machines need Hypothesis (a dev dependency): ``pip install 'secfl[dev]'``.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any, TypeVar
+
+import numpy as np
+
+from secfl.audit._hypothesis import require_hypothesis
+
+require_hypothesis()
+
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.stateful import (  # noqa: E402
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from secfl import wire  # noqa: E402
+from secfl.audit import _rounds as rounds  # noqa: E402
+from secfl.audit._errors import AuditFailure  # noqa: E402
+from secfl.audit.transcript import (  # noqa: E402
+    SERVER,
+    TranscriptRecorder,
+    check_view,
+    message_name,
+)
+from secfl.errors import SecflError  # noqa: E402
+from secfl.hazmat.kex import KexPrivateKey  # noqa: E402
+from secfl.protocols import paillier as pl  # noqa: E402
+from secfl.protocols import secagg as sa  # noqa: E402
+from secfl.protocols.base import (  # noqa: E402
+    AggregationProtocol,
+    ClientSession,
+    ServerSession,
+)
+
+__all__ = [
+    "Deviation",
+    "PaillierAudit",
+    "PlainAudit",
+    "SecAggActiveAudit",
+    "SecAggHbcAudit",
+    "SecAggPlusAudit",
+    "deviations",
+    "paillier_specs",
+    "plain_specs",
+    "secagg_specs",
+]
+
+F = TypeVar("F", bound=Callable[..., None])
+
+_MAX_QUEUE = 48
+_PICK = st.integers(0, 255)
+_LOG_TAIL = 40
+_FAULTS = st.one_of(st.just(0), st.integers(1, 6))  # network faults and crashes per round
+_LIES = st.integers(0, 4)  # deviations of a malicious server per round
+
+
+@dataclass(frozen=True)
+class _Packet:
+    src: int
+    dst: int
+    data: bytes
+    forged: str | None = None  # what the adversary did to it (None: authentic)
+    taints: bool = False  # accepting it voids the exact-sum guarantee
+    replay: bool = False  # a message of another round
+
+    def describe(self) -> str:
+        name = message_name(self.data[3]) if len(self.data) >= 4 else "truncated frame"
+        src = "server" if self.src == SERVER else f"client {self.src}"
+        dst = "server" if self.dst == SERVER else f"client {self.dst}"
+        how = f" [{self.forged}]" if self.forged else ""
+        return f"{name} {src} -> {dst}{how}"
+
+
+def _tracked(fn: F) -> F:
+    """Mark the machine unclean while a step runs, so teardown does not mask its failure."""
+
+    @functools.wraps(fn)
+    def wrapper(self: _RoundMachine, *args: Any, **kwargs: Any) -> None:
+        self._clean = False
+        self.rule_steps += 1
+        fn(self, *args, **kwargs)
+        self._clean = True
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _frame_type(data: bytes) -> int | None:
+    try:
+        return wire.unframe(data)[0]
+    except SecflError:
+        return None
+
+
+class _RoundMachine(RuleBasedStateMachine):
+    """A round over an adversarial network; subclasses build the sessions."""
+
+    may_tamper: bool = True
+    adversarial: bool = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = False
+        self._clean = True
+        self.queue: list[_Packet] = []
+        self.crashed: set[int] = set()
+        self.faults = 0  # how many more network faults and crashes may happen
+        self.lies = 0  # how many more times a deviating server may deviate
+        self.armed: list[Deviation] = []
+        self._checked = (-1, -1, -1)  # transcript size at the last check_view
+        self.tainted = False
+        self.outcome: str | None = None  # "done" or "aborted: <error>"
+        self.log: list[str] = []
+        self.steps = 0  # deliveries and advances
+        self.rule_steps = 0  # rules run
+        # set by _start()
+        self.recorder = TranscriptRecorder()
+        self.protocol: AggregationProtocol
+        self.server: ServerSession
+        self.clients: dict[int, ClientSession] = {}
+        self.inputs: dict[int, np.ndarray] = {}
+        self.bits = 0
+
+    # ---- set-up shared by the subclasses
+    def _start(
+        self,
+        protocol: AggregationProtocol,
+        inputs: dict[int, np.ndarray],
+        *,
+        coalition: tuple[int, ...] = (),
+        recorder: TranscriptRecorder | None = None,
+    ) -> None:
+        self.recorder = recorder or TranscriptRecorder(coalition=coalition)
+        self.protocol = self.recorder.wrap(protocol)
+        self.inputs = inputs
+        self.bits = protocol.bits
+        dim = next(iter(inputs.values())).size
+        self.clients = {
+            c: self.protocol.client(round_id=rounds.ROUND_ID, client_id=c, value=v)
+            for c, v in inputs.items()
+        }
+        self.server = self.protocol.server(
+            round_id=rounds.ROUND_ID, client_ids=frozenset(inputs), dim=dim
+        )
+        for c, req in self.server.start().items():
+            self.queue.append(_Packet(SERVER, c, req))
+        self.ready = True
+        self._log(f"start: {len(inputs)} clients, protocol {protocol.name}")
+
+    # ---- helpers
+    def _log(self, line: str) -> None:
+        self.log.append(line)
+
+    def _fail(self, message: str) -> None:
+        tail = "\n".join(f"    {s}" for s in self.log[-_LOG_TAIL:])
+        raise AssertionError(f"{message}\n  schedule (last {_LOG_TAIL} events):\n{tail}")
+
+    def _pick(self, pick: int) -> int:
+        return pick % len(self.queue)
+
+    @property
+    def _collecting(self) -> bool:
+        return self.outcome is None and self.server.phase not in ("start", "done", "aborted")
+
+    def _deliver(self, pkt: _Packet) -> None:
+        self.steps += 1
+        if pkt.dst == SERVER:
+            before = self.server.phase
+            try:
+                self.server.receive(pkt.src, pkt.data)
+            except SecflError as e:
+                self._log(f"{pkt.describe()}: rejected ({type(e).__name__})")
+                if self.server.phase != before:
+                    self._fail(
+                        f"the server moved from phase {before!r} to {self.server.phase!r} "
+                        f"while rejecting a message ({type(e).__name__}: {e})"
+                    )
+                return
+            self._log(f"{pkt.describe()}: accepted")
+            if pkt.replay:
+                self._fail(
+                    f"the server accepted a message replayed from round {rounds.ROUND_ID - 1}"
+                )
+            self.tainted |= pkt.taints
+            return
+        if pkt.dst in self.crashed:
+            self._log(f"{pkt.describe()}: lost (client crashed)")
+            return
+        try:
+            reply = self.clients[pkt.dst].handle(pkt.data)
+        except SecflError as e:
+            self._log(f"{pkt.describe()}: refused ({type(e).__name__}: {str(e)[:80]})")
+            return
+        self._log(f"{pkt.describe()}: answered")
+        self.tainted |= pkt.taints
+        self._accepted_forgery(pkt)
+        if reply is not None:
+            self.queue.append(_Packet(pkt.dst, SERVER, reply))
+
+    def _accepted_forgery(self, pkt: _Packet) -> None:
+        """Hook: a client answered ``pkt`` (subclasses assert on forgeries)."""
+
+    def _advance(self) -> None:
+        self.steps += 1
+        phase = self.server.phase
+        try:
+            out = self.server.advance()
+        except SecflError as e:
+            self.outcome = f"aborted: {type(e).__name__}: {e}"
+            self._log(f"advance after {phase!r}: round aborted ({type(e).__name__}: {e})")
+            return
+        self._log(f"advance after {phase!r}: {len(out)} requests")
+        if not out:
+            self.outcome = "done"
+        packets = [_Packet(SERVER, c, req) for c, req in sorted(out.items())]
+        self.queue.extend(self._deviate(packets))
+
+    def _deviate(self, packets: list[_Packet]) -> list[_Packet]:
+        """Hook: a deviating server rewrites the requests it just produced."""
+        return packets
+
+    def _flush(self) -> None:
+        budget = 4 * _MAX_QUEUE + 8 * len(self.clients)
+        while self.queue and budget:
+            budget -= 1
+            self._deliver(self.queue.pop(0))
+        if self.queue:
+            self._fail("delivering the pending packets did not terminate")
+
+    # ---- network rules
+    @rule(pick=_PICK)
+    @precondition(lambda self: bool(self.queue))
+    @_tracked
+    def deliver(self, pick: int) -> None:
+        """Deliver one pending packet (any of them: reordering)."""
+        self._deliver(self.queue.pop(self._pick(pick)))
+
+    @rule()
+    @precondition(lambda self: bool(self.queue))
+    @_tracked
+    def deliver_all(self) -> None:
+        """Deliver every pending packet in order (a good network for a while)."""
+        self._flush()
+
+    @rule()
+    @_tracked
+    def wait(self) -> None:
+        """Nothing happens for a while (always applicable, so a run never gets stuck)."""
+
+    @rule()
+    @precondition(lambda self: self._collecting)
+    @_tracked
+    def phase_completes(self) -> None:
+        """Everything pending arrives, then the phase's deadline passes."""
+        self._flush()
+        if self._collecting:
+            self._advance()
+
+    @rule(pick=_PICK)
+    @precondition(lambda self: self.faults > 0 and bool(self.queue))
+    @_tracked
+    def lose(self, pick: int) -> None:
+        self.faults -= 1
+        pkt = self.queue.pop(self._pick(pick))
+        self._log(f"{pkt.describe()}: lost by the network")
+
+    @rule(pick=_PICK)
+    @precondition(lambda self: bool(self.queue) and len(self.queue) < _MAX_QUEUE)
+    @_tracked
+    def duplicate(self, pick: int) -> None:
+        pkt = self.queue[self._pick(pick)]
+        self.queue.append(pkt)
+        self._log(f"{pkt.describe()}: duplicated")
+
+    @rule(pick=_PICK, position=st.integers(0, 1 << 20), bit=st.integers(0, 7))
+    @precondition(lambda self: self.faults > 0 and bool(self.queue) and self.may_tamper)
+    @_tracked
+    def tamper(self, pick: int, position: int, bit: int) -> None:
+        self.faults -= 1
+        i = self._pick(pick)
+        pkt = self.queue[i]
+        if not self._may_tamper_with(pkt):
+            return
+        data = bytearray(pkt.data)
+        pos = position % len(data)
+        data[pos] ^= 1 << bit
+        self.queue[i] = replace(
+            pkt, data=bytes(data), forged=f"bit {bit} of byte {pos} flipped", taints=True
+        )
+        self._log(f"{pkt.describe()}: byte {pos} bit {bit} flipped in flight")
+
+    def _may_tamper_with(self, pkt: _Packet) -> bool:
+        return True
+
+    @rule(which=_PICK)
+    @precondition(lambda self: self.faults > 0)
+    @_tracked
+    def crash(self, which: int) -> None:
+        """A client goes silent for good (drops out in whatever phase it is)."""
+        self.faults -= 1
+        alive = sorted(set(self.clients) - self.crashed)
+        if not alive:
+            return
+        c = alive[which % len(alive)]
+        self.crashed.add(c)
+        self._log(f"client {c} crashes in its phase {self.clients[c].phase!r}")
+
+    @rule()
+    @precondition(lambda self: self._collecting and (self.faults > 0 or not self.queue))
+    @_tracked
+    def deadline(self) -> None:
+        """The phase's deadline passes: the server advances; whatever is still in flight
+        arrives late (a fault, when anything is)."""
+        if self.queue:
+            self.faults -= 1
+        self._advance()
+
+    @rule(pick=_PICK, to=_PICK)
+    @precondition(lambda self: self.faults > 0 and self.adversarial and bool(self._old_round()))
+    @_tracked
+    def replay_old_round(self, pick: int, to: int) -> None:
+        """Deliver a message recorded in round ROUND_ID - 1 (same clients and identities)."""
+        self.faults -= 1
+        old = self._old_round()
+        src, dst, data = old[pick % len(old)]
+        if dst == SERVER:  # a client's old message, replayed to the server in its name
+            pkt = _Packet(src, SERVER, data, forged="replayed from the previous round")
+        else:  # an old request, replayed to some client
+            c = sorted(self.clients)[to % len(self.clients)]
+            pkt = _Packet(SERVER, c, data, forged="replayed from the previous round")
+        pkt = replace(pkt, replay=True, taints=True)
+        self._log(f"adversary replays {pkt.describe()}")
+        self._deliver(pkt)
+
+    def _old_round(self) -> list[tuple[int, int, bytes]]:
+        return []
+
+    # ---- invariants
+    @invariant()
+    def view_is_allowed(self) -> None:
+        if not self.ready:
+            return
+        tr = self.recorder.transcript
+        size = (len(tr.exchanges), len(tr.deliveries), len(tr.decryptions))
+        if size == self._checked:
+            return
+        self._clean = False
+        self._check_view()
+        self._checked = size
+        self._clean = True
+
+    def _check_view(self) -> None:
+        try:
+            check_view(self.recorder.transcript)
+        except AuditFailure as e:
+            self._fail(str(e))
+
+    def teardown(self) -> None:
+        if not self.ready or not self._clean:
+            return
+        for _ in range(len(self.protocol.phases) + 3):
+            self._flush()
+            if self.outcome is not None:
+                break
+            if not self._collecting:
+                self._fail(
+                    f"the server is in phase {self.server.phase!r} but the round has no outcome"
+                )
+            self._advance()
+        if self.outcome is None:
+            self._fail("the round did not end after delivering everything and advancing each phase")
+        self._flush()  # stale packets after the end must be refused cleanly
+        self._check_view()
+        self._check_outcome()
+
+    def _check_outcome(self) -> None:
+        if self.outcome != "done":
+            return
+        result = self.server.result
+        if not result.survivors <= set(self.clients):
+            self._fail(f"survivors {sorted(result.survivors)} include clients never invited")
+        if result.survivors & result.dropped:
+            self._fail("a client is both a survivor and a dropout in the result")
+        if self.tainted:
+            return
+        want = rounds.expected_sum(self.inputs, result.survivors, bits=self.bits)
+        if not np.array_equal(result.aggregate, want):
+            self._fail(
+                f"the round finished with a wrong aggregate over survivors "
+                f"{sorted(result.survivors)}: got {result.aggregate.tolist()[:8]}, expected "
+                f"{want.tolist()[:8]} (no tampered or forged message was accepted)"
+            )
+        self._log(f"round done: exact sum of {sorted(result.survivors)}")
+
+
+# ----------------------------------------------------------------------------- recorded old rounds
+def _record_round(
+    protocol: AggregationProtocol, inputs: dict[int, np.ndarray], round_id: int
+) -> list[tuple[int, int, bytes]]:
+    """Every frame of one honest round, as (src, dst, frame) with 0 = server."""
+    clients = {
+        c: protocol.client(round_id=round_id, client_id=c, value=v) for c, v in inputs.items()
+    }
+    dim = next(iter(inputs.values())).size
+    server = protocol.server(round_id=round_id, client_ids=frozenset(inputs), dim=dim)
+    frames: list[tuple[int, int, bytes]] = []
+    requests = server.start()
+    for _ in range(len(protocol.phases) + 1):
+        if not requests:
+            break
+        for c, req in sorted(requests.items()):
+            frames.append((SERVER, c, req))
+            reply = clients[c].handle(req)
+            if reply is not None:
+                frames.append((c, SERVER, reply))
+                server.receive(c, reply)
+        requests = server.advance()
+    return frames
+
+
+# ----------------------------------------------------------------------------- plaintext
+@dataclass(frozen=True)
+class PlainSpec:
+    n: int
+    bits: int
+    dim: int
+    seed: bytes
+
+
+@st.composite
+def plain_specs(draw: st.DrawFn) -> PlainSpec:
+    """Plaintext rounds: 1-5 clients, any modulus, short vectors."""
+    return PlainSpec(
+        n=draw(st.integers(1, 5)),
+        bits=draw(st.sampled_from([8, 16, 13, 32, 64])),
+        dim=draw(st.integers(1, 6)),
+        seed=draw(st.binary(min_size=32, max_size=32)),
+    )
+
+
+@lru_cache(maxsize=32)
+def _old_plain(n: int, bits: int, dim: int) -> list[tuple[int, int, bytes]]:
+    rng = rounds.derive(b"old", f"plain/{n}/{bits}/{dim}")
+    inputs = rounds.random_inputs(rng, range(1, n + 1), bits=bits, dim=dim)
+    return _record_round(rounds.plain_protocol(bits), inputs, rounds.ROUND_ID - 1)
+
+
+class PlainAudit(_RoundMachine):
+    """Plaintext baseline over an adversarial network (it protects nothing: only
+    correctness, typed errors and session hygiene are audited)."""
+
+    adversarial = True
+
+    @initialize(spec=plain_specs(), faults=_FAULTS)
+    @_tracked
+    def setup(self, spec: PlainSpec, faults: int) -> None:
+        self.faults = faults
+        self.spec = spec
+        inputs = rounds.random_inputs(
+            rounds.derive(spec.seed, "inputs"), range(1, spec.n + 1), bits=spec.bits, dim=spec.dim
+        )
+        self._start(rounds.plain_protocol(spec.bits), inputs)
+
+    def _old_round(self) -> list[tuple[int, int, bytes]]:
+        s = self.spec
+        return _old_plain(s.n, s.bits, s.dim)
+
+
+# ----------------------------------------------------------------------------- SecAgg
+def secagg_specs(
+    *, active: bool = False, sparse: bool = False
+) -> st.SearchStrategy[rounds.SecAggSpec]:
+    """SecAgg rounds: complete graph (3-6 clients) or SecAgg+ (6-8 clients, degree 2 or 4),
+    any threshold the configuration accepts, several moduli, a coalition within the bound
+    of the server's behaviour (see :class:`~secfl.audit._rounds.SecAggSpec`)."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> rounds.SecAggSpec:
+        if sparse:
+            n = draw(st.integers(6, 8))
+            degree: int | None = draw(st.sampled_from([d for d in (2, 4) if d < n - 1]))
+            holders = degree or n - 1
+        else:
+            n = draw(st.integers(4, 7) if active else st.integers(3, 6))
+            degree, holders = None, n - 1
+        low = (2 * holders) // 3 + 1 if active else holders // 2 + 1
+        t = draw(st.integers(low, holders))
+        bits = draw(st.sampled_from([16, 8, 13, 32, 64]))
+        dim = rounds.mask_dim(bits, draw(st.integers(0, 2)))
+        adversarial = active or (not sparse and draw(st.booleans()))
+        cap = max(0, 2 * t - holders - 1) if adversarial else t - 1
+        size = draw(st.integers(0, cap))
+        coalition = tuple(sorted(draw(st.permutations(range(1, n + 1)))[:size]))
+        return rounds.SecAggSpec(
+            n=n,
+            threshold=t,
+            degree=degree,
+            bits=bits,
+            dim=dim,
+            active=active,
+            adversarial=adversarial,
+            coalition=coalition,
+            seed=draw(st.binary(min_size=32, max_size=32)),
+        )
+
+    return build()
+
+
+@lru_cache(maxsize=32)
+def _old_secagg(config: sa.SecAggConfig, dim: int) -> list[tuple[int, int, bytes]]:
+    rng = rounds.derive(b"old", f"secagg/{config}/{dim}")
+    inputs = rounds.random_inputs(rng, range(1, config.n_clients + 1), bits=config.bits, dim=dim)
+    return _record_round(rounds.secagg_protocol(config, rng.spawn()), inputs, rounds.ROUND_ID - 1)
+
+
+_ENVELOPE = 124  # secagg-v1 section 4.3
+_SIG = 64
+
+
+def _entry(r: wire.Reader, size: int) -> tuple[int, bytes]:
+    return r.u32(), r.raw(size)
+
+
+def _survivors_frame(ids: list[int]) -> bytes:
+    body = wire.Writer().u64(rounds.ROUND_ID).u32(len(ids)).raw(struct.pack(f">{len(ids)}I", *ids))
+    return wire.frame(sa.MSG_SURVIVORS, body.getvalue())
+
+
+def _pairs_frame(msg_type: int, entries: list[tuple[int, bytes]]) -> bytes:
+    w = wire.Writer().u64(rounds.ROUND_ID).u32(len(entries))
+    for i, blob in entries:
+        w.u32(i).raw(blob)
+    return wire.frame(msg_type, w.getvalue())
+
+
+def _read_ids(frame: bytes) -> list[int]:
+    r = wire.Reader(wire.unframe(frame)[1])
+    r.u64()
+    return [r.u32() for _ in range(r.u32())]
+
+
+def _read_pairs(frame: bytes, size: int) -> list[tuple[int, bytes]]:
+    r = wire.Reader(wire.unframe(frame)[1])
+    r.u64()
+    return [_entry(r, size) for _ in range(r.u32())]
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """What a deviating SecAgg server does to the next requests of one kind it sends.
+
+    ``kind``: ``split-view`` (one client gets a different, well-formed survivor list),
+    ``forged-list`` (one client gets a survivor list its rules make it refuse: ``flaw``),
+    ``withhold-envelope`` (one client's SHARES lacks one owner's envelope),
+    ``substitute-key`` (active: a neighbour's key in one KEYS request is the server's own),
+    ``forged-signatures`` (active: one client's SIGNATURES is ``flaw``\\ ed).
+    ``which`` picks the client and the entry.
+    """
+
+    kind: str
+    which: int
+    flaw: str = ""
+
+
+_LIST_FLAWS = ("omit-self", "too-short", "outsider", "unsorted", "no-shares")
+_SIG_FLAWS = ("too-few", "garbled", "repeated", "outsider")
+_TARGETS = {
+    "split-view": sa.MSG_SURVIVORS,
+    "forged-list": sa.MSG_SURVIVORS,
+    "withhold-envelope": sa.MSG_SHARES,
+    "substitute-key": sa.MSG_KEYS,
+    "forged-signatures": sa.MSG_SIGNATURES,
+}
+
+
+def deviations(*, active: bool) -> st.SearchStrategy[Deviation]:
+    """Deviations of a malicious SecAgg server (key and signature forgeries: active only)."""
+    common = [
+        st.builds(Deviation, st.just("split-view"), _PICK),
+        st.builds(Deviation, st.just("forged-list"), _PICK, st.sampled_from(_LIST_FLAWS)),
+        st.builds(Deviation, st.just("withhold-envelope"), _PICK),
+    ]
+    if active:
+        common += [
+            st.builds(Deviation, st.just("substitute-key"), _PICK),
+            st.builds(Deviation, st.just("forged-signatures"), _PICK, st.sampled_from(_SIG_FLAWS)),
+        ]
+    return st.one_of(common)
+
+
+def _plans(*, active: bool) -> st.SearchStrategy[list[Deviation]]:
+    # HBC: only adversarial specs use the plan, so it is never empty there. Active: an
+    # empty plan sometimes, so that rounds also finish (active thresholds leave little
+    # room for dropouts, and most deviations make their victim abort).
+    return st.lists(deviations(active=active), min_size=0 if active else 1, max_size=3)
+
+
+class _SecAggAudit(_RoundMachine):
+    """Shared rules of the SecAgg machines (the subclasses choose the configurations)."""
+
+    spec: rounds.SecAggSpec
+
+    def _setup(self, spec: rounds.SecAggSpec, faults: int, plan: list[Deviation]) -> None:
+        self.spec = spec
+        self.adversarial = spec.adversarial
+        self.faults = faults
+        self.armed = list(plan) if spec.adversarial else []
+        inputs = rounds.random_inputs(
+            rounds.derive(spec.seed, "inputs"), spec.clients, bits=spec.bits, dim=spec.dim
+        )
+        protocol = rounds.secagg_protocol(spec.config, rounds.derive(spec.seed, "protocol"))
+        self._start(protocol, inputs, coalition=spec.coalition)
+
+    def _old_round(self) -> list[tuple[int, int, bytes]]:
+        return _old_secagg(self.spec.config, self.spec.dim)
+
+    def _may_tamper_with(self, pkt: _Packet) -> bool:
+        # A tampered SURVIVORS frame can be another valid list: a split view, which only
+        # an adversarial schedule (with its smaller coalition) may contain.
+        return self.adversarial or _frame_type(pkt.data) != sa.MSG_SURVIVORS
+
+    def _members(self, v: int) -> list[int]:
+        """U1 as client v was told (from the KEYS request it answered)."""
+        for e in self.recorder.transcript.answered(sa.MSG_KEYS):
+            if e.client == v:
+                return _read_ids(e.request)
+        return []
+
+    def _held(self, v: int) -> set[int]:
+        """Whose share envelopes client v received (from the SHARES request it answered)."""
+        for e in self.recorder.transcript.answered(sa.MSG_SHARES):
+            if e.client == v:
+                return {u for u, _ in _read_pairs(e.request, _ENVELOPE)}
+        return set()
+
+    # ---- a deviating server
+    def _deviate(self, packets: list[_Packet]) -> list[_Packet]:
+        if not packets:
+            return packets
+        msg_type = _frame_type(packets[0].data)
+        for plan in [p for p in self.armed if _TARGETS[p.kind] == msg_type]:
+            self.armed.remove(plan)
+            for k in range(len(packets)):  # the first client, from `which` on, it applies to
+                i = (plan.which + k) % len(packets)
+                forged = self._forge(plan, packets[i])
+                if forged is not None:
+                    packets[i] = forged
+                    self._log(f"the server sends {forged.describe()}")
+                    break
+        return packets
+
+    def _forge(self, plan: Deviation, pkt: _Packet) -> _Packet | None:
+        v, t = pkt.dst, self.spec.threshold
+        if plan.kind == "split-view":
+            listed = _read_ids(pkt.data)
+            toggles = [u for u in self._members(v) if u != v]
+            if not toggles:
+                return None
+            other = sorted(set(listed) ^ {toggles[plan.which % len(toggles)]})
+            # A different well-formed list: within what the spec says stays private.
+            return replace(
+                pkt, data=_survivors_frame(other), forged=f"split view {other}, others {listed}"
+            )
+        if plan.kind == "forged-list":
+            members = self._members(v)
+            others = [u for u in members if u != v]
+            base = [*others[:t], v]
+            if plan.flaw == "omit-self":
+                ids = others
+            elif plan.flaw == "too-short":
+                ids = sorted(base[-t:])
+            elif plan.flaw == "outsider":
+                ids = sorted({*base, max([*members, 0]) + 1})
+            elif plan.flaw == "unsorted":
+                ids = sorted(base, reverse=True)
+            else:  # no-shares: a listed neighbour whose envelope never reached v
+                missing = [u for u in others if u not in self._held(v)]
+                if not missing:
+                    return None
+                ids = sorted({*base, missing[0]})
+            data = wire.frame(
+                sa.MSG_SURVIVORS,
+                wire.Writer()
+                .u64(rounds.ROUND_ID)
+                .u32(len(ids))
+                .raw(struct.pack(f">{len(ids)}I", *ids))
+                .getvalue(),
+            )
+            return replace(pkt, data=data, forged=f"{plan.flaw} survivor list {ids}", taints=True)
+        if plan.kind == "withhold-envelope":
+            entries = _read_pairs(pkt.data, _ENVELOPE)
+            if len(entries) <= t:  # the client would refuse for too few holders: pointless
+                return None
+            gone, _ = entries.pop(plan.which % len(entries))
+            return replace(
+                pkt,
+                data=_pairs_frame(sa.MSG_SHARES, entries),
+                forged=f"client {gone}'s envelope withheld",
+                taints=True,
+            )
+        if plan.kind == "substitute-key":
+            return self._substitute_key(plan, pkt)
+        return self._forge_signatures(plan, pkt)
+
+    def _substitute_key(self, plan: Deviation, pkt: _Packet) -> _Packet | None:
+        body = bytearray(wire.unframe(pkt.data)[1])
+        start = 12 + 4 * int.from_bytes(body[8:12], "big")
+        count = int.from_bytes(body[start : start + 4], "big")
+        if not count:
+            return None
+        entry = start + 4 + (plan.which % count) * (4 + 2 * 32 + _SIG)
+        victim = int.from_bytes(body[entry : entry + 4], "big")
+        rogue = KexPrivateKey.generate(rng=rounds.derive(self.spec.seed, f"rogue/{plan.which}"))
+        body[entry + 4 : entry + 36] = rogue.public_key().to_bytes()
+        return replace(
+            pkt,
+            data=wire.frame(sa.MSG_KEYS, bytes(body)),
+            forged=f"client {victim}'s channel key substituted",
+            taints=True,
+        )
+
+    def _forge_signatures(self, plan: Deviation, pkt: _Packet) -> _Packet | None:
+        sigs = _read_pairs(pkt.data, _SIG)
+        if not sigs:
+            return None
+        if plan.flaw == "too-few":
+            sigs = sigs[: self.spec.threshold]
+        elif plan.flaw == "garbled":
+            v, sig = sigs[-1]
+            sigs[-1] = (v, sig[:-1] + bytes([sig[-1] ^ 1]))
+        elif plan.flaw == "repeated":
+            sigs = [*sigs, sigs[0]]
+        else:
+            sigs = [*sigs, (self.spec.n + 1, sigs[0][1])]
+        return replace(
+            pkt,
+            data=_pairs_frame(sa.MSG_SIGNATURES, sigs),
+            forged=f"{plan.flaw} signatures",
+            taints=True,
+        )
+
+    @rule(to=_PICK)
+    @precondition(lambda self: self.adversarial)
+    @_tracked
+    def ask_to_unmask_again(self, to: int) -> None:
+        """Ask a client that already revealed its shares to reveal them again."""
+        done = sorted(c for c, s in self.clients.items() if s.phase == sa.DONE)
+        if not done:
+            return
+        v = done[to % len(done)]
+        frame = _survivors_frame(self._members(v))
+        if self.spec.active:
+            frame = wire.frame(
+                sa.MSG_SIGNATURES, wire.Writer().u64(rounds.ROUND_ID).u32(0).getvalue()
+            )
+        pkt = _Packet(SERVER, v, frame, forged="second unmasking request", taints=True)
+        self._log(f"the server sends {pkt.describe()}")
+        self._deliver(pkt)
+
+    def _accepted_forgery(self, pkt: _Packet) -> None:
+        if pkt.forged and _frame_type(pkt.data) == sa.MSG_KEYS and self.spec.active:
+            self._fail(f"client {pkt.dst} accepted a KEYS request with {pkt.forged}")
+
+
+class SecAggHbcAudit(_SecAggAudit):
+    """SecAgg, complete graph, honest-but-curious mode: an honest server (coalition up to
+    t - 1 clients) or a deviating one that follows ``plan`` (coalition up to 2t - n), over
+    a faulty network."""
+
+    @initialize(spec=secagg_specs(), faults=_FAULTS, plan=_plans(active=False))
+    @_tracked
+    def setup(self, spec: rounds.SecAggSpec, faults: int, plan: list[Deviation]) -> None:
+        self._setup(spec, faults, plan)
+
+
+class SecAggPlusAudit(_SecAggAudit):
+    """SecAgg+ (sparse Harary graph), honest-but-curious server, faulty network, coalition
+    up to t - 1 clients. (A deviating server is out of scope: secagg-v1 section 12 item 1.)"""
+
+    @initialize(spec=secagg_specs(sparse=True), faults=_FAULTS)
+    @_tracked
+    def setup(self, spec: rounds.SecAggSpec, faults: int) -> None:
+        self._setup(spec, faults, [])
+
+
+class SecAggActiveAudit(_SecAggAudit):
+    """SecAgg, complete graph, active mode: a deviating server that follows ``plan``, which
+    may also substitute keys and forge the consistency signatures (coalition up to
+    2t - n)."""
+
+    @initialize(spec=secagg_specs(active=True), faults=_FAULTS, plan=_plans(active=True))
+    @_tracked
+    def setup(self, spec: rounds.SecAggSpec, faults: int, plan: list[Deviation]) -> None:
+        self._setup(spec, faults, plan)
+
+
+# ----------------------------------------------------------------------------- Paillier
+@st.composite
+def paillier_specs(draw: st.DrawFn) -> rounds.PaillierSpec:
+    """Paillier rounds under the 1024-bit test key: 2-5 clients, several rings."""
+    n = draw(st.integers(2, 5))
+    bits = draw(st.sampled_from([16, 8, 32]))
+    return rounds.PaillierSpec(
+        n=n,
+        bits=bits,
+        value_bits=draw(st.integers(2, bits)),
+        min_clients=draw(st.integers(2, n)),
+        dim=draw(st.integers(1, 70)),
+        seed=draw(st.binary(min_size=32, max_size=32)),
+    )
+
+
+@lru_cache(maxsize=32)
+def _old_paillier(spec: rounds.PaillierSpec) -> list[tuple[int, int, bytes]]:
+    rng = rounds.derive(b"old", f"paillier/{spec.n}/{spec.bits}/{spec.value_bits}/{spec.dim}")
+    config = spec.config
+    holder = rounds.paillier_holder(config)
+    protocol = rounds.PaillierProtocol(config, key_holder=holder.decrypt_sum, rng=rng.spawn())
+    return _record_round(protocol, rounds.paillier_inputs(spec, rng), rounds.ROUND_ID - 1)
+
+
+class PaillierAudit(_RoundMachine):
+    """Packed Paillier with an honest key holder and an aggregator that deviates: replays,
+    names another key, asks for a second decryption or for one client's ciphertext."""
+
+    adversarial = True
+
+    @initialize(spec=paillier_specs(), faults=_FAULTS, lies=_LIES)
+    @_tracked
+    def setup(self, spec: rounds.PaillierSpec, faults: int, lies: int) -> None:
+        self.faults, self.lies = faults, lies
+        self.spec = spec
+        config = spec.config
+        recorder = TranscriptRecorder()
+        self.holder = rounds.paillier_holder(config)
+        self.decrypt = recorder.key_holder(self.holder.decrypt_sum)
+        protocol = rounds.PaillierProtocol(
+            config, key_holder=self.decrypt, rng=rounds.derive(spec.seed, "protocol")
+        )
+        inputs = rounds.paillier_inputs(spec, rounds.derive(spec.seed, "inputs"))
+        self._start(protocol, inputs, recorder=recorder)
+
+    def _old_round(self) -> list[tuple[int, int, bytes]]:
+        return _old_paillier(replace(self.spec, seed=b""))
+
+    @rule(pick=_PICK, byte=st.integers(0, 15))
+    @precondition(
+        lambda self: (
+            self.lies > 0 and any(_frame_type(p.data) == pl.MSG_REQUEST for p in self.queue)
+        )
+    )
+    @_tracked
+    def name_another_key(self, pick: int, byte: int) -> None:
+        """Rewrite the key fingerprint in a request (the aggregator substitutes a key)."""
+        self.lies -= 1
+        idx = [
+            i
+            for i, p in enumerate(self.queue)
+            if not p.forged and _frame_type(p.data) == pl.MSG_REQUEST
+        ]
+        if not idx:
+            return
+        i = idx[pick % len(idx)]
+        pkt = self.queue[i]
+        data = bytearray(pkt.data)
+        data[len(data) - 16 + byte] ^= 0xFF
+        self.queue[i] = replace(
+            pkt, data=bytes(data), forged="another key's fingerprint", taints=True
+        )
+        self._log(f"aggregator names another public key to client {pkt.dst}")
+
+    def _accepted_forgery(self, pkt: _Packet) -> None:
+        if pkt.forged == "another key's fingerprint":
+            self._fail(f"client {pkt.dst} encrypted under a key the request named falsely")
+
+    @rule()
+    @precondition(lambda self: bool(self.recorder.transcript.decryptions))
+    @_tracked
+    def decrypt_again(self) -> None:
+        """Ask the key holder to decrypt an already decrypted round once more."""
+        request = self.recorder.transcript.decryptions[0].request
+        try:
+            self.decrypt(request)
+        except SecflError as e:
+            self._log(f"key holder refuses a second decryption ({type(e).__name__})")
+            return
+        self._log("key holder decrypted a round twice")
+
+    @rule(which=_PICK)
+    @precondition(lambda self: bool(self.recorder.transcript.emitted(pl.MSG_INPUT)))
+    @_tracked
+    def decrypt_one_input(self, which: int) -> None:
+        """Ask the key holder to decrypt one client's ciphertext as a 'sum of 1'."""
+        sent = self.recorder.transcript.emitted(pl.MSG_INPUT)
+        c, frame = sent[which % len(sent)]
+        raw = bytes(wire.unframe(frame)[1][8:])
+        body = wire.Writer().u64(rounds.ROUND_ID + 1 + which).u32(1).u32(self.spec.dim).raw(raw)
+        try:
+            self.decrypt(wire.frame(pl.MSG_ENCRYPTED_SUM, body.getvalue()))
+        except SecflError as e:
+            self._log(f"key holder refuses to decrypt client {c}'s input ({type(e).__name__})")
+            return
+        self._log(f"key holder decrypted client {c}'s input")

@@ -1,0 +1,263 @@
+"""The audit suite: every property, per protocol, runnable with a chosen budget.
+
+Each :class:`AuditProperty` runs one Hypothesis property (a state machine, a ``@given``
+property) or a fixed-seed statistical check, and raises on the first failure (Hypothesis
+has minimized the counterexample by then: the exception carries it, as its message and
+PEP 678 notes). :mod:`secfl.audit.runner` turns that into a report; ``tests/stateful`` and
+``tests/properties`` run the same functions under pytest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+from secfl.audit._hypothesis import require_hypothesis
+
+require_hypothesis()
+
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import seed as hypothesis_seed  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test  # noqa: E402
+
+from secfl.audit import _rounds as rounds  # noqa: E402
+from secfl.audit import fuzz, machines, stats  # noqa: E402
+
+__all__ = ["STEPS", "AuditProperty", "Budget", "Tally", "all_properties", "audit_properties"]
+
+STEPS = 30
+"""Rules per state-machine example (stateful_step_count); teardown then finishes the round."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much to run: Hypothesis examples (or statistical trials), steps, seed."""
+
+    examples: int
+    steps: int = STEPS
+    seed: int | None = None
+    parent: settings | None = None  # None: Hypothesis' built-in "default" profile
+
+    def settings(self) -> settings:
+        # Not the ambient profile: `secfl audit --seed N` runs the same examples everywhere.
+        return settings(
+            self.parent or settings.get_profile("default"),
+            max_examples=self.examples,
+            stateful_step_count=self.steps,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            phases=(Phase.explicit, Phase.generate, Phase.shrink),
+            report_multiple_bugs=False,
+            print_blob=False,
+        )
+
+
+@dataclass
+class Tally:
+    """What a property ran so far: examples (or trials) and state-machine rules."""
+
+    examples: int = 0
+    steps: int = 0
+
+
+@dataclass(frozen=True)
+class AuditProperty:
+    """One audited property of one protocol; ``run`` raises on a failure."""
+
+    protocol: str
+    name: str
+    checked: str
+    run: Callable[[Budget, Tally], None]
+
+
+def _stateful(machine: type[RuleBasedStateMachine]) -> Callable[[Budget, Tally], None]:
+    def run(budget: Budget, tally: Tally) -> None:
+        last: list[machines._RoundMachine] = []
+
+        def factory() -> RuleBasedStateMachine:
+            if last:  # count the finished example, then let it go
+                tally.steps += last.pop().rule_steps
+            m = machine()
+            assert isinstance(m, machines._RoundMachine)
+            tally.examples += 1
+            last.append(m)
+            return m
+
+        if budget.seed is not None:
+            factory = hypothesis_seed(budget.seed)(factory)
+        try:
+            # Documented: "anything which returns an instance ... a class or a function".
+            as_class = cast(type[RuleBasedStateMachine], factory)
+            run_state_machine_as_test(as_class, settings=budget.settings())
+        finally:
+            tally.steps += sum(m.rule_steps for m in last)
+
+    return run
+
+
+def _given(build: Callable[[Tally], Callable[[], None]]) -> Callable[[Budget, Tally], None]:
+    """``build(tally)`` returns a ``@given`` test that counts its examples in ``tally``."""
+
+    def run(budget: Budget, tally: Tally) -> None:
+        test = budget.settings()(build(tally))
+        if budget.seed is not None:
+            test = hypothesis_seed(budget.seed)(test)
+        test()
+
+    return run
+
+
+def _wire_fuzz(protocol: str) -> Callable[[Budget, Tally], None]:
+    targets = fuzz.fuzz_targets(protocol)
+
+    def build(tally: Tally) -> Callable[[], None]:
+        @given(
+            target=st.sampled_from(targets),
+            seed=st.binary(min_size=32, max_size=32),
+            mutation=fuzz.mutations(),
+        )
+        def wire_fuzz(target: fuzz.FuzzTarget, seed: bytes, mutation: fuzz.Mutation) -> None:
+            tally.examples += 1
+            fuzz.check_mutated_frame(target, seed, mutation)
+
+        return wire_fuzz
+
+    return _given(build)
+
+
+def _masks_cancel(*, sparse: bool) -> Callable[[Budget, Tally], None]:
+    specs = machines.secagg_specs(sparse=sparse)
+
+    def build(tally: Tally) -> Callable[[], None]:
+        @given(spec=specs, drops=st.lists(st.integers(1, 8), max_size=3, unique=True))
+        def masks_cancel(spec: rounds.SecAggSpec, drops: list[int]) -> None:
+            tally.examples += 1
+            stats.check_masks_cancel(spec, tuple(c for c in drops if c <= spec.n))
+
+        return masks_cancel
+
+    return _given(build)
+
+
+def _fixed(
+    check: Callable[[int, int], str], *, per_trial: int, cap: int
+) -> Callable[[Budget, Tally], None]:
+    def run(budget: Budget, tally: Tally) -> None:
+        tally.examples = max(1, min(cap, budget.examples // per_trial))
+        check(tally.examples, 0 if budget.seed is None else budget.seed)
+
+    return run
+
+
+def _uniform(protocol: str) -> Callable[[int, int], str]:
+    return lambda trials, seed: stats.check_masked_uniform(protocol, trials=trials, seed=seed)
+
+
+def _rerandomized(trials: int, seed: int) -> str:
+    return stats.check_rerandomized(trials=trials, seed=seed)
+
+
+_INVARIANTS = "; after every step: view within the spec; ends with the exact sum or a SecflError"
+_FUZZ = (
+    "every message type mutated (flips, truncation, lying lengths and counts, other type, "
+    "version, round): only SecflError, bounded memory, receiver consistent"
+)
+
+
+def audit_properties(protocol: str) -> list[AuditProperty]:
+    """The audited properties of ``protocol``, in the order they run."""
+    if protocol == "plain":
+        return [
+            AuditProperty(
+                protocol,
+                "schedule",
+                "faulty network (reordering, loss, duplicates, delays, bit flips, replays of an "
+                "older round), crashes" + _INVARIANTS,
+                _stateful(machines.PlainAudit),
+            ),
+            AuditProperty(protocol, "wire-fuzz", _FUZZ, _wire_fuzz(protocol)),
+        ]
+    if protocol == "secagg":
+        return [
+            AuditProperty(
+                protocol,
+                "honest-but-curious",
+                "HBC mode: honest server with <= t-1 colluding clients, or a lying one (split "
+                "survivor views, invalid lists, withheld envelopes, replays, second unmask "
+                "requests) with <= 2t-n; faulty network, crashes" + _INVARIANTS,
+                _stateful(machines.SecAggHbcAudit),
+            ),
+            AuditProperty(
+                protocol,
+                "active",
+                "active mode: a lying server that also substitutes keys and forges consistency "
+                "signatures, <= 2t-n colluding clients; faulty network, crashes" + _INVARIANTS,
+                _stateful(machines.SecAggActiveAudit),
+            ),
+            AuditProperty(protocol, "wire-fuzz", _FUZZ, _wire_fuzz(protocol)),
+            AuditProperty(
+                protocol,
+                "masks-cancel",
+                "self masks rebuilt from the revealed shares alone: sum(y) - sum(PRG(b_u)) = "
+                "sum(x) exactly, and every y_u carries pairwise masks",
+                _masks_cancel(sparse=False),
+            ),
+            AuditProperty(
+                protocol,
+                "masked-uniform",
+                "masked all-zero inputs are uniform over Z_2^k (chi-square, bit balance; fixed "
+                f"seeds, p = {stats.P_VALUE:g} per test)",
+                _fixed(_uniform(protocol), per_trial=10, cap=20),
+            ),
+        ]
+    if protocol == "secagg+":
+        return [
+            AuditProperty(
+                protocol,
+                "honest-but-curious",
+                "sparse graph, honest server with <= t-1 colluding clients; faulty network "
+                "(survivor lists not tampered with), crashes" + _INVARIANTS,
+                _stateful(machines.SecAggPlusAudit),
+            ),
+            AuditProperty(protocol, "wire-fuzz", _FUZZ, _wire_fuzz(protocol)),
+            AuditProperty(
+                protocol,
+                "masks-cancel",
+                "sparse graph: sum(y) - sum(PRG(b_u)) = sum(x) exactly from the revealed shares "
+                "alone, and every y_u carries pairwise masks",
+                _masks_cancel(sparse=True),
+            ),
+            AuditProperty(
+                protocol,
+                "masked-uniform",
+                "sparse graph: masked all-zero inputs are uniform over Z_2^k (chi-square, bit "
+                f"balance; fixed seeds, p = {stats.P_VALUE:g} per test)",
+                _fixed(_uniform(protocol), per_trial=10, cap=20),
+            ),
+        ]
+    if protocol == "paillier":
+        return [
+            AuditProperty(
+                protocol,
+                "schedule",
+                "faulty network, crashes; an aggregator that replays, names another key, asks "
+                "for a second decryption or for one client's ciphertext" + _INVARIANTS,
+                _stateful(machines.PaillierAudit),
+            ),
+            AuditProperty(protocol, "wire-fuzz", _FUZZ, _wire_fuzz(protocol)),
+            AuditProperty(
+                protocol,
+                "rerandomized",
+                "ciphertexts of equal plaintexts are all distinct, decrypt equal, low bits "
+                f"uniform (chi-square; fixed seeds, p = {stats.P_VALUE:g})",
+                _fixed(_rerandomized, per_trial=50, cap=4),
+            ),
+        ]
+    raise ValueError(f"unknown protocol {protocol!r}")
+
+
+def all_properties(protocols: Sequence[str]) -> list[AuditProperty]:
+    return [p for name in protocols for p in audit_properties(name)]

@@ -27,6 +27,7 @@ __all__ = [
     "RoundResult",
     "ServerSession",
     "validate_client_ids",
+    "validate_round",
 ]
 
 ClientId = int
@@ -157,6 +158,20 @@ def validate_client_ids(client_ids: frozenset[ClientId]) -> None:
     for cid in client_ids:
         if not isinstance(cid, int) or not 1 <= cid < 1 << 32:
             raise InvalidArgument(f"client ids must be integers in 1..2^32-1, got {cid!r}")
+
+
+def validate_round(
+    client_ids: frozenset[ClientId], dim: int, *, max_clients: int | None = None
+) -> None:
+    """A round's invitation: valid ids, no more than the configuration was planned for
+    (``max_clients``, e.g. the slots' or the threshold's n), and a positive dimension."""
+    validate_client_ids(client_ids)
+    if max_clients is not None and len(client_ids) > max_clients:
+        raise InvalidArgument(
+            f"{len(client_ids)} clients invited but the configuration is for {max_clients}"
+        )
+    if dim < 1:
+        raise InvalidArgument(f"dim must be >= 1, got {dim}")
 
 
 def require_phase(actual: str, expected: str, what: str) -> None:

@@ -43,7 +43,7 @@ from secfl.protocols.base import (
     ServerSession,
     check_input,
     require_phase,
-    validate_client_ids,
+    validate_round,
 )
 
 __all__ = [
@@ -291,13 +291,7 @@ class PaillierServer(ServerSession):
         dim: int,
         key_holder: Callable[[bytes], bytes],
     ) -> None:
-        validate_client_ids(client_ids)
-        if len(client_ids) > config.n_clients:
-            raise InvalidArgument(
-                f"{len(client_ids)} clients invited; the layout holds sums of {config.n_clients}"
-            )
-        if dim < 1:
-            raise InvalidArgument(f"dim must be >= 1, got {dim}")
+        validate_round(client_ids, dim, max_clients=config.n_clients)
         self.config = config
         self.round_id = round_id
         self._clients = client_ids

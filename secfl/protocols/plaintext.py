@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from secfl import wire
-from secfl.errors import InsufficientSurvivors, IntegrityError, InvalidArgument, ProtocolAbort
+from secfl.errors import InsufficientSurvivors, IntegrityError, ProtocolAbort
 from secfl.protocols.base import (
     AggregationProtocol,
     ClientId,
@@ -21,7 +21,7 @@ from secfl.protocols.base import (
     check_input,
     require_phase,
     sum_vectors,
-    validate_client_ids,
+    validate_round,
 )
 
 __all__ = ["PlaintextProtocol"]
@@ -61,9 +61,7 @@ def _request(round_id: int, dim: int, bits: int) -> bytes:
 
 class _Server(ServerSession):
     def __init__(self, *, round_id: int, client_ids: frozenset[ClientId], dim: int, bits: int):
-        validate_client_ids(client_ids)
-        if dim < 1:
-            raise InvalidArgument(f"dim must be >= 1, got {dim}")
+        validate_round(client_ids, dim)
         self._round_id = round_id
         self._clients = client_ids
         self._dim = dim

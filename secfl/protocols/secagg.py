@@ -46,7 +46,7 @@ from secfl.protocols.base import (
     ServerSession,
     check_input,
     require_phase,
-    validate_client_ids,
+    validate_round,
 )
 from secfl.protocols.graphs import neighbourhoods
 
@@ -582,13 +582,7 @@ class SecAggServer(ServerSession):
         dim: int,
         registry: Mapping[ClientId, VerifyKey] | None = None,
     ) -> None:
-        validate_client_ids(client_ids)
-        if len(client_ids) > config.n_clients:
-            raise InvalidArgument(
-                f"{len(client_ids)} clients invited but the configuration is for {config.n_clients}"
-            )
-        if dim < 1:
-            raise InvalidArgument(f"dim must be >= 1, got {dim}")
+        validate_round(client_ids, dim, max_clients=config.n_clients)
         self.config = config
         self.round_id = round_id
         self._invited = client_ids

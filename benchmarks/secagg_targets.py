@@ -93,13 +93,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         rows.append(row)
     gbps = prg_throughput()
-    results = {"environment": environment(), "cells": rows, "prg_gb_per_s": gbps}
+    env = environment()
+    results = {"environment": env, "cells": rows, "prg_gb_per_s": gbps}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "secagg.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     lines = [
         "# SecAgg / SecAgg+ targets",
         "",
-        f"Measured {results['environment']['date']} on {results['environment']['cores']} cores "
+        f"Measured {env['date']} on {env['cores']} cores "
         f"by `python -m benchmarks.secagg_targets` (one run per cell; CPU seconds).",
         "",
         "| protocol | n | d | dropout | correct | client s (mean / p95) | server s | round s "

@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--seed", type=int, default=None, help="reproducible run")
     audit.add_argument("--json", action="store_true", help="print one JSON object")
 
+    bench = sub.add_parser(
+        "bench", help="benchmark sweep (from a source checkout; see docs/benchmarks)"
+    )
+    bench.add_argument("args", nargs=argparse.REMAINDER, help="options of python -m benchmarks")
+
     demo = sub.add_parser("demo", help="federated training on digits with each protocol")
     demo.add_argument("--json", action="store_true", help="print the final comparison as JSON")
     demo.add_argument("--rounds", type=int, default=None, help="override rounds per variant")
@@ -155,6 +160,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(sc, as_json=args.json)
         if args.command == "privacy":
             return _privacy(args)
+        if args.command == "bench":
+            try:
+                from benchmarks.runner import main as bench_main
+            except ImportError:
+                print(
+                    "secfl bench runs from a source checkout (benchmarks/ is not installed);"
+                    " run it in the repository root",
+                    file=sys.stderr,
+                )
+                return 2
+            return int(bench_main(args.args, prog="secfl bench"))
         if args.command == "audit":
             from secfl.audit import run_audit
 

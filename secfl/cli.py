@@ -1,4 +1,4 @@
-"""Command line: ``secfl simulate`` and ``secfl demo``."""
+"""Command line: ``secfl simulate | privacy | audit | bench | identities | demo``."""
 
 from __future__ import annotations
 
@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
         "bench", help="benchmark sweep (from a source checkout; see docs/benchmarks)"
     )
     bench.add_argument("args", nargs=argparse.REMAINDER, help="options of python -m benchmarks")
+
+    ident = sub.add_parser(
+        "identities", help="make client signing keys and their registry (active threat model)"
+    )
+    ident.add_argument("--clients", type=int, required=True, help="ids 1..N get a key each")
+    ident.add_argument("--out", type=Path, required=True, help="directory for the files")
 
     demo = sub.add_parser("demo", help="federated training on digits with each protocol")
     demo.add_argument("--json", action="store_true", help="print the final comparison as JSON")
@@ -171,6 +177,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 return 2
             return int(bench_main(args.args, prog="secfl bench"))
+        if args.command == "identities":
+            from secfl.identities import generate_identities
+
+            registry = generate_identities(args.clients, args.out)
+            print(f"wrote {args.out}/client-{{1..{args.clients}}}.pem (owner-only) and")
+            print(f"      {args.out}/registry.json (digest {registry.digest().hex()[:16]}...)")
+            return 0
         if args.command == "audit":
             from secfl.audit import run_audit
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,11 +26,12 @@ from secfl.dp.rotation import RandomizedHadamard, padded_dimension
 from secfl.encoding import FixedPointCodec, Rounding, plan_codec, required_bits
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
+from secfl.hazmat.sign import VerifyKey
 from secfl.protocols.base import AggregationProtocol
 from secfl.protocols.graphs import plan_secagg_plus
 from secfl.protocols.paillier import PaillierConfig, PaillierKeyHolder, PaillierProtocol
 from secfl.protocols.plaintext import PlaintextProtocol
-from secfl.protocols.secagg import SecAggConfig, SecAggProtocol
+from secfl.protocols.secagg import SecAggConfig, SecAggProtocol, ThreatModel
 
 __all__ = [
     "PROTOCOLS",
@@ -61,6 +63,8 @@ def make_protocol(
     paillier_bits: int = 2048,
     min_survivors: int | None = None,
     client_bound: int | None = None,
+    threat_model: ThreatModel = ThreatModel.HONEST_BUT_CURIOUS,
+    registry: Mapping[int, VerifyKey] | None = None,
 ) -> AggregationProtocol:
     """Build a protocol by name for the clients and ring of ``codec``.
 
@@ -72,10 +76,15 @@ def make_protocol(
     ``client_bound``, the largest |entry| one client can send, when noise widens it), with
     a key holder in the same process. ``min_survivors`` (distributed DP) is the fewest
     contributions the round may finish with: SecAgg clients refuse to unmask, and the
-    Paillier key holder to decrypt, with fewer.
+    Paillier key holder to decrypt, with fewer. ``ThreatModel.ACTIVE`` (SecAgg only) takes
+    the smallest threshold above 2/3 of the share holders that tolerates ``dropout`` and
+    verifies signatures against ``registry`` (client id -> verify key).
     """
     rng = rng or Csprng()
     bits, n_clients = codec.bits, codec.n_clients
+    active = threat_model is ThreatModel.ACTIVE
+    if active and name != "secagg":
+        raise InvalidArgument(_ACTIVE_ONLY_SECAGG.format(name=name))
     if name == "plain":
         return PlaintextProtocol(bits=bits)
     if name == "paillier":
@@ -95,14 +104,16 @@ def make_protocol(
         return PaillierProtocol(pcfg, key_holder=holder.decrypt_sum, rng=rng)
     if name == "secagg":
         holders = n_clients - 1
-        threshold = max(holders // 2 + 1, holders - math.ceil(dropout * n_clients) - 1)
+        floor = (2 * holders) // 3 + 1 if active else holders // 2 + 1
+        threshold = max(floor, holders - math.ceil(dropout * n_clients) - 1)
         cfg = SecAggConfig(
             bits=bits,
             threshold=min(threshold, holders),
             n_clients=n_clients,
             min_survivors=min_survivors,
+            threat_model=threat_model,
         )
-        return SecAggProtocol(cfg, rng=rng)
+        return SecAggProtocol(cfg, rng=rng, registry=registry)
     if name == "secagg+":
         plan = plan_secagg_plus(n_clients, dropout=max(dropout, 0.05), corrupt=0.05)
         cfg = SecAggConfig(
@@ -114,6 +125,12 @@ def make_protocol(
         )
         return SecAggProtocol(cfg, rng=rng)
     raise InvalidArgument(f"unknown protocol {name!r}; choose from {PROTOCOLS}")
+
+
+_ACTIVE_ONLY_SECAGG = (
+    "the active threat model is provided for protocol 'secagg' (complete graph) only, not "
+    "{name!r}: see protocols/secagg-v1.md section 12"
+)
 
 
 class DPMechanism(enum.Enum):
@@ -161,10 +178,16 @@ class PipelineConfig:
     bits: int = 32
     paillier_bits: int = 2048
     dp: DistributedDP | None = None
+    threat_model: ThreatModel = ThreatModel.HONEST_BUT_CURIOUS
+    """``ACTIVE``: a server that may deviate (SecAgg only; needs a registry of identities)."""
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise InvalidArgument(f"unknown protocol {self.protocol!r}; choose from {PROTOCOLS}")
+        if not isinstance(self.threat_model, ThreatModel):
+            raise InvalidArgument(f"threat_model must be a ThreatModel, got {self.threat_model!r}")
+        if self.threat_model is ThreatModel.ACTIVE and self.protocol != "secagg":
+            raise InvalidArgument(_ACTIVE_ONLY_SECAGG.format(name=self.protocol))
         if not (math.isfinite(self.clip_bound) and self.clip_bound > 0):
             raise InvalidArgument(f"clip_bound must be a positive number, got {self.clip_bound}")
         if self.dp is not None and self.protocol == "plain":
@@ -189,7 +212,8 @@ class Pipeline:
     ``dropout`` is the fraction of clients the round must tolerate; with distributed DP
     the noise is provisioned for the ``min_survivors = n - floor(dropout * n)`` clients
     the protocol is then configured to require. ``rng`` draws the protocol's keys and the
-    round's public rotation seed.
+    round's public rotation seed. ``registry`` (client id -> verify key) is required by the
+    active threat model.
     """
 
     def __init__(
@@ -200,6 +224,7 @@ class Pipeline:
         dim: int,
         dropout: float = 0.0,
         rng: Csprng,
+        registry: Mapping[int, VerifyKey] | None = None,
     ) -> None:
         if dim < 1:
             raise InvalidArgument(f"dim must be >= 1, got {dim}")
@@ -244,6 +269,8 @@ class Pipeline:
             paillier_bits=config.paillier_bits,
             min_survivors=self.min_survivors if dp is not None else None,
             client_bound=self._client_bound(),
+            threat_model=config.threat_model,
+            registry=registry,
         )
 
     def _client_bound(self) -> int | None:

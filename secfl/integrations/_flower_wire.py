@@ -3,20 +3,24 @@
 No Flower import here: this is plain secfl framing (:mod:`secfl.wire`), so it can be tested
 and specified without the ``flower`` extra.
 
-A round over Flower starts with one ``RUNTIME_SETUP`` frame (type ``0x50``) per node, sent
+A round over Flower starts with one ``RUNTIME_SETUP`` frame (type ``0x51``) per node, sent
 together with the protocol's first request. It carries everything a client needs to build
 the *same* :class:`~secfl.pipeline.Pipeline` as the server (protocol, ring, clip bound,
 number of clients, dimension, dropout, distributed-DP parameters, the public seed of the
-rotation, the Paillier public key) and the secfl client id the server gave this node.
+rotation, the Paillier public key, the threat model) and the secfl client id the server
+gave this node. In the active threat model the server cannot know a node's id before the
+node says who it is: ``client_id`` is 0 and the node takes the id its own signing key has
+in its own registry, whose digest the set-up carries so that a mismatch is reported as one.
 Body layout (big-endian, :mod:`secfl.wire` conventions)::
 
-    u8 setup_version (1) | u64 round_id | u32 client_id | u32 n_clients | u32 dim
+    u8 setup_version (2) | u64 round_id | u32 client_id | u32 n_clients | u32 dim
     | u8 protocol (0 plain, 1 secagg, 2 secagg+, 3 paillier) | u8 bits | u8 scale_bits + 64
     | f64 clip_bound | f64 dropout | u8 weighting (0 uniform, 1 examples) | u32 example_cap
     | blob weight_key (UTF-8) | raw(32) pipeline_seed
     | u8 dp (0 none, 1 discrete Gaussian, 2 Skellam) [| f64 noise_multiplier | f64 delta
     | f64 beta] | u16 paillier_bits [| blob Paillier modulus n | u8 value_bits
-    | u32 min_clients]      (f64 = IEEE 754 binary64, 8 bytes)
+    | u32 min_clients] | u8 threat_model (0 honest-but-curious, 1 active)
+    [| raw(32) registry digest]      (f64 = IEEE 754 binary64, 8 bytes)
 
 The client rebuilds the pipeline from these values and checks the codec it gets against
 ``scale_bits``; each protocol's first request then pins the rest (dimension, ring,
@@ -29,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -38,22 +43,26 @@ from secfl import wire
 from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort
 from secfl.fl.fedavg import Weighting
 from secfl.hazmat.rng import Csprng
+from secfl.hazmat.sign import SigningKey, VerifyKey
 from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig
 from secfl.protocols.base import AggregationProtocol
 from secfl.protocols.paillier import PaillierConfig, PaillierProtocol
 from secfl.protocols.plaintext import PlaintextProtocol
-from secfl.protocols.secagg import SecAggProtocol
+from secfl.protocols.secagg import SecAggProtocol, ThreatModel
 
 __all__ = ["MSG_RUNTIME_SETUP", "SETUP_VERSION", "ClientPolicy", "PaillierParams", "RoundSetup"]
 
-MSG_RUNTIME_SETUP = 0x50
-"""Wire type of the set-up frame (proposed for the wire-v1 registry, range 0x50-0x5F)."""
-SETUP_VERSION = 1
+MSG_RUNTIME_SETUP = 0x51
+"""Wire type of the set-up frame (wire-v1 registry, runtime range 0x50-0x5F)."""
+_MSG_RUNTIME_SETUP_V1 = 0x50  # retired: the layout before the threat model was added
+SETUP_VERSION = 2
 SEED_BYTES = 32
+DIGEST_BYTES = 32
 
 _PROTOCOLS = ("plain", "secagg", "secagg+", "paillier")
 _WEIGHTINGS = (Weighting.UNIFORM, Weighting.EXAMPLES)
 _MECHANISMS = (None, DPMechanism.DISCRETE_GAUSSIAN, DPMechanism.SKELLAM)
+_THREAT_MODELS = (ThreatModel.HONEST_BUT_CURIOUS, ThreatModel.ACTIVE)
 _MAX_KEY = 256
 _MAX_MODULUS_BYTES = 2048  # a 16384-bit modulus
 _F64 = struct.Struct(">d")
@@ -89,6 +98,13 @@ class RoundSetup:
     dp: DistributedDP | None
     paillier_bits: int
     paillier: PaillierParams | None
+    threat_model: ThreatModel = ThreatModel.HONEST_BUT_CURIOUS
+    registry_digest: bytes = b""
+    """SHA-256 digest of the server's registry (active threat model only)."""
+
+    @property
+    def active(self) -> bool:
+        return self.threat_model is ThreatModel.ACTIVE
 
     def __post_init__(self) -> None:
         if self.protocol not in _PROTOCOLS:
@@ -97,8 +113,15 @@ class RoundSetup:
             raise InvalidArgument("Paillier parameters go with protocol 'paillier' and only then")
         if len(self.pipeline_seed) != SEED_BYTES:
             raise InvalidArgument(f"pipeline_seed must be {SEED_BYTES} bytes")
-        if not 1 <= self.client_id <= self.n_clients:
+        if self.active:  # ids are the registry's; 0 = "the id of your own key"
+            if self.protocol != "secagg":
+                raise InvalidArgument("the active threat model goes with protocol 'secagg' only")
+            if len(self.registry_digest) != DIGEST_BYTES:
+                raise InvalidArgument(f"registry_digest must be {DIGEST_BYTES} bytes")
+        elif not 1 <= self.client_id <= self.n_clients:
             raise InvalidArgument(f"client_id {self.client_id} is not in 1..{self.n_clients}")
+        elif self.registry_digest:
+            raise InvalidArgument("a registry digest goes with the active threat model only")
         if self.dim < 1:
             raise InvalidArgument(f"dim must be >= 1, got {self.dim}")
         if not -64 <= self.scale_bits < 192:
@@ -112,15 +135,17 @@ class RoundSetup:
             bits=self.bits,
             paillier_bits=self.paillier_bits,
             dp=self.dp,
+            threat_model=self.threat_model,
         )
 
-    def client_pipeline(self) -> Pipeline:
+    def client_pipeline(self, registry: Mapping[int, VerifyKey] | None = None) -> Pipeline:
         """The client's copy of the round's pipeline (same codec, DP plan and rotation).
 
         Built from the public ``pipeline_seed``, which only draws the public rotation; the
         protocol object it holds is never used for sessions (see :meth:`client_protocol`).
         For Paillier it is built with a SecAgg stand-in: the codec and DP plan do not depend
         on the protocol, and a client must not generate (or need) a Paillier private key.
+        ``registry`` (the node's own): required by the active threat model.
         """
         cfg = self.pipeline_config()
         if self.protocol == "paillier":
@@ -131,6 +156,7 @@ class RoundSetup:
             dim=self.dim,
             dropout=self.dropout,
             rng=Csprng(seed=self.pipeline_seed),
+            registry=registry,
         )
         if pipeline.codec.scale_bits != self.scale_bits or pipeline.codec.bits != self.bits:
             raise ProtocolAbort(
@@ -140,8 +166,11 @@ class RoundSetup:
             )
         return pipeline
 
-    def client_protocol(self, pipeline: Pipeline, *, rng: Csprng) -> AggregationProtocol:
-        """The protocol this client's session is built from, drawing secrets from ``rng``."""
+    def client_protocol(
+        self, pipeline: Pipeline, *, rng: Csprng, identity: SigningKey | None = None
+    ) -> AggregationProtocol:
+        """The protocol this client's session is built from, drawing secrets from ``rng``
+        (and signing with ``identity``, this node's key, in the active threat model)."""
         if self.protocol == "plain":
             return PlaintextProtocol(bits=self.bits)
         if self.protocol == "paillier":
@@ -157,7 +186,12 @@ class RoundSetup:
         proto = pipeline.protocol
         if not isinstance(proto, SecAggProtocol):  # pragma: no cover - make_protocol contract
             raise ProtocolAbort(f"expected a SecAgg protocol, the pipeline built {proto.name}")
-        return SecAggProtocol(proto.config, rng=rng)
+        if not self.active:
+            return SecAggProtocol(proto.config, rng=rng)
+        if identity is None:
+            raise ProtocolAbort("an active round needs this node's signing key")
+        identities = {self.client_id: identity}
+        return SecAggProtocol(proto.config, rng=rng, identities=identities, registry=proto.registry)
 
     # ------------------------------------------------------------------ bytes
     def to_bytes(self) -> bytes:
@@ -187,12 +221,20 @@ class RoundSetup:
             n = self.paillier.n
             w.blob(n.to_bytes((n.bit_length() + 7) // 8, "big"))
             w.u8(self.paillier.value_bits).u32(self.paillier.min_clients)
+        w.u8(_THREAT_MODELS.index(self.threat_model))
+        if self.active:
+            w.raw(self.registry_digest)
         return wire.frame(MSG_RUNTIME_SETUP, w.getvalue())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RoundSetup:
         """Parse a ``RUNTIME_SETUP`` frame; malformed bytes raise :class:`IntegrityError`."""
         msg_type, body = wire.unframe(data)
+        if msg_type == _MSG_RUNTIME_SETUP_V1:
+            raise IntegrityError(
+                "a set-up frame of type 0x50 comes from an older secfl (no threat model); "
+                "this node speaks type 0x51: run the same secfl version everywhere"
+            )
         if msg_type != MSG_RUNTIME_SETUP:
             raise IntegrityError(
                 f"expected a set-up frame (type {MSG_RUNTIME_SETUP:#04x}), got {msg_type:#04x}"
@@ -224,6 +266,8 @@ class RoundSetup:
         if protocol == "paillier":
             n = int.from_bytes(r.blob(max_len=_MAX_MODULUS_BYTES), "big")
             paillier = PaillierParams(n=n, value_bits=r.u8(), min_clients=r.u32())
+        threat_model = _pick(_THREAT_MODELS, r.u8(), "threat model")
+        digest = r.raw(DIGEST_BYTES) if threat_model is ThreatModel.ACTIVE else b""
         r.finish()
         return cls(
             round_id=round_id,
@@ -242,6 +286,8 @@ class RoundSetup:
             dp=dp,
             paillier_bits=paillier_bits,
             paillier=paillier,
+            threat_model=threat_model,
+            registry_digest=digest,
         )
 
 
@@ -251,13 +297,17 @@ class ClientPolicy:
 
     The server chooses the protocol and its parameters; a client should not take part in a
     round that would show its update to the server (``plain``), that sums too few clients
-    to hide it, or whose noise is below what the client requires.
+    to hide it, or whose noise is below what the client requires. ``require_active``: only
+    rounds in the active threat model; ``None`` means "if this node has an identity" (a
+    node with an identity must not let a server downgrade it to honest-but-curious, where
+    the server can show different survivor lists to different nodes).
     """
 
     protocols: tuple[str, ...] = ("secagg", "secagg+", "paillier")
     min_clients: int = 3
     min_paillier_bits: int = 2048
     min_noise_multiplier: float | None = None
+    require_active: bool | None = None
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.protocols if p not in _PROTOCOLS]
@@ -276,8 +326,20 @@ class ClientPolicy:
         ):
             raise InvalidArgument("min_noise_multiplier must be a positive number or None")
 
-    def check(self, setup: RoundSetup) -> None:
+    def check(self, setup: RoundSetup, *, has_identity: bool = False) -> None:
         """Raise :class:`ProtocolAbort` if this client must not take part in ``setup``."""
+        require_active = has_identity if self.require_active is None else self.require_active
+        if require_active and not setup.active:
+            why = "it has an identity" if self.require_active is None else "require_active=True"
+            raise ProtocolAbort(
+                "the server asked for an honest-but-curious round; this node takes part only "
+                f"in rounds in the active threat model ({why})"
+            )
+        if setup.active and not has_identity:
+            raise ProtocolAbort(
+                "the server asked for an active round; this node has no identity (set the "
+                "node config keys secfl-identity and secfl-registry)"
+            )
         if setup.protocol not in self.protocols:
             raise ProtocolAbort(
                 f"the server asked for protocol {setup.protocol!r}; this client accepts only "

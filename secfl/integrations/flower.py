@@ -29,8 +29,9 @@ global arrays it received, and passing that update through the round's
 What travels: secfl's own versioned wire frames (:mod:`secfl.wire`) as ``bytes`` values of
 one ``ConfigRecord`` named ``"secfl"`` (no pickle); the round set-up is described in
 :mod:`secfl.integrations._flower_wire`. Flower node ids map to secfl client ids ``1..n`` in
-increasing node-id order, per round. This module only moves bytes: protocol logic stays in
-:mod:`secfl.protocols`.
+increasing node-id order, per round; in the active threat model, to the ids of the nodes'
+keys in the registry, which each node states in a first ``identify`` exchange. This module
+only moves bytes: protocol logic stays in :mod:`secfl.protocols`.
 
 Client state between messages: Flower starts a fresh ``ClientApp`` process for every
 message, so the session cannot stay in memory. The mod keeps, in the node's ``Context``
@@ -75,9 +76,17 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
 
 from secfl import wire
 from secfl.dp.accounting import RdpAccountant
-from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort, SecflError
+from secfl.errors import (
+    InsufficientSurvivors,
+    IntegrityError,
+    InvalidArgument,
+    ProtocolAbort,
+    SecflError,
+)
 from secfl.fl.fedavg import Weighting
 from secfl.hazmat.rng import Csprng
+from secfl.hazmat.sign import SigningKey
+from secfl.identities import Registry, load_signing_key
 from secfl.integrations._flower_wire import (
     SEED_BYTES,
     ClientPolicy,
@@ -85,10 +94,13 @@ from secfl.integrations._flower_wire import (
     RoundSetup,
 )
 from secfl.pipeline import DistributedDP, Pipeline, PipelineConfig
-from secfl.protocols.base import ClientSession, ServerSession
+from secfl.protocols.base import ClientSession
 from secfl.protocols.paillier import PaillierProtocol
+from secfl.protocols.secagg import ThreatModel
 
 __all__ = [
+    "NODE_IDENTITY",
+    "NODE_REGISTRY",
     "RECORD_KEY",
     "ClientPolicy",
     "SecflClientMod",
@@ -105,6 +117,12 @@ FORMAT_VERSION = 1
 """Version of the record layout (keys and their meaning) in messages and in the state."""
 MOD_REFUSED = ErrorCode.MOD_FAILED_PRECONDITION
 """Flower error code of a node's refusal."""
+NODE_IDENTITY = "secfl-identity"
+"""Node config key: path of the node's Ed25519 signing key (PKCS#8 PEM), active mode."""
+NODE_REGISTRY = "secfl-registry"
+"""Node config key: path of the registry of every client's verify key, active mode."""
+IDENTIFY = "identify"
+"""Name of the first phase of an active round: the nodes train and say who they are."""
 
 _log = logging.getLogger("flwr.secfl")
 
@@ -245,7 +263,12 @@ class SecflClientMod:
     Messages without a ``"secfl"`` record (evaluation, queries, plain training) pass
     through to the app unchanged. The mod refuses (answers with a Flower error, which the
     server counts as a dropout) any round that ``policy`` rejects: by default the plaintext
-    protocol, rounds of fewer than 3 clients and Paillier keys under 2048 bits.
+    protocol, rounds of fewer than 3 clients and Paillier keys under 2048 bits, and, on a
+    node that has an identity, any round not in the active threat model.
+
+    A node's identity (active threat model) comes from its node config: ``secfl-identity``
+    is the path of its Ed25519 signing key, ``secfl-registry`` that of the registry of every
+    client's verify key (see :mod:`secfl.identities`; both are read on every message).
 
     Keyword arguments are those of :class:`ClientPolicy`.
     """
@@ -257,12 +280,14 @@ class SecflClientMod:
         min_clients: int = 3,
         min_paillier_bits: int = 2048,
         min_noise_multiplier: float | None = None,
+        require_active: bool | None = None,
     ) -> None:
         self.policy = ClientPolicy(
             protocols=tuple(protocols),
             min_clients=min_clients,
             min_paillier_bits=min_paillier_bits,
             min_noise_multiplier=min_noise_multiplier,
+            require_active=require_active,
         )
 
     def __repr__(self) -> str:
@@ -314,7 +339,12 @@ class SecflClientMod:
                 f"started: a round is never run twice (its sum could be taken over another set "
                 f"of survivors)"
             )
-        self.policy.check(setup)
+        identity = _node_identity(context)
+        self.policy.check(setup, has_identity=identity is not None)
+        if setup.active:
+            assert identity is not None  # checked by the policy
+            setup = _claim(setup, identity, request)
+            setup_bytes = setup.to_bytes()
         if state.status == _ACTIVE:
             state.close(_ABORTED)  # the previous round never finished
         state.last_round, state.status = round_id, _ABORTED  # until this round is set up
@@ -329,7 +359,7 @@ class SecflClientMod:
                 f"the round aggregates {setup.dim} values but the global model has "
                 f"{layout.size} floating-point entries"
             )
-        pipeline = setup.client_pipeline()
+        pipeline = setup.client_pipeline(identity.registry.verify_keys if identity else None)
 
         del msg.content[RECORD_KEY]  # the app sees the message FedAvg would have sent
         reply = call_next(msg, context)
@@ -344,19 +374,25 @@ class SecflClientMod:
         protected = pipeline.client_side(update, rng=Csprng())
 
         seed = Csprng().bytes(SEED_BYTES)
-        session = self._session(setup, pipeline, seed, protected.encoded)
-        answer = session.handle(request)
         state.status = _ACTIVE
-        state.seed, state.setup, state.transcript = seed, setup_bytes, [request]
+        state.seed, state.setup, state.transcript = seed, setup_bytes, []
         state.value = wire.Writer().vector(protected.encoded, setup.bits).getvalue()
-        if session.phase == _DONE:
-            state.close(_DONE)
+        answer: bytes | None = None
+        if not setup.active:  # an active round's first message only asks who this node is
+            session = self._session(setup, pipeline, seed, protected.encoded, identity)
+            answer = session.handle(request)
+            state.transcript.append(request)
+            if session.phase == _DONE:
+                state.close(_DONE)
         state.save(context)
 
         content = RecordDict()
         for key, metrics in reply.content.metric_records.items():
             content[key] = metrics  # the app's own metrics (in the clear, as without secfl)
-        content[RECORD_KEY] = _reply_record(round_id, answer)
+        record = _reply_record(round_id, answer)
+        if setup.active:
+            record["client"] = setup.client_id
+        content[RECORD_KEY] = record
         return Message(content, reply_to=msg)
 
     def _next(
@@ -368,11 +404,14 @@ class SecflClientMod:
                 f"{state.status})"
             )
         setup = RoundSetup.from_bytes(state.setup)
-        pipeline = setup.client_pipeline()
+        identity = _node_identity(context) if setup.active else None
+        if setup.active and (identity is None or identity.client_id != setup.client_id):
+            raise ProtocolAbort("this node's identity changed in the middle of an active round")
+        pipeline = setup.client_pipeline(identity.registry.verify_keys if identity else None)
         r = wire.Reader(state.value)
         value = r.vector(setup.bits)
         r.finish()
-        session = self._session(setup, pipeline, state.seed, value)
+        session = self._session(setup, pipeline, state.seed, value, identity)
         for earlier in state.transcript:  # deterministic: same seed, same requests
             session.handle(earlier)
         answer = session.handle(request)
@@ -384,10 +423,54 @@ class SecflClientMod:
 
     @staticmethod
     def _session(
-        setup: RoundSetup, pipeline: Pipeline, seed: bytes, value: np.ndarray
+        setup: RoundSetup,
+        pipeline: Pipeline,
+        seed: bytes,
+        value: np.ndarray,
+        identity: _Identity | None,
     ) -> ClientSession:
-        protocol = setup.client_protocol(pipeline, rng=Csprng(seed=seed))
+        key = identity.key if identity is not None else None
+        protocol = setup.client_protocol(pipeline, rng=Csprng(seed=seed), identity=key)
         return protocol.client(round_id=setup.round_id, client_id=setup.client_id, value=value)
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """A node's long-term identity: its signing key, the registry, its id there."""
+
+    key: SigningKey
+    registry: Registry
+    client_id: int
+
+
+def _node_identity(context: Context) -> _Identity | None:
+    """The identity named by the node config, or ``None`` if it names none."""
+    config = context.node_config
+    key_path, registry_path = config.get(NODE_IDENTITY), config.get(NODE_REGISTRY)
+    if key_path is None and registry_path is None:
+        return None
+    if not (isinstance(key_path, str) and key_path and isinstance(registry_path, str)):
+        raise InvalidArgument(
+            f"node config: {NODE_IDENTITY!r} and {NODE_REGISTRY!r} go together, as file paths"
+        )
+    key = load_signing_key(key_path)
+    registry = Registry.load(registry_path)
+    return _Identity(key=key, registry=registry, client_id=registry.client_id_of(key))
+
+
+def _claim(setup: RoundSetup, identity: _Identity, request: bytes) -> RoundSetup:
+    """An active round's set-up with this node's own id (the server cannot know it yet)."""
+    if setup.registry_digest != identity.registry.digest():
+        raise ProtocolAbort(
+            f"the server's registry (digest {setup.registry_digest.hex()[:16]}...) is not this "
+            f"node's ({identity.registry.digest().hex()[:16]}...): every party needs the same "
+            f"registry file"
+        )
+    if setup.client_id != 0 or request:
+        raise ProtocolAbort(
+            "an active round starts with an identification message (client id 0, no request)"
+        )
+    return replace(setup, client_id=identity.client_id)
 
 
 secfl_mod = SecflClientMod()
@@ -416,7 +499,7 @@ class SecureRoundRecord:
 
     round: int
     nodes: tuple[int, ...]
-    """Flower node ids invited to the round (client id i is ``nodes[i - 1]``)."""
+    """Flower node ids invited to the round."""
     survivors: tuple[int, ...]
     """Node ids whose update is in the aggregate."""
     dropped: Mapping[int, str]
@@ -434,6 +517,9 @@ class SecureRoundRecord:
     """secfl frame bytes received from nodes."""
     phase_seconds: Mapping[str, float] = field(default_factory=dict)
     """Wall-clock seconds of each phase's message exchange (send to last reply or deadline)."""
+    client_ids: Mapping[int, int] = field(default_factory=dict)
+    """Node id -> secfl client id (``1..n`` in node-id order; the registry's ids when
+    active). Nodes that never got an id (dropped while identifying) are absent."""
 
 
 StageHook = Callable[[int, str, tuple[int, ...]], None]
@@ -457,6 +543,11 @@ class SecureAggregation(Strategy):
     ``train_timeout`` bounds the first phase (it includes local training), ``stage_timeout``
     every later one; a node that has not answered by then is a dropout. The Paillier private
     key stays in this process (the key holder is the ServerApp).
+
+    ``threat_model=ThreatModel.ACTIVE`` (protocol ``"secagg"``) protects against a server
+    that deviates from the protocol: every node signs its keys and the survivor list with
+    its own identity, checked against ``registry`` (the same file every node holds). A
+    round then starts with an ``identify`` phase (training, and each node's registry id).
     """
 
     def __init__(
@@ -476,6 +567,8 @@ class SecureAggregation(Strategy):
         stage_timeout: float = 60.0,
         poll_interval: float = 0.2,
         on_stage: StageHook | None = None,
+        threat_model: ThreatModel = ThreatModel.HONEST_BUT_CURIOUS,
+        registry: Registry | None = None,
         rng: Csprng | None = None,
     ) -> None:
         if not isinstance(strategy, Strategy):
@@ -485,8 +578,22 @@ class SecureAggregation(Strategy):
         if isinstance(strategy, SecureAggregation):
             raise InvalidArgument("SecureAggregation cannot wrap another SecureAggregation")
         self.config = PipelineConfig(
-            protocol=protocol, clip_bound=clip_bound, bits=bits, paillier_bits=paillier_bits, dp=dp
+            protocol=protocol,
+            clip_bound=clip_bound,
+            bits=bits,
+            paillier_bits=paillier_bits,
+            dp=dp,
+            threat_model=threat_model,
         )
+        if (threat_model is ThreatModel.ACTIVE) != (registry is not None):
+            raise InvalidArgument(
+                "the active threat model needs the registry of the nodes' identities (and a "
+                "registry is used only by it): pass both threat_model=ThreatModel.ACTIVE and "
+                "registry=Registry.load(path), or neither"
+            )
+        if registry is not None and not isinstance(registry, Registry):
+            raise InvalidArgument(f"registry must be a secfl Registry, got {type(registry)}")
+        self.registry = registry
         if not 0.0 <= dropout < 1.0:
             raise InvalidArgument(f"dropout must be in [0, 1), got {dropout}")
         if not isinstance(weighting, Weighting):
@@ -522,9 +629,10 @@ class SecureAggregation(Strategy):
         """Log this strategy's secfl settings, then the wrapped strategy's summary."""
         cfg = self.config
         _log.info(
-            "\t├──> secfl secure aggregation: protocol=%s clip_bound=%s bits=%d dropout=%s "
-            "dp=%s weighting=%s",
+            "\t├──> secfl secure aggregation: protocol=%s threat_model=%s clip_bound=%s bits=%d "
+            "dropout=%s dp=%s weighting=%s",
             cfg.protocol,
+            cfg.threat_model.name,
             cfg.clip_bound,
             cfg.bits,
             self.dropout,
@@ -604,6 +712,7 @@ class SecureAggregation(Strategy):
             dim=layout.size + weighted,
             dropout=self.dropout,
             rng=Csprng(seed=seed),
+            registry=self.registry.verify_keys if self.registry is not None else None,
         )
         result = run.drive(pipeline, seed, by_node)
         if result is None:
@@ -673,56 +782,47 @@ class _Round:
     def drive(
         self, pipeline: Pipeline, seed: bytes, training: Mapping[int, Message]
     ) -> _Result | None:
-        """Run the session phase by phase; ``None`` (and a record) if the round aborts."""
-        owner = self.owner
-        session = pipeline.protocol.server(
-            round_id=self.round,
-            client_ids=frozenset(self.client_of.values()),
-            dim=pipeline.input_dim,
-        )
+        """Run the session phase by phase; ``None`` (and a record) if the round aborts.
+
+        The first exchange carries each node's training message and the round set-up: in
+        the honest-but-curious model with the protocol's first request, in the active one
+        alone (the ``identify`` phase), since the session needs the nodes' registry ids.
+        """
         setup = self._setup_template(pipeline, seed)
         try:
+            first = not setup.active
+            if setup.active:
+                self._identify(setup, training)
+            session = pipeline.protocol.server(
+                round_id=self.round,
+                client_ids=frozenset(self.client_of.values()),
+                dim=pipeline.input_dim,
+            )
             requests = session.start()
-            first = True
             while requests:
                 phase = session.phase
-                outgoing: dict[int, tuple[RecordDict, str]] = {}
-                for cid, request in requests.items():
-                    node = self.node_of[cid]
-                    fields: dict[str, ConfigRecordValues] = {
-                        "v": FORMAT_VERSION,
-                        "round": self.round,
-                        "request": request,
-                    }
-                    if first:
-                        fields["setup"] = _with_client(setup, cid)
-                        train = training[node]
-                        content = RecordDict()
-                        for key, rec in train.content.items():
-                            content[key] = rec
-                        mtype = train.metadata.message_type
-                    else:
-                        content = RecordDict()
-                        mtype = training[node].metadata.message_type
-                    content[RECORD_KEY] = ConfigRecord(fields)
-                    self.bytes_down += sum(len(v) for v in fields.values() if isinstance(v, bytes))
-                    outgoing[node] = (content, mtype)
-                if owner.on_stage is not None:
-                    owner.on_stage(self.round, phase, tuple(sorted(outgoing)))
-                timeout = owner.train_timeout if first else owner.stage_timeout
-                t_phase = time.perf_counter()
-                replies = self._exchange(outgoing, timeout)
-                self.phase_seconds[phase] = time.perf_counter() - t_phase
-                _log.debug(
-                    "secfl round %d, phase %s: %d of %d replies in %.1f s",
-                    self.round,
-                    phase,
-                    len(replies),
-                    len(outgoing),
-                    self.phase_seconds[phase],
-                )
+                outgoing = {
+                    self.node_of[cid]: self._message(
+                        request, training[self.node_of[cid]], setup if first else None, cid
+                    )
+                    for cid, request in requests.items()
+                }
+                timeout = self.owner.train_timeout if first else self.owner.stage_timeout
+                replies = self._exchange(phase, outgoing, timeout)
                 for node in sorted(outgoing):
-                    self._take(session, phase, node, replies.get(node), first, timeout)
+                    record = self._record(phase, node, replies.get(node), timeout)
+                    if record is None:
+                        continue
+                    try:
+                        answer = _get_bytes(record, "reply")
+                        self.bytes_up += len(answer)
+                        if answer:
+                            session.receive(self.client_of[node], answer)
+                    except SecflError as e:
+                        self.dropped[node] = f"{phase}: rejected: {type(e).__name__}: {e}"
+                        continue
+                    if first:
+                        self._keep_metrics(node, replies[node])
                 first = False
                 requests = session.advance()
             result = session.result
@@ -733,6 +833,59 @@ class _Round:
         for cid in result.dropped:
             self.dropped.setdefault(self.node_of[cid], "dropped")
         return _Result(result.aggregate, result.survivors)
+
+    def _identify(self, setup: RoundSetup, training: Mapping[int, Message]) -> None:
+        """Active rounds: send training and set-up, learn each node's registry id.
+
+        A claim of an id outside the registry, or of one another node already claimed, makes
+        the node a dropout; a node claiming someone else's id is caught by the signature
+        check of the next phase (it cannot sign with that id's key).
+        """
+        registry = self.owner.registry
+        assert registry is not None
+        outgoing = {n: self._message(b"", training[n], setup, 0) for n in self.nodes}
+        timeout = self.owner.train_timeout
+        replies = self._exchange(IDENTIFY, outgoing, timeout)
+        self.client_of, self.node_of = {}, {}
+        for node in sorted(outgoing):
+            record = self._record(IDENTIFY, node, replies.get(node), timeout)
+            if record is None:
+                continue
+            try:
+                cid = _get_int(record, "client")
+                if cid not in registry.verify_keys:
+                    raise IntegrityError(f"it claims client id {cid}, which is not in the registry")
+                if cid in self.node_of:
+                    raise IntegrityError(
+                        f"it claims client id {cid}, which node {self.node_of[cid]} claimed first"
+                    )
+            except SecflError as e:
+                self.dropped[node] = f"{IDENTIFY}: rejected: {type(e).__name__}: {e}"
+                continue
+            self.client_of[node], self.node_of[cid] = cid, node
+            self._keep_metrics(node, replies[node])
+        if len(self.node_of) < 2:
+            raise InsufficientSurvivors(
+                f"only {len(self.node_of)} of {len(self.nodes)} nodes identified themselves"
+            )
+
+    def _message(
+        self, request: bytes, training: Message, setup: RoundSetup | None, client_id: int
+    ) -> tuple[RecordDict, str]:
+        """One node's message: its request, plus training and set-up in a first phase."""
+        fields: dict[str, ConfigRecordValues] = {
+            "v": FORMAT_VERSION,
+            "round": self.round,
+            "request": request,
+        }
+        content = RecordDict()
+        if setup is not None:
+            fields["setup"] = replace(setup, client_id=client_id).to_bytes()
+            for key, rec in training.content.items():
+                content[key] = rec
+        content[RECORD_KEY] = ConfigRecord(fields)
+        self.bytes_down += sum(len(v) for v in fields.values() if isinstance(v, bytes))
+        return content, training.metadata.message_type
 
     def _setup_template(self, pipeline: Pipeline, seed: bytes) -> RoundSetup:
         owner = self.owner
@@ -745,9 +898,10 @@ class _Round:
                 value_bits=pcfg.effective_value_bits,
                 min_clients=pcfg.min_clients,
             )
+        registry = owner.registry
         return RoundSetup(
             round_id=self.round,
-            client_id=1,
+            client_id=0 if registry is not None else 1,
             n_clients=len(self.nodes),
             dim=pipeline.dim,
             protocol=cfg.protocol,
@@ -762,12 +916,32 @@ class _Round:
             dp=cfg.dp,
             paillier_bits=cfg.paillier_bits,
             paillier=paillier,
+            threat_model=cfg.threat_model,
+            registry_digest=registry.digest() if registry is not None else b"",
         )
 
     def _exchange(
-        self, outgoing: Mapping[int, tuple[RecordDict, str]], timeout: float
+        self, phase: str, outgoing: Mapping[int, tuple[RecordDict, str]], timeout: float
     ) -> dict[int, Message]:
         """Send one message per node; collect replies until all arrived or ``timeout``."""
+        if self.owner.on_stage is not None:
+            self.owner.on_stage(self.round, phase, tuple(sorted(outgoing)))
+        t_phase = time.perf_counter()
+        replies = self._push_and_pull(outgoing, timeout)
+        self.phase_seconds[phase] = time.perf_counter() - t_phase
+        _log.debug(
+            "secfl round %d, phase %s: %d of %d replies in %.1f s",
+            self.round,
+            phase,
+            len(replies),
+            len(outgoing),
+            self.phase_seconds[phase],
+        )
+        return replies
+
+    def _push_and_pull(
+        self, outgoing: Mapping[int, tuple[RecordDict, str]], timeout: float
+    ) -> dict[int, Message]:
         nodes = list(outgoing)
         messages = [
             Message(
@@ -794,24 +968,18 @@ class _Round:
             time.sleep(min(self.owner.poll_interval, left))
         return replies
 
-    def _take(
-        self,
-        session: ServerSession,
-        phase: str,
-        node: int,
-        reply: Message | None,
-        first: bool,
-        timeout: float,
-    ) -> None:
-        """Feed one node's reply to the session, or record why it dropped out."""
+    def _record(
+        self, phase: str, node: int, reply: Message | None, timeout: float
+    ) -> ConfigRecord | None:
+        """A node's secfl reply record for this round, or ``None`` (and why it dropped)."""
         if reply is None:
             self.dropped[node] = f"{phase}: no reply within {timeout:g} s"
-            return
+            return None
         if reply.has_error():
             self.dropped[node] = f"{phase}: {reply.error.reason or f'error {reply.error.code}'}"
-            return
+            return None
+        record = reply.content.config_records.get(RECORD_KEY)
         try:
-            record = reply.content.config_records.get(RECORD_KEY)
             if record is None or record.get("v") != FORMAT_VERSION:
                 raise IntegrityError(
                     "the reply carries no secfl record of this version (does the ClientApp "
@@ -819,18 +987,16 @@ class _Round:
                 )
             if _get_int(record, "round") != self.round:
                 raise ProtocolAbort("the reply is for another round")
-            answer = _get_bytes(record, "reply")
-            self.bytes_up += len(answer)
-            if answer:
-                session.receive(self.client_of[node], answer)
         except SecflError as e:
             self.dropped[node] = f"{phase}: rejected: {type(e).__name__}: {e}"
-            return
-        if first:
-            metrics = RecordDict()
-            for key, rec in reply.content.metric_records.items():
-                metrics[key] = rec
-            self.train_metrics[node] = metrics
+            return None
+        return record
+
+    def _keep_metrics(self, node: int, reply: Message) -> None:
+        metrics = RecordDict()
+        for key, rec in reply.content.metric_records.items():
+            metrics[key] = rec
+        self.train_metrics[node] = metrics
 
     def finish(
         self, aggregate: np.ndarray | None, aborted: str | None, *, epsilon: float | None = None
@@ -848,6 +1014,7 @@ class _Round:
             bytes_down=self.bytes_down,
             bytes_up=self.bytes_up,
             phase_seconds=dict(self.phase_seconds),
+            client_ids=dict(self.client_of),
         )
         owner.history.append(record)
         if aborted is None:
@@ -867,10 +1034,6 @@ class _Round:
 class _Result:
     aggregate: np.ndarray
     survivors: frozenset[int]
-
-
-def _with_client(setup: RoundSetup, client_id: int) -> bytes:
-    return replace(setup, client_id=client_id).to_bytes()
 
 
 # ============================================================================ records

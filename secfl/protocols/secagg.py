@@ -262,9 +262,10 @@ class _Peer:
 class SecAggProtocol(AggregationProtocol):
     """Factory of SecAgg / SecAgg+ sessions for one configuration.
 
-    ``identities`` (active mode): each client's Ed25519 signing key, used by that client's
-    session; every session verifies peers against the public ``registry`` derived from it.
-    In a real deployment each client holds only its own key; the simulator holds all.
+    ``identities`` (active mode): the Ed25519 signing keys of the clients this process runs
+    (the simulator holds all of them; a deployed client only its own). ``registry``: every
+    client's verify key, against which sessions check signatures; it defaults to the keys of
+    ``identities`` and must agree with them. A server needs only the registry.
     """
 
     phases: tuple[str, ...]
@@ -275,6 +276,7 @@ class SecAggProtocol(AggregationProtocol):
         *,
         rng: Csprng,
         identities: Mapping[ClientId, SigningKey] | None = None,
+        registry: Mapping[ClientId, VerifyKey] | None = None,
     ) -> None:
         self.config = config
         self._rng = rng
@@ -290,10 +292,20 @@ class SecAggProtocol(AggregationProtocol):
                 UNMASK,
             )
         )
-        if active and identities is None:
-            raise InvalidArgument("the active threat model needs every client's signing key")
         self._identities = dict(identities or {})
-        self.registry = {c: k.verify_key() for c, k in self._identities.items()}
+        own = {c: k.verify_key() for c, k in self._identities.items()}
+        if registry is not None:
+            wrong = sorted(c for c, vk in own.items() if registry.get(c) != vk)
+            if wrong:
+                raise InvalidArgument(
+                    f"the signing keys of clients {wrong} do not match their registry entries"
+                )
+        self.registry = dict(registry) if registry is not None else own
+        if active and not self.registry:
+            raise InvalidArgument(
+                "the active threat model needs the clients' identities (signing keys or a "
+                "registry of verify keys)"
+            )
 
     @property
     def bits(self) -> int:

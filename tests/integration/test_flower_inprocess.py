@@ -10,7 +10,7 @@ those of ``examples/flower_app``. The real deployment engine is exercised by
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from uuid import uuid4
 
@@ -33,7 +33,12 @@ from flwr.supercore.task_identity import TaskIdentity
 
 from secfl.errors import InvalidArgument
 from secfl.fl import Weighting
+from secfl.hazmat.rng import Csprng
+from secfl.hazmat.sign import SigningKey
+from secfl.identities import Registry, save_signing_key
 from secfl.integrations.flower import (
+    NODE_IDENTITY,
+    NODE_REGISTRY,
     RECORD_KEY,
     STATE_KEY,
     SecflClientMod,
@@ -41,6 +46,7 @@ from secfl.integrations.flower import (
     secfl_mod,
 )
 from secfl.pipeline import DistributedDP
+from secfl.protocols.secagg import ThreatModel
 
 APP_DIR = Path(__file__).resolve().parents[2] / "examples" / "flower_app"
 sys.path.insert(0, str(APP_DIR))
@@ -55,15 +61,21 @@ SECURE = ["secagg", "secagg+", "paillier"]
 class LoopbackGrid(Grid):
     """Runs a ClientApp per node in this process, like SuperNodes would (see module doc)."""
 
-    def __init__(self, app: ClientApp, n_nodes: int = 5) -> None:
+    def __init__(
+        self,
+        app: ClientApp,
+        n_nodes: int = 5,
+        node_config: dict[int, dict[str, str]] | None = None,
+    ) -> None:
         self.app = app
         self.partition = {1000 + 17 * p: p for p in range(n_nodes)}  # node id -> partition
+        extra = node_config or {}
         self.contexts = {
             node: context_to_proto(
                 Context(
                     run_id=RUN_ID,
                     node_id=node,
-                    node_config={"partition-id": p},
+                    node_config={"partition-id": p, **extra.get(p, {})},
                     state=RecordDict(),
                     run_config=dict(RUN_CONFIG),
                 )
@@ -73,6 +85,7 @@ class LoopbackGrid(Grid):
         self.dead: set[int] = set()
         self.replies: dict[str, Message] = {}
         self.sent: list[Message] = []
+        self.tamper: Callable[[Message], None] | None = None  # a lying server's edits
 
     def context(self, node: int) -> Context:
         return context_from_proto(self.contexts[node])
@@ -113,6 +126,8 @@ class LoopbackGrid(Grid):
             mid = uuid4().hex
             msg.metadata.__dict__["_message_id"] = mid
             ids.append(mid)
+            if self.tamper is not None:
+                self.tamper(msg)
             self.sent.append(msg)
             if msg.metadata.dst_node_id not in self.dead:
                 self.replies[mid] = self.deliver(msg)
@@ -389,3 +404,133 @@ def test_misuse_raises_typed_errors():
         SecflClientMod(protocols=("rot13",))
     with pytest.raises(InvalidArgument, match="min_clients"):
         SecflClientMod(min_clients=1)
+
+
+# ------------------------------------------------------------------ active threat model
+IDS = (900, 17, 4_000_000_000, 3, 250)  # registry ids of partitions 0..4: any distinct u32
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> tuple[Registry, dict[int, dict[str, str]]]:
+    """A registry of IDS plus one client that never shows up; node configs naming the keys."""
+    rng = Csprng(seed=b"flower pki".ljust(32, b"\0"))
+    keys = {cid: SigningKey.generate(rng=rng) for cid in (*IDS, 77)}
+    registry = Registry({cid: k.verify_key() for cid, k in keys.items()})
+    registry.save(tmp_path / "registry.json")
+    configs = {}
+    for p, cid in enumerate(IDS):
+        save_signing_key(keys[cid], tmp_path / f"client-{cid}.pem")
+        configs[p] = {
+            NODE_IDENTITY: str(tmp_path / f"client-{cid}.pem"),
+            NODE_REGISTRY: str(tmp_path / "registry.json"),
+        }
+    return registry, configs
+
+
+def run_active(grid: LoopbackGrid, registry: Registry, rounds: int = 1, **kwargs):
+    opts = {"protocol": "secagg", "threat_model": ThreatModel.ACTIVE, "registry": registry}
+    return run(grid, rounds=rounds, **opts, **kwargs)
+
+
+def test_active_rounds_use_registry_ids_and_survive_a_dropout(pki):
+    registry, configs = pki
+    grid = LoopbackGrid(client_app(), node_config=configs)
+    # n = 5: t = 3 of 4 holders (> 2/3), so one node may drop; kill it after the keys.
+    strategy, seen = run_active(
+        grid, registry, rounds=2, on_stage=kill_at(grid, {(2, "mask"): [2]})
+    )
+    r1, r2 = strategy.history
+    assert list(r1.phase_seconds) == ["identify", "advertise", "share", "mask", "consistency",
+                                      "unmask"]  # fmt: skip
+    by_node = {n: IDS[p] for n, p in grid.partition.items()}
+    assert dict(r1.client_ids) == by_node
+    assert r1.aborted is None
+    assert r2.aborted is None
+    victim = sorted(grid.partition)[2]
+    assert "mask: no reply" in r2.dropped[victim]
+    assert len(r2.survivors) == 4
+    for record, before in ((r1, seen[0]), (r2, seen[1])):
+        np.testing.assert_allclose(
+            record.aggregate, expected_sum(grid, before, record.survivors), atol=1e-6
+        )
+
+
+def test_active_round_nodes_without_identity_or_with_another_registry_refuse(pki, tmp_path):
+    registry, configs = pki
+    other = tmp_path / "other.json"
+    Registry({**registry.verify_keys, 78: SigningKey.generate(rng=Csprng()).verify_key()}).save(
+        other
+    )
+    configs = {**configs, 0: {}, 1: {**configs[1], NODE_REGISTRY: str(other)}}
+    grid = LoopbackGrid(client_app(), node_config=configs)
+    strategy, seen = run_active(grid, registry)
+    (record,) = strategy.history
+    nodes = sorted(grid.partition)
+    assert "has no identity" in record.dropped[nodes[0]]
+    assert "registry" in record.dropped[nodes[1]]
+    assert "is not this node's" in record.dropped[nodes[1]]
+    # 3 of 5 left: active SecAgg with n = 5 needs t + 1 = 4 (t > 2/3 of 4 holders).
+    assert record.aborted is not None
+    assert "InsufficientSurvivors" in record.aborted
+    for k, v in seen[1].items():
+        np.testing.assert_array_equal(v, seen[0][k])
+
+
+def test_nodes_with_an_identity_refuse_a_downgrade_to_honest_but_curious(pki):
+    _, configs = pki
+    grid = LoopbackGrid(client_app(), node_config=configs)
+    strategy, seen = run(grid, rounds=1, protocol="secagg")
+    (record,) = strategy.history
+    assert record.aborted is not None
+    assert all("active threat model" in why for why in record.dropped.values())
+    for k, v in seen[1].items():
+        np.testing.assert_array_equal(v, seen[0][k])
+
+
+def test_two_nodes_claiming_one_identity_only_the_first_is_kept(pki):
+    registry, configs = pki
+    configs = {**configs, 4: configs[3]}  # partition 4 holds partition 3's key
+    grid = LoopbackGrid(client_app(), node_config=configs)
+    strategy, _ = run_active(grid, registry)
+    (record,) = strategy.history
+    nodes = sorted(grid.partition)
+    assert "claimed first" in record.dropped[nodes[4]]
+    assert record.aborted is None
+    assert len(record.survivors) == 4
+
+
+def test_a_key_substituted_by_the_server_is_caught_by_the_signature(pki):
+    registry, configs = pki
+    grid = LoopbackGrid(client_app(), node_config=configs)
+    victim = sorted(grid.partition)[1]
+
+    def substitute_a_key(msg: Message) -> None:
+        record = msg.content.config_records[RECORD_KEY]
+        request = record["request"]
+        # KEYS (share phase, 0x12): header 8 | round 8 | 5 ids 4 + 20 | count 4 | first entry:
+        # id 4, then its encryption key. Flip one bit of that key, for one node only.
+        if msg.metadata.dst_node_id == victim and request[:4] == b"SF\x01\x12":
+            forged = bytearray(request)
+            forged[8 + 8 + 24 + 4 + 4] ^= 1
+            record["request"] = bytes(forged)
+
+    grid.tamper = substitute_a_key
+    strategy, seen = run_active(grid, registry)
+    (record,) = strategy.history
+    assert "signature verification failed" in record.dropped[victim]
+    assert record.aborted is None
+    np.testing.assert_allclose(
+        record.aggregate, expected_sum(grid, seen[0], record.survivors), atol=1e-6
+    )
+
+
+def test_active_misuse_raises_typed_errors(pki):
+    registry, _ = pki
+    with pytest.raises(InvalidArgument, match="needs the registry"):
+        SecureAggregation(FedAvg(), protocol="secagg", threat_model=ThreatModel.ACTIVE)
+    with pytest.raises(InvalidArgument, match="'secagg' \\(complete graph\\) only"):
+        SecureAggregation(
+            FedAvg(), protocol="secagg+", threat_model=ThreatModel.ACTIVE, registry=registry
+        )
+    with pytest.raises(InvalidArgument, match="used only by it"):
+        SecureAggregation(FedAvg(), protocol="secagg", registry=registry)

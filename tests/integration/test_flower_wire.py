@@ -18,6 +18,7 @@ from secfl.integrations._flower_wire import (
     RoundSetup,
 )
 from secfl.pipeline import DistributedDP, DPMechanism, Pipeline
+from secfl.protocols.secagg import ThreatModel
 
 PAILLIER = PaillierParams(n=(1 << 2047) + 1, value_bits=27, min_clients=4)
 
@@ -52,6 +53,18 @@ def setup(**changes) -> RoundSetup:
         {"weighting": Weighting.EXAMPLES, "weight_key": "exemples-\u00e9"},
         {"protocol": "paillier", "paillier": PAILLIER},
         {"protocol": "plain", "scale_bits": -3},
+        {
+            "protocol": "secagg",
+            "threat_model": ThreatModel.ACTIVE,
+            "registry_digest": bytes(range(32, 64)),
+            "client_id": 0,
+        },
+        {
+            "protocol": "secagg",
+            "threat_model": ThreatModel.ACTIVE,
+            "registry_digest": bytes(32),
+            "client_id": 4_000_000_000,
+        },
     ],
 )
 def test_setup_frames_round_trip(changes):
@@ -66,9 +79,14 @@ def test_malformed_setup_frames_raise_integrity_errors():
     for cut in (0, 5, 8, 20, len(data) - 1):
         with pytest.raises((IntegrityError, InvalidArgument)):
             RoundSetup.from_bytes(data[:cut])
+    for version in (1, 3):  # version 1 had no threat model
+        body = bytearray(data)
+        body[8] = version
+        with pytest.raises(IntegrityError, match="version"):
+            RoundSetup.from_bytes(bytes(body))
     body = bytearray(data)
-    body[8] = 2  # setup version
-    with pytest.raises(IntegrityError, match="version"):
+    body[-1] = 2  # threat model code
+    with pytest.raises(IntegrityError, match="threat model"):
         RoundSetup.from_bytes(bytes(body))
     body = bytearray(data)
     body[8 + 1 + 8 + 12] = 9  # protocol code
@@ -78,6 +96,8 @@ def test_malformed_setup_frames_raise_integrity_errors():
         RoundSetup.from_bytes(wire.frame(MSG_RUNTIME_SETUP, bytes(data[8:]) + b"\0"))
     with pytest.raises(IntegrityError, match="set-up frame"):
         RoundSetup.from_bytes(wire.frame(0x01, bytes(data[8:])))
+    with pytest.raises(IntegrityError, match="older secfl"):
+        RoundSetup.from_bytes(wire.frame(0x50, bytes(data[8:])))
 
 
 def test_invalid_setups_are_refused_at_construction():
@@ -87,6 +107,13 @@ def test_invalid_setups_are_refused_at_construction():
         setup(protocol="paillier")
     with pytest.raises(InvalidArgument, match="pipeline_seed"):
         setup(pipeline_seed=b"short")
+    active = {"threat_model": ThreatModel.ACTIVE, "registry_digest": bytes(32)}
+    with pytest.raises(InvalidArgument, match="'secagg' only"):
+        setup(**active)  # secagg+
+    with pytest.raises(InvalidArgument, match="registry_digest"):
+        setup(protocol="secagg", threat_model=ThreatModel.ACTIVE)
+    with pytest.raises(InvalidArgument, match="active threat model only"):
+        setup(registry_digest=bytes(32))
 
 
 @pytest.mark.parametrize("dp", [None, DistributedDP(noise_multiplier=0.5)])
@@ -133,6 +160,15 @@ def test_client_policy():
         strict.check(setup())
     strict.check(setup(dp=DistributedDP(noise_multiplier=1.0)))
     policy.check(setup())
+    active = setup(protocol="secagg", threat_model=ThreatModel.ACTIVE, registry_digest=bytes(32))
+    with pytest.raises(ProtocolAbort, match="no identity"):
+        policy.check(active)
+    policy.check(active, has_identity=True)
+    with pytest.raises(ProtocolAbort, match="it has an identity"):
+        policy.check(setup(), has_identity=True)  # no downgrade by default
+    with pytest.raises(ProtocolAbort, match="require_active=True"):
+        ClientPolicy(require_active=True).check(setup(), has_identity=True)
+    ClientPolicy(require_active=False).check(setup(), has_identity=True)
     with pytest.raises(InvalidArgument):
         ClientPolicy(protocols=())
     with pytest.raises(InvalidArgument):

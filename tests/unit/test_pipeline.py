@@ -5,7 +5,9 @@ import pytest
 
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
+from secfl.hazmat.sign import SigningKey
 from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig
+from secfl.protocols.secagg import SecAggProtocol, ThreatModel
 from secfl.runtime.simulator import simulate_round
 
 
@@ -108,3 +110,24 @@ def test_skellam_tail_bound_not_below_gaussian_at_large_variance():
         assert noise_tail_bound(kind=NoiseKind.SKELLAM, **args) >= noise_tail_bound(
             kind=NoiseKind.DISCRETE_GAUSSIAN, **args
         )
+
+
+@pytest.mark.parametrize(("n", "dropout", "threshold"), [(5, 0.2, 3), (10, 0.2, 7), (10, 0.0, 8)])
+def test_active_secagg_threshold_exceeds_two_thirds(n, dropout, threshold):
+    rng = Csprng(seed=bytes(32))
+    registry = {c: SigningKey.generate(rng=rng).verify_key() for c in range(1, n + 1)}
+    cfg = PipelineConfig(protocol="secagg", threat_model=ThreatModel.ACTIVE)
+    pipe = Pipeline(cfg, n_clients=n, dim=4, dropout=dropout, rng=rng, registry=registry)
+    assert isinstance(pipe.protocol, SecAggProtocol)
+    assert pipe.protocol.config.threat_model is ThreatModel.ACTIVE
+    assert pipe.protocol.config.threshold == threshold
+    assert pipe.protocol.registry == registry
+
+
+def test_active_threat_model_is_secagg_only_and_needs_a_registry():
+    for protocol in ("plain", "secagg+", "paillier"):
+        with pytest.raises(InvalidArgument, match="'secagg'"):
+            PipelineConfig(protocol=protocol, threat_model=ThreatModel.ACTIVE)
+    cfg = PipelineConfig(protocol="secagg", threat_model=ThreatModel.ACTIVE)
+    with pytest.raises(InvalidArgument, match="identities"):
+        Pipeline(cfg, n_clients=5, dim=4, rng=Csprng(seed=bytes(32)))

@@ -290,6 +290,30 @@ def test_active_mode_needs_identities():
         SecAggProtocol(cfg, rng=seeded(1))
 
 
+def test_registry_ids_need_not_be_consecutive_and_keys_must_match_it():
+    ids = (5, 900, 31, 4_000_000_000, 77)
+    keys = {c: SigningKey.generate(rng=seeded(60 + i)) for i, c in enumerate(ids)}
+    registry = {c: k.verify_key() for c, k in keys.items()}
+    cfg = SecAggConfig(bits=BITS, threshold=3, n_clients=5, threat_model=ThreatModel.ACTIVE)
+    # Deployed shape: a server with only the registry, each client with only its own key.
+    server = SecAggProtocol(cfg, rng=seeded(1), registry=registry)
+    clients = {c: SecAggProtocol(cfg, rng=seeded(i), identities={c: keys[c]}, registry=registry)
+               for i, c in enumerate(ids)}  # fmt: skip
+    values = {c: np.full(4, i + 1, dtype=np.uint32) for i, c in enumerate(ids)}
+    s = server.server(round_id=3, client_ids=frozenset(ids), dim=4)
+    sessions = {c: clients[c].client(round_id=3, client_id=c, value=values[c]) for c in ids}
+    requests = s.start()
+    while requests:
+        for c, request in requests.items():
+            answer = sessions[c].handle(request)
+            if answer is not None:
+                s.receive(c, answer)
+        requests = s.advance()
+    assert s.result.aggregate.tolist() == [15] * 4
+    with pytest.raises(InvalidArgument, match=r"clients \[5\] do not match"):
+        SecAggProtocol(cfg, rng=seeded(1), identities={5: keys[900]}, registry=registry)
+
+
 def test_too_many_invited():
     with pytest.raises(InvalidArgument):
         protocol(4, 3).server(round_id=1, client_ids=frozenset(range(1, 6)), dim=3)

@@ -1,0 +1,131 @@
+"""Identity files: PEM signing keys and the registry of verify keys."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from secfl.errors import InvalidArgument
+from secfl.hazmat.rng import Csprng
+from secfl.hazmat.sign import SigningKey
+from secfl.identities import Registry, generate_identities, load_signing_key, save_signing_key
+
+
+def keys(n: int, seed: int = 1) -> dict[int, SigningKey]:
+    rng = Csprng(seed=bytes([seed]) * 32)
+    return {cid: SigningKey.generate(rng=rng) for cid in range(1, n + 1)}
+
+
+def registry_of(ks: dict[int, SigningKey]) -> Registry:
+    return Registry({cid: k.verify_key() for cid, k in ks.items()})
+
+
+def test_signing_key_file_round_trip_owner_only(tmp_path):
+    key = keys(1)[1]
+    path = tmp_path / "me.pem"
+    save_signing_key(key, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert load_signing_key(path).verify_key() == key.verify_key()
+    with pytest.raises(InvalidArgument, match="never overwritten"):
+        save_signing_key(key, path)
+
+
+def test_openssl_style_pem_loads_and_other_keys_are_refused(tmp_path):
+    raw = ed25519.Ed25519PrivateKey.generate()
+    pem = raw.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (tmp_path / "ed.pem").write_bytes(pem)
+    assert load_signing_key(tmp_path / "ed.pem").verify_key().to_bytes() == (
+        raw.public_key().public_bytes_raw()
+    )
+    ecdsa = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (tmp_path / "ec.pem").write_bytes(ecdsa)
+    with pytest.raises(InvalidArgument, match="Ed25519"):
+        load_signing_key(tmp_path / "ec.pem")
+    locked = raw.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"pw"),
+    )
+    (tmp_path / "locked.pem").write_bytes(locked)
+    with pytest.raises(InvalidArgument, match="unencrypted"):
+        load_signing_key(tmp_path / "locked.pem")
+    with pytest.raises(InvalidArgument, match="cannot read"):
+        load_signing_key(tmp_path / "missing.pem")
+
+
+def test_registry_json_round_trip_and_digest(tmp_path):
+    ks = keys(4)
+    reg = registry_of(ks)
+    reg.save(tmp_path / "r.json")
+    again = Registry.load(tmp_path / "r.json")
+    assert again == reg
+    assert again.digest() == reg.digest()
+    assert len(reg.digest()) == 32
+    assert reg.client_id_of(ks[3]) == 3
+    # Different ids or keys give a different digest; the order of entries does not matter.
+    moved = Registry({(5 if c == 4 else c): k for c, k in reg.verify_keys.items()})
+    assert moved.digest() != reg.digest()
+    assert Registry(dict(reversed(list(reg.verify_keys.items())))).digest() == reg.digest()
+    with pytest.raises(InvalidArgument, match="not in the registry"):
+        reg.client_id_of(keys(1, seed=9)[1])
+
+
+@pytest.mark.parametrize(
+    ("doc", "match"),
+    [
+        ("not json", "not valid JSON"),
+        ({"format": "x", "version": 1, "clients": {}}, "not a secfl registry"),
+        ({"format": "secfl-registry", "version": 2, "clients": {}}, "version"),
+        ({"format": "secfl-registry", "version": 1, "clients": []}, "'clients'"),
+        ({"format": "secfl-registry", "version": 1, "clients": {"-1": "00"}}, "decimal id"),
+        ({"format": "secfl-registry", "version": 1, "clients": {"1": "zz"}}, "bad verify key"),
+        ({"format": "secfl-registry", "version": 1, "clients": {"1": "00" * 32}}, "small order"),
+    ],
+)
+def test_malformed_registries_raise_invalid_argument(doc, match):
+    text = doc if isinstance(doc, str) else json.dumps(doc)
+    with pytest.raises(InvalidArgument, match=match):
+        Registry.from_json(text)
+
+
+def test_registry_validation():
+    vk = keys(2)
+    with pytest.raises(InvalidArgument, match="at least 2"):
+        Registry({1: vk[1].verify_key()})
+    with pytest.raises(InvalidArgument, match="same verify key"):
+        Registry({1: vk[1].verify_key(), 2: vk[1].verify_key()})
+    with pytest.raises(InvalidArgument, match=r"1\.\.2\^32-1"):
+        Registry({0: vk[1].verify_key(), 2: vk[2].verify_key()})
+    with pytest.raises(InvalidArgument, match="VerifyKey"):
+        Registry({1: vk[1], 2: vk[2].verify_key()})  # type: ignore[dict-item]
+
+
+def test_generate_identities_writes_keys_matching_the_registry(tmp_path):
+    reg = generate_identities(3, tmp_path / "pki", rng=Csprng(seed=bytes(32)))
+    assert Registry.load(tmp_path / "pki" / "registry.json") == reg
+    for cid in (1, 2, 3):
+        assert reg.client_id_of(load_signing_key(tmp_path / "pki" / f"client-{cid}.pem")) == cid
+    with pytest.raises(InvalidArgument, match="n_clients"):
+        generate_identities(1, tmp_path / "x")
+    with pytest.raises(InvalidArgument, match="already holds"):
+        generate_identities(3, tmp_path / "pki")
+
+
+def test_cli_writes_identities_and_refuses_to_overwrite(tmp_path, capsys):
+    from secfl.cli import main
+
+    assert main(["identities", "--clients", "4", "--out", str(tmp_path / "pki")]) == 0
+    reg = Registry.load(tmp_path / "pki" / "registry.json")
+    assert sorted(reg.verify_keys) == [1, 2, 3, 4]
+    assert reg.digest().hex()[:16] in capsys.readouterr().out
+    assert main(["identities", "--clients", "4", "--out", str(tmp_path / "pki")]) == 2
+    assert "already holds" in capsys.readouterr().err

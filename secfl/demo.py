@@ -232,12 +232,18 @@ def _plot(histories: dict[str, list[RoundRecord]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, history in histories.items():
+    # Protocols that compute the same sum draw the same curve: distinct line styles and
+    # markers keep each one visible where they overlap.
+    styles = [("-", "o", 6), ("--", "s", 5), (":", "^", 4), ("-.", "x", 4)]
+    for i, (name, history) in enumerate(histories.items()):
+        line, marker, size = styles[i % len(styles)]
         ax.plot(
             [r.round for r in history],
             [r.metrics.get("accuracy", float("nan")) for r in history],
-            marker="o",
-            markersize=3,
+            linestyle=line,
+            marker=marker,
+            markersize=size,
+            markerfacecolor="none",
             label=name,
         )
     ax.set_xlabel("round")

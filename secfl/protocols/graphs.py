@@ -8,6 +8,7 @@ the original SecAgg of Bonawitz et al. (CCS 2017), so one code path serves both.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,6 +77,7 @@ def _log2_binom_tail(k: int, p: float, at_least: int) -> float:
     return (top + math.log(sum(math.exp(t - top) for t in terms))) / math.log(2)
 
 
+@functools.lru_cache(maxsize=256)
 def plan_secagg_plus(
     n: int, *, dropout: float, corrupt: float, sigma: int = 40, eta: int = 30
 ) -> SecAggPlusPlan:
@@ -94,6 +96,9 @@ def plan_secagg_plus(
     which H(k, n) over a random permutation gives with overwhelming probability for
     k = O(log n) at these rates; that part is cited, not re-derived here (see
     ``protocols/secagg-v1.md``).
+
+    Plans are cached per argument tuple (the search takes seconds at n in the thousands,
+    and :func:`~secfl.pipeline.make_protocol` asks for one every round).
     """
     if n < 2:
         raise InvalidArgument(f"secure aggregation needs n >= 2 clients, got {n}")

@@ -26,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--dropout-phase", default=None, help="phase in which they drop")
     sim.add_argument("--bits", type=int, default=32, help="modulus bits k (M = 2^k)")
     sim.add_argument("--seed", type=int, default=None, help="deterministic inputs and dropouts")
+    sim.add_argument(
+        "--active", action="store_true", help="secagg: active threat model (signed, consistency)"
+    )
     sim.add_argument("--json", action="store_true", help="print one JSON object")
 
     priv = sub.add_parser("privacy", help="epsilon of a DP training run (RDP accountant)")
@@ -79,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
 def _simulate(sc: Scenario, *, as_json: bool) -> int:
     report, codec = run_scenario(sc)
     out = report_json(report)
+    if sc.active:
+        out["threat_model"] = "active"
     if as_json:
         print(json.dumps(out))
     else:
@@ -162,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 dropout_phase=args.dropout_phase,
                 seed=args.seed,
                 bits=args.bits,
+                active=args.active,
             )
             return _simulate(sc, as_json=args.json)
         if args.command == "privacy":

@@ -26,7 +26,7 @@ from secfl.dp.rotation import RandomizedHadamard, padded_dimension
 from secfl.encoding import FixedPointCodec, Rounding, plan_codec, required_bits
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
-from secfl.hazmat.sign import VerifyKey
+from secfl.hazmat.sign import SigningKey, VerifyKey
 from secfl.protocols.base import AggregationProtocol
 from secfl.protocols.graphs import plan_secagg_plus
 from secfl.protocols.paillier import PaillierConfig, PaillierKeyHolder, PaillierProtocol
@@ -65,6 +65,7 @@ def make_protocol(
     client_bound: int | None = None,
     threat_model: ThreatModel = ThreatModel.HONEST_BUT_CURIOUS,
     registry: Mapping[int, VerifyKey] | None = None,
+    identities: Mapping[int, SigningKey] | None = None,
 ) -> AggregationProtocol:
     """Build a protocol by name for the clients and ring of ``codec``.
 
@@ -78,7 +79,9 @@ def make_protocol(
     contributions the round may finish with: SecAgg clients refuse to unmask, and the
     Paillier key holder to decrypt, with fewer. ``ThreatModel.ACTIVE`` (SecAgg only) takes
     the smallest threshold above 2/3 of the share holders that tolerates ``dropout`` and
-    verifies signatures against ``registry`` (client id -> verify key).
+    verifies signatures against ``registry`` (client id -> verify key), signing with
+    ``identities`` (the signing keys of the clients this process runs; the simulator's
+    registry defaults to theirs).
     """
     rng = rng or Csprng()
     bits, n_clients = codec.bits, codec.n_clients
@@ -113,7 +116,7 @@ def make_protocol(
             min_survivors=min_survivors,
             threat_model=threat_model,
         )
-        return SecAggProtocol(cfg, rng=rng, registry=registry)
+        return SecAggProtocol(cfg, rng=rng, registry=registry, identities=identities)
     if name == "secagg+":
         plan = plan_secagg_plus(n_clients, dropout=max(dropout, 0.05), corrupt=0.05)
         cfg = SecAggConfig(

@@ -15,8 +15,10 @@ import numpy as np
 from secfl.encoding import FixedPointCodec, plan_codec
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
+from secfl.hazmat.sign import SigningKey
 from secfl.pipeline import PROTOCOLS, make_protocol
 from secfl.protocols.base import ClientId
+from secfl.protocols.secagg import ThreatModel
 from secfl.runtime.simulator import SimulationReport, simulate_round
 
 __all__ = ["PROTOCOLS", "Scenario", "report_json", "run_scenario"]
@@ -27,7 +29,11 @@ CLIP_BOUND = 1.0
 
 @dataclass(frozen=True)
 class Scenario:
-    """One synthetic round: who takes part, how big, who drops and when."""
+    """One synthetic round: who takes part, how big, who drops and when.
+
+    ``active``: SecAgg in the active threat model (the simulator holds every client's
+    signing key), to measure what signatures and the consistency phase cost.
+    """
 
     protocol: str
     clients: int
@@ -36,10 +42,15 @@ class Scenario:
     dropout_phase: str | None = None
     seed: int | None = None
     bits: int = DEFAULT_BITS
+    active: bool = False
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise InvalidArgument(f"unknown protocol {self.protocol!r}; choose from {PROTOCOLS}")
+        if self.active and self.protocol != "secagg":
+            raise InvalidArgument(
+                f"the active threat model runs with protocol 'secagg' only, not {self.protocol!r}"
+            )
         if self.clients < 1 or self.dim < 1:
             raise InvalidArgument("clients and dim must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
@@ -55,8 +66,17 @@ def _rng(seed: int | None, label: str) -> Csprng:
 def run_scenario(sc: Scenario) -> tuple[SimulationReport, FixedPointCodec]:
     """Generate inputs, encode them, run the round, return the report and the codec."""
     codec = plan_codec(n_clients=sc.clients, clip_bound=CLIP_BOUND, bits=sc.bits)
+    identities = None
+    if sc.active:
+        keys = _rng(sc.seed, "identities")
+        identities = {c: SigningKey.generate(rng=keys) for c in range(1, sc.clients + 1)}
     protocol = make_protocol(
-        sc.protocol, codec=codec, dropout=sc.dropout, rng=_rng(sc.seed, "protocol")
+        sc.protocol,
+        codec=codec,
+        dropout=sc.dropout,
+        rng=_rng(sc.seed, "protocol"),
+        threat_model=ThreatModel.ACTIVE if sc.active else ThreatModel.HONEST_BUT_CURIOUS,
+        identities=identities,
     )
     if sc.dropout_phase is not None and sc.dropout_phase not in protocol.phases:
         raise InvalidArgument(

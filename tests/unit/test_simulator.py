@@ -183,3 +183,15 @@ def test_cli_audit_json(capsys):
     assert props
     for prop in props:
         assert set(prop) >= {"name", "examples", "passed", "counterexample"}
+
+
+def test_active_scenario_signs_and_survives_dropouts(capsys):
+    args = "simulate --protocol secagg --clients 7 --dim 50 --active --dropout 0.15"
+    rc = main([*args.split(), "--dropout-phase", "share", "--seed", "2", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert out["correct"] is True
+    assert out["threat_model"] == "active"
+    assert out["dropped"] == 1
+    with pytest.raises(InvalidArgument, match="'secagg' only"):
+        Scenario(protocol="secagg+", clients=5, dim=2, active=True)

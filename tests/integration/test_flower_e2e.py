@@ -2,16 +2,26 @@
 
 The test starts ``flower-superlink`` and four ``flower-supernode`` processes (insecure mode,
 loopback only, free ports), submits ``examples/flower_app`` with ``flwr run``, and lets it run
-two rounds of SecAgg+ through :class:`secfl.integrations.flower.SecureAggregation`. In round
-2 the ServerApp pauses after the share phase; the test kills one SuperNode (its whole process
-group) and lets the round go on. Both rounds must give exactly the survivors' sum: all four
-nodes in round 1, three in round 2 (the dead node's pairwise masks are removed through the
-survivors' Shamir shares). Every wait is bounded, and every process the test started is
-killed in the fixture's teardown, whatever happens.
+three rounds of SecAgg+ through :class:`secfl.integrations.flower.SecureAggregation`. In
+rounds 2 and 3 the ServerApp pauses after the share phase and the test kills one SuperNode
+(its whole process group, a crash) before letting the round go on:
 
-Slow (about 1-2 minutes on 2 cores: Flower starts a ClientApp process per message and its
-SuperNodes poll every 3 s), so it is marked ``flower`` and runs only when selected with
-``pytest -m flower`` (``make test-integration``); a plain ``pytest`` skips it.
+* round 1: all four nodes; the aggregate is exactly their sum;
+* round 2: one node killed, three survive (at least the threshold + 1 = 3 that SecAgg+
+  needs for n = 4 or n = 3); the aggregate is exactly the survivors' sum (the dead node's
+  pairwise masks are removed through the survivors' Shamir shares);
+* round 3: a second node killed, two survive, below the floor of 3: the round aborts with
+  ``InsufficientSurvivors``, the global model stays as it was, and the run still ends.
+  FedAvg samples the nodes the SuperLink lists as online, and a killed SuperNode stays
+  listed until its heartbeat expires (up to 60 s), so round 3 may invite the node killed in
+  round 2 (it then drops out in the first phase) or not; the test accepts both.
+
+Every wait is bounded, and every process the test started is killed in the fixture's
+teardown, whatever happens. Slow (about 2.5 minutes on 2 cores: Flower starts a ClientApp
+process per message, its SuperNodes poll every 3 s and each killed node costs a stage
+timeout), but part of the plain ``pytest`` run (``make test``) whenever flwr and its
+executables are installed; it is marked ``flower``, so ``pytest -m flower``
+(``make test-integration``) runs it alone and ``-m "not flower"`` leaves it out.
 """
 
 from __future__ import annotations
@@ -41,8 +51,8 @@ ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "examples" / "flower_app"
 BIN = Path(sys.executable).parent
 NODES = 4
-VICTIM = 3  # partition id of the SuperNode killed in round 2
-STAGE_TIMEOUT = 20.0  # a healthy stage takes ~5-10 s here; the dead node costs this once
+VICTIMS = {2: 3, 3: 2}  # round -> partition id of the SuperNode killed in its mask phase
+STAGE_TIMEOUT = 20.0  # a healthy stage takes ~10 s on 2 cores; each dead node costs this once
 MARK = "SECFL_E2E_RUN"  # environment marker of every process this test starts
 
 sys.path.insert(0, str(APP_DIR))
@@ -142,9 +152,7 @@ def _marked_pids(token: str) -> list[int]:
 
 
 @pytest.fixture
-def federation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Federation]:
-    if "flower" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("slow (1-2 min): select it with `pytest -m flower` (make test-integration)")
+def federation(tmp_path: Path) -> Iterator[Federation]:
     for tool in ("flower-superlink", "flower-supernode", "flwr"):
         if not (BIN / tool).exists():
             pytest.skip(f"{tool} is not installed next to {sys.executable}")
@@ -228,13 +236,13 @@ def _update(global_arrays: dict[str, list[float]], partition: int) -> np.ndarray
     return _flat(new) - _flat(g)
 
 
-def test_two_secagg_plus_rounds_with_a_node_killed_mid_round(federation: Federation, tmp_path):
+def test_secagg_plus_rounds_with_nodes_killed_mid_round(federation: Federation, tmp_path):
     t0 = time.monotonic()
     control = tmp_path / "control"
     control.mkdir()
     result = tmp_path / "result.json"
     overrides = {
-        "num-server-rounds": "2",
+        "num-server-rounds": "3",
         "protocol": '"secagg+"',
         "fraction-evaluate": "0.0",
         "lr": "0.05",
@@ -242,7 +250,7 @@ def test_two_secagg_plus_rounds_with_a_node_killed_mid_round(federation: Federat
         "train-timeout": "90.0",
         "stage-timeout": str(STAGE_TIMEOUT),
         "result-file": json.dumps(str(result)),
-        "pause-at": '"2:mask"',
+        "pause-at": json.dumps(",".join(f"{r}:mask" for r in VICTIMS)),
         "control-dir": json.dumps(str(control)),
     }
     args = [str(BIN / "flwr"), "run", str(APP_DIR), "e2e"]
@@ -253,35 +261,47 @@ def test_two_secagg_plus_rounds_with_a_node_killed_mid_round(federation: Federat
     )
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
 
-    # Round 2, after the share phase: kill one SuperNode, then let the server go on.
-    _wait(
-        "the ServerApp to reach round 2's mask phase", (control / "paused").exists, 240, federation
+    # Rounds 2 and 3, after the share phase: kill one SuperNode, then let the server go on.
+    mask_nodes: dict[int, list[int]] = {}
+    for r, partition in VICTIMS.items():
+        paused = control / f"paused-{r}-mask"
+        _wait(f"the ServerApp to reach round {r}'s mask phase", paused.exists, 240, federation)
+        mask_nodes[r] = json.loads(paused.read_text())
+        federation.kill_node(partition)
+        (control / f"resume-{r}-mask").touch()
+    t_last_kill = time.monotonic()
+    # Round 3 ends one stage timeout after the kill (plus the replies and the abort).
+    _wait("the run's result", result.exists, STAGE_TIMEOUT + 90, federation)
+    finished = time.monotonic()
+    print(
+        f"\nFlower end-to-end run: {finished - t0:.1f} s on {os.cpu_count()} CPUs "
+        f"(run ended {finished - t_last_kill:.1f} s after the round 3 kill)"
     )
-    federation.kill_node(VICTIM)
-    (control / "resume").touch()
-    _wait("the run's result", result.exists, 180, federation)
-    elapsed = time.monotonic() - t0
-    print(f"\nFlower end-to-end run: {elapsed:.1f} s on {os.cpu_count()} CPUs")
 
     data = json.loads(result.read_text())
     for r in data["rounds"]:
         phases = ", ".join(f"{k} {v:.1f} s" for k, v in r["phase_seconds"].items())
-        print(f"round {r['round']}: {r['seconds']:.1f} s ({phases})")
+        status = f"aborted: {r['aborted']}" if r["aborted"] else f"{len(r['survivors'])} summed"
+        head = f"round {r['round']}: {r['seconds']:.1f} s, {len(r['nodes'])} nodes"
+        print(f"{head}, {status} ({phases})")
     rounds = {r["round"]: r for r in data["rounds"]}
     globals_ = {int(k): v for k, v in data["globals"].items()}
     by_node = {node: p for p, node in federation.node_ids.items()}
-    victim = federation.node_ids[VICTIM]
+    victim = {r: federation.node_ids[p] for r, p in VICTIMS.items()}
     detail = json.dumps(data["rounds"], indent=1)[:4000]
 
-    assert sorted(rounds) == [1, 2], detail
-    assert rounds[1]["aborted"] is None, detail
-    assert rounds[2]["aborted"] is None, detail
-    assert sorted(rounds[1]["survivors"]) == sorted(federation.node_ids.values()), detail
-    assert victim in rounds[2]["nodes"], detail
-    assert victim not in rounds[2]["survivors"], detail
-    assert len(rounds[2]["survivors"]) == NODES - 1, detail
-    assert "mask" in rounds[2]["dropped"][str(victim)], detail
+    assert sorted(rounds) == [1, 2, 3], detail
+    assert sorted(globals_) == [0, 1, 2, 3], detail
 
+    # Round 1: everyone. Round 2: one node killed after sharing; the other three summed.
+    assert rounds[1]["aborted"] is None, detail
+    assert sorted(rounds[1]["survivors"]) == sorted(federation.node_ids.values()), detail
+    assert rounds[2]["aborted"] is None, detail
+    assert victim[2] in mask_nodes[2], detail
+    assert victim[2] in rounds[2]["nodes"], detail
+    assert victim[2] not in rounds[2]["survivors"], detail
+    assert len(rounds[2]["survivors"]) == NODES - 1, detail
+    assert "mask" in rounds[2]["dropped"][str(victim[2])], detail
     for r in (1, 2):
         survivors = [by_node[n] for n in rounds[r]["survivors"]]
         expected = sum(_update(globals_[r - 1], p) for p in survivors)
@@ -291,3 +311,23 @@ def test_two_secagg_plus_rounds_with_a_node_killed_mid_round(federation: Federat
         np.testing.assert_allclose(
             _flat(globals_[r]), _flat(globals_[r - 1]) + got / len(survivors), atol=1e-6
         )
+
+    # Round 3: a second node killed after sharing. Two nodes are left, fewer than the
+    # threshold + 1 = 3 the round needs (t = 2 for n = 4 and for n = 3): a clean abort.
+    r3 = rounds[3]
+    alive = {federation.node_ids[p] for p in range(NODES) if p not in VICTIMS.values()}
+    if victim[2] in r3["nodes"]:  # still listed online by the SuperLink: it never answers
+        assert len(r3["nodes"]) == NODES, detail
+        assert "advertise" in r3["dropped"][str(victim[2])], detail
+    else:
+        assert len(r3["nodes"]) == NODES - 1, detail
+    among = "among them" if victim[2] in r3["nodes"] else "not among them"
+    print(f"round 3 invited {len(r3['nodes'])} nodes (the node killed in round 2 {among})")
+    print(f"round 3 dropped: {r3['dropped']}")
+    assert sorted(mask_nodes[3]) == sorted(alive | {victim[3]}), detail
+    assert "mask" in r3["dropped"][str(victim[3])], detail
+    assert r3["aborted"] is not None, detail
+    assert "InsufficientSurvivors" in r3["aborted"], detail
+    assert r3["survivors"] == [], detail
+    assert r3["aggregate"] is None, detail
+    np.testing.assert_array_equal(_flat(globals_[3]), _flat(globals_[2]))

@@ -28,7 +28,7 @@ def main(grid: Grid, context: Context) -> None:
         dropout=float(cfg["dropout"]),
         train_timeout=float(cfg["train-timeout"]),
         stage_timeout=float(cfg["stage-timeout"]),
-        on_stage=hooks.on_stage,
+        on_stage=hooks.on_stage if hooks.pause_at else None,
     )
     initial = ArrayRecord({k: Array(v) for k, v in task.initial_arrays().items()})
     strategy.start(
@@ -45,7 +45,7 @@ class _TestHooks:
 
     def __init__(self, cfg: dict[str, object]) -> None:
         self.result_file = str(cfg.get("result-file", ""))
-        self.pause_at = str(cfg.get("pause-at", ""))
+        self.pause_at = {p.strip() for p in str(cfg.get("pause-at", "")).split(",") if p.strip()}
         self.control_dir = Path(str(cfg.get("control-dir", "") or "."))
         self.globals: dict[int, dict[str, list[float]]] = {}
 
@@ -56,12 +56,17 @@ class _TestHooks:
         return None
 
     def on_stage(self, server_round: int, phase: str, nodes: tuple[int, ...]) -> None:
-        """At ``pause-at`` ("round:phase"), wait (at most 120 s) for the test's go-ahead."""
-        if self.pause_at != f"{server_round}:{phase}":
+        """At each "round:phase" of ``pause-at`` (comma-separated), write the phase's node ids
+        to ``paused-<round>-<phase>`` in ``control-dir`` and wait (at most 120 s) for the
+        test's go-ahead, a file ``resume-<round>-<phase>``."""
+        if f"{server_round}:{phase}" not in self.pause_at:
             return
-        (self.control_dir / "paused").write_text(json.dumps(list(nodes)))
+        tag = f"{server_round}-{phase}"
+        tmp = self.control_dir / f".paused-{tag}"
+        tmp.write_text(json.dumps(list(nodes)))
+        tmp.replace(self.control_dir / f"paused-{tag}")  # appears complete or not at all
         deadline = time.monotonic() + 120.0
-        while not (self.control_dir / "resume").exists() and time.monotonic() < deadline:
+        while not (self.control_dir / f"resume-{tag}").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
 
     def write(self, strategy: SecureAggregation) -> None:

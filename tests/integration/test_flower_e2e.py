@@ -16,12 +16,16 @@ rounds 2 and 3 the ServerApp pauses after the share phase and the test kills one
   listed until its heartbeat expires (up to 60 s), so round 3 may invite the node killed in
   round 2 (it then drops out in the first phase) or not; the test accepts both.
 
+A second test starts the same federation with an Ed25519 identity per SuperNode (its key
+file and the registry named in its node config) and runs one SecAgg round in the active
+threat model: identify, signed keys, consistency round, exact sum.
+
 Every wait is bounded, and every process the test started is killed in the fixture's
-teardown, whatever happens. Slow (about 2.5 minutes on 2 cores: Flower starts a ClientApp
-process per message, its SuperNodes poll every 3 s and each killed node costs a stage
-timeout), but part of the plain ``pytest`` run (``make test``) whenever flwr and its
-executables are installed; it is marked ``flower``, so ``pytest -m flower``
-(``make test-integration``) runs it alone and ``-m "not flower"`` leaves it out.
+teardown, whatever happens. Slow (about 3.5 minutes for both on 2 cores: Flower starts a
+ClientApp process per message, its SuperNodes poll every 3 s and each killed node costs a
+stage timeout), but part of the plain ``pytest`` run (``make test``) whenever flwr and its
+executables are installed; they are marked ``flower``, so ``pytest -m flower``
+(``make test-integration``) runs them alone and ``-m "not flower"`` leaves them out.
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ MARK = "SECFL_E2E_RUN"  # environment marker of every process this test starts
 
 sys.path.insert(0, str(APP_DIR))
 from secfl_flower_app import task  # noqa: E402
+
+from secfl.identities import generate_identities  # noqa: E402
+from secfl.integrations.flower import NODE_IDENTITY, NODE_REGISTRY  # noqa: E402
 
 
 def _free_port() -> int:
@@ -152,7 +159,10 @@ def _marked_pids(token: str) -> list[int]:
 
 
 @pytest.fixture
-def federation(tmp_path: Path) -> Iterator[Federation]:
+def federation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Federation]:
+    """A SuperLink and NODES SuperNodes; ``identities=True`` (indirect parameter) gives each
+    node a signing key and the registry through its node config (active threat model)."""
+    with_identities = bool(getattr(request, "param", {}).get("identities", False))
     for tool in ("flower-superlink", "flower-supernode", "flwr"):
         if not (BIN / tool).exists():
             pytest.skip(f"{tool} is not installed next to {sys.executable}")
@@ -173,6 +183,15 @@ def federation(tmp_path: Path) -> Iterator[Federation]:
         "insecure = true\n"
     )
     fed = Federation(home=home, env=env, address=f"127.0.0.1:{port}")
+    node_config = {p: f"partition-id={p}" for p in range(NODES)}
+    if with_identities:
+        pki = tmp_path / "pki"
+        generate_identities(NODES, pki)
+        for p in range(NODES):  # partition p holds client id p + 1
+            node_config[p] += (
+                f" {NODE_IDENTITY}='{pki / f'client-{p + 1}.pem'}'"
+                f" {NODE_REGISTRY}='{pki / 'registry.json'}'"
+            )
     try:
         fed.start(
             "superlink",
@@ -198,7 +217,7 @@ def federation(tmp_path: Path) -> Iterator[Federation]:
                     "--port",
                     str(_free_port()),
                     "--node-config",
-                    f"partition-id={p}",
+                    node_config[p],
                 ],
             )
         for p in range(NODES):
@@ -236,30 +255,55 @@ def _update(global_arrays: dict[str, list[float]], partition: int) -> np.ndarray
     return _flat(new) - _flat(g)
 
 
-def test_secagg_plus_rounds_with_nodes_killed_mid_round(federation: Federation, tmp_path):
-    t0 = time.monotonic()
+def _submit(federation: Federation, tmp_path: Path, **overrides: str) -> tuple[Path, Path]:
+    """``flwr run`` the example app with the test's run config; its result and control paths."""
     control = tmp_path / "control"
     control.mkdir()
     result = tmp_path / "result.json"
-    overrides = {
-        "num-server-rounds": "3",
-        "protocol": '"secagg+"',
+    config = {
         "fraction-evaluate": "0.0",
         "lr": "0.05",
         "local-steps": "2",
         "train-timeout": "90.0",
         "stage-timeout": str(STAGE_TIMEOUT),
         "result-file": json.dumps(str(result)),
-        "pause-at": json.dumps(",".join(f"{r}:mask" for r in VICTIMS)),
         "control-dir": json.dumps(str(control)),
+        **overrides,
     }
     args = [str(BIN / "flwr"), "run", str(APP_DIR), "e2e"]
-    for key, value in overrides.items():
+    for key, value in config.items():
         args += ["--run-config", f"{key}={value}"]
     submitted = subprocess.run(
         args, env=federation.env, capture_output=True, text=True, timeout=60, cwd=tmp_path
     )
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    return result, control
+
+
+def _rounds(result: Path) -> tuple[dict[int, dict], dict[int, dict[str, list[float]]], str]:
+    """The run's round records, global models by round and a printable detail."""
+    data = json.loads(result.read_text())
+    for r in data["rounds"]:
+        phases = ", ".join(f"{k} {v:.1f} s" for k, v in r["phase_seconds"].items())
+        status = f"aborted: {r['aborted']}" if r["aborted"] else f"{len(r['survivors'])} summed"
+        head = f"round {r['round']}: {r['seconds']:.1f} s, {len(r['nodes'])} nodes"
+        print(f"{head}, {status} ({phases})")
+    rounds = {r["round"]: r for r in data["rounds"]}
+    globals_ = {int(k): v for k, v in data["globals"].items()}
+    return rounds, globals_, json.dumps(data["rounds"], indent=1)[:4000]
+
+
+def test_secagg_plus_rounds_with_nodes_killed_mid_round(federation: Federation, tmp_path):
+    t0 = time.monotonic()
+    result, control = _submit(
+        federation,
+        tmp_path,
+        **{
+            "num-server-rounds": "3",
+            "protocol": '"secagg+"',
+            "pause-at": json.dumps(",".join(f"{r}:mask" for r in VICTIMS)),
+        },
+    )
 
     # Rounds 2 and 3, after the share phase: kill one SuperNode, then let the server go on.
     mask_nodes: dict[int, list[int]] = {}
@@ -278,17 +322,9 @@ def test_secagg_plus_rounds_with_nodes_killed_mid_round(federation: Federation, 
         f"(run ended {finished - t_last_kill:.1f} s after the round 3 kill)"
     )
 
-    data = json.loads(result.read_text())
-    for r in data["rounds"]:
-        phases = ", ".join(f"{k} {v:.1f} s" for k, v in r["phase_seconds"].items())
-        status = f"aborted: {r['aborted']}" if r["aborted"] else f"{len(r['survivors'])} summed"
-        head = f"round {r['round']}: {r['seconds']:.1f} s, {len(r['nodes'])} nodes"
-        print(f"{head}, {status} ({phases})")
-    rounds = {r["round"]: r for r in data["rounds"]}
-    globals_ = {int(k): v for k, v in data["globals"].items()}
+    rounds, globals_, detail = _rounds(result)
     by_node = {node: p for p, node in federation.node_ids.items()}
     victim = {r: federation.node_ids[p] for r, p in VICTIMS.items()}
-    detail = json.dumps(data["rounds"], indent=1)[:4000]
 
     assert sorted(rounds) == [1, 2, 3], detail
     assert sorted(globals_) == [0, 1, 2, 3], detail
@@ -331,3 +367,36 @@ def test_secagg_plus_rounds_with_nodes_killed_mid_round(federation: Federation, 
     assert r3["survivors"] == [], detail
     assert r3["aggregate"] is None, detail
     np.testing.assert_array_equal(_flat(globals_[3]), _flat(globals_[2]))
+
+
+@pytest.mark.parametrize("federation", [{"identities": True}], indirect=True)
+def test_active_secagg_round_with_identities_from_node_config(federation: Federation, tmp_path):
+    """The active threat model on the real engine: each SuperNode reads its signing key and
+    the registry from its node config, states its registry id in the identify phase and
+    signs its keys and the survivor list; the sum is exact. (n = 4 active tolerates no
+    dropout, t = 3 of 3 holders; dropouts in active rounds are covered in process.)"""
+    t0 = time.monotonic()
+    registry = tmp_path / "pki" / "registry.json"
+    result, _ = _submit(
+        federation,
+        tmp_path,
+        **{
+            "num-server-rounds": "1",
+            "protocol": '"secagg"',
+            "registry": json.dumps(str(registry)),
+        },
+    )
+    _wait("the run's result", result.exists, 240, federation)
+    print(f"\nFlower end-to-end active run: {time.monotonic() - t0:.1f} s")
+    rounds, globals_, detail = _rounds(result)
+    r1 = rounds[1]
+    assert r1["aborted"] is None, detail
+    assert list(r1["phase_seconds"]) == [
+        "identify", "advertise", "share", "mask", "consistency", "unmask"
+    ], detail  # fmt: skip
+    # Partition p holds client id p + 1 (see the fixture): the ids came from the keys.
+    expected_ids = {str(node): p + 1 for p, node in federation.node_ids.items()}
+    assert r1["client_ids"] == expected_ids, detail
+    assert sorted(r1["survivors"]) == sorted(federation.node_ids.values()), detail
+    expected = sum(_update(globals_[0], p) for p in range(NODES))
+    np.testing.assert_allclose(np.asarray(r1["aggregate"]), expected, rtol=0, atol=1e-6)

@@ -10,7 +10,9 @@ from flwr.app import Array, ArrayRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
 
+from secfl.identities import Registry
 from secfl.integrations.flower import SecureAggregation
+from secfl.protocols.secagg import ThreatModel
 from secfl_flower_app import task
 
 app = ServerApp()
@@ -21,6 +23,12 @@ def main(grid: Grid, context: Context) -> None:
     """Run the federation: FedAvg sampling and evaluation, secfl aggregation."""
     cfg = context.run_config
     hooks = _TestHooks(cfg)
+    registry = str(cfg.get("registry", ""))
+    active = (
+        {"threat_model": ThreatModel.ACTIVE, "registry": Registry.load(registry)}
+        if registry
+        else {}
+    )
     strategy = SecureAggregation(
         FedAvg(fraction_train=1.0, fraction_evaluate=float(cfg["fraction-evaluate"])),
         protocol=str(cfg["protocol"]),
@@ -29,6 +37,7 @@ def main(grid: Grid, context: Context) -> None:
         train_timeout=float(cfg["train-timeout"]),
         stage_timeout=float(cfg["stage-timeout"]),
         on_stage=hooks.on_stage if hooks.pause_at else None,
+        **active,
     )
     initial = ArrayRecord({k: Array(v) for k, v in task.initial_arrays().items()})
     strategy.start(
@@ -82,6 +91,7 @@ class _TestHooks:
                 "aggregate": None if r.aggregate is None else r.aggregate.tolist(),
                 "seconds": r.seconds,
                 "phase_seconds": dict(r.phase_seconds),
+                "client_ids": {str(k): v for k, v in r.client_ids.items()},
             }
             for r in strategy.history
         ]

@@ -78,10 +78,9 @@ def make_protocol(
     a key holder in the same process. ``min_survivors`` (distributed DP) is the fewest
     contributions the round may finish with: SecAgg clients refuse to unmask, and the
     Paillier key holder to decrypt, with fewer. ``ThreatModel.ACTIVE`` (SecAgg only) takes
-    the smallest threshold above 2/3 of the share holders that tolerates ``dropout`` and
-    verifies signatures against ``registry`` (client id -> verify key), signing with
-    ``identities`` (the signing keys of the clients this process runs; the simulator's
-    registry defaults to theirs).
+    the same threshold but never below 2/3 of the share holders plus one, verifies
+    signatures against ``registry`` (client id -> verify key) and signs with ``identities``
+    (the signing keys of the clients this process runs; the registry defaults to theirs).
     """
     rng = rng or Csprng()
     bits, n_clients = codec.bits, codec.n_clients

@@ -16,9 +16,10 @@ rounds 2 and 3 the ServerApp pauses after the share phase and the test kills one
   listed until its heartbeat expires (up to 60 s), so round 3 may invite the node killed in
   round 2 (it then drops out in the first phase) or not; the test accepts both.
 
-A second test starts the same federation with an Ed25519 identity per SuperNode (its key
-file and the registry named in its node config) and runs one SecAgg round in the active
-threat model: identify, signed keys, consistency round, exact sum.
+A second test starts the same federation over TLS (a CA made by the test; SuperNodes and
+the CLI verify the SuperLink) with an Ed25519 identity per SuperNode (its key file and the
+registry named in its node config) and runs one SecAgg round in the active threat model:
+identify, signed keys, consistency round, exact sum.
 
 Every wait is bounded, and every process the test started is killed in the fixture's
 teardown, whatever happens. Slow (about 3.5 minutes for both on 2 cores: Flower starts a
@@ -31,6 +32,8 @@ executables are installed; they are marked ``flower``, so ``pytest -m flower``
 from __future__ import annotations
 
 import contextlib
+import datetime
+import ipaddress
 import json
 import os
 import re
@@ -46,6 +49,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 pytest.importorskip("flwr", reason="the flower extra (flwr) is not installed")
 
@@ -160,9 +167,11 @@ def _marked_pids(token: str) -> list[int]:
 
 @pytest.fixture
 def federation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Federation]:
-    """A SuperLink and NODES SuperNodes; ``identities=True`` (indirect parameter) gives each
-    node a signing key and the registry through its node config (active threat model)."""
-    with_identities = bool(getattr(request, "param", {}).get("identities", False))
+    """A SuperLink and NODES SuperNodes. Indirect parameters: ``identities=True`` gives each
+    node a signing key and the registry through its node config (active threat model);
+    ``tls=True`` runs every connection over TLS with a CA made for the test."""
+    params = getattr(request, "param", {})
+    with_identities, with_tls = bool(params.get("identities")), bool(params.get("tls"))
     for tool in ("flower-superlink", "flower-supernode", "flwr"):
         if not (BIN / tool).exists():
             pytest.skip(f"{tool} is not installed next to {sys.executable}")
@@ -178,9 +187,14 @@ def federation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Feder
         "FLWR_SUPEREXEC_TASK_POLL_INTERVAL": "0.2",
         MARK: uuid.uuid4().hex,
     }
+    link_tls, node_tls, cli_tls = ["--insecure"], ["--insecure"], "insecure = true\n"
+    if with_tls:
+        ca, cert, key = _tls_files(tmp_path / "tls")
+        link_tls = ["--ssl-ca-certfile", ca, "--ssl-certfile", cert, "--ssl-keyfile", key]
+        node_tls = ["--root-certificates", ca]
+        cli_tls = f'root-certificates = "{ca}"\n'
     (home / "config.toml").write_text(
-        f'[superlink]\ndefault = "e2e"\n\n[superlink.e2e]\naddress = "127.0.0.1:{port}"\n'
-        "insecure = true\n"
+        f'[superlink]\ndefault = "e2e"\n\n[superlink.e2e]\naddress = "127.0.0.1:{port}"\n' + cli_tls
     )
     fed = Federation(home=home, env=env, address=f"127.0.0.1:{port}")
     node_config = {p: f"partition-id={p}" for p in range(NODES)}
@@ -197,7 +211,7 @@ def federation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Feder
             "superlink",
             [
                 "flower-superlink",
-                "--insecure",
+                *link_tls,
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -211,7 +225,7 @@ def federation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Feder
                 f"supernode-{p}",
                 [
                     "flower-supernode",
-                    "--insecure",
+                    *node_tls,
                     "--superlink",
                     fed.address,
                     "--port",
@@ -229,6 +243,45 @@ def federation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Feder
         yield fed
     finally:
         fed.stop()
+
+
+def _tls_files(directory: Path) -> tuple[str, str, str]:
+    """A CA and a server certificate for 127.0.0.1 signed by it: (ca, cert, key) PEM paths."""
+    directory.mkdir()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    valid = (now - datetime.timedelta(hours=1), now + datetime.timedelta(days=1))
+
+    def certificate(subject: str, key, issuer: str, issuer_key, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(valid[0])
+            .not_valid_after(valid[1])
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    files = {
+        "ca.pem": certificate("secfl e2e CA", ca_key, "secfl e2e CA", ca_key, True),
+        "server.pem": certificate("127.0.0.1", key, "secfl e2e CA", ca_key, False),
+    }
+    for name, cert in files.items():
+        (directory / name).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "server.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return tuple(str(directory / n) for n in ("ca.pem", "server.pem", "server.key"))  # type: ignore[return-value]
 
 
 def _listening(port: int) -> bool:
@@ -369,12 +422,16 @@ def test_secagg_plus_rounds_with_nodes_killed_mid_round(federation: Federation, 
     np.testing.assert_array_equal(_flat(globals_[3]), _flat(globals_[2]))
 
 
-@pytest.mark.parametrize("federation", [{"identities": True}], indirect=True)
-def test_active_secagg_round_with_identities_from_node_config(federation: Federation, tmp_path):
-    """The active threat model on the real engine: each SuperNode reads its signing key and
-    the registry from its node config, states its registry id in the identify phase and
-    signs its keys and the survivor list; the sum is exact. (n = 4 active tolerates no
-    dropout, t = 3 of 3 holders; dropouts in active rounds are covered in process.)"""
+@pytest.mark.parametrize("federation", [{"identities": True, "tls": True}], indirect=True)
+def test_active_secagg_round_over_tls_with_identities_from_node_config(
+    federation: Federation, tmp_path
+):
+    """The deployment docs/flower.md recommends, on the real engine: every connection over
+    TLS (the SuperNodes and the CLI verify the SuperLink against a CA), and the active
+    threat model: each SuperNode reads its signing key and the registry from its node
+    config, states its registry id in the identify phase and signs its keys and the
+    survivor list; the sum is exact. (n = 4 active tolerates no dropout, t = 3 of 3
+    holders; dropouts in active rounds are covered in process.)"""
     t0 = time.monotonic()
     registry = tmp_path / "pki" / "registry.json"
     result, _ = _submit(
@@ -387,7 +444,8 @@ def test_active_secagg_round_with_identities_from_node_config(federation: Federa
         },
     )
     _wait("the run's result", result.exists, 240, federation)
-    print(f"\nFlower end-to-end active run: {time.monotonic() - t0:.1f} s")
+    print(f"\nFlower end-to-end active run over TLS: {time.monotonic() - t0:.1f} s")
+    assert "running on https://127.0.0.1" in (federation.home / "superlink.log").read_text()
     rounds, globals_, detail = _rounds(result)
     r1 = rounds[1]
     assert r1["aborted"] is None, detail

@@ -23,7 +23,7 @@ import enum
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -80,8 +80,61 @@ class GaussianEvent(DpEvent):
         _positive(self.noise_multiplier, "noise_multiplier")
 
 
+_E = TypeVar("_E", bound="_NoiseSumEvent")
+
+
 @dataclass(frozen=True, kw_only=True)
-class DiscreteGaussianSumEvent(DpEvent):
+class _NoiseSumEvent(DpEvent):
+    """What the distributed-noise events share: ``n_clients`` integer noise shares summed,
+    sensitivities in integer units, and the total noise's standard deviation."""
+
+    n_clients: int
+    l2_sensitivity: float
+    dimension: int
+    l1_sensitivity: float | None = None
+
+    def __post_init__(self) -> None:
+        _count(self.n_clients, "n_clients")
+        _positive(self.l2_sensitivity, "l2_sensitivity")
+        _count(self.dimension, "dimension")
+        if self.l1_sensitivity is not None:
+            _positive(self.l1_sensitivity, "l1_sensitivity")
+
+    @classmethod
+    def _local_noise(cls, total_std: float, n_clients: int) -> dict[str, float]:
+        """Each client's noise parameter when the sum's standard deviation is ``total_std``."""
+        raise NotImplementedError
+
+    @classmethod
+    def for_noise_multiplier(
+        cls: type[_E],
+        noise_multiplier: float,
+        *,
+        l2_sensitivity: float,
+        n_clients: int,
+        dimension: int,
+    ) -> _E:
+        """The event whose summed noise has stddev ``noise_multiplier * l2_sensitivity``."""
+        _positive(noise_multiplier, "noise_multiplier")
+        _count(n_clients, "n_clients")
+        return cls(
+            **cls._local_noise(noise_multiplier * l2_sensitivity, n_clients),
+            n_clients=n_clients,
+            l2_sensitivity=l2_sensitivity,
+            dimension=dimension,
+        )
+
+    @property
+    def effective_l1_sensitivity(self) -> float:
+        """``l1_sensitivity``, or its default ``min(sqrt(d) * l2, l2^2)``."""
+        if self.l1_sensitivity is not None:
+            return self.l1_sensitivity
+        l2 = self.l2_sensitivity
+        return min(math.sqrt(self.dimension) * l2, l2 * l2)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiscreteGaussianSumEvent(_NoiseSumEvent):
     """``n_clients`` each added N_Z(0, local_sigma^2)^dimension to an integer vector.
 
     ``l2_sensitivity`` (and ``l1_sensitivity``) bound how much one client changes the sum
@@ -93,10 +146,6 @@ class DiscreteGaussianSumEvent(DpEvent):
     """
 
     local_sigma: float
-    n_clients: int
-    l2_sensitivity: float
-    dimension: int
-    l1_sensitivity: float | None = None
 
     def __post_init__(self) -> None:
         _positive(self.local_sigma, "local_sigma")
@@ -105,38 +154,16 @@ class DiscreteGaussianSumEvent(DpEvent):
                 f"local_sigma must be >= 1/2 for the distributed discrete Gaussian bound "
                 f"(KLS21 Thm 1), got {self.local_sigma}; raise the noise or the scale"
             )
-        _count(self.n_clients, "n_clients")
-        _positive(self.l2_sensitivity, "l2_sensitivity")
-        _count(self.dimension, "dimension")
-        if self.l1_sensitivity is not None:
-            _positive(self.l1_sensitivity, "l1_sensitivity")
+        super().__post_init__()
 
     @classmethod
-    def for_noise_multiplier(
-        cls, noise_multiplier: float, *, l2_sensitivity: float, n_clients: int, dimension: int
-    ) -> DiscreteGaussianSumEvent:
-        """The event whose summed noise has ``sigma = noise_multiplier * l2_sensitivity``."""
-        _positive(noise_multiplier, "noise_multiplier")
-        _count(n_clients, "n_clients")
-        return cls(
-            local_sigma=noise_multiplier * l2_sensitivity / math.sqrt(n_clients),
-            n_clients=n_clients,
-            l2_sensitivity=l2_sensitivity,
-            dimension=dimension,
-        )
+    def _local_noise(cls, total_std: float, n_clients: int) -> dict[str, float]:
+        return {"local_sigma": total_std / math.sqrt(n_clients)}
 
     @property
     def noise_multiplier(self) -> float:
         """Standard deviation parameter of the summed noise over ``l2_sensitivity``."""
         return self.local_sigma * math.sqrt(self.n_clients) / self.l2_sensitivity
-
-    @property
-    def effective_l1_sensitivity(self) -> float:
-        """``l1_sensitivity``, or its default ``min(sqrt(d) * l2, l2^2)``."""
-        if self.l1_sensitivity is not None:
-            return self.l1_sensitivity
-        l2 = self.l2_sensitivity
-        return min(math.sqrt(self.dimension) * l2, l2 * l2)
 
     @property
     def tau(self) -> float:
@@ -145,7 +172,7 @@ class DiscreteGaussianSumEvent(DpEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SkellamSumEvent(DpEvent):
+class SkellamSumEvent(_NoiseSumEvent):
     """``n_clients`` each added symmetric Skellam noise of ``local_variance`` per coordinate.
 
     Sensitivities are in integer units as for :class:`DiscreteGaussianSumEvent`; the sum
@@ -153,32 +180,14 @@ class SkellamSumEvent(DpEvent):
     """
 
     local_variance: float
-    n_clients: int
-    l2_sensitivity: float
-    dimension: int
-    l1_sensitivity: float | None = None
 
     def __post_init__(self) -> None:
         _positive(self.local_variance, "local_variance")
-        _count(self.n_clients, "n_clients")
-        _positive(self.l2_sensitivity, "l2_sensitivity")
-        _count(self.dimension, "dimension")
-        if self.l1_sensitivity is not None:
-            _positive(self.l1_sensitivity, "l1_sensitivity")
+        super().__post_init__()
 
     @classmethod
-    def for_noise_multiplier(
-        cls, noise_multiplier: float, *, l2_sensitivity: float, n_clients: int, dimension: int
-    ) -> SkellamSumEvent:
-        """The event whose summed noise has stddev ``noise_multiplier * l2_sensitivity``."""
-        _positive(noise_multiplier, "noise_multiplier")
-        _count(n_clients, "n_clients")
-        return cls(
-            local_variance=(noise_multiplier * l2_sensitivity) ** 2 / n_clients,
-            n_clients=n_clients,
-            l2_sensitivity=l2_sensitivity,
-            dimension=dimension,
-        )
+    def _local_noise(cls, total_std: float, n_clients: int) -> dict[str, float]:
+        return {"local_variance": total_std**2 / n_clients}
 
     @property
     def total_variance(self) -> float:
@@ -189,14 +198,6 @@ class SkellamSumEvent(DpEvent):
     def noise_multiplier(self) -> float:
         """Standard deviation of the summed noise over ``l2_sensitivity``."""
         return math.sqrt(self.total_variance) / self.l2_sensitivity
-
-    @property
-    def effective_l1_sensitivity(self) -> float:
-        """``l1_sensitivity``, or its default ``min(sqrt(d) * l2, l2^2)``."""
-        if self.l1_sensitivity is not None:
-            return self.l1_sensitivity
-        l2 = self.l2_sensitivity
-        return min(math.sqrt(self.dimension) * l2, l2 * l2)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Command line: ``secfl simulate | privacy | audit | bench | identities | demo``."""
+"""Command line: ``secfl simulate | privacy | audit | bench | identities | paillier-key | demo``."""
 
 from __future__ import annotations
 
@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     ident.add_argument("--clients", type=int, required=True, help="ids 1..N get a key each")
     ident.add_argument("--out", type=Path, required=True, help="directory for the files")
 
+    pkey = sub.add_parser(
+        "paillier-key", help="make a Paillier key pair for a key holder (phe-compatible)"
+    )
+    pkey.add_argument("--bits", type=int, default=2048, help="modulus bits (>= 2048)")
+    pkey.add_argument("--out", type=Path, required=True, help="directory for the two files")
+
     demo = sub.add_parser("demo", help="federated training on digits with each protocol")
     demo.add_argument("--json", action="store_true", help="print the final comparison as JSON")
     demo.add_argument("--rounds", type=int, default=None, help="override rounds per variant")
@@ -93,6 +99,21 @@ def _simulate(sc: Scenario, *, as_json: bool) -> int:
             shown = f"{value:.4g}" if isinstance(value, float) else value
             print(f"  {key:28s} {shown}")
     return 0 if report.correct else 1
+
+
+def _paillier_key(bits: int, out: Path) -> int:
+    from phe import generate_paillier_keypair
+
+    from secfl.identities import save_paillier_key
+
+    if bits < 2048:
+        raise InvalidArgument(f"--bits must be >= 2048, got {bits}")
+    out.mkdir(parents=True, exist_ok=True)
+    public, private = generate_paillier_keypair(n_length=bits)
+    save_paillier_key(private, out / "paillier.key", out / "paillier.pub")
+    print(f"wrote {out}/paillier.key (private, owner-only: the key holder's machine only)")
+    print(f"      {out}/paillier.pub (public: the ServerApp's, n has {public.n.bit_length()} bits)")
+    return 0
 
 
 def _privacy(args: argparse.Namespace) -> int:
@@ -190,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {args.out}/client-{{1..{args.clients}}}.pem (owner-only) and")
             print(f"      {args.out}/registry.json (digest {registry.digest().hex()[:16]}...)")
             return 0
+        if args.command == "paillier-key":
+            return _paillier_key(args.bits, args.out)
         if args.command == "audit":
             from secfl.audit import run_audit
 

@@ -1,4 +1,4 @@
-"""Long-term client identities for the active threat model: keys on disk and the registry.
+"""Long-term keys on disk: client identities and their registry, the Paillier key holder's key.
 
 SecAgg's active mode (Bonawitz et al. 2017, ``protocols/secagg-v1.md``) needs a PKI: each
 client signs its round keys and the survivor list with its own Ed25519 key, and every
@@ -12,6 +12,10 @@ server. This module is that PKI's file side:
   two parties check cheaply that they hold the same one.
 
 A client's id is where its verify key sits in the registry, so a key file needs no id.
+
+The Paillier key holder's key pair (phe-compatible) is kept the same way: the private key
+(``n``, ``p``, ``q``) in an owner-only JSON file on the key holder's machine only, the public
+key (``n``) in a JSON file anyone may hold.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from types import MappingProxyType
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from phe import PaillierPrivateKey, PaillierPublicKey
 
 from secfl import wire
 from secfl.errors import InvalidArgument, SecflError
@@ -37,7 +42,10 @@ __all__ = [
     "REGISTRY_VERSION",
     "Registry",
     "generate_identities",
+    "load_paillier_private_key",
+    "load_paillier_public_key",
     "load_signing_key",
+    "save_paillier_key",
     "save_signing_key",
 ]
 
@@ -140,6 +148,11 @@ def save_signing_key(key: SigningKey, path: str | os.PathLike[str]) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+    _write_secret(path, pem)
+
+
+def _write_secret(path: str | os.PathLike[str], data: bytes) -> None:
+    """Create ``path`` readable by its owner only; never overwrite."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -149,7 +162,7 @@ def save_signing_key(key: SigningKey, path: str | os.PathLike[str]) -> None:
     except OSError as e:
         raise InvalidArgument(f"cannot create the key file {os.fspath(path)}: {e}") from None
     with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+        f.write(data)
 
 
 def load_signing_key(path: str | os.PathLike[str]) -> SigningKey:
@@ -188,6 +201,61 @@ def generate_identities(
         save_signing_key(key, out / f"client-{cid}.pem")
     registry.save(out / "registry.json")
     return registry
+
+
+_PAILLIER_PRIVATE = "secfl-paillier-private-key"
+_PAILLIER_PUBLIC = "secfl-paillier-public-key"
+
+
+def save_paillier_key(
+    private_key: PaillierPrivateKey,
+    private_path: str | os.PathLike[str],
+    public_path: str | os.PathLike[str],
+) -> None:
+    """Write the key holder's private key (owner-only, never overwritten) and its public key."""
+    if not isinstance(private_key, PaillierPrivateKey):
+        raise InvalidArgument("private_key must be a phe.PaillierPrivateKey")
+    n = private_key.public_key.n
+    secret = {"n": hex(n), "p": hex(private_key.p), "q": hex(private_key.q)}
+    doc = {"format": _PAILLIER_PRIVATE, "version": 1, **secret}
+    _write_secret(private_path, (json.dumps(doc, indent=1) + "\n").encode())
+    public = {"format": _PAILLIER_PUBLIC, "version": 1, "n": hex(n)}
+    Path(public_path).write_text(json.dumps(public, indent=1) + "\n")
+
+
+def load_paillier_private_key(path: str | os.PathLike[str]) -> PaillierPrivateKey:
+    """Read a key written by :func:`save_paillier_key`; p * q must equal n."""
+    fields = _paillier_doc(path, _PAILLIER_PRIVATE, ("n", "p", "q"))
+    n, p, q = fields["n"], fields["p"], fields["q"]
+    if p * q != n:
+        raise InvalidArgument(f"{os.fspath(path)}: p * q is not n")
+    return PaillierPrivateKey(PaillierPublicKey(n), p, q)
+
+
+def load_paillier_public_key(path: str | os.PathLike[str]) -> PaillierPublicKey:
+    """Read the public key written by :func:`save_paillier_key`."""
+    return PaillierPublicKey(_paillier_doc(path, _PAILLIER_PUBLIC, ("n",))["n"])
+
+
+def _paillier_doc(path: str | os.PathLike[str], fmt: str, keys: tuple[str, ...]) -> dict[str, int]:
+    try:
+        doc = json.loads(_read(path, "Paillier key"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InvalidArgument(f"{os.fspath(path)}: not valid JSON: {e}") from None
+    if not isinstance(doc, dict) or doc.get("format") != fmt or doc.get("version") != 1:
+        raise InvalidArgument(f"{os.fspath(path)}: not a {fmt} file (version 1)")
+    out: dict[str, int] = {}
+    for key in keys:
+        value = doc.get(key)
+        try:
+            out[key] = int(value, 16) if isinstance(value, str) else -1
+        except ValueError:
+            out[key] = -1
+        if out[key] < 3:
+            raise InvalidArgument(f"{os.fspath(path)}: field {key!r} is not a hex integer >= 3")
+    if out["n"].bit_length() < 1024:
+        raise InvalidArgument(f"{os.fspath(path)}: a {out['n'].bit_length()}-bit modulus")
+    return out
 
 
 def _read(path: str | os.PathLike[str], what: str) -> bytes:

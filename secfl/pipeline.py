@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +40,7 @@ __all__ = [
     "DistributedDP",
     "Pipeline",
     "PipelineConfig",
+    "RemoteKeyHolder",
     "make_protocol",
 ]
 
@@ -66,6 +67,7 @@ def make_protocol(
     threat_model: ThreatModel = ThreatModel.HONEST_BUT_CURIOUS,
     registry: Mapping[int, VerifyKey] | None = None,
     identities: Mapping[int, SigningKey] | None = None,
+    remote_key_holder: RemoteKeyHolder | None = None,
 ) -> AggregationProtocol:
     """Build a protocol by name for the clients and ring of ``codec``.
 
@@ -81,6 +83,8 @@ def make_protocol(
     the same threshold but never below 2/3 of the share holders plus one, verifies
     signatures against ``registry`` (client id -> verify key) and signs with ``identities``
     (the signing keys of the clients this process runs; the registry defaults to theirs).
+    ``remote_key_holder`` (Paillier): a key holder in another process, whose public key is
+    used instead of a key pair made here.
     """
     rng = rng or Csprng()
     bits, n_clients = codec.bits, codec.n_clients
@@ -90,7 +94,10 @@ def make_protocol(
     if name == "plain":
         return PlaintextProtocol(bits=bits)
     if name == "paillier":
-        public, private = paillier_keypair(paillier_bits)
+        if remote_key_holder is not None:
+            public, private = remote_key_holder.public_key, None
+        else:
+            public, private = paillier_keypair(paillier_bits)
         if client_bound is None:
             value_bits = min(bits, required_bits(1, codec.max_abs, codec.scale_bits))
         else:  # signed range [-2^(b-1), 2^(b-1)) must hold +-client_bound
@@ -102,6 +109,9 @@ def make_protocol(
             value_bits=value_bits,
             min_clients=max(2, min_survivors or 2),
         )
+        if private is None:
+            assert remote_key_holder is not None
+            return PaillierProtocol(pcfg, key_holder=remote_key_holder.decrypt_sum, rng=rng)
         holder = PaillierKeyHolder(pcfg, private)
         return PaillierProtocol(pcfg, key_holder=holder.decrypt_sum, rng=rng)
     if name == "secagg":
@@ -133,6 +143,19 @@ _ACTIVE_ONLY_SECAGG = (
     "the active threat model is provided for protocol 'secagg' (complete graph) only, not "
     "{name!r}: see protocols/secagg-v1.md section 12"
 )
+
+
+@dataclass(frozen=True)
+class RemoteKeyHolder:
+    """A Paillier key holder reached through a transport: its public key, and a call that
+    sends it an ENCRYPTED_SUM frame and returns its DECRYPTED_SUM frame (or raises)."""
+
+    public_key: PaillierPublicKey
+    decrypt_sum: Callable[[bytes], bytes]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.public_key, PaillierPublicKey):
+            raise InvalidArgument("public_key must be a phe.PaillierPublicKey")
 
 
 class DPMechanism(enum.Enum):
@@ -215,7 +238,7 @@ class Pipeline:
     the noise is provisioned for the ``min_survivors = n - floor(dropout * n)`` clients
     the protocol is then configured to require. ``rng`` draws the protocol's keys and the
     round's public rotation seed. ``registry`` (client id -> verify key) is required by the
-    active threat model.
+    active threat model; ``remote_key_holder`` puts the Paillier private key elsewhere.
     """
 
     def __init__(
@@ -227,6 +250,7 @@ class Pipeline:
         dropout: float = 0.0,
         rng: Csprng,
         registry: Mapping[int, VerifyKey] | None = None,
+        remote_key_holder: RemoteKeyHolder | None = None,
     ) -> None:
         if dim < 1:
             raise InvalidArgument(f"dim must be >= 1, got {dim}")
@@ -273,6 +297,7 @@ class Pipeline:
             client_bound=self._client_bound(),
             threat_model=config.threat_model,
             registry=registry,
+            remote_key_holder=remote_key_holder,
         )
 
     def _client_bound(self) -> int | None:

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field, replace
 from typing import cast
 
 import numpy as np
+from phe import PaillierPrivateKey, PaillierPublicKey
 
 try:
     from flwr.app import (
@@ -86,20 +87,32 @@ from secfl.errors import (
 from secfl.fl.fedavg import Weighting
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey
-from secfl.identities import Registry, load_signing_key
+from secfl.identities import (
+    Registry,
+    load_paillier_private_key,
+    load_paillier_public_key,
+    load_signing_key,
+)
 from secfl.integrations._flower_wire import (
     SEED_BYTES,
     ClientPolicy,
     PaillierParams,
     RoundSetup,
 )
-from secfl.pipeline import DistributedDP, Pipeline, PipelineConfig
+from secfl.pipeline import DistributedDP, Pipeline, PipelineConfig, RemoteKeyHolder
 from secfl.protocols.base import ClientSession
-from secfl.protocols.paillier import PaillierProtocol
+from secfl.protocols.paillier import (
+    PaillierConfig,
+    PaillierKeyHolder,
+    PaillierProtocol,
+    key_fingerprint,
+)
 from secfl.protocols.secagg import ThreatModel
 
 __all__ = [
     "NODE_IDENTITY",
+    "NODE_PAILLIER_KEY",
+    "NODE_PAILLIER_PUBLIC_KEY",
     "NODE_REGISTRY",
     "RECORD_KEY",
     "ClientPolicy",
@@ -121,6 +134,16 @@ NODE_IDENTITY = "secfl-identity"
 """Node config key: path of the node's Ed25519 signing key (PKCS#8 PEM), active mode."""
 NODE_REGISTRY = "secfl-registry"
 """Node config key: path of the registry of every client's verify key, active mode."""
+NODE_PAILLIER_PUBLIC_KEY = "secfl-paillier-public-key"
+"""Node config key: path of the Paillier public key this node encrypts under (pinned): a
+round under any other key is refused."""
+NODE_PAILLIER_KEY = "secfl-paillier-key"
+"""Node config key: path of the Paillier private key, on the key-holder node only."""
+_KEY_HOLDER_MESSAGE_TYPE = "train"
+"""Flower message type of key-holder requests: a ClientApp runs its mods only around a
+handler it registered, and every ClientApp of a training run registers ``train``."""
+KEY_HOLDER_STATE = "secfl.key-holder"
+"""``Context.state`` record of the key holder: the last round it decrypted a sum for."""
 IDENTIFY = "identify"
 """Name of the first phase of an active round: the nodes train and say who they are."""
 
@@ -296,6 +319,8 @@ class SecflClientMod:
     def __call__(self, msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
         if not msg.has_content() or RECORD_KEY not in msg.content.config_records:
             return call_next(msg, context)
+        if {"probe", "decrypt"} & set(msg.content.config_records[RECORD_KEY]):
+            return self._key_holder(msg, context)
         state = _ClientState.load(context, msg.metadata.run_id)
         round_id: int | None = None
         try:
@@ -315,9 +340,7 @@ class SecflClientMod:
             if state.status == _ACTIVE and (round_id is None or round_id >= state.last_round):
                 state.close(_ABORTED)
             state.save(context)
-            _log.warning("secfl: refused a request: %s: %s", type(e).__name__, e)
-            reason = f"secfl {type(e).__name__}: {e}"
-            return Message(Error(code=MOD_REFUSED, reason=reason), reply_to=msg)
+            return _refusal(msg, "client", e)
 
     def _first(
         self,
@@ -341,6 +364,7 @@ class SecflClientMod:
             )
         identity = _node_identity(context)
         self.policy.check(setup, has_identity=identity is not None)
+        _check_pinned_paillier_key(setup, context)
         if setup.active:
             assert identity is not None  # checked by the policy
             setup = _claim(setup, identity, request)
@@ -421,6 +445,76 @@ class SecflClientMod:
         state.save(context)
         return Message(RecordDict({RECORD_KEY: _reply_record(round_id, answer)}), reply_to=msg)
 
+    def _key_holder(self, msg: Message, context: Context) -> Message:
+        """Answer whether this node holds the Paillier key, or decrypt one round's sum."""
+        try:
+            record = msg.content.config_records[RECORD_KEY]
+            if record.get("v") != FORMAT_VERSION:
+                raise IntegrityError(f"secfl record version {record.get('v')!r}")
+            round_id = _get_int(record, "round")
+            key = _node_paillier_key(context)
+            if "probe" in record:
+                ours = key is not None and _get_bytes(record, "probe") == key_fingerprint(
+                    key.public_key
+                )
+                fields: dict[str, ConfigRecordValues] = {"v": FORMAT_VERSION, "round": round_id}
+                fields["key-holder"] = ours
+                return Message(RecordDict({RECORD_KEY: ConfigRecord(fields)}), reply_to=msg)
+            if key is None:
+                raise ProtocolAbort(
+                    f"this node holds no Paillier private key (node config {NODE_PAILLIER_KEY!r})"
+                )
+            setup = RoundSetup.from_bytes(_get_bytes(record, "setup"))
+            frame = _get_bytes(record, "decrypt")
+            answer = self._decrypt(context, msg.metadata.run_id, round_id, setup, frame, key)
+            return Message(RecordDict({RECORD_KEY: _reply_record(round_id, answer)}), reply_to=msg)
+        except SecflError as e:
+            return _refusal(msg, "key holder", e)
+
+    def _decrypt(
+        self,
+        context: Context,
+        run_id: int,
+        round_id: int,
+        setup: RoundSetup,
+        frame: bytes,
+        key: PaillierPrivateKey,
+    ) -> bytes:
+        """One round's ENCRYPTED_SUM -> DECRYPTED_SUM, at most once per round, in order."""
+        if setup.paillier is None or setup.round_id != round_id:
+            raise ProtocolAbort("a decryption request needs the Paillier set-up of its round")
+        if setup.paillier.n != key.public_key.n:
+            raise ProtocolAbort("the sum is encrypted under another Paillier key")
+        if wire.Reader(wire.unframe(frame)[1]).u64() != round_id:
+            raise ProtocolAbort("the encrypted sum is for another round than the request")
+        floor = max(setup.paillier.min_clients, self.policy.min_clients)
+        if floor > setup.n_clients:
+            raise ProtocolAbort(
+                f"the round has {setup.n_clients} clients; this key holder decrypts only sums "
+                f"of at least {self.policy.min_clients} (min_clients)"
+            )
+        run = run_id.to_bytes(8, "big")
+        spent = context.state.config_records.get(KEY_HOLDER_STATE)
+        if spent is not None and spent.get("run") == run:
+            last = _get_int(spent, "last_round")
+            if round_id <= last:
+                raise ProtocolAbort(
+                    f"round {round_id} is not after round {last}, whose sum this key holder "
+                    f"already decrypted: one decryption per round, in round order"
+                )
+        # Spent by any well-formed attempt, before decrypting (a refusal does not reopen it).
+        state: dict[str, ConfigRecordValues] = {"v": FORMAT_VERSION, "run": run}
+        state["last_round"] = round_id
+        context.state.config_records[KEY_HOLDER_STATE] = ConfigRecord(state)
+        config = PaillierConfig(
+            public_key=key.public_key,
+            bits=setup.bits,
+            n_clients=setup.n_clients,
+            value_bits=setup.paillier.value_bits,
+            min_clients=floor,
+        )
+        return PaillierKeyHolder(config, key).decrypt_sum(frame)
+
     @staticmethod
     def _session(
         setup: RoundSetup,
@@ -458,6 +552,30 @@ def _node_identity(context: Context) -> _Identity | None:
     return _Identity(key=key, registry=registry, client_id=registry.client_id_of(key))
 
 
+def _check_pinned_paillier_key(setup: RoundSetup, context: Context) -> None:
+    """Refuse a Paillier round under a key other than the one this node pinned (if any)."""
+    path = context.node_config.get(NODE_PAILLIER_PUBLIC_KEY)
+    if path is None or setup.paillier is None:
+        return
+    if not isinstance(path, str) or not path:
+        raise InvalidArgument(f"node config {NODE_PAILLIER_PUBLIC_KEY!r} must be a file path")
+    if load_paillier_public_key(path).n != setup.paillier.n:
+        raise ProtocolAbort(
+            "the server asked to encrypt under a Paillier key other than the one this node "
+            f"pinned ({NODE_PAILLIER_PUBLIC_KEY!r}): refusing"
+        )
+
+
+def _node_paillier_key(context: Context) -> PaillierPrivateKey | None:
+    """The Paillier private key named by the node config, or ``None``."""
+    path = context.node_config.get(NODE_PAILLIER_KEY)
+    if path is None:
+        return None
+    if not isinstance(path, str) or not path:
+        raise InvalidArgument(f"node config {NODE_PAILLIER_KEY!r} must be a file path")
+    return load_paillier_private_key(path)
+
+
 def _claim(setup: RoundSetup, identity: _Identity, request: bytes) -> RoundSetup:
     """An active round's set-up with this node's own id (the server cannot know it yet)."""
     if setup.registry_digest != identity.registry.digest():
@@ -475,6 +593,13 @@ def _claim(setup: RoundSetup, identity: _Identity, request: bytes) -> RoundSetup
 
 secfl_mod = SecflClientMod()
 """The client mod with the default :class:`ClientPolicy` (secure protocols, >= 3 clients)."""
+
+
+def _refusal(msg: Message, role: str, error: SecflError) -> Message:
+    """The Flower error reply of a refused request (the server counts it as a dropout)."""
+    _log.warning("secfl %s: refused a request: %s: %s", role, type(error).__name__, error)
+    reason = f"secfl {type(error).__name__}: {error}"
+    return Message(Error(code=MOD_REFUSED, reason=reason), reply_to=msg)
 
 
 def _reply_record(round_id: int, answer: bytes | None) -> ConfigRecord:
@@ -548,6 +673,12 @@ class SecureAggregation(Strategy):
     that deviates from the protocol: every node signs its keys and the survivor list with
     its own identity, checked against ``registry`` (the same file every node holds). A
     round then starts with an ``identify`` phase (training, and each node's registry id).
+
+    ``paillier_public_key`` (protocol ``"paillier"``): the private key is **not** in this
+    process but on a SuperNode whose node config names it (``secfl-paillier-key``); the
+    strategy finds that node, leaves it out of training, and asks it to decrypt each round's
+    encrypted sum. Without it the ServerApp makes and holds the key pair itself, and
+    Paillier then protects the updates from the SuperLink and the network only.
     """
 
     def __init__(
@@ -569,6 +700,7 @@ class SecureAggregation(Strategy):
         on_stage: StageHook | None = None,
         threat_model: ThreatModel = ThreatModel.HONEST_BUT_CURIOUS,
         registry: Registry | None = None,
+        paillier_public_key: PaillierPublicKey | None = None,
         rng: Csprng | None = None,
     ) -> None:
         if not isinstance(strategy, Strategy):
@@ -594,6 +726,14 @@ class SecureAggregation(Strategy):
         if registry is not None and not isinstance(registry, Registry):
             raise InvalidArgument(f"registry must be a secfl Registry, got {type(registry)}")
         self.registry = registry
+        if paillier_public_key is not None:
+            if protocol != "paillier":
+                raise InvalidArgument("paillier_public_key goes with protocol 'paillier' only")
+            if not isinstance(paillier_public_key, PaillierPublicKey):
+                raise InvalidArgument("paillier_public_key must be a phe.PaillierPublicKey")
+        self.paillier_public_key = paillier_public_key
+        self.key_holder_node: int | None = None
+        """The SuperNode holding the Paillier private key (found on first use)."""
         if not 0.0 <= dropout < 1.0:
             raise InvalidArgument(f"dropout must be in [0, 1), got {dropout}")
         if not isinstance(weighting, Weighting):
@@ -698,8 +838,19 @@ class SecureAggregation(Strategy):
             if RECORD_KEY in m.content:
                 raise InvalidArgument(f"training messages must not carry a {RECORD_KEY!r} record")
             by_node[node] = m
-        nodes = tuple(sorted(by_node))
-        run = _Round(self, grid, server_round, nodes, t0)
+        run = _Round(self, grid, server_round, tuple(sorted(by_node)), t0)
+        remote = None
+        if self.paillier_public_key is not None:
+            try:
+                holder = run.find_key_holder()
+            except SecflError as e:
+                run.finish(None, f"{type(e).__name__}: {e}")
+                return None, None
+            if holder in by_node:  # the key holder does not train
+                del by_node[holder]
+                run.set_nodes(tuple(sorted(by_node)))
+            remote = RemoteKeyHolder(self.paillier_public_key, run.remote_decrypt)
+        nodes = run.nodes
         if len(nodes) < 2:
             run.finish(None, "fewer than 2 nodes were sampled")
             return None, None
@@ -713,6 +864,7 @@ class SecureAggregation(Strategy):
             dropout=self.dropout,
             rng=Csprng(seed=seed),
             registry=self.registry.verify_keys if self.registry is not None else None,
+            remote_key_holder=remote,
         )
         result = run.drive(pipeline, seed, by_node)
         if result is None:
@@ -769,15 +921,73 @@ class _Round:
         self.owner = owner
         self.grid = grid
         self.round = server_round
-        self.nodes = nodes
-        self.client_of = {node: i + 1 for i, node in enumerate(nodes)}
-        self.node_of = {i + 1: node for i, node in enumerate(nodes)}
+        self.set_nodes(nodes)
+        self.setup: RoundSetup | None = None
         self.t0 = t0
         self.dropped: dict[int, str] = {}
         self.survivors: tuple[int, ...] = ()
         self.train_metrics: dict[int, RecordDict] = {}
         self.bytes_down = self.bytes_up = 0
         self.phase_seconds: dict[str, float] = {}
+
+    def set_nodes(self, nodes: tuple[int, ...]) -> None:
+        """The round's nodes, with client ids 1..n in node-id order."""
+        self.nodes = nodes
+        self.client_of = {node: i + 1 for i, node in enumerate(nodes)}
+        self.node_of = {i + 1: node for i, node in enumerate(nodes)}
+
+    def find_key_holder(self) -> int:
+        """The node holding the Paillier private key: cached, or asked of every node."""
+        owner = self.owner
+        assert owner.paillier_public_key is not None
+        if owner.key_holder_node is not None:
+            return owner.key_holder_node
+        probe = key_fingerprint(owner.paillier_public_key)
+        fields: dict[str, ConfigRecordValues] = {"v": FORMAT_VERSION, "round": self.round}
+        fields["probe"] = probe
+        outgoing = {
+            n: (RecordDict({RECORD_KEY: ConfigRecord(fields)}), _KEY_HOLDER_MESSAGE_TYPE)
+            for n in sorted(self.grid.get_node_ids())
+        }
+        replies = self._exchange("find-key-holder", outgoing, owner.stage_timeout)
+        for node in sorted(replies):
+            reply = replies[node]
+            record = None if reply.has_error() else reply.content.config_records.get(RECORD_KEY)
+            if record is not None and record.get("key-holder") is True:
+                owner.key_holder_node = node
+                return node
+        raise ProtocolAbort(
+            f"none of the {len(outgoing)} nodes holds the Paillier private key of this "
+            f"strategy's public key (node config {NODE_PAILLIER_KEY!r} on the key holder)"
+        )
+
+    def remote_decrypt(self, frame: bytes) -> bytes:
+        """Have the key-holder node turn an ENCRYPTED_SUM frame into a DECRYPTED_SUM frame."""
+        owner = self.owner
+        node = owner.key_holder_node
+        assert node is not None
+        assert self.setup is not None
+        setup = self.setup.to_bytes()
+        fields: dict[str, ConfigRecordValues] = {"v": FORMAT_VERSION, "round": self.round}
+        fields["setup"], fields["decrypt"] = setup, frame
+        self.bytes_down += len(setup) + len(frame)
+        outgoing = {
+            node: (RecordDict({RECORD_KEY: ConfigRecord(fields)}), _KEY_HOLDER_MESSAGE_TYPE)
+        }
+        reply = self._exchange("decrypt", outgoing, owner.stage_timeout).get(node)
+        if reply is None:
+            owner.key_holder_node = None  # look for it again next round
+            raise ProtocolAbort(
+                f"the key holder (node {node}) did not answer within {owner.stage_timeout:g} s"
+            )
+        if reply.has_error():
+            raise ProtocolAbort(f"the key holder (node {node}) refused: {reply.error.reason}")
+        record = reply.content.config_records.get(RECORD_KEY)
+        if record is None or _get_int(record, "round") != self.round:
+            raise IntegrityError("the key holder's reply carries no secfl record of this round")
+        answer = _get_bytes(record, "reply")
+        self.bytes_up += len(answer)
+        return answer
 
     def drive(
         self, pipeline: Pipeline, seed: bytes, training: Mapping[int, Message]
@@ -788,7 +998,7 @@ class _Round:
         the honest-but-curious model with the protocol's first request, in the active one
         alone (the ``identify`` phase), since the session needs the nodes' registry ids.
         """
-        setup = self._setup_template(pipeline, seed)
+        setup = self.setup = self._setup_template(pipeline, seed)
         try:
             first = not setup.active
             if setup.active:

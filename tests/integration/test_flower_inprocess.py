@@ -30,14 +30,23 @@ from flwr.common.serde import (
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 from flwr.supercore.task_identity import TaskIdentity
+from phe import PaillierPrivateKey
 
 from secfl.errors import InvalidArgument
 from secfl.fl import Weighting
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey
-from secfl.identities import Registry, save_signing_key
+from secfl.identities import (
+    Registry,
+    load_paillier_public_key,
+    save_paillier_key,
+    save_signing_key,
+)
 from secfl.integrations.flower import (
+    KEY_HOLDER_STATE,
     NODE_IDENTITY,
+    NODE_PAILLIER_KEY,
+    NODE_PAILLIER_PUBLIC_KEY,
     NODE_REGISTRY,
     RECORD_KEY,
     STATE_KEY,
@@ -45,7 +54,7 @@ from secfl.integrations.flower import (
     SecureAggregation,
     secfl_mod,
 )
-from secfl.pipeline import DistributedDP
+from secfl.pipeline import DistributedDP, paillier_keypair
 from secfl.protocols.secagg import ThreatModel
 
 APP_DIR = Path(__file__).resolve().parents[2] / "examples" / "flower_app"
@@ -534,3 +543,114 @@ def test_active_misuse_raises_typed_errors(pki):
         )
     with pytest.raises(InvalidArgument, match="used only by it"):
         SecureAggregation(FedAvg(), protocol="secagg", registry=registry)
+
+
+# ------------------------------------------------------------------ Paillier key holder node
+KEY_HOLDER = 5  # partition of the node that holds the Paillier private key (6 nodes)
+
+
+@pytest.fixture
+def paillier_files(tmp_path: Path):
+    _, private = paillier_keypair(2048)  # generated once per process
+    save_paillier_key(private, tmp_path / "paillier.key", tmp_path / "paillier.pub")
+    return load_paillier_public_key(tmp_path / "paillier.pub"), str(tmp_path / "paillier.key")
+
+
+def key_holder_grid(key_path: str | None, mod=secfl_mod) -> LoopbackGrid:
+    config = {KEY_HOLDER: {NODE_PAILLIER_KEY: key_path}} if key_path else {}
+    return LoopbackGrid(client_app(mod), n_nodes=6, node_config=config)
+
+
+def test_paillier_key_on_a_key_holder_node_sums_without_the_server_holding_it(paillier_files):
+    public, key_path = paillier_files
+    grid = key_holder_grid(key_path)
+    strategy, seen = run(grid, rounds=2, protocol="paillier", paillier_public_key=public)
+    holder = sorted(grid.partition)[KEY_HOLDER]
+    assert strategy.key_holder_node == holder
+    r1, r2 = strategy.history
+    assert "find-key-holder" in r1.phase_seconds  # found once, then cached
+    assert "find-key-holder" not in r2.phase_seconds
+    for record, before in ((r1, seen[0]), (r2, seen[1])):
+        assert record.aborted is None
+        assert "decrypt" in record.phase_seconds
+        assert holder not in record.nodes  # the key holder does not train
+        assert len(record.survivors) == 5
+        np.testing.assert_allclose(
+            record.aggregate, expected_sum(grid, before, record.survivors), atol=1e-6
+        )
+    state = grid.context(holder).state.config_records[KEY_HOLDER_STATE]
+    assert state["last_round"] == 2
+    # The ServerApp side never had the private key: its protocol asks the node.
+    assert all(not isinstance(v, PaillierPrivateKey) for v in vars(strategy).values())
+
+
+def test_key_holder_decrypts_once_per_round_and_only_large_enough_sums(paillier_files):
+    public, key_path = paillier_files
+    grid = key_holder_grid(key_path)
+    run(grid, rounds=1, protocol="paillier", paillier_public_key=public)
+    asked = next(m for m in grid.sent if "decrypt" in m.content.config_records[RECORD_KEY])
+    again = Message(
+        RecordDict(dict(asked.content.items())),
+        dst_node_id=asked.metadata.dst_node_id,
+        message_type="train",
+    )
+    again.metadata.__dict__["_message_id"] = uuid4().hex
+    reply = grid.deliver(again)
+    assert "already decrypted" in (reply.error.reason or "")
+
+    # Three of five clients die before sending: the aggregator (min 2) asks for a sum of 2,
+    # which the key holder refuses (its own min_clients is 3).
+    grid = key_holder_grid(key_path)
+    hook = kill_at(grid, {(1, "input"): [0, 1, 2]})
+    strategy, seen = run(
+        grid, rounds=1, protocol="paillier", paillier_public_key=public, on_stage=hook
+    )
+    (record,) = strategy.history
+    assert record.aborted is not None
+    assert "refusing to decrypt a sum of 2 inputs (allowed 3..5)" in record.aborted
+    for k, v in seen[1].items():
+        np.testing.assert_array_equal(v, seen[0][k])
+
+
+def test_missing_or_dead_key_holder_aborts_the_round_cleanly(paillier_files):
+    public, key_path = paillier_files
+    strategy, _ = run(
+        key_holder_grid(None), rounds=1, protocol="paillier", paillier_public_key=public
+    )
+    assert "holds the Paillier private key" in (strategy.history[0].aborted or "")
+
+    grid = key_holder_grid(key_path)
+    hook = kill_at(grid, {(1, "decrypt"): [KEY_HOLDER]})
+    strategy, seen = run(
+        grid, rounds=2, protocol="paillier", paillier_public_key=public, on_stage=hook
+    )
+    r1, r2 = strategy.history
+    assert "did not answer" in (r1.aborted or "")
+    assert "holds the Paillier private key" in (r2.aborted or "")  # looked for it again
+    for k, v in seen[2].items():
+        np.testing.assert_array_equal(v, seen[0][k])
+    with pytest.raises(InvalidArgument, match="'paillier' only"):
+        SecureAggregation(FedAvg(), protocol="secagg", paillier_public_key=public)
+
+
+def test_nodes_that_pinned_a_paillier_key_refuse_rounds_under_another(paillier_files, tmp_path):
+    public, key_path = paillier_files
+    other = tmp_path / "other"
+    other.mkdir()
+    _, other_private = paillier_keypair(3072)  # a different key than the strategy's
+    save_paillier_key(other_private, other / "k", other / "p")
+    pinned = {NODE_PAILLIER_PUBLIC_KEY: str(tmp_path / "paillier.pub")}
+    wrong = {NODE_PAILLIER_PUBLIC_KEY: str(other / "p")}
+    config = {0: pinned, 1: pinned, 2: pinned, 3: wrong, 4: wrong}
+    config[KEY_HOLDER] = {NODE_PAILLIER_KEY: key_path}
+    grid = LoopbackGrid(client_app(), n_nodes=6, node_config=config)
+    strategy, seen = run(grid, rounds=1, protocol="paillier", paillier_public_key=public)
+    (record,) = strategy.history
+    nodes = sorted(grid.partition)
+    assert record.aborted is None
+    assert sorted(record.survivors) == nodes[:3]
+    for n in nodes[3:5]:
+        assert "other than the one this node pinned" in record.dropped[n]
+    np.testing.assert_allclose(
+        record.aggregate, expected_sum(grid, seen[0], record.survivors), atol=1e-6
+    )

@@ -12,7 +12,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey
-from secfl.identities import Registry, generate_identities, load_signing_key, save_signing_key
+from secfl.identities import (
+    Registry,
+    generate_identities,
+    load_paillier_private_key,
+    load_paillier_public_key,
+    load_signing_key,
+    save_paillier_key,
+    save_signing_key,
+)
 
 
 def keys(n: int, seed: int = 1) -> dict[int, SigningKey]:
@@ -129,3 +137,39 @@ def test_cli_writes_identities_and_refuses_to_overwrite(tmp_path, capsys):
     assert reg.digest().hex()[:16] in capsys.readouterr().out
     assert main(["identities", "--clients", "4", "--out", str(tmp_path / "pki")]) == 2
     assert "already holds" in capsys.readouterr().err
+
+
+def test_paillier_key_files_round_trip_and_refuse_bad_content(tmp_path):
+    from secfl.pipeline import paillier_keypair
+
+    public, private = paillier_keypair(2048)
+    save_paillier_key(private, tmp_path / "k", tmp_path / "p")
+    assert stat.S_IMODE((tmp_path / "k").stat().st_mode) == 0o600
+    assert load_paillier_public_key(tmp_path / "p") == public
+    loaded = load_paillier_private_key(tmp_path / "k")
+    assert (loaded.p, loaded.q) == (private.p, private.q)
+    with pytest.raises(InvalidArgument, match="never overwritten"):
+        save_paillier_key(private, tmp_path / "k", tmp_path / "p")
+    with pytest.raises(InvalidArgument, match="secfl-paillier-private-key"):
+        load_paillier_private_key(tmp_path / "p")  # the public file is not a private key
+    doc = json.loads((tmp_path / "k").read_text())
+    (tmp_path / "bad").write_text(json.dumps({**doc, "q": hex(private.q + 2)}))
+    with pytest.raises(InvalidArgument, match="p \\* q is not n"):
+        load_paillier_private_key(tmp_path / "bad")
+    (tmp_path / "small").write_text(json.dumps({**doc, "n": "0xff"}))
+    with pytest.raises(InvalidArgument, match="8-bit modulus"):
+        load_paillier_private_key(tmp_path / "small")
+    (tmp_path / "nothex").write_text(json.dumps({**doc, "p": "zz"}))
+    with pytest.raises(InvalidArgument, match="'p' is not a hex integer"):
+        load_paillier_private_key(tmp_path / "nothex")
+
+
+def test_cli_paillier_key_writes_a_matching_pair(tmp_path, capsys):
+    from secfl.cli import main
+
+    assert main(["paillier-key", "--bits", "1024", "--out", str(tmp_path)]) == 2
+    assert "--bits must be >= 2048" in capsys.readouterr().err
+    assert main(["paillier-key", "--out", str(tmp_path / "pk")]) == 0
+    private = load_paillier_private_key(tmp_path / "pk" / "paillier.key")
+    assert load_paillier_public_key(tmp_path / "pk" / "paillier.pub") == private.public_key
+    assert private.public_key.n.bit_length() == 2048

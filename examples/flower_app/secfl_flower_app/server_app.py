@@ -10,7 +10,7 @@ from flwr.app import Array, ArrayRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
 
-from secfl.identities import Registry
+from secfl.identities import Registry, load_paillier_public_key
 from secfl.integrations.flower import SecureAggregation
 from secfl.protocols.secagg import ThreatModel
 from secfl_flower_app import task
@@ -23,12 +23,12 @@ def main(grid: Grid, context: Context) -> None:
     """Run the federation: FedAvg sampling and evaluation, secfl aggregation."""
     cfg = context.run_config
     hooks = _TestHooks(cfg)
-    registry = str(cfg.get("registry", ""))
-    active = (
-        {"threat_model": ThreatModel.ACTIVE, "registry": Registry.load(registry)}
-        if registry
-        else {}
-    )
+    registry, paillier_key = str(cfg.get("registry", "")), str(cfg.get("paillier-public-key", ""))
+    extra: dict[str, object] = {}
+    if registry:
+        extra.update(threat_model=ThreatModel.ACTIVE, registry=Registry.load(registry))
+    if paillier_key:
+        extra.update(paillier_public_key=load_paillier_public_key(paillier_key))
     strategy = SecureAggregation(
         FedAvg(fraction_train=1.0, fraction_evaluate=float(cfg["fraction-evaluate"])),
         protocol=str(cfg["protocol"]),
@@ -37,7 +37,7 @@ def main(grid: Grid, context: Context) -> None:
         train_timeout=float(cfg["train-timeout"]),
         stage_timeout=float(cfg["stage-timeout"]),
         on_stage=hooks.on_stage if hooks.pause_at else None,
-        **active,
+        **extra,
     )
     initial = ArrayRecord({k: Array(v) for k, v in task.initial_arrays().items()})
     strategy.start(

@@ -19,10 +19,11 @@ rounds 2 and 3 the ServerApp pauses after the share phase and the test kills one
 A second test starts the same federation over TLS (a CA made by the test; SuperNodes and
 the CLI verify the SuperLink) with an Ed25519 identity per SuperNode (its key file and the
 registry named in its node config) and runs one SecAgg round in the active threat model:
-identify, signed keys, consistency round, exact sum.
+identify, signed keys, consistency round, exact sum. A third adds a fifth SuperNode that
+holds the Paillier private key and runs one Paillier round decrypted there.
 
 Every wait is bounded, and every process the test started is killed in the fixture's
-teardown, whatever happens. Slow (about 3.5 minutes for both on 2 cores: Flower starts a
+teardown, whatever happens. Slow (about 4.5 minutes for all three on 2 cores: Flower starts a
 ClientApp process per message, its SuperNodes poll every 3 s and each killed node costs a
 stage timeout), but part of the plain ``pytest`` run (``make test``) whenever flwr and its
 executables are installed; they are marked ``flower``, so ``pytest -m flower``
@@ -69,8 +70,14 @@ MARK = "SECFL_E2E_RUN"  # environment marker of every process this test starts
 sys.path.insert(0, str(APP_DIR))
 from secfl_flower_app import task  # noqa: E402
 
-from secfl.identities import generate_identities  # noqa: E402
-from secfl.integrations.flower import NODE_IDENTITY, NODE_REGISTRY  # noqa: E402
+from secfl.identities import generate_identities, save_paillier_key  # noqa: E402
+from secfl.integrations.flower import (  # noqa: E402
+    NODE_IDENTITY,
+    NODE_PAILLIER_KEY,
+    NODE_PAILLIER_PUBLIC_KEY,
+    NODE_REGISTRY,
+)
+from secfl.pipeline import paillier_keypair  # noqa: E402
 
 
 def _free_port() -> int:
@@ -169,9 +176,12 @@ def _marked_pids(token: str) -> list[int]:
 def federation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Federation]:
     """A SuperLink and NODES SuperNodes. Indirect parameters: ``identities=True`` gives each
     node a signing key and the registry through its node config (active threat model);
-    ``tls=True`` runs every connection over TLS with a CA made for the test."""
+    ``tls=True`` runs every connection over TLS with a CA made for the test;
+    ``key_holder=True`` adds a SuperNode (partition NODES) holding a Paillier private key
+    (``tmp_path / "keys"``), whose public key the other nodes pin."""
     params = getattr(request, "param", {})
     with_identities, with_tls = bool(params.get("identities")), bool(params.get("tls"))
+    with_key_holder = bool(params.get("key_holder"))
     for tool in ("flower-superlink", "flower-supernode", "flwr"):
         if not (BIN / tool).exists():
             pytest.skip(f"{tool} is not installed next to {sys.executable}")
@@ -197,7 +207,14 @@ def federation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Feder
         f'[superlink]\ndefault = "e2e"\n\n[superlink.e2e]\naddress = "127.0.0.1:{port}"\n' + cli_tls
     )
     fed = Federation(home=home, env=env, address=f"127.0.0.1:{port}")
-    node_config = {p: f"partition-id={p}" for p in range(NODES)}
+    node_config = {p: f"partition-id={p}" for p in range(NODES + with_key_holder)}
+    if with_key_holder:
+        keys = tmp_path / "keys"
+        keys.mkdir()
+        save_paillier_key(paillier_keypair(2048)[1], keys / "paillier.key", keys / "paillier.pub")
+        for p in range(NODES):
+            node_config[p] += f" {NODE_PAILLIER_PUBLIC_KEY}='{keys / 'paillier.pub'}'"
+        node_config[NODES] += f" {NODE_PAILLIER_KEY}='{keys / 'paillier.key'}'"
     if with_identities:
         pki = tmp_path / "pki"
         generate_identities(NODES, pki)
@@ -220,7 +237,7 @@ def federation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Feder
             ],
         )
         _wait("the SuperLink to listen", lambda: _listening(port), 60, fed)
-        for p in range(NODES):
+        for p in node_config:
             fed.nodes[p] = fed.start(
                 f"supernode-{p}",
                 [
@@ -234,7 +251,7 @@ def federation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Feder
                     node_config[p],
                 ],
             )
-        for p in range(NODES):
+        for p in node_config:
             log = home / f"supernode-{p}.log"
             _wait(f"SuperNode {p} to register", lambda log=log: _node_id(log) is not None, 60, fed)
             node_id = _node_id(log)
@@ -456,5 +473,33 @@ def test_active_secagg_round_over_tls_with_identities_from_node_config(
     expected_ids = {str(node): p + 1 for p, node in federation.node_ids.items()}
     assert r1["client_ids"] == expected_ids, detail
     assert sorted(r1["survivors"]) == sorted(federation.node_ids.values()), detail
+    expected = sum(_update(globals_[0], p) for p in range(NODES))
+    np.testing.assert_allclose(np.asarray(r1["aggregate"]), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("federation", [{"key_holder": True}], indirect=True)
+def test_paillier_round_with_the_private_key_on_a_key_holder_node(federation: Federation, tmp_path):
+    """Paillier with the private key off the ServerApp: a fifth SuperNode holds it (node
+    config ``secfl-paillier-key``), the four data nodes pin the public key; the strategy
+    finds the key holder, leaves it out of training and has it decrypt the sum."""
+    t0 = time.monotonic()
+    result, _ = _submit(
+        federation,
+        tmp_path,
+        **{
+            "num-server-rounds": "1",
+            "protocol": '"paillier"',
+            "paillier-public-key": json.dumps(str(tmp_path / "keys" / "paillier.pub")),
+        },
+    )
+    _wait("the run's result", result.exists, 240, federation)
+    print(f"\nFlower end-to-end Paillier run with a key holder: {time.monotonic() - t0:.1f} s")
+    rounds, globals_, detail = _rounds(result)
+    r1 = rounds[1]
+    assert r1["aborted"] is None, detail
+    assert list(r1["phase_seconds"]) == ["find-key-holder", "input", "decrypt"], detail
+    data_nodes = sorted(federation.node_ids[p] for p in range(NODES))
+    assert sorted(r1["nodes"]) == data_nodes, detail  # the key holder did not train
+    assert sorted(r1["survivors"]) == data_nodes, detail
     expected = sum(_update(globals_[0], p) for p in range(NODES))
     np.testing.assert_allclose(np.asarray(r1["aggregate"]), expected, rtol=0, atol=1e-6)

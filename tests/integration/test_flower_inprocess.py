@@ -654,3 +654,15 @@ def test_nodes_that_pinned_a_paillier_key_refuse_rounds_under_another(paillier_f
     np.testing.assert_allclose(
         record.aggregate, expected_sum(grid, seen[0], record.survivors), atol=1e-6
     )
+
+
+def test_active_round_with_distributed_dp(pki):
+    registry, configs = pki
+    grid = LoopbackGrid(client_app(), node_config=configs)
+    dp = DistributedDP(noise_multiplier=1e-3)
+    strategy, seen = run_active(grid, registry, dp=dp)
+    (record,) = strategy.history
+    assert record.aborted is None
+    assert record.epsilon is not None
+    err = record.aggregate - expected_sum(grid, seen[0], record.survivors)
+    assert np.max(np.abs(err)) < 0.05  # noise std 5e-3 on the sum (see the DP test above)

@@ -1,0 +1,440 @@
+"""The Flower client mod (see :mod:`secfl.integrations.flower`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from flwr.app import ConfigRecord, ConfigRecordValues, Context, Error, Message, RecordDict
+from flwr.clientapp.typing import ClientAppCallable
+from phe import PaillierPrivateKey
+
+from secfl import wire
+from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort, SecflError
+from secfl.fl.fedavg import Weighting
+from secfl.hazmat.rng import Csprng
+from secfl.hazmat.sign import SigningKey
+from secfl.identities import (
+    Registry,
+    load_paillier_private_key,
+    load_paillier_public_key,
+    load_signing_key,
+)
+from secfl.integrations._flower_common import (
+    _ABORTED,
+    _ACTIVE,
+    _DONE,
+    FORMAT_VERSION,
+    KEY_HOLDER_STATE,
+    MOD_REFUSED,
+    NODE_IDENTITY,
+    NODE_PAILLIER_KEY,
+    NODE_PAILLIER_PUBLIC_KEY,
+    NODE_REGISTRY,
+    RECORD_KEY,
+    STATE_KEY,
+    _get_bytes,
+    _get_int,
+    _get_str,
+    _Layout,
+    _log,
+    _single_array_record,
+)
+from secfl.integrations._flower_wire import SEED_BYTES, ClientPolicy, RoundSetup
+from secfl.pipeline import Pipeline
+from secfl.protocols.base import ClientSession
+from secfl.protocols.paillier import PaillierConfig, PaillierKeyHolder, key_fingerprint
+
+
+@dataclass
+class _ClientState:
+    """What a node keeps between the messages of one round (in ``Context.state``)."""
+
+    run: bytes = b""
+    last_round: int = -1
+    status: str = _DONE
+    seed: bytes = b""
+    setup: bytes = b""
+    value: bytes = b""
+    transcript: list[bytes] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, context: Context, run_id: int) -> _ClientState:
+        run = run_id.to_bytes(8, "big")
+        record = context.state.config_records.get(STATE_KEY)
+        if record is None or record.get("v") != FORMAT_VERSION or record.get("run") != run:
+            return cls(run=run)  # a new run starts afresh
+        r = wire.Reader(_get_bytes(record, "transcript"))
+        transcript = []
+        while r.remaining:
+            transcript.append(r.blob())
+        return cls(
+            run=run,
+            last_round=_get_int(record, "last_round"),
+            status=_get_str(record, "status"),
+            seed=_get_bytes(record, "seed"),
+            setup=_get_bytes(record, "setup"),
+            value=_get_bytes(record, "value"),
+            transcript=transcript,
+        )
+
+    def save(self, context: Context) -> None:
+        w = wire.Writer()
+        for request in self.transcript:
+            w.blob(request)
+        context.state.config_records[STATE_KEY] = ConfigRecord(
+            {
+                "v": FORMAT_VERSION,
+                "run": self.run,
+                "last_round": self.last_round,
+                "status": self.status,
+                "seed": self.seed,
+                "setup": self.setup,
+                "value": self.value,
+                "transcript": w.getvalue(),
+            }
+        )
+
+    def close(self, status: str) -> None:
+        """End the round: keep only its id (never run it again) and wipe its secrets."""
+        self.status = status
+        self.seed = self.setup = self.value = b""
+        self.transcript = []
+
+
+class SecflClientMod:
+    """A Flower client mod that takes part in secfl secure-aggregation rounds.
+
+    Messages without a ``"secfl"`` record (evaluation, queries, plain training) pass
+    through to the app unchanged. The mod refuses (answers with a Flower error, which the
+    server counts as a dropout) any round that ``policy`` rejects: by default the plaintext
+    protocol, rounds of fewer than 3 clients and Paillier keys under 2048 bits, and, on a
+    node that has an identity, any round not in the active threat model.
+
+    A node's identity (active threat model) comes from its node config: ``secfl-identity``
+    is the path of its Ed25519 signing key, ``secfl-registry`` that of the registry of every
+    client's verify key (see :mod:`secfl.identities`; both are read on every message).
+
+    Keyword arguments are those of :class:`ClientPolicy`.
+    """
+
+    def __init__(
+        self,
+        *,
+        protocols: tuple[str, ...] = ("secagg", "secagg+", "paillier"),
+        min_clients: int = 3,
+        min_paillier_bits: int = 2048,
+        min_noise_multiplier: float | None = None,
+        require_active: bool | None = None,
+    ) -> None:
+        self.policy = ClientPolicy(
+            protocols=tuple(protocols),
+            min_clients=min_clients,
+            min_paillier_bits=min_paillier_bits,
+            min_noise_multiplier=min_noise_multiplier,
+            require_active=require_active,
+        )
+
+    def __repr__(self) -> str:
+        return f"SecflClientMod({self.policy})"
+
+    def __call__(self, msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+        if not msg.has_content() or RECORD_KEY not in msg.content.config_records:
+            return call_next(msg, context)
+        if {"probe", "decrypt"} & set(msg.content.config_records[RECORD_KEY]):
+            return self._key_holder(msg, context)
+        state = _ClientState.load(context, msg.metadata.run_id)
+        round_id: int | None = None
+        try:
+            record = msg.content.config_records[RECORD_KEY]
+            if record.get("v") != FORMAT_VERSION:
+                raise IntegrityError(
+                    f"secfl record version {record.get('v')!r}; this node speaks {FORMAT_VERSION}"
+                )
+            round_id = _get_int(record, "round")
+            request = _get_bytes(record, "request")
+            if "setup" in record:
+                return self._first(msg, context, call_next, state, round_id, request)
+            return self._next(msg, context, state, round_id, request)
+        except SecflError as e:
+            # A refusal ends this node's current round for good, unless the message was a
+            # well-formed one about an older round (a late delivery).
+            if state.status == _ACTIVE and (round_id is None or round_id >= state.last_round):
+                state.close(_ABORTED)
+            state.save(context)
+            return _refusal(msg, "client", e)
+
+    def _first(
+        self,
+        msg: Message,
+        context: Context,
+        call_next: ClientAppCallable,
+        state: _ClientState,
+        round_id: int,
+        request: bytes,
+    ) -> Message:
+        record = msg.content.config_records[RECORD_KEY]
+        setup_bytes = _get_bytes(record, "setup")
+        setup = RoundSetup.from_bytes(setup_bytes)
+        if setup.round_id != round_id:
+            raise ProtocolAbort(f"set-up is for round {setup.round_id}, the message for {round_id}")
+        if round_id <= state.last_round:
+            raise ProtocolAbort(
+                f"round {round_id} is not after round {state.last_round}, which this node already "
+                f"started: a round is never run twice (its sum could be taken over another set "
+                f"of survivors)"
+            )
+        identity = _node_identity(context)
+        self.policy.check(setup, has_identity=identity is not None)
+        _check_pinned_paillier_key(setup, context)
+        if setup.active:
+            assert identity is not None  # checked by the policy
+            setup = _claim(setup, identity, request)
+            setup_bytes = setup.to_bytes()
+        if state.status == _ACTIVE:
+            state.close(_ABORTED)  # the previous round never finished
+        state.last_round, state.status = round_id, _ABORTED  # until this round is set up
+        state.save(context)
+
+        global_arrays = _single_array_record(msg.content, what="the server's training message")
+        layout = _Layout.of(global_arrays)
+        base = layout.flatten(global_arrays, what="the global model")
+        weighted = setup.weighting is Weighting.EXAMPLES
+        if layout.size + weighted != setup.dim:
+            raise ProtocolAbort(
+                f"the round aggregates {setup.dim} values but the global model has "
+                f"{layout.size} floating-point entries"
+            )
+        pipeline = setup.client_pipeline(identity.registry.verify_keys if identity else None)
+
+        del msg.content[RECORD_KEY]  # the app sees the message FedAvg would have sent
+        reply = call_next(msg, context)
+        if reply.has_error():
+            return reply
+        new = _single_array_record(reply.content, what="the ClientApp's training reply")
+        update = layout.flatten(new, what="the ClientApp's training reply") - base
+        if weighted:
+            count = _metric(reply.content, setup.weight_key)
+            w = min(max(math.floor(count), 0), setup.example_cap) / setup.example_cap
+            update = np.append(update * w, w)
+        protected = pipeline.client_side(update, rng=Csprng())
+
+        seed = Csprng().bytes(SEED_BYTES)
+        state.status = _ACTIVE
+        state.seed, state.setup, state.transcript = seed, setup_bytes, []
+        state.value = wire.Writer().vector(protected.encoded, setup.bits).getvalue()
+        answer: bytes | None = None
+        if not setup.active:  # an active round's first message only asks who this node is
+            session = self._session(setup, pipeline, seed, protected.encoded, identity)
+            answer = session.handle(request)
+            state.transcript.append(request)
+            if session.phase == _DONE:
+                state.close(_DONE)
+        state.save(context)
+
+        content = RecordDict()
+        for key, metrics in reply.content.metric_records.items():
+            content[key] = metrics  # the app's own metrics (in the clear, as without secfl)
+        record = _reply_record(round_id, answer)
+        if setup.active:
+            record["client"] = setup.client_id
+        content[RECORD_KEY] = record
+        return Message(content, reply_to=msg)
+
+    def _next(
+        self, msg: Message, context: Context, state: _ClientState, round_id: int, request: bytes
+    ) -> Message:
+        if state.status != _ACTIVE or state.last_round != round_id:
+            raise ProtocolAbort(
+                f"no round {round_id} in progress on this node (last round {state.last_round}, "
+                f"{state.status})"
+            )
+        setup = RoundSetup.from_bytes(state.setup)
+        identity = _node_identity(context) if setup.active else None
+        if setup.active and (identity is None or identity.client_id != setup.client_id):
+            raise ProtocolAbort("this node's identity changed in the middle of an active round")
+        pipeline = setup.client_pipeline(identity.registry.verify_keys if identity else None)
+        r = wire.Reader(state.value)
+        value = r.vector(setup.bits)
+        r.finish()
+        session = self._session(setup, pipeline, state.seed, value, identity)
+        for earlier in state.transcript:  # deterministic: same seed, same requests
+            session.handle(earlier)
+        answer = session.handle(request)
+        state.transcript.append(request)
+        if session.phase == _DONE:
+            state.close(_DONE)
+        state.save(context)
+        return Message(RecordDict({RECORD_KEY: _reply_record(round_id, answer)}), reply_to=msg)
+
+    def _key_holder(self, msg: Message, context: Context) -> Message:
+        """Answer whether this node holds the Paillier key, or decrypt one round's sum."""
+        try:
+            record = msg.content.config_records[RECORD_KEY]
+            if record.get("v") != FORMAT_VERSION:
+                raise IntegrityError(f"secfl record version {record.get('v')!r}")
+            round_id = _get_int(record, "round")
+            key = _node_paillier_key(context)
+            if "probe" in record:
+                ours = key is not None and _get_bytes(record, "probe") == key_fingerprint(
+                    key.public_key
+                )
+                fields: dict[str, ConfigRecordValues] = {"v": FORMAT_VERSION, "round": round_id}
+                fields["key-holder"] = ours
+                return Message(RecordDict({RECORD_KEY: ConfigRecord(fields)}), reply_to=msg)
+            if key is None:
+                raise ProtocolAbort(
+                    f"this node holds no Paillier private key (node config {NODE_PAILLIER_KEY!r})"
+                )
+            setup = RoundSetup.from_bytes(_get_bytes(record, "setup"))
+            frame = _get_bytes(record, "decrypt")
+            answer = self._decrypt(context, msg.metadata.run_id, round_id, setup, frame, key)
+            return Message(RecordDict({RECORD_KEY: _reply_record(round_id, answer)}), reply_to=msg)
+        except SecflError as e:
+            return _refusal(msg, "key holder", e)
+
+    def _decrypt(
+        self,
+        context: Context,
+        run_id: int,
+        round_id: int,
+        setup: RoundSetup,
+        frame: bytes,
+        key: PaillierPrivateKey,
+    ) -> bytes:
+        """One round's ENCRYPTED_SUM -> DECRYPTED_SUM, at most once per round, in order."""
+        if setup.paillier is None or setup.round_id != round_id:
+            raise ProtocolAbort("a decryption request needs the Paillier set-up of its round")
+        if setup.paillier.n != key.public_key.n:
+            raise ProtocolAbort("the sum is encrypted under another Paillier key")
+        if wire.Reader(wire.unframe(frame)[1]).u64() != round_id:
+            raise ProtocolAbort("the encrypted sum is for another round than the request")
+        floor = max(setup.paillier.min_clients, self.policy.min_clients)
+        if floor > setup.n_clients:
+            raise ProtocolAbort(
+                f"the round has {setup.n_clients} clients; this key holder decrypts only sums "
+                f"of at least {self.policy.min_clients} (min_clients)"
+            )
+        run = run_id.to_bytes(8, "big")
+        spent = context.state.config_records.get(KEY_HOLDER_STATE)
+        if spent is not None and spent.get("run") == run:
+            last = _get_int(spent, "last_round")
+            if round_id <= last:
+                raise ProtocolAbort(
+                    f"round {round_id} is not after round {last}, whose sum this key holder "
+                    f"already decrypted: one decryption per round, in round order"
+                )
+        # Spent by any well-formed attempt, before decrypting (a refusal does not reopen it).
+        state: dict[str, ConfigRecordValues] = {"v": FORMAT_VERSION, "run": run}
+        state["last_round"] = round_id
+        context.state.config_records[KEY_HOLDER_STATE] = ConfigRecord(state)
+        config = PaillierConfig(
+            public_key=key.public_key,
+            bits=setup.bits,
+            n_clients=setup.n_clients,
+            value_bits=setup.paillier.value_bits,
+            min_clients=floor,
+        )
+        return PaillierKeyHolder(config, key).decrypt_sum(frame)
+
+    @staticmethod
+    def _session(
+        setup: RoundSetup,
+        pipeline: Pipeline,
+        seed: bytes,
+        value: np.ndarray,
+        identity: _Identity | None,
+    ) -> ClientSession:
+        key = identity.key if identity is not None else None
+        protocol = setup.client_protocol(pipeline, rng=Csprng(seed=seed), identity=key)
+        return protocol.client(round_id=setup.round_id, client_id=setup.client_id, value=value)
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """A node's long-term identity: its signing key, the registry, its id there."""
+
+    key: SigningKey
+    registry: Registry
+    client_id: int
+
+
+def _node_identity(context: Context) -> _Identity | None:
+    """The identity named by the node config, or ``None`` if it names none."""
+    config = context.node_config
+    key_path, registry_path = config.get(NODE_IDENTITY), config.get(NODE_REGISTRY)
+    if key_path is None and registry_path is None:
+        return None
+    if not (isinstance(key_path, str) and key_path and isinstance(registry_path, str)):
+        raise InvalidArgument(
+            f"node config: {NODE_IDENTITY!r} and {NODE_REGISTRY!r} go together, as file paths"
+        )
+    key = load_signing_key(key_path)
+    registry = Registry.load(registry_path)
+    return _Identity(key=key, registry=registry, client_id=registry.client_id_of(key))
+
+
+def _check_pinned_paillier_key(setup: RoundSetup, context: Context) -> None:
+    """Refuse a Paillier round under a key other than the one this node pinned (if any)."""
+    path = context.node_config.get(NODE_PAILLIER_PUBLIC_KEY)
+    if path is None or setup.paillier is None:
+        return
+    if not isinstance(path, str) or not path:
+        raise InvalidArgument(f"node config {NODE_PAILLIER_PUBLIC_KEY!r} must be a file path")
+    if load_paillier_public_key(path).n != setup.paillier.n:
+        raise ProtocolAbort(
+            "the server asked to encrypt under a Paillier key other than the one this node "
+            f"pinned ({NODE_PAILLIER_PUBLIC_KEY!r}): refusing"
+        )
+
+
+def _node_paillier_key(context: Context) -> PaillierPrivateKey | None:
+    """The Paillier private key named by the node config, or ``None``."""
+    path = context.node_config.get(NODE_PAILLIER_KEY)
+    if path is None:
+        return None
+    if not isinstance(path, str) or not path:
+        raise InvalidArgument(f"node config {NODE_PAILLIER_KEY!r} must be a file path")
+    return load_paillier_private_key(path)
+
+
+def _claim(setup: RoundSetup, identity: _Identity, request: bytes) -> RoundSetup:
+    """An active round's set-up with this node's own id (the server cannot know it yet)."""
+    if setup.registry_digest != identity.registry.digest():
+        raise ProtocolAbort(
+            f"the server's registry (digest {setup.registry_digest.hex()[:16]}...) is not this "
+            f"node's ({identity.registry.digest().hex()[:16]}...): every party needs the same "
+            f"registry file"
+        )
+    if setup.client_id != 0 or request:
+        raise ProtocolAbort(
+            "an active round starts with an identification message (client id 0, no request)"
+        )
+    return replace(setup, client_id=identity.client_id)
+
+
+secfl_mod = SecflClientMod()
+"""The client mod with the default :class:`ClientPolicy` (secure protocols, >= 3 clients)."""
+
+
+def _refusal(msg: Message, role: str, error: SecflError) -> Message:
+    """The Flower error reply of a refused request (the server counts it as a dropout)."""
+    _log.warning("secfl %s: refused a request: %s: %s", role, type(error).__name__, error)
+    reason = f"secfl {type(error).__name__}: {error}"
+    return Message(Error(code=MOD_REFUSED, reason=reason), reply_to=msg)
+
+
+def _reply_record(round_id: int, answer: bytes | None) -> ConfigRecord:
+    return ConfigRecord({"v": FORMAT_VERSION, "round": round_id, "reply": answer or b""})
+
+
+def _metric(content: RecordDict, key: str) -> float:
+    for metrics in content.metric_records.values():
+        if key in metrics:
+            value = metrics[key]
+            if isinstance(value, int | float) and math.isfinite(value):
+                return float(value)
+    raise InvalidArgument(
+        f"weighting by examples needs the metric {key!r} (a number) in the ClientApp's reply"
+    )

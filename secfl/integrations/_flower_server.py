@@ -1,0 +1,677 @@
+"""The Flower strategy that runs secure rounds (see :mod:`secfl.integrations.flower`)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import cast
+
+import numpy as np
+from flwr.app import (
+    ArrayRecord,
+    ConfigRecord,
+    ConfigRecordValues,
+    Message,
+    MetricRecord,
+    RecordDict,
+)
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import Strategy
+from phe import PaillierPublicKey
+
+from secfl.dp.accounting import RdpAccountant
+from secfl.errors import (
+    InsufficientSurvivors,
+    IntegrityError,
+    InvalidArgument,
+    ProtocolAbort,
+    SecflError,
+)
+from secfl.fl.fedavg import Weighting
+from secfl.hazmat.rng import Csprng
+from secfl.identities import Registry
+from secfl.integrations._flower_common import (
+    _KEY_HOLDER_MESSAGE_TYPE,
+    FORMAT_VERSION,
+    IDENTIFY,
+    NODE_PAILLIER_KEY,
+    RECORD_KEY,
+    _get_bytes,
+    _get_int,
+    _Layout,
+    _log,
+)
+from secfl.integrations._flower_wire import SEED_BYTES, PaillierParams, RoundSetup
+from secfl.pipeline import DistributedDP, Pipeline, PipelineConfig, RemoteKeyHolder
+from secfl.protocols.paillier import PaillierProtocol, key_fingerprint
+from secfl.protocols.secagg import ThreatModel
+
+
+@dataclass(frozen=True)
+class SecureRoundRecord:
+    """What one secure round over Flower did."""
+
+    round: int
+    nodes: tuple[int, ...]
+    """Flower node ids invited to the round."""
+    survivors: tuple[int, ...]
+    """Node ids whose update is in the aggregate."""
+    dropped: Mapping[int, str]
+    """Node id -> the phase in which it dropped out, and why."""
+    aborted: str | None
+    aggregate: np.ndarray | None
+    """The decoded sum of the survivors' clipped updates (with the total weight as the last
+    entry when weighting by examples, plus the summed noise under DP); ``None`` if aborted."""
+    epsilon: float | None
+    """Cumulative epsilon (at the DP delta) after this round; ``None`` without DP."""
+    seconds: float
+    bytes_down: int
+    """secfl frame bytes sent to nodes (Flower's own framing and the model not counted)."""
+    bytes_up: int
+    """secfl frame bytes received from nodes."""
+    phase_seconds: Mapping[str, float] = field(default_factory=dict)
+    """Wall-clock seconds of each phase's message exchange (send to last reply or deadline)."""
+    client_ids: Mapping[int, int] = field(default_factory=dict)
+    """Node id -> secfl client id (``1..n`` in node-id order; the registry's ids when
+    active). Nodes that never got an id (dropped while identifying) are absent."""
+
+
+StageHook = Callable[[int, str, tuple[int, ...]], None]
+"""``(round, phase, node ids)``, called before each phase's requests are sent."""
+
+
+class SecureAggregation(Strategy):
+    """A Flower strategy that securely aggregates the updates of another strategy's round.
+
+    ``strategy`` (e.g. ``FedAvg``) keeps sampling nodes, building their training messages,
+    running evaluation and aggregating metrics; its array aggregation is replaced by a secfl
+    round: the new global model is the global model plus ``server_lr`` times the mean of the
+    survivors' updates (each clipped to L2 norm ``clip_bound``; weighted by the metric
+    ``strategy.weighted_by_key`` inside the secure sum when ``weighting`` is
+    :attr:`Weighting.EXAMPLES`). A round that aborts (too few survivors) leaves the model
+    unchanged.
+
+    ``protocol``, ``clip_bound``, ``bits``, ``dropout`` (the fraction of nodes a round must
+    tolerate), ``dp`` and ``paillier_bits`` mean what they mean in
+    :class:`~secfl.pipeline.PipelineConfig` and :class:`~secfl.pipeline.Pipeline`.
+    ``train_timeout`` bounds the first phase (it includes local training), ``stage_timeout``
+    every later one; a node that has not answered by then is a dropout. The Paillier private
+    key stays in this process (the key holder is the ServerApp).
+
+    ``threat_model=ThreatModel.ACTIVE`` (protocol ``"secagg"``) protects against a server
+    that deviates from the protocol: every node signs its keys and the survivor list with
+    its own identity, checked against ``registry`` (the same file every node holds). A
+    round then starts with an ``identify`` phase (training, and each node's registry id).
+
+    ``paillier_public_key`` (protocol ``"paillier"``): the private key is **not** in this
+    process but on a SuperNode whose node config names it (``secfl-paillier-key``); the
+    strategy finds that node, leaves it out of training, and asks it to decrypt each round's
+    encrypted sum. Without it the ServerApp makes and holds the key pair itself, and
+    Paillier then protects the updates from the SuperLink and the network only.
+    """
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        *,
+        protocol: str = "secagg+",
+        clip_bound: float = 1.0,
+        bits: int = 32,
+        dropout: float = 0.2,
+        dp: DistributedDP | None = None,
+        paillier_bits: int = 2048,
+        weighting: Weighting = Weighting.UNIFORM,
+        example_cap: int = 1000,
+        server_lr: float = 1.0,
+        train_timeout: float = 600.0,
+        stage_timeout: float = 60.0,
+        poll_interval: float = 0.2,
+        on_stage: StageHook | None = None,
+        threat_model: ThreatModel = ThreatModel.HONEST_BUT_CURIOUS,
+        registry: Registry | None = None,
+        paillier_public_key: PaillierPublicKey | None = None,
+        rng: Csprng | None = None,
+    ) -> None:
+        if not isinstance(strategy, Strategy):
+            raise InvalidArgument(
+                f"strategy must be a Flower Strategy (e.g. FedAvg()), got {type(strategy).__name__}"
+            )
+        if isinstance(strategy, SecureAggregation):
+            raise InvalidArgument("SecureAggregation cannot wrap another SecureAggregation")
+        self.config = PipelineConfig(
+            protocol=protocol,
+            clip_bound=clip_bound,
+            bits=bits,
+            paillier_bits=paillier_bits,
+            dp=dp,
+            threat_model=threat_model,
+        )
+        if (threat_model is ThreatModel.ACTIVE) != (registry is not None):
+            raise InvalidArgument(
+                "the active threat model needs the registry of the nodes' identities (and a "
+                "registry is used only by it): pass both threat_model=ThreatModel.ACTIVE and "
+                "registry=Registry.load(path), or neither"
+            )
+        if registry is not None and not isinstance(registry, Registry):
+            raise InvalidArgument(f"registry must be a secfl Registry, got {type(registry)}")
+        self.registry = registry
+        if paillier_public_key is not None:
+            if protocol != "paillier":
+                raise InvalidArgument("paillier_public_key goes with protocol 'paillier' only")
+            if not isinstance(paillier_public_key, PaillierPublicKey):
+                raise InvalidArgument("paillier_public_key must be a phe.PaillierPublicKey")
+        self.paillier_public_key = paillier_public_key
+        self.key_holder_node: int | None = None
+        """The SuperNode holding the Paillier private key (found on first use)."""
+        if not 0.0 <= dropout < 1.0:
+            raise InvalidArgument(f"dropout must be in [0, 1), got {dropout}")
+        if not isinstance(weighting, Weighting):
+            raise InvalidArgument(f"weighting must be a secfl Weighting, got {weighting!r}")
+        if not 1 <= example_cap < 1 << 32:
+            raise InvalidArgument(f"example_cap must be in 1..2^32-1, got {example_cap}")
+        if not (math.isfinite(server_lr) and server_lr > 0):
+            raise InvalidArgument(f"server_lr must be a positive number, got {server_lr}")
+        for name, value in (
+            ("train_timeout", train_timeout),
+            ("stage_timeout", stage_timeout),
+            ("poll_interval", poll_interval),
+        ):
+            if not (math.isfinite(value) and value > 0):
+                raise InvalidArgument(f"{name} must be a positive number of seconds, got {value}")
+        self.strategy = strategy
+        self.dropout = dropout
+        self.weighting = weighting
+        self.example_cap = example_cap
+        self.server_lr = server_lr
+        self.train_timeout = train_timeout
+        self.stage_timeout = stage_timeout
+        self.poll_interval = poll_interval
+        self.on_stage = on_stage
+        self._rng = rng or Csprng()
+        self.weight_key = str(getattr(strategy, "weighted_by_key", "num-examples"))
+        self.history: list[SecureRoundRecord] = []
+        self.accountant = RdpAccountant() if dp is not None else None
+        self._pending: tuple[int, ArrayRecord | None, MetricRecord | None] | None = None
+
+    # ---------------------------------------------------------------- Strategy API
+    def summary(self) -> None:
+        """Log this strategy's secfl settings, then the wrapped strategy's summary."""
+        cfg = self.config
+        _log.info(
+            "\t├──> secfl secure aggregation: protocol=%s threat_model=%s clip_bound=%s bits=%d "
+            "dropout=%s dp=%s weighting=%s",
+            cfg.protocol,
+            cfg.threat_model.name,
+            cfg.clip_bound,
+            cfg.bits,
+            self.dropout,
+            cfg.dp,
+            self.weighting.value,
+        )
+        self.strategy.summary()
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        """Run the whole secure round now (it takes several message exchanges).
+
+        Returns no messages: :meth:`aggregate_train` hands the round's result to
+        ``Strategy.start``. Nodes are chosen by the wrapped strategy's ``configure_train``.
+        """
+        messages = list(self.strategy.configure_train(server_round, arrays, config, grid))
+        new_arrays, metrics = self.run_round(grid, server_round, arrays, messages)
+        self._pending = (server_round, new_arrays, metrics)
+        return []
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        """The new global arrays of the round run by :meth:`configure_train`."""
+        pending, self._pending = self._pending, None
+        if pending is None or pending[0] != server_round:
+            return None, None
+        return pending[1], pending[2]
+
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        """Evaluation is the wrapped strategy's."""
+        return self.strategy.configure_evaluate(server_round, arrays, config, grid)
+
+    def aggregate_evaluate(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> MetricRecord | None:
+        """Evaluation is the wrapped strategy's."""
+        return self.strategy.aggregate_evaluate(server_round, replies)
+
+    # ---------------------------------------------------------------- one round
+    def run_round(
+        self,
+        grid: Grid,
+        server_round: int,
+        arrays: ArrayRecord,
+        messages: list[Message],
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        """One secure round over the nodes that ``messages`` (training messages) address.
+
+        Returns the new global arrays (``None`` if the round aborted) and the aggregated
+        training metrics; the round's :class:`SecureRoundRecord` is appended to
+        :attr:`history`.
+        """
+        t0 = time.perf_counter()
+        by_node: dict[int, Message] = {}
+        for m in messages:
+            node = m.metadata.dst_node_id
+            if node in by_node:
+                raise InvalidArgument(f"the wrapped strategy addressed node {node} twice")
+            if RECORD_KEY in m.content:
+                raise InvalidArgument(f"training messages must not carry a {RECORD_KEY!r} record")
+            by_node[node] = m
+        run = _Round(self, grid, server_round, tuple(sorted(by_node)), t0)
+        remote = None
+        if self.paillier_public_key is not None:
+            try:
+                holder = run.find_key_holder()
+            except SecflError as e:
+                run.finish(None, f"{type(e).__name__}: {e}")
+                return None, None
+            if holder in by_node:  # the key holder does not train
+                del by_node[holder]
+                run.set_nodes(tuple(sorted(by_node)))
+            remote = RemoteKeyHolder(self.paillier_public_key, run.remote_decrypt)
+        nodes = run.nodes
+        if len(nodes) < 2:
+            run.finish(None, "fewer than 2 nodes were sampled")
+            return None, None
+        layout = _Layout.of(arrays)
+        weighted = self.weighting is Weighting.EXAMPLES
+        seed = self._rng.bytes(SEED_BYTES)  # public: it only draws the rotation (DP)
+        pipeline = Pipeline(
+            self.config,
+            n_clients=len(nodes),
+            dim=layout.size + weighted,
+            dropout=self.dropout,
+            rng=Csprng(seed=seed),
+            registry=self.registry.verify_keys if self.registry is not None else None,
+            remote_key_holder=remote,
+        )
+        result = run.drive(pipeline, seed, by_node)
+        if result is None:
+            return None, None
+        total = pipeline.server_side(result.aggregate)
+        epsilon = self._account(pipeline, len(result.survivors))
+        survivors = len(result.survivors)
+        if weighted:
+            if total[-1] <= 0:
+                run.finish(None, "the survivors' total weight is zero", epsilon=epsilon)
+                return None, None
+            mean = total[:-1] / total[-1]
+        else:
+            mean = total / survivors
+        base = layout.flatten(arrays, what="the global model")
+        new_arrays = layout.apply(arrays, base + self.server_lr * mean)
+        run.finish(total, None, epsilon=epsilon)
+        metrics = self._metrics(run)
+        return new_arrays, metrics
+
+    def _account(self, pipeline: Pipeline, survivors: int) -> float | None:
+        event = pipeline.dp_event(survivors=survivors)
+        if event is None or self.accountant is None or self.config.dp is None:
+            return None
+        self.accountant.compose(event)
+        return float(self.accountant.get_epsilon(self.config.dp.delta))
+
+    def _metrics(self, run: _Round) -> MetricRecord:
+        out = MetricRecord()
+        aggr = getattr(self.strategy, "train_metrics_aggr_fn", None)
+        contents = [run.train_metrics[n] for n in run.survivors if n in run.train_metrics]
+        if callable(aggr) and contents:
+            try:
+                out = cast(MetricRecord, aggr(contents, self.weight_key))
+            except Exception as e:  # user metrics code must not fail the round
+                _log.warning("secfl: aggregating the train metrics failed: %s", e)
+                out = MetricRecord()
+        out["secfl-survivors"] = len(run.survivors)
+        out["secfl-dropped"] = len(run.dropped)
+        return out
+
+
+class _Round:
+    """The Flower side of one round: messages out, replies in, dropouts recorded."""
+
+    def __init__(
+        self,
+        owner: SecureAggregation,
+        grid: Grid,
+        server_round: int,
+        nodes: tuple[int, ...],
+        t0: float,
+    ) -> None:
+        self.owner = owner
+        self.grid = grid
+        self.round = server_round
+        self.set_nodes(nodes)
+        self.setup: RoundSetup | None = None
+        self.t0 = t0
+        self.dropped: dict[int, str] = {}
+        self.survivors: tuple[int, ...] = ()
+        self.train_metrics: dict[int, RecordDict] = {}
+        self.bytes_down = self.bytes_up = 0
+        self.phase_seconds: dict[str, float] = {}
+
+    def set_nodes(self, nodes: tuple[int, ...]) -> None:
+        """The round's nodes, with client ids 1..n in node-id order."""
+        self.nodes = nodes
+        self.client_of = {node: i + 1 for i, node in enumerate(nodes)}
+        self.node_of = {i + 1: node for i, node in enumerate(nodes)}
+
+    def find_key_holder(self) -> int:
+        """The node holding the Paillier private key: cached, or asked of every node."""
+        owner = self.owner
+        assert owner.paillier_public_key is not None
+        if owner.key_holder_node is not None:
+            return owner.key_holder_node
+        probe = key_fingerprint(owner.paillier_public_key)
+        fields: dict[str, ConfigRecordValues] = {"v": FORMAT_VERSION, "round": self.round}
+        fields["probe"] = probe
+        outgoing = {
+            n: (RecordDict({RECORD_KEY: ConfigRecord(fields)}), _KEY_HOLDER_MESSAGE_TYPE)
+            for n in sorted(self.grid.get_node_ids())
+        }
+        replies = self._exchange("find-key-holder", outgoing, owner.stage_timeout)
+        for node in sorted(replies):
+            reply = replies[node]
+            record = None if reply.has_error() else reply.content.config_records.get(RECORD_KEY)
+            if record is not None and record.get("key-holder") is True:
+                owner.key_holder_node = node
+                return node
+        raise ProtocolAbort(
+            f"none of the {len(outgoing)} nodes holds the Paillier private key of this "
+            f"strategy's public key (node config {NODE_PAILLIER_KEY!r} on the key holder)"
+        )
+
+    def remote_decrypt(self, frame: bytes) -> bytes:
+        """Have the key-holder node turn an ENCRYPTED_SUM frame into a DECRYPTED_SUM frame."""
+        owner = self.owner
+        node = owner.key_holder_node
+        assert node is not None
+        assert self.setup is not None
+        setup = self.setup.to_bytes()
+        fields: dict[str, ConfigRecordValues] = {"v": FORMAT_VERSION, "round": self.round}
+        fields["setup"], fields["decrypt"] = setup, frame
+        self.bytes_down += len(setup) + len(frame)
+        outgoing = {
+            node: (RecordDict({RECORD_KEY: ConfigRecord(fields)}), _KEY_HOLDER_MESSAGE_TYPE)
+        }
+        reply = self._exchange("decrypt", outgoing, owner.stage_timeout).get(node)
+        if reply is None:
+            owner.key_holder_node = None  # look for it again next round
+            raise ProtocolAbort(
+                f"the key holder (node {node}) did not answer within {owner.stage_timeout:g} s"
+            )
+        if reply.has_error():
+            raise ProtocolAbort(f"the key holder (node {node}) refused: {reply.error.reason}")
+        record = reply.content.config_records.get(RECORD_KEY)
+        if record is None or _get_int(record, "round") != self.round:
+            raise IntegrityError("the key holder's reply carries no secfl record of this round")
+        answer = _get_bytes(record, "reply")
+        self.bytes_up += len(answer)
+        return answer
+
+    def drive(
+        self, pipeline: Pipeline, seed: bytes, training: Mapping[int, Message]
+    ) -> _Result | None:
+        """Run the session phase by phase; ``None`` (and a record) if the round aborts.
+
+        The first exchange carries each node's training message and the round set-up: in
+        the honest-but-curious model with the protocol's first request, in the active one
+        alone (the ``identify`` phase), since the session needs the nodes' registry ids.
+        """
+        setup = self.setup = self._setup_template(pipeline, seed)
+        try:
+            first = not setup.active
+            if setup.active:
+                self._identify(setup, training)
+            session = pipeline.protocol.server(
+                round_id=self.round,
+                client_ids=frozenset(self.client_of.values()),
+                dim=pipeline.input_dim,
+            )
+            requests = session.start()
+            while requests:
+                phase = session.phase
+                outgoing = {
+                    self.node_of[cid]: self._message(
+                        request, training[self.node_of[cid]], setup if first else None, cid
+                    )
+                    for cid, request in requests.items()
+                }
+                timeout = self.owner.train_timeout if first else self.owner.stage_timeout
+                replies = self._exchange(phase, outgoing, timeout)
+                for node in sorted(outgoing):
+                    record = self._record(phase, node, replies.get(node), timeout)
+                    if record is None:
+                        continue
+                    try:
+                        answer = _get_bytes(record, "reply")
+                        self.bytes_up += len(answer)
+                        if answer:
+                            session.receive(self.client_of[node], answer)
+                    except SecflError as e:
+                        self.dropped[node] = f"{phase}: rejected: {type(e).__name__}: {e}"
+                        continue
+                    if first:
+                        self._keep_metrics(node, replies[node])
+                first = False
+                requests = session.advance()
+            result = session.result
+        except SecflError as e:
+            self.finish(None, f"{type(e).__name__}: {e}")
+            return None
+        self.survivors = tuple(sorted(self.node_of[c] for c in result.survivors))
+        for cid in result.dropped:
+            self.dropped.setdefault(self.node_of[cid], "dropped")
+        return _Result(result.aggregate, result.survivors)
+
+    def _identify(self, setup: RoundSetup, training: Mapping[int, Message]) -> None:
+        """Active rounds: send training and set-up, learn each node's registry id.
+
+        A claim of an id outside the registry, or of one another node already claimed, makes
+        the node a dropout; a node claiming someone else's id is caught by the signature
+        check of the next phase (it cannot sign with that id's key).
+        """
+        registry = self.owner.registry
+        assert registry is not None
+        outgoing = {n: self._message(b"", training[n], setup, 0) for n in self.nodes}
+        timeout = self.owner.train_timeout
+        replies = self._exchange(IDENTIFY, outgoing, timeout)
+        self.client_of, self.node_of = {}, {}
+        for node in sorted(outgoing):
+            record = self._record(IDENTIFY, node, replies.get(node), timeout)
+            if record is None:
+                continue
+            try:
+                cid = _get_int(record, "client")
+                if cid not in registry.verify_keys:
+                    raise IntegrityError(f"it claims client id {cid}, which is not in the registry")
+                if cid in self.node_of:
+                    raise IntegrityError(
+                        f"it claims client id {cid}, which node {self.node_of[cid]} claimed first"
+                    )
+            except SecflError as e:
+                self.dropped[node] = f"{IDENTIFY}: rejected: {type(e).__name__}: {e}"
+                continue
+            self.client_of[node], self.node_of[cid] = cid, node
+            self._keep_metrics(node, replies[node])
+        if len(self.node_of) < 2:
+            raise InsufficientSurvivors(
+                f"only {len(self.node_of)} of {len(self.nodes)} nodes identified themselves"
+            )
+
+    def _message(
+        self, request: bytes, training: Message, setup: RoundSetup | None, client_id: int
+    ) -> tuple[RecordDict, str]:
+        """One node's message: its request, plus training and set-up in a first phase."""
+        fields: dict[str, ConfigRecordValues] = {
+            "v": FORMAT_VERSION,
+            "round": self.round,
+            "request": request,
+        }
+        content = RecordDict()
+        if setup is not None:
+            fields["setup"] = replace(setup, client_id=client_id).to_bytes()
+            for key, rec in training.content.items():
+                content[key] = rec
+        content[RECORD_KEY] = ConfigRecord(fields)
+        self.bytes_down += sum(len(v) for v in fields.values() if isinstance(v, bytes))
+        return content, training.metadata.message_type
+
+    def _setup_template(self, pipeline: Pipeline, seed: bytes) -> RoundSetup:
+        owner = self.owner
+        cfg = owner.config
+        paillier = None
+        if isinstance(pipeline.protocol, PaillierProtocol):
+            pcfg = pipeline.protocol.config
+            paillier = PaillierParams(
+                n=int(pcfg.public_key.n),
+                value_bits=pcfg.effective_value_bits,
+                min_clients=pcfg.min_clients,
+            )
+        registry = owner.registry
+        return RoundSetup(
+            round_id=self.round,
+            client_id=0 if registry is not None else 1,
+            n_clients=len(self.nodes),
+            dim=pipeline.dim,
+            protocol=cfg.protocol,
+            bits=pipeline.codec.bits,
+            scale_bits=pipeline.codec.scale_bits,
+            clip_bound=cfg.clip_bound,
+            dropout=owner.dropout,
+            weighting=owner.weighting,
+            example_cap=owner.example_cap,
+            weight_key=owner.weight_key,
+            pipeline_seed=seed,
+            dp=cfg.dp,
+            paillier_bits=cfg.paillier_bits,
+            paillier=paillier,
+            threat_model=cfg.threat_model,
+            registry_digest=registry.digest() if registry is not None else b"",
+        )
+
+    def _exchange(
+        self, phase: str, outgoing: Mapping[int, tuple[RecordDict, str]], timeout: float
+    ) -> dict[int, Message]:
+        """Send one message per node; collect replies until all arrived or ``timeout``."""
+        if self.owner.on_stage is not None:
+            self.owner.on_stage(self.round, phase, tuple(sorted(outgoing)))
+        t_phase = time.perf_counter()
+        replies = self._push_and_pull(outgoing, timeout)
+        self.phase_seconds[phase] = time.perf_counter() - t_phase
+        _log.debug(
+            "secfl round %d, phase %s: %d of %d replies in %.1f s",
+            self.round,
+            phase,
+            len(replies),
+            len(outgoing),
+            self.phase_seconds[phase],
+        )
+        return replies
+
+    def _push_and_pull(
+        self, outgoing: Mapping[int, tuple[RecordDict, str]], timeout: float
+    ) -> dict[int, Message]:
+        nodes = list(outgoing)
+        messages = [
+            Message(
+                outgoing[n][0],
+                dst_node_id=n,
+                message_type=outgoing[n][1],
+                group_id=str(self.round),
+                ttl=timeout + 30.0,
+            )
+            for n in nodes
+        ]
+        ids = list(self.grid.push_messages(messages))
+        pending = {mid: n for mid, n in zip(ids, nodes, strict=False) if mid}
+        replies: dict[int, Message] = {}
+        deadline = time.monotonic() + timeout
+        while pending:
+            for reply in self.grid.pull_messages(list(pending)):
+                node = pending.pop(reply.metadata.reply_to_message_id, None)
+                if node is not None:
+                    replies[node] = reply
+            left = deadline - time.monotonic()
+            if not pending or left <= 0:
+                break
+            time.sleep(min(self.owner.poll_interval, left))
+        return replies
+
+    def _record(
+        self, phase: str, node: int, reply: Message | None, timeout: float
+    ) -> ConfigRecord | None:
+        """A node's secfl reply record for this round, or ``None`` (and why it dropped)."""
+        if reply is None:
+            self.dropped[node] = f"{phase}: no reply within {timeout:g} s"
+            return None
+        if reply.has_error():
+            self.dropped[node] = f"{phase}: {reply.error.reason or f'error {reply.error.code}'}"
+            return None
+        record = reply.content.config_records.get(RECORD_KEY)
+        try:
+            if record is None or record.get("v") != FORMAT_VERSION:
+                raise IntegrityError(
+                    "the reply carries no secfl record of this version (does the ClientApp "
+                    "have secfl_mod among its mods, with the same secfl version?)"
+                )
+            if _get_int(record, "round") != self.round:
+                raise ProtocolAbort("the reply is for another round")
+        except SecflError as e:
+            self.dropped[node] = f"{phase}: rejected: {type(e).__name__}: {e}"
+            return None
+        return record
+
+    def _keep_metrics(self, node: int, reply: Message) -> None:
+        metrics = RecordDict()
+        for key, rec in reply.content.metric_records.items():
+            metrics[key] = rec
+        self.train_metrics[node] = metrics
+
+    def finish(
+        self, aggregate: np.ndarray | None, aborted: str | None, *, epsilon: float | None = None
+    ) -> None:
+        owner = self.owner
+        record = SecureRoundRecord(
+            round=self.round,
+            nodes=self.nodes,
+            survivors=self.survivors if aborted is None else (),
+            dropped=dict(self.dropped),
+            aborted=aborted,
+            aggregate=aggregate,
+            epsilon=epsilon,
+            seconds=time.perf_counter() - self.t0,
+            bytes_down=self.bytes_down,
+            bytes_up=self.bytes_up,
+            phase_seconds=dict(self.phase_seconds),
+            client_ids=dict(self.client_of),
+        )
+        owner.history.append(record)
+        if aborted is None:
+            _log.info(
+                "secfl round %d: %d of %d nodes aggregated (%d dropped) in %.1f s",
+                self.round,
+                len(record.survivors),
+                len(self.nodes),
+                len(record.dropped),
+                record.seconds,
+            )
+        else:
+            _log.warning("secfl round %d aborted: %s", self.round, aborted)
+
+
+@dataclass(frozen=True)
+class _Result:
+    aggregate: np.ndarray
+    survivors: frozenset[int]

@@ -19,6 +19,7 @@ unsupported event raises :class:`InvalidArgument` and leaves the accountant as i
 
 from __future__ import annotations
 
+import abc
 import enum
 import math
 from collections.abc import Callable, Sequence
@@ -84,7 +85,7 @@ _E = TypeVar("_E", bound="_NoiseSumEvent")
 
 
 @dataclass(frozen=True, kw_only=True)
-class _NoiseSumEvent(DpEvent):
+class _NoiseSumEvent(DpEvent, abc.ABC):
     """What the distributed-noise events share: ``n_clients`` integer noise shares summed,
     sensitivities in integer units, and the total noise's standard deviation."""
 
@@ -101,9 +102,10 @@ class _NoiseSumEvent(DpEvent):
             _positive(self.l1_sensitivity, "l1_sensitivity")
 
     @classmethod
+    @abc.abstractmethod
     def _local_noise(cls, total_std: float, n_clients: int) -> dict[str, float]:
-        """Each client's noise parameter when the sum's standard deviation is ``total_std``."""
-        raise NotImplementedError
+        """Each client's noise parameter when the sum's standard deviation is ``total_std``
+        (every concrete event says how its noise splits over the clients)."""
 
     @classmethod
     def for_noise_multiplier(

@@ -243,6 +243,20 @@ def ref_unrotate(y: Sequence[float], seed: bytes, dimension: int) -> list[mpmath
     return [signs[i] * mpmath.mpf(hy[i]) / scale for i in range(dimension)]
 
 
+def ref_l2_norm(x: Sequence[float]) -> float:
+    """The norm as ``encoding-v1.md`` ("L2 norm") specifies it, in plain Python floats."""
+    peak = max((abs(v) for v in x), default=0.0)
+    if peak == 0.0:
+        return 0.0
+    terms = [(v / peak) * (v / peak) for v in x]
+    while len(terms) > 1:
+        if len(terms) % 2:
+            terms.append(0.0)
+        half = len(terms) // 2
+        terms = [terms[i] + terms[i + half] for i in range(half)]
+    return peak * math.sqrt(terms[0])
+
+
 def ref_rounded_l2_bound(c: float, d: int, beta: float) -> mpmath.mpf:
     c_, d_ = mpmath.mpf(c), mpmath.mpf(d)
     bound = c_ + mpmath.sqrt(d_)
@@ -1283,6 +1297,7 @@ def client_vectors() -> Json:
             noise = plan.noise.sample(rng=replay)
             encoded = [(qv + int(nv)) % m for qv, nv in zip(q_ref, noise, strict=True)]
             _agree(f"{name}: client {c} encoded", [int(v) for v in lib.encoded], encoded)
+            _agree(f"{name}: client {c} norm", lib.norm, ref_l2_norm(update))
             clients.append(
                 {
                     "id": c,

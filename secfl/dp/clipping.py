@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from secfl.dp._detmath import exp_scalar, fixed_order_sum
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
 
@@ -52,8 +53,11 @@ def _as_float_array(x: np.ndarray, name: str = "x") -> np.ndarray:
 
 
 def l2_norm(x: np.ndarray) -> float:
-    """The L2 norm of ``x`` in float64, without overflow for large entries.
+    """The L2 norm of ``x`` in float64, without overflow, with the same bits on every CPU.
 
+    ``peak * sqrt(S)`` where ``peak = max |x_i|`` and ``S`` sums ``(x_i / peak)^2`` by
+    :func:`~secfl.dp._detmath.fixed_order_sum` (``protocols/encoding-v1.md``, "L2 norm"):
+    clipping decisions must not depend on the machine's BLAS kernel or SIMD level.
     Returns ``inf`` only when the true norm exceeds the float64 range.
     """
     arr = np.asarray(x, dtype=np.float64).reshape(-1)
@@ -63,7 +67,7 @@ def l2_norm(x: np.ndarray) -> float:
     if peak == 0.0:
         return 0.0
     scaled = arr / peak
-    return peak * math.sqrt(float(np.dot(scaled, scaled)))
+    return peak * math.sqrt(fixed_order_sum(scaled * scaled))
 
 
 @dataclass(frozen=True)
@@ -266,7 +270,7 @@ class AdaptiveClipper:
             )
         cfg = self._config
         b = float(noised_indicator_sum) / n_clients + 0.5
-        new = self._bound * math.exp(-cfg.learning_rate * (b - cfg.target_quantile))
+        new = self._bound * exp_scalar(-cfg.learning_rate * (b - cfg.target_quantile))
         new = min(max(new, cfg.min_bound), cfg.max_bound)
         if not (math.isfinite(new) and new > 0):
             raise InvalidArgument(

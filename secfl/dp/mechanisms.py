@@ -4,7 +4,8 @@ distributed versions that run on clients before secure aggregation.
 All randomness comes from an injected :class:`~secfl.hazmat.rng.Csprng`.
 
 **Continuous Gaussian** (:func:`gaussian`, :class:`GaussianMechanism`) uses Box-Muller on
-53-bit uniforms. Floating-point caveat: the outputs are float64 values whose set and
+53-bit uniforms, with the log, sine and cosine of :mod:`secfl.dp._detmath` so that a seeded
+draw is the same on every CPU. Floating-point caveat: the outputs are float64 values whose set and
 spacing depend on the computation, not reals; Mironov (CCS 2012) showed that the low-order
 bits of textbook float Laplace noise can reveal the unnoised value, and the same class of
 attack applies in principle to any float noise. The draws are also truncated at
@@ -41,7 +42,8 @@ from typing import NoReturn
 
 import numpy as np
 
-from secfl.dp import _exact, _poisson
+from secfl.dp import _detmath, _exact, _poisson
+from secfl.dp._detmath import fixed_order_sum
 from secfl.dp.accounting import DiscreteGaussianSumEvent, GaussianEvent, SkellamSumEvent
 from secfl.dp.clipping import l2_norm
 from secfl.encoding import MAX_BITS, MIN_BITS
@@ -103,9 +105,9 @@ def gaussian(size: int, *, stddev: float, rng: Csprng) -> np.ndarray:
     half = (size + 1) // 2
     u1 = 1.0 - rng.uniform(half)  # in (0, 1]: log is finite
     u2 = rng.uniform(half)
-    radius = np.sqrt(-2.0 * np.log(u1))
-    angle = (2.0 * math.pi) * u2
-    out = np.concatenate((radius * np.cos(angle), radius * np.sin(angle)))[:size]
+    radius = np.sqrt(-2.0 * _detmath.log(u1))
+    sin, cos = _detmath.sin_cos_2pi(u2)
+    out = np.concatenate((radius * cos, radius * sin))[:size]
     out *= stddev
     return out
 
@@ -264,7 +266,8 @@ def rounded_l2_bound(*, l2_bound: float, dimension: int, beta: float) -> float:
 
 def _int_norm_at_most(q: np.ndarray, bound: float) -> bool:
     """Exactly whether the integer vector ``q`` has L2 norm <= ``bound``."""
-    approx = float(np.dot(q.astype(np.float64), q.astype(np.float64)))
+    qf = q.astype(np.float64)
+    approx = fixed_order_sum(qf * qf)
     limit = bound * bound
     if abs(approx - limit) > 1e-9 * max(limit, 1.0):
         return approx <= limit

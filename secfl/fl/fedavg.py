@@ -11,7 +11,6 @@ parameters exactly as they were.
 
 from __future__ import annotations
 
-import enum
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,9 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from secfl.dp.accounting import DpEvent, PoissonSampledEvent, RdpAccountant
-from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper, clip_l2
+from secfl.dp.accounting import RdpAccountant
+from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper
 from secfl.errors import InvalidArgument, SecflError
+from secfl.fl.round import RoundCore, Weighting, encode_update
 from secfl.hazmat.rng import Csprng
 from secfl.pipeline import PROTOCOLS, DistributedDP, Pipeline, PipelineConfig
 from secfl.runtime.simulator import SimulationReport, simulate_round
@@ -32,16 +32,6 @@ LocalUpdate = Callable[[int, np.ndarray], tuple[np.ndarray, int]]
 """``(client index, global parameters) -> (new local parameters, number of examples)``."""
 
 Evaluate = Callable[[np.ndarray], Mapping[str, float]]
-
-
-class Weighting(enum.Enum):
-    """How client updates are weighted in the average."""
-
-    UNIFORM = "uniform"
-    """Every surviving client counts once."""
-    EXAMPLES = "examples"
-    """By example count, capped at ``example_cap``; the weights travel inside the secure
-    sum (one extra coordinate), so the server learns only their total."""
 
 
 @dataclass(frozen=True)
@@ -159,10 +149,26 @@ class FederatedAveraging:
         self._local_update = local_update
         self._evaluate = evaluate
         self._rng = rng or Csprng()
-        self._velocity = np.zeros_like(self.params, dtype=np.float64)
+        self.core = RoundCore(
+            config.pipeline_config(),
+            weighting=config.weighting,
+            example_cap=config.example_cap,
+            server_lr=config.server_lr,
+            server_momentum=config.server_momentum,
+            adaptive_clip=config.adaptive_clip,
+            sampling_rate=config.sampling_rate,
+        )
         self.history: list[RoundRecord] = []
-        self.accountant = RdpAccountant() if config.dp is not None else None
-        self.clipper = AdaptiveClipper(config.adaptive_clip) if config.adaptive_clip else None
+
+    @property
+    def accountant(self) -> RdpAccountant | None:
+        """The privacy accountant (``None`` without DP)."""
+        return self.core.accountant
+
+    @property
+    def clipper(self) -> AdaptiveClipper | None:
+        """The adaptive clipper (``None`` with a fixed clip bound)."""
+        return self.core.clipper
 
     def _sample(self) -> list[int]:
         cfg = self.config
@@ -179,19 +185,14 @@ class FederatedAveraging:
         t0 = time.perf_counter()
         number = len(self.history) + 1
         sampled = self._sample()
+        shape = self.core.shape(self.params.size)
         if len(sampled) < 2:
-            bound = self.clipper.bound if self.clipper is not None else cfg.clip_bound
-            outcome = _Outcome(number, len(sampled), t0, 0, {}, bound)
+            outcome = _Outcome(number, len(sampled), t0, 0, {}, shape.clip_bound)
             return self._record(outcome, None, "fewer than 2 clients sampled")
-        weighted = cfg.weighting is Weighting.EXAMPLES
-        adaptive = self.clipper is not None
-        bound = self.clipper.bound if self.clipper is not None else cfg.clip_bound
-        # Extra coordinates inside the secure sum: the weight (<= 1), the clip bit (+-1/2).
-        extra = (1.0 if weighted else 0.0) + (0.25 if adaptive else 0.0)
         pipeline = Pipeline(
-            cfg.pipeline_config(clip_bound=math.sqrt(bound * bound + extra)),
+            shape.pipeline_config(self.core.config),
             n_clients=len(sampled),
-            dim=self.params.size + int(weighted) + int(adaptive),
+            dim=shape.input_dim,
             dropout=cfg.dropout,
             rng=self._rng.spawn(),
         )
@@ -201,54 +202,33 @@ class FederatedAveraging:
         for idx in sampled:
             new, n_examples = self._local_update(idx, self.params.copy())
             try:
-                clip = clip_l2(self._delta(idx, new), bound=bound)
-                w = min(max(int(n_examples), 0), cfg.example_cap) / cfg.example_cap
-                parts = [clip.clipped * w if weighted else clip.clipped]
-                if weighted:
-                    parts.append(np.array([w]))
-                if adaptive:
-                    parts.append(np.array([AdaptiveClipper.unclipped_indicator(clip)]))
-                out = pipeline.client_side(np.concatenate(parts), rng=self._rng)
+                out = encode_update(
+                    shape, pipeline, self._delta(idx, new), examples=n_examples, rng=self._rng
+                )
             except SecflError as e:  # this client is left out; the round goes on
                 rejected[idx] = str(e)
                 continue
-            clipped += clip.was_clipped
+            clipped += out.clipped
             inputs[idx + 1] = out.encoded  # protocol client ids start at 1
-        outcome = _Outcome(number, len(sampled), t0, clipped, rejected, bound)
+        outcome = _Outcome(number, len(sampled), t0, clipped, rejected, shape.clip_bound)
         if len(inputs) < 2:
             return self._record(outcome, None, f"only {len(inputs)} valid client updates")
         dropouts = self._dropouts(pipeline, list(inputs))
         report = simulate_round(pipeline.protocol, inputs, dropouts=dropouts, round_id=number)
         if report.result is None:
             return self._record(outcome, report, report.aborted)
-        survivors = len(report.result.survivors)
-        event = pipeline.dp_event(survivors=survivors)
-        if event is not None:
-            self._account(event)
-        total = pipeline.server_side(report.result.aggregate)
-        if self.clipper is not None:
-            indicator = float(total[-1])
-            if cfg.dp is None:  # without DP the count gets its own noise
-                indicator = self.clipper.noise_sum(indicator, rng=self._rng)
-            self.clipper.update(noised_indicator_sum=indicator, n_clients=survivors)
-            total = total[:-1]
-        if weighted:
-            weight = float(total[-1])
-            if weight <= 0:
-                return self._record(outcome, report, "zero total weight")
-            mean = total[:-1] / weight
-        else:
-            mean = total / survivors
-        self._velocity = cfg.server_momentum * self._velocity + mean
-        self.params = (self.params + cfg.server_lr * self._velocity).astype(self.params.dtype)
+        step = self.core.step(
+            self.params,
+            pipeline,
+            shape,
+            report.result.aggregate,
+            survivors=len(report.result.survivors),
+            rng=self._rng,
+        )
+        if step.params is None:
+            return self._record(outcome, report, step.aborted)
+        self.params = step.params
         return self._record(outcome, report, None)
-
-    def _account(self, event: DpEvent) -> None:
-        """Compose the released round: Poisson-sampled if clients are sampled at a rate,
-        else unamplified (fixed-size sampling is not credited: a valid, looser bound)."""
-        assert self.accountant is not None
-        q = self.config.sampling_rate
-        self.accountant.compose(event if q is None else PoissonSampledEvent(q, event))
 
     def _delta(self, idx: int, new: np.ndarray) -> np.ndarray:
         arr = np.asarray(new)
@@ -289,19 +269,12 @@ class FederatedAveraging:
             else 0,
             fraction_clipped=outcome.clipped / outcome.sampled if outcome.sampled else 0.0,
             clip_bound=outcome.bound,
-            epsilon=self._epsilon(),
+            epsilon=self.core.epsilon(),
             metrics=metrics,
             rejected=dict(outcome.rejected),
         )
         self.history.append(record)
         return record
-
-    def _epsilon(self) -> float | None:
-        if self.accountant is None or self.config.dp is None:
-            return None
-        if not self.accountant.ledger:
-            return 0.0
-        return float(self.accountant.get_epsilon(self.config.dp.delta))
 
     def run(self, *, on_round: Callable[[RoundRecord], None] | None = None) -> list[RoundRecord]:
         """All configured rounds; ``on_round`` is called after each (e.g. a progress bar)."""

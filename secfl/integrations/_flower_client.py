@@ -6,13 +6,21 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from flwr.app import ConfigRecord, ConfigRecordValues, Context, Error, Message, RecordDict
+from flwr.app import (
+    ConfigRecord,
+    ConfigRecordValues,
+    Context,
+    Error,
+    Message,
+    MetricRecord,
+    RecordDict,
+)
 from flwr.clientapp.typing import ClientAppCallable
 from phe import PaillierPrivateKey
 
 from secfl import wire
 from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort, SecflError
-from secfl.fl.fedavg import Weighting
+from secfl.fl.round import encode_update
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey
 from secfl.identities import (
@@ -200,10 +208,10 @@ class SecflClientMod:
         global_arrays = _single_array_record(msg.content, what="the server's training message")
         layout = _Layout.of(global_arrays)
         base = layout.flatten(global_arrays, what="the global model")
-        weighted = setup.weighting is Weighting.EXAMPLES
-        if layout.size + weighted != setup.dim:
+        shape = setup.shape()
+        if layout.size != setup.dim:
             raise ProtocolAbort(
-                f"the round aggregates {setup.dim} values but the global model has "
+                f"the round aggregates a model of {setup.dim} values but the global model has "
                 f"{layout.size} floating-point entries"
             )
         pipeline = setup.client_pipeline(identity.registry.verify_keys if identity else None)
@@ -214,11 +222,8 @@ class SecflClientMod:
             return reply
         new = _single_array_record(reply.content, what="the ClientApp's training reply")
         update = layout.flatten(new, what="the ClientApp's training reply") - base
-        if weighted:
-            count = _metric(reply.content, setup.weight_key)
-            w = min(max(math.floor(count), 0), setup.example_cap) / setup.example_cap
-            update = np.append(update * w, w)
-        protected = pipeline.client_side(update, rng=Csprng())
+        examples = _metric(reply.content, setup.weight_key) if shape.weighted else 1.0
+        protected = encode_update(shape, pipeline, update, examples=examples, rng=Csprng())
 
         seed = Csprng().bytes(SEED_BYTES)
         state.status = _ACTIVE
@@ -235,7 +240,7 @@ class SecflClientMod:
 
         content = RecordDict()
         for key, metrics in reply.content.metric_records.items():
-            content[key] = metrics  # the app's own metrics (in the clear, as without secfl)
+            content[key] = _without_count(metrics, setup)
         record = _reply_record(round_id, answer)
         if setup.active:
             record["client"] = setup.client_id
@@ -438,3 +443,15 @@ def _metric(content: RecordDict, key: str) -> float:
     raise InvalidArgument(
         f"weighting by examples needs the metric {key!r} (a number) in the ClientApp's reply"
     )
+
+
+def _without_count(metrics: MetricRecord, setup: RoundSetup) -> MetricRecord:
+    """The app's own metrics, without its example count when the round protects updates.
+
+    Under a protected protocol the count is private like the update: with example weighting
+    it travels inside the secure sum, and the server learns only the total. The server
+    averages the other metrics uniformly over the survivors.
+    """
+    if setup.protocol == "plain" or setup.weight_key not in metrics:
+        return metrics
+    return MetricRecord({k: v for k, v in metrics.items() if k != setup.weight_key})

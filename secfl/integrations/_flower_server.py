@@ -22,6 +22,7 @@ from flwr.serverapp.strategy import Strategy
 from phe import PaillierPublicKey
 
 from secfl.dp.accounting import RdpAccountant
+from secfl.dp.clipping import AdaptiveClipConfig
 from secfl.errors import (
     InsufficientSurvivors,
     IntegrityError,
@@ -29,7 +30,7 @@ from secfl.errors import (
     ProtocolAbort,
     SecflError,
 )
-from secfl.fl.fedavg import Weighting
+from secfl.fl.round import RoundCore, RoundShape, Weighting
 from secfl.hazmat.rng import Csprng
 from secfl.identities import Registry
 from secfl.integrations._flower_common import (
@@ -87,11 +88,15 @@ class SecureAggregation(Strategy):
 
     ``strategy`` (e.g. ``FedAvg``) keeps sampling nodes, building their training messages,
     running evaluation and aggregating metrics; its array aggregation is replaced by a secfl
-    round: the new global model is the global model plus ``server_lr`` times the mean of the
-    survivors' updates (each clipped to L2 norm ``clip_bound``; weighted by the metric
-    ``strategy.weighted_by_key`` inside the secure sum when ``weighting`` is
-    :attr:`Weighting.EXAMPLES`). A round that aborts (too few survivors) leaves the model
-    unchanged.
+    round, computed by the same :class:`~secfl.fl.round.RoundCore` as the simulator's
+    :class:`~secfl.fl.FederatedAveraging`: the new global model is the global model plus
+    ``server_lr`` times the (``server_momentum``) velocity of the mean of the survivors'
+    updates (each clipped to L2 norm ``clip_bound``, or to a bound that ``adaptive_clip``
+    moves each round; weighted by the metric ``strategy.weighted_by_key`` inside the secure
+    sum when ``weighting`` is :attr:`Weighting.EXAMPLES`). A round that aborts (too few
+    survivors) leaves the model unchanged. Under a protected protocol no node's example
+    count leaves it in the clear: the mod removes it from the node's train metrics, which
+    are then averaged uniformly over the survivors.
 
     ``protocol``, ``clip_bound``, ``bits``, ``dropout`` (the fraction of nodes a round must
     tolerate), ``dp`` and ``paillier_bits`` mean what they mean in
@@ -125,6 +130,8 @@ class SecureAggregation(Strategy):
         weighting: Weighting = Weighting.UNIFORM,
         example_cap: int = 1000,
         server_lr: float = 1.0,
+        server_momentum: float = 0.0,
+        adaptive_clip: AdaptiveClipConfig | None = None,
         train_timeout: float = 600.0,
         stage_timeout: float = 60.0,
         poll_interval: float = 0.2,
@@ -167,12 +174,14 @@ class SecureAggregation(Strategy):
         """The SuperNode holding the Paillier private key (found on first use)."""
         if not 0.0 <= dropout < 1.0:
             raise InvalidArgument(f"dropout must be in [0, 1), got {dropout}")
-        if not isinstance(weighting, Weighting):
-            raise InvalidArgument(f"weighting must be a secfl Weighting, got {weighting!r}")
-        if not 1 <= example_cap < 1 << 32:
-            raise InvalidArgument(f"example_cap must be in 1..2^32-1, got {example_cap}")
-        if not (math.isfinite(server_lr) and server_lr > 0):
-            raise InvalidArgument(f"server_lr must be a positive number, got {server_lr}")
+        self.core = RoundCore(
+            self.config,
+            weighting=weighting,
+            example_cap=example_cap,
+            server_lr=server_lr,
+            server_momentum=server_momentum,
+            adaptive_clip=adaptive_clip,
+        )
         for name, value in (
             ("train_timeout", train_timeout),
             ("stage_timeout", stage_timeout),
@@ -192,8 +201,12 @@ class SecureAggregation(Strategy):
         self._rng = rng or Csprng()
         self.weight_key = str(getattr(strategy, "weighted_by_key", "num-examples"))
         self.history: list[SecureRoundRecord] = []
-        self.accountant = RdpAccountant() if dp is not None else None
         self._pending: tuple[int, ArrayRecord | None, MetricRecord | None] | None = None
+
+    @property
+    def accountant(self) -> RdpAccountant | None:
+        """The privacy accountant (``None`` without DP)."""
+        return self.core.accountant
 
     # ---------------------------------------------------------------- Strategy API
     def summary(self) -> None:
@@ -286,47 +299,45 @@ class SecureAggregation(Strategy):
             run.finish(None, "fewer than 2 nodes were sampled")
             return None, None
         layout = _Layout.of(arrays)
-        weighted = self.weighting is Weighting.EXAMPLES
+        shape = self.core.shape(layout.size)
         seed = self._rng.bytes(SEED_BYTES)  # public: it only draws the rotation (DP)
         pipeline = Pipeline(
-            self.config,
+            shape.pipeline_config(self.config),
             n_clients=len(nodes),
-            dim=layout.size + weighted,
+            dim=shape.input_dim,
             dropout=self.dropout,
             rng=Csprng(seed=seed),
             registry=self.registry.verify_keys if self.registry is not None else None,
             remote_key_holder=remote,
         )
-        result = run.drive(pipeline, seed, by_node)
+        result = run.drive(pipeline, shape, seed, by_node)
         if result is None:
             return None, None
-        total = pipeline.server_side(result.aggregate)
-        epsilon = self._account(pipeline, len(result.survivors))
-        survivors = len(result.survivors)
-        if weighted:
-            if total[-1] <= 0:
-                run.finish(None, "the survivors' total weight is zero", epsilon=epsilon)
-                return None, None
-            mean = total[:-1] / total[-1]
-        else:
-            mean = total / survivors
         base = layout.flatten(arrays, what="the global model")
-        new_arrays = layout.apply(arrays, base + self.server_lr * mean)
-        run.finish(total, None, epsilon=epsilon)
+        step = self.core.step(
+            base,
+            pipeline,
+            shape,
+            result.aggregate,
+            survivors=len(result.survivors),
+            rng=self._rng,
+        )
+        if step.params is None:
+            run.finish(None, f"the survivors' {step.aborted}", epsilon=step.epsilon)
+            return None, None
+        new_arrays = layout.apply(arrays, step.params)
+        run.finish(step.total, None, epsilon=step.epsilon)
         metrics = self._metrics(run)
         return new_arrays, metrics
-
-    def _account(self, pipeline: Pipeline, survivors: int) -> float | None:
-        event = pipeline.dp_event(survivors=survivors)
-        if event is None or self.accountant is None or self.config.dp is None:
-            return None
-        self.accountant.compose(event)
-        return float(self.accountant.get_epsilon(self.config.dp.delta))
 
     def _metrics(self, run: _Round) -> MetricRecord:
         out = MetricRecord()
         aggr = getattr(self.strategy, "train_metrics_aggr_fn", None)
         contents = [run.train_metrics[n] for n in run.survivors if n in run.train_metrics]
+        if self.config.protocol != "plain":  # nodes keep their counts: average uniformly
+            for content in contents:
+                for record in content.metric_records.values():
+                    record[self.weight_key] = 1
         if callable(aggr) and contents:
             try:
                 out = cast(MetricRecord, aggr(contents, self.weight_key))
@@ -421,7 +432,11 @@ class _Round:
         return answer
 
     def drive(
-        self, pipeline: Pipeline, seed: bytes, training: Mapping[int, Message]
+        self,
+        pipeline: Pipeline,
+        shape: RoundShape,
+        seed: bytes,
+        training: Mapping[int, Message],
     ) -> _Result | None:
         """Run the session phase by phase; ``None`` (and a record) if the round aborts.
 
@@ -429,7 +444,7 @@ class _Round:
         the honest-but-curious model with the protocol's first request, in the active one
         alone (the ``identify`` phase), since the session needs the nodes' registry ids.
         """
-        setup = self.setup = self._setup_template(pipeline, seed)
+        setup = self.setup = self._setup_template(pipeline, shape, seed)
         try:
             first = not setup.active
             if setup.active:
@@ -528,7 +543,7 @@ class _Round:
         self.bytes_down += sum(len(v) for v in fields.values() if isinstance(v, bytes))
         return content, training.metadata.message_type
 
-    def _setup_template(self, pipeline: Pipeline, seed: bytes) -> RoundSetup:
+    def _setup_template(self, pipeline: Pipeline, shape: RoundShape, seed: bytes) -> RoundSetup:
         owner = self.owner
         cfg = owner.config
         paillier = None
@@ -544,11 +559,11 @@ class _Round:
             round_id=self.round,
             client_id=0 if registry is not None else 1,
             n_clients=len(self.nodes),
-            dim=pipeline.dim,
+            dim=shape.model_dim,
             protocol=cfg.protocol,
             bits=pipeline.codec.bits,
             scale_bits=pipeline.codec.scale_bits,
-            clip_bound=cfg.clip_bound,
+            clip_bound=shape.clip_bound,
             dropout=owner.dropout,
             weighting=owner.weighting,
             example_cap=owner.example_cap,
@@ -559,6 +574,7 @@ class _Round:
             paillier=paillier,
             threat_model=cfg.threat_model,
             registry_digest=registry.digest() if registry is not None else b"",
+            adaptive=shape.adaptive,
         )
 
     def _exchange(

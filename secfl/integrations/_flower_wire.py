@@ -13,14 +13,20 @@ node says who it is: ``client_id`` is 0 and the node takes the id its own signin
 in its own registry, whose digest the set-up carries so that a mismatch is reported as one.
 Body layout (big-endian, :mod:`secfl.wire` conventions)::
 
-    u8 setup_version (2) | u64 round_id | u32 client_id | u32 n_clients | u32 dim
+    u8 setup_version (3) | u64 round_id | u32 client_id | u32 n_clients | u32 model_dim
     | u8 protocol (0 plain, 1 secagg, 2 secagg+, 3 paillier) | u8 bits | u8 scale_bits + 64
     | f64 clip_bound | f64 dropout | u8 weighting (0 uniform, 1 examples) | u32 example_cap
-    | blob weight_key (UTF-8) | raw(32) pipeline_seed
+    | u8 adaptive (0 fixed clip bound, 1 the indicator slot) | blob weight_key (UTF-8)
+    | raw(32) pipeline_seed
     | u8 dp (0 none, 1 discrete Gaussian, 2 Skellam) [| f64 noise_multiplier | f64 delta
     | f64 beta] | u16 paillier_bits [| blob Paillier modulus n | u8 value_bits
     | u32 min_clients] | u8 threat_model (0 honest-but-curious, 1 active)
     [| raw(32) registry digest]      (f64 = IEEE 754 binary64, 8 bytes)
+
+``model_dim`` and ``clip_bound`` are the model's size and the bound its update is clipped
+to this round; with ``weighting``, ``example_cap`` and ``adaptive`` they make the round's
+:class:`~secfl.fl.round.RoundShape`, from which both sides derive the pipeline (version 2
+carried the pipeline's dimension and bound instead, and had no ``adaptive``).
 
 The client rebuilds the pipeline from these values and checks the codec it gets against
 ``scale_bits``; each protocol's first request then pins the rest (dimension, ring,
@@ -41,7 +47,7 @@ from phe import PaillierPublicKey
 
 from secfl import wire
 from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort
-from secfl.fl.fedavg import Weighting
+from secfl.fl.round import RoundShape, Weighting
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey, VerifyKey
 from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig
@@ -55,7 +61,7 @@ __all__ = ["MSG_RUNTIME_SETUP", "SETUP_VERSION", "ClientPolicy", "PaillierParams
 MSG_RUNTIME_SETUP = 0x51
 """Wire type of the set-up frame (wire-v1 registry, runtime range 0x50-0x5F)."""
 _MSG_RUNTIME_SETUP_V1 = 0x50  # retired: the layout before the threat model was added
-SETUP_VERSION = 2
+SETUP_VERSION = 3
 SEED_BYTES = 32
 DIGEST_BYTES = 32
 
@@ -86,6 +92,7 @@ class RoundSetup:
     client_id: int
     n_clients: int
     dim: int
+    """The model's number of parameters (the round's shape adds the auxiliary slots)."""
     protocol: str
     bits: int
     scale_bits: int
@@ -101,6 +108,8 @@ class RoundSetup:
     threat_model: ThreatModel = ThreatModel.HONEST_BUT_CURIOUS
     registry_digest: bytes = b""
     """SHA-256 digest of the server's registry (active threat model only)."""
+    adaptive: bool = False
+    """Whether the round's sum carries the adaptive-clipping indicator slot."""
 
     @property
     def active(self) -> bool:
@@ -128,8 +137,19 @@ class RoundSetup:
             raise InvalidArgument(f"scale_bits {self.scale_bits} does not fit the set-up frame")
 
     # ------------------------------------------------------------------ pipeline
+    def shape(self) -> RoundShape:
+        """The round's shape: model size, clip bound and auxiliary slots."""
+        return RoundShape(
+            model_dim=self.dim,
+            clip_bound=self.clip_bound,
+            weighted=self.weighting is Weighting.EXAMPLES,
+            example_cap=self.example_cap,
+            adaptive=self.adaptive,
+        )
+
     def pipeline_config(self) -> PipelineConfig:
-        return PipelineConfig(
+        """The pipeline of the round's shape (its bound leaves room for the slots)."""
+        base = PipelineConfig(
             protocol=self.protocol,
             clip_bound=self.clip_bound,
             bits=self.bits,
@@ -137,6 +157,7 @@ class RoundSetup:
             dp=self.dp,
             threat_model=self.threat_model,
         )
+        return self.shape().pipeline_config(base)
 
     def client_pipeline(self, registry: Mapping[int, VerifyKey] | None = None) -> Pipeline:
         """The client's copy of the round's pipeline (same codec, DP plan and rotation).
@@ -153,7 +174,7 @@ class RoundSetup:
         pipeline = Pipeline(
             cfg,
             n_clients=self.n_clients,
-            dim=self.dim,
+            dim=self.shape().input_dim,
             dropout=self.dropout,
             rng=Csprng(seed=self.pipeline_seed),
             registry=registry,
@@ -210,6 +231,7 @@ class RoundSetup:
             .raw(_f64(self.dropout))
             .u8(_WEIGHTINGS.index(self.weighting))
             .u32(self.example_cap)
+            .u8(int(self.adaptive))
             .blob(self.weight_key.encode("utf-8"))
             .raw(self.pipeline_seed)
             .u8(_MECHANISMS.index(self.dp.mechanism if self.dp else None))
@@ -242,8 +264,10 @@ class RoundSetup:
         r = wire.Reader(body)
         version = r.u8()
         if version != SETUP_VERSION:
+            older = " (an older secfl: run the same version everywhere)" if version < 3 else ""
             raise IntegrityError(
-                f"set-up version {version} is not supported; this secfl speaks {SETUP_VERSION}"
+                f"set-up version {version} is not supported{older}; this secfl speaks "
+                f"{SETUP_VERSION}"
             )
         round_id, client_id, n_clients, dim = r.u64(), r.u32(), r.u32(), r.u32()
         protocol = _pick(_PROTOCOLS, r.u8(), "protocol")
@@ -251,6 +275,7 @@ class RoundSetup:
         clip_bound, dropout = _read_f64(r), _read_f64(r)
         weighting = _pick(_WEIGHTINGS, r.u8(), "weighting")
         example_cap = r.u32()
+        adaptive = _pick((False, True), r.u8(), "adaptive flag")
         try:
             weight_key = r.blob(max_len=_MAX_KEY).decode("utf-8")
         except UnicodeDecodeError as e:
@@ -288,6 +313,7 @@ class RoundSetup:
             paillier=paillier,
             threat_model=threat_model,
             registry_digest=digest,
+            adaptive=adaptive,
         )
 
 

@@ -19,7 +19,16 @@ import pytest
 
 pytest.importorskip("flwr", reason="the flower extra (flwr) is not installed")
 
-from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Error, Message, RecordDict
+from flwr.app import (
+    Array,
+    ArrayRecord,
+    ConfigRecord,
+    Context,
+    Error,
+    Message,
+    MetricRecord,
+    RecordDict,
+)
 from flwr.clientapp import ClientApp
 from flwr.common.serde import (
     context_from_proto,
@@ -32,8 +41,9 @@ from flwr.serverapp.strategy import FedAvg
 from flwr.supercore.task_identity import TaskIdentity
 from phe import PaillierPrivateKey
 
+from secfl.dp import AdaptiveClipConfig
 from secfl.errors import InvalidArgument
-from secfl.fl import Weighting
+from secfl.fl import FedAvgConfig, FederatedAveraging, Weighting
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey
 from secfl.identities import (
@@ -666,3 +676,110 @@ def test_active_round_with_distributed_dp(pki):
     assert record.epsilon is not None
     err = record.aggregate - expected_sum(grid, seen[0], record.survivors)
     assert np.max(np.abs(err)) < 0.05  # noise std 5e-3 on the sum (see the DP test above)
+
+
+# ------------------------------------------------------------------ one core, two transports
+COUNTS = {p: 10 + 37 * p for p in range(5)}  # example counts; 158 and 158+ are capped at 150
+CAP = 150
+
+
+def counting_app(replies: list[Message]) -> ClientApp:
+    """The example's training, reporting partition-specific example counts; every reply a
+    node sends is appended to ``replies`` (what leaves the node)."""
+    app = ClientApp(mods=[_recording(replies), secfl_mod])
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        p = int(context.node_config["partition-id"])
+        arrays = {k: a.numpy() for k, a in msg.content["arrays"].items()}
+        new, _, train_loss = task.train(arrays, p, **TRAIN)
+        content = RecordDict(
+            {
+                "arrays": ArrayRecord({k: Array(v) for k, v in new.items()}),
+                "metrics": MetricRecord({"train-loss": train_loss, "num-examples": COUNTS[p]}),
+            }
+        )
+        return Message(content, reply_to=msg)
+
+    return app
+
+
+def _recording(replies: list[Message]):
+    def mod(msg: Message, context: Context, call_next) -> Message:
+        reply = call_next(msg, context)
+        replies.append(reply)
+        return reply
+
+    return mod
+
+
+TRAIN = {"lr": 0.05, "steps": 2}
+
+
+def simulate(rounds: int, **options) -> tuple[np.ndarray, FederatedAveraging]:
+    """The same federation in the in-memory simulator: partition p is client p."""
+    template = task.initial_arrays()
+
+    def local_update(idx: int, params: np.ndarray) -> tuple[np.ndarray, int]:
+        arrays = {"weight": params[:-1].astype(np.float32), "bias": params[-1:].astype(np.float32)}
+        new, _, _ = task.train(arrays, idx, **TRAIN)
+        return np.concatenate([new["weight"], new["bias"]]), COUNTS[idx]
+
+    initial_flat = np.concatenate([template["weight"], template["bias"]])
+    fed = FederatedAveraging(
+        FedAvgConfig(rounds=rounds, **options),
+        initial=initial_flat,
+        n_clients=5,
+        local_update=local_update,
+        rng=Csprng(seed=bytes(32)),
+    )
+    fed.run()
+    return fed.params, fed
+
+
+VARIANTS = {
+    "fixed": {},
+    "adaptive+momentum": {
+        "adaptive_clip": AdaptiveClipConfig(initial_bound=0.3, count_noise_stddev=0.0),
+        "server_momentum": 0.6,
+        "server_lr": 0.8,
+    },
+    "ddg": {"dp": DistributedDP(noise_multiplier=0.002)},
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("weighting", [Weighting.UNIFORM, Weighting.EXAMPLES])
+@pytest.mark.parametrize("protocol", SECURE)
+def test_the_simulator_and_flower_train_the_same_model(protocol, weighting, variant):
+    """One config, one federation, two transports: the same model (to the codec's quantum;
+    with DP, to the noise), the same clip bounds and the same epsilon each round."""
+    options = {
+        "protocol": protocol,
+        "weighting": weighting,
+        "example_cap": CAP,
+        "clip_bound": 0.3,  # some updates are clipped
+        "dropout": 0.0,
+        **VARIANTS[variant],
+    }
+    rounds = 3
+    sim_params, fed = simulate(rounds, **options)
+    replies: list[Message] = []
+    grid = LoopbackGrid(counting_app(replies))
+    strategy, seen = run(grid, rounds=rounds, **options)
+    assert [r.aborted for r in strategy.history] == [None] * rounds
+    final = seen[-1]
+    flower_params = np.concatenate([final["weight"], final["bias"]])
+    # Each transport draws its own rounding and noise: without DP the models agree to the
+    # codec's quantum (and float32), with DP to a few noise standard deviations.
+    tolerance = 1e-2 if "dp" in options else 1e-5
+    np.testing.assert_allclose(flower_params, sim_params, rtol=0, atol=tolerance)
+    assert np.max(np.abs(sim_params)) > 30 * tolerance  # the model did move
+    assert [r.epsilon for r in strategy.history] == [r.epsilon for r in fed.history]
+    if "adaptive_clip" in options:
+        assert strategy.core.clip_bound == pytest.approx(fed.core.clip_bound, rel=1e-6)
+        assert fed.core.clip_bound != pytest.approx(0.3)
+    # No node's example count left it in the clear: only the secure sum carries it.
+    for reply in replies:
+        for record in reply.content.metric_records.values():
+            assert "num-examples" not in record

@@ -62,6 +62,7 @@ def setups(draw: st.DrawFn) -> RoundSetup:
         paillier=paillier,
         threat_model=ThreatModel.ACTIVE if active else ThreatModel.HONEST_BUT_CURIOUS,
         registry_digest=draw(st.binary(min_size=32, max_size=32)) if active else b"",
+        adaptive=draw(st.booleans()),
     )
 
 

@@ -43,7 +43,7 @@ from secfl.pipeline import (
     PipelineConfig,
     make_protocol,
 )
-from secfl.protocols.base import AggregationProtocol, ClientId
+from secfl.protocols.base import PROTOCOLS, AggregationProtocol, ClientId
 from secfl.protocols.secagg import SecAggProtocol
 from secfl.runtime.simulator import simulate_round
 
@@ -56,7 +56,7 @@ __all__ = [
     "secagg_shape",
 ]
 
-SECFL_PROTOCOLS: tuple[str, ...] = ("plain", "secagg", "secagg+", "paillier")
+SECFL_PROTOCOLS: tuple[str, ...] = PROTOCOLS
 SECAGG_DROP_PHASE = "mask"
 
 

@@ -27,6 +27,7 @@ from secfl.fl.fedavg import FedAvgConfig, RoundRecord
 from secfl.hazmat.rng import Csprng
 from secfl.integrations.torch import federated_train
 from secfl.pipeline import DistributedDP
+from secfl.protocols.base import ProtocolName
 
 __all__ = ["Variant", "run_demo"]
 
@@ -138,7 +139,7 @@ def run_variant(
         sampling_rate=0.5 if variant.dp else None,
         clip_bound=2.0,
         bits=32,
-        dropout=0.1 if variant.protocol != "plain" else 0.0,
+        dropout=0.1 if variant.protocol != ProtocolName.PLAIN else 0.0,
         dp=variant.dp,
     )
     t0 = time.perf_counter()

@@ -13,6 +13,7 @@ __all__ = [
     "InsufficientSurvivors",
     "IntegrityError",
     "InvalidArgument",
+    "LocalProtocolError",
     "ProtocolAbort",
     "SecflError",
 ]
@@ -48,3 +49,14 @@ class IntegrityError(SecflError):
 
 class InsufficientSurvivors(ProtocolAbort):
     """Fewer parties than the threshold survived; the round cannot complete safely."""
+
+
+class LocalProtocolError(SecflError, RuntimeError):
+    """A session was driven out of order by its own caller: ``start()`` twice, ``result``
+    before the round is done, ``advance()`` after it ended.
+
+    This is a bug in the code driving the session, not a peer's misbehaviour
+    (:class:`ProtocolAbort`, :class:`IntegrityError`), so drivers let it propagate instead of
+    recording an aborted round (the split h11 makes between ``LocalProtocolError`` and
+    ``RemoteProtocolError``).
+    """

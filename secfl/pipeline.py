@@ -27,7 +27,7 @@ from secfl.encoding import FixedPointCodec, Rounding, plan_codec, required_bits
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey, VerifyKey
-from secfl.protocols.base import AggregationProtocol
+from secfl.protocols.base import PROTOCOLS, AggregationProtocol, ProtocolName
 from secfl.protocols.graphs import plan_secagg_plus
 from secfl.protocols.paillier import PaillierConfig, PaillierKeyHolder, PaillierProtocol
 from secfl.protocols.plaintext import PlaintextProtocol
@@ -43,9 +43,6 @@ __all__ = [
     "RemoteKeyHolder",
     "make_protocol",
 ]
-
-PROTOCOLS: tuple[str, ...] = ("plain", "secagg", "secagg+", "paillier")
-"""Protocol names accepted everywhere (CLI, pipeline, benchmarks)."""
 
 
 @functools.lru_cache(maxsize=2)
@@ -89,11 +86,11 @@ def make_protocol(
     rng = rng or Csprng()
     bits, n_clients = codec.bits, codec.n_clients
     active = threat_model is ThreatModel.ACTIVE
-    if active and name != "secagg":
+    if active and name != ProtocolName.SECAGG:
         raise InvalidArgument(_ACTIVE_ONLY_SECAGG.format(name=name))
-    if name == "plain":
+    if name == ProtocolName.PLAIN:
         return PlaintextProtocol(bits=bits)
-    if name == "paillier":
+    if name == ProtocolName.PAILLIER:
         if remote_key_holder is not None:
             public, private = remote_key_holder.public_key, None
         else:
@@ -114,7 +111,7 @@ def make_protocol(
             return PaillierProtocol(pcfg, key_holder=remote_key_holder.decrypt_sum, rng=rng)
         holder = PaillierKeyHolder(pcfg, private)
         return PaillierProtocol(pcfg, key_holder=holder.decrypt_sum, rng=rng)
-    if name == "secagg":
+    if name == ProtocolName.SECAGG:
         holders = n_clients - 1
         floor = (2 * holders) // 3 + 1 if active else holders // 2 + 1
         threshold = max(floor, holders - math.ceil(dropout * n_clients) - 1)
@@ -126,7 +123,7 @@ def make_protocol(
             threat_model=threat_model,
         )
         return SecAggProtocol(cfg, rng=rng, registry=registry, identities=identities)
-    if name == "secagg+":
+    if name == ProtocolName.SECAGG_PLUS:
         plan = plan_secagg_plus(n_clients, dropout=max(dropout, 0.05), corrupt=0.05)
         cfg = SecAggConfig(
             bits=bits,
@@ -198,7 +195,7 @@ class DistributedDP:
 class PipelineConfig:
     """User choices for the client/server chain, validated at construction."""
 
-    protocol: str = "secagg+"
+    protocol: str = ProtocolName.SECAGG_PLUS
     clip_bound: float = 1.0
     bits: int = 32
     paillier_bits: int = 2048
@@ -211,11 +208,11 @@ class PipelineConfig:
             raise InvalidArgument(f"unknown protocol {self.protocol!r}; choose from {PROTOCOLS}")
         if not isinstance(self.threat_model, ThreatModel):
             raise InvalidArgument(f"threat_model must be a ThreatModel, got {self.threat_model!r}")
-        if self.threat_model is ThreatModel.ACTIVE and self.protocol != "secagg":
+        if self.threat_model is ThreatModel.ACTIVE and self.protocol != ProtocolName.SECAGG:
             raise InvalidArgument(_ACTIVE_ONLY_SECAGG.format(name=self.protocol))
         if not (math.isfinite(self.clip_bound) and self.clip_bound > 0):
             raise InvalidArgument(f"clip_bound must be a positive number, got {self.clip_bound}")
-        if self.dp is not None and self.protocol == "plain":
+        if self.dp is not None and self.protocol == ProtocolName.PLAIN:
             raise InvalidArgument(
                 "distributed DP needs a secure protocol (secagg, secagg+ or paillier): with "
                 "plain the server sees each client's update with only its share of the noise"

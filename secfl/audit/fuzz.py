@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from secfl.audit._hypothesis import require_hypothesis
+from secfl.protocols.base import Phase, ProtocolName
 
 require_hypothesis()
 
@@ -80,32 +81,32 @@ class FuzzTarget:
 
 def fuzz_targets(protocol: str) -> list[FuzzTarget]:
     """Every message type of ``protocol`` ("plain", "secagg", "secagg+", "paillier")."""
-    if protocol == "plain":
+    if protocol == ProtocolName.PLAIN:
         return [
             FuzzTarget("plain", pt.MSG_REQUEST, _TO_CLIENT),
             FuzzTarget("plain", pt.MSG_INPUT, _TO_SERVER),
         ]
-    if protocol in ("secagg", "secagg+"):
+    if protocol in (ProtocolName.SECAGG, ProtocolName.SECAGG_PLUS):
         to_client = (sa.MSG_ADVERTISE_REQUEST, sa.MSG_KEYS, sa.MSG_SHARES, sa.MSG_SURVIVORS)
         to_server = (sa.MSG_ADVERTISE, sa.MSG_SHARE_KEYS, sa.MSG_MASKED_INPUT, sa.MSG_UNMASK)
-        modes = ("hbc", "active") if protocol == "secagg" else ("hbc",)
+        modes = ("hbc", "active") if protocol == ProtocolName.SECAGG else ("hbc",)
         out = [
             FuzzTarget(protocol, t, _TO_CLIENT if t in to_client else _TO_SERVER, mode)
             for mode in modes
             for t in sorted(to_client + to_server)
         ]
-        if protocol == "secagg":
+        if protocol == ProtocolName.SECAGG:
             out += [
                 FuzzTarget(protocol, sa.MSG_CONSISTENCY, _TO_SERVER, "active"),
                 FuzzTarget(protocol, sa.MSG_SIGNATURES, _TO_CLIENT, "active"),
             ]
         return out
-    if protocol == "paillier":
+    if protocol == ProtocolName.PAILLIER:
         return [
-            FuzzTarget("paillier", pl.MSG_REQUEST, _TO_CLIENT),
-            FuzzTarget("paillier", pl.MSG_INPUT, _TO_SERVER),
-            FuzzTarget("paillier", pl.MSG_ENCRYPTED_SUM, _TO_KEY_HOLDER),
-            FuzzTarget("paillier", pl.MSG_DECRYPTED_SUM, _TO_AGGREGATOR),
+            FuzzTarget(ProtocolName.PAILLIER, pl.MSG_REQUEST, _TO_CLIENT),
+            FuzzTarget(ProtocolName.PAILLIER, pl.MSG_INPUT, _TO_SERVER),
+            FuzzTarget(ProtocolName.PAILLIER, pl.MSG_ENCRYPTED_SUM, _TO_KEY_HOLDER),
+            FuzzTarget(ProtocolName.PAILLIER, pl.MSG_DECRYPTED_SUM, _TO_AGGREGATOR),
         ]
     raise ValueError(f"unknown protocol {protocol!r}")
 
@@ -262,7 +263,7 @@ class _Round:
                     self.server.receive(c, reply)
                 except SecflError:
                     self.gone.add(c)
-            if self.server.phase in ("done", "aborted"):
+            if self.server.phase in (Phase.DONE, Phase.ABORTED):
                 return
             requests = self.server.advance()
             if not requests:
@@ -296,17 +297,17 @@ def _build(target: FuzzTarget, seed: bytes) -> tuple[_Round, _Relay, Callable[[b
     (unused) Paillier key holder, if any."""
     pick = [int(x) for x in rounds.derive(seed, "fuzz/config").uint64(4)]
     relay = _Relay(_no_key_holder)
-    if target.protocol == "plain":
+    if target.protocol == ProtocolName.PLAIN:
         bits = (8, 13, 16, 32, 64)[pick[0] % 5]
         n = 1 + pick[1] % 4
         inputs = rounds.random_inputs(
             rounds.derive(seed, "inputs"), range(1, n + 1), bits=bits, dim=1 + pick[2] % 5
         )
         return _Round(rounds.plain_protocol(bits), inputs), relay, _no_key_holder
-    if target.protocol in ("secagg", "secagg+"):
+    if target.protocol in (ProtocolName.SECAGG, ProtocolName.SECAGG_PLUS):
         active = target.mode == "active"
         bits = (8, 13, 16, 32, 64)[pick[0] % 5]
-        if target.protocol == "secagg+":
+        if target.protocol == ProtocolName.SECAGG_PLUS:
             n, degree, t = 6 + pick[1] % 3, 2, 2
         else:
             n, degree = 4 + pick[1] % 3, None
@@ -403,7 +404,7 @@ def check_mutated_frame(target: FuzzTarget, seed: bytes, mutation: Mutation) -> 
             replies[victim] = reply
         _end_anyhow(rnd, replies)
         return "accepted"
-    if client.phase != "aborted":
+    if client.phase != Phase.ABORTED:
         raise AssertionError(
             f"client {victim} refused a damaged {what} ({type(error).__name__}) but is in "
             f"phase {client.phase!r}, not 'aborted'"

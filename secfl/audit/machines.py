@@ -64,6 +64,7 @@ from secfl.protocols import secagg as sa  # noqa: E402
 from secfl.protocols.base import (  # noqa: E402
     AggregationProtocol,
     ClientSession,
+    Phase,
     ServerSession,
 )
 
@@ -194,7 +195,11 @@ class _RoundMachine(RuleBasedStateMachine):
 
     @property
     def _collecting(self) -> bool:
-        return self.outcome is None and self.server.phase not in ("start", "done", "aborted")
+        return self.outcome is None and self.server.phase not in (
+            Phase.START,
+            Phase.DONE,
+            Phase.ABORTED,
+        )
 
     def _deliver(self, pkt: _Packet) -> None:
         self.steps += 1

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from secfl.audit._hypothesis import require_hypothesis
+from secfl.protocols.base import ProtocolName
 
 require_hypothesis()
 
@@ -169,7 +170,7 @@ _FUZZ = (
 
 def audit_properties(protocol: str) -> list[AuditProperty]:
     """The audited properties of ``protocol``, in the order they run."""
-    if protocol == "plain":
+    if protocol == ProtocolName.PLAIN:
         return [
             AuditProperty(
                 protocol,
@@ -180,7 +181,7 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
             ),
             AuditProperty(protocol, "wire-fuzz", _FUZZ, _wire_fuzz(protocol)),
         ]
-    if protocol == "secagg":
+    if protocol == ProtocolName.SECAGG:
         return [
             AuditProperty(
                 protocol,
@@ -213,7 +214,7 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 _fixed(_uniform(protocol), per_trial=10, cap=20),
             ),
         ]
-    if protocol == "secagg+":
+    if protocol == ProtocolName.SECAGG_PLUS:
         return [
             AuditProperty(
                 protocol,
@@ -238,7 +239,7 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 _fixed(_uniform(protocol), per_trial=10, cap=20),
             ),
         ]
-    if protocol == "paillier":
+    if protocol == ProtocolName.PAILLIER:
         return [
             AuditProperty(
                 protocol,

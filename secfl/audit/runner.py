@@ -17,10 +17,10 @@ from typing import Any
 
 from secfl.audit._hypothesis import require_hypothesis
 from secfl.errors import InvalidArgument
+from secfl.protocols.base import PROTOCOLS
 
 __all__ = ["PROTOCOLS", "AuditReport", "PropertyResult", "ProtocolReport", "run_audit"]
 
-PROTOCOLS = ("plain", "secagg", "secagg+", "paillier")
 """Protocol names :func:`run_audit` knows, in the order it audits them."""
 
 _MAX_COUNTEREXAMPLE = 6000

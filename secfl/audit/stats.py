@@ -33,6 +33,7 @@ from secfl.hazmat import shamir
 from secfl.hazmat.prg import expand_uniform, uint_dtype
 from secfl.protocols import paillier as pl
 from secfl.protocols import secagg as sa
+from secfl.protocols.base import ProtocolName
 from secfl.runtime.simulator import simulate_round
 
 __all__ = [
@@ -91,7 +92,7 @@ def _uniformity_failures(y: np.ndarray, bits: int, what: str) -> list[str]:
 
 
 def _uniform_config(protocol: str, bits: int) -> sa.SecAggConfig:
-    if protocol == "secagg+":
+    if protocol == ProtocolName.SECAGG_PLUS:
         return sa.SecAggConfig(bits=bits, threshold=3, n_clients=8, degree=4)
     return sa.SecAggConfig(bits=bits, threshold=3, n_clients=4)
 

@@ -50,6 +50,7 @@ from secfl.protocols.base import (
     AggregationProtocol,
     ClientId,
     ClientSession,
+    ProtocolName,
     RoundResult,
     ServerSession,
 )
@@ -517,7 +518,7 @@ def check_view(transcript: Transcript, *, threshold: int | None = None) -> None:
     if not isinstance(transcript, Transcript):
         raise InvalidArgument("check_view() needs a Transcript (TranscriptRecorder.transcript)")
     violations = _common_rules(transcript)
-    if transcript.protocol in ("secagg", "secagg+"):
+    if transcript.protocol in (ProtocolName.SECAGG, ProtocolName.SECAGG_PLUS):
         t = transcript.threshold if threshold is None else threshold
         if t is None or isinstance(t, bool) or not isinstance(t, int) or t < 1:
             raise InvalidArgument(f"a SecAgg transcript needs a threshold >= 1, got {t!r}")
@@ -527,7 +528,7 @@ def check_view(transcript: Transcript, *, threshold: int | None = None) -> None:
                 f"t={t}: secagg-v1 claims nothing for t or more colluding clients"
             )
         violations += _SecAggCheck(transcript, t).run()
-    elif transcript.protocol == "paillier":
+    elif transcript.protocol == ProtocolName.PAILLIER:
         violations += _paillier_rules(transcript)
     if violations:
         raise AuditFailure(violations)

@@ -23,7 +23,9 @@ from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper
 from secfl.errors import InvalidArgument, SecflError
 from secfl.fl.round import RoundCore, Weighting, encode_update
 from secfl.hazmat.rng import Csprng
-from secfl.pipeline import PROTOCOLS, DistributedDP, Pipeline, PipelineConfig
+from secfl.pipeline import DistributedDP, Pipeline, PipelineConfig
+from secfl.protocols.base import PROTOCOLS, ProtocolName
+from secfl.protocols.secagg import SecAggPhase
 from secfl.runtime.simulator import SimulationReport, simulate_round
 
 __all__ = ["FedAvgConfig", "FederatedAveraging", "LocalUpdate", "RoundRecord", "Weighting"]
@@ -39,7 +41,7 @@ class FedAvgConfig:
     """Options of a federated run (validated at construction)."""
 
     rounds: int
-    protocol: str = "secagg+"
+    protocol: str = ProtocolName.SECAGG_PLUS
     clients_per_round: int | None = None
     sampling_rate: float | None = None
     weighting: Weighting = Weighting.UNIFORM
@@ -247,7 +249,7 @@ class FederatedAveraging:
         if n_drop == 0:
             return {}
         phases = pipeline.protocol.phases
-        phase = "mask" if "mask" in phases else phases[0]  # after keys are shared
+        phase = SecAggPhase.MASK if SecAggPhase.MASK in phases else phases[0]  # keys shared
         order = np.argsort(self._rng.uint64(len(ids)), kind="stable")
         return {ids[int(i)]: phase for i in order[:n_drop]}
 

@@ -51,7 +51,7 @@ from secfl.integrations._flower_common import (
 )
 from secfl.integrations._flower_wire import SEED_BYTES, ClientPolicy, RoundSetup
 from secfl.pipeline import Pipeline
-from secfl.protocols.base import ClientSession
+from secfl.protocols.base import ClientSession, ProtocolName
 from secfl.protocols.paillier import PaillierConfig, PaillierKeyHolder, key_fingerprint
 
 
@@ -130,7 +130,7 @@ class SecflClientMod:
     def __init__(
         self,
         *,
-        protocols: tuple[str, ...] = ("secagg", "secagg+", "paillier"),
+        protocols: tuple[str, ...] = ClientPolicy.protocols,
         min_clients: int = 3,
         min_paillier_bits: int = 2048,
         min_noise_multiplier: float | None = None,
@@ -452,6 +452,6 @@ def _without_count(metrics: MetricRecord, setup: RoundSetup) -> MetricRecord:
     it travels inside the secure sum, and the server learns only the total. The server
     averages the other metrics uniformly over the survivors.
     """
-    if setup.protocol == "plain" or setup.weight_key not in metrics:
+    if setup.protocol == ProtocolName.PLAIN or setup.weight_key not in metrics:
         return metrics
     return MetricRecord({k: v for k, v in metrics.items() if k != setup.weight_key})

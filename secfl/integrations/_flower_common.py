@@ -12,6 +12,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, RecordDict
 from flwr.common.constant import ErrorCode
 
 from secfl.errors import IntegrityError, InvalidArgument
+from secfl.protocols.base import Phase
 
 RECORD_KEY = "secfl"
 """Name of the ``ConfigRecord`` that carries secfl frames in a Flower message."""
@@ -40,7 +41,8 @@ IDENTIFY = "identify"
 
 _log = logging.getLogger("flwr.secfl")
 
-_ACTIVE, _DONE, _ABORTED = "active", "done", "aborted"
+# A node's round status: "active" while its session runs, then the session's final phase.
+_ACTIVE, _DONE, _ABORTED = "active", Phase.DONE.value, Phase.ABORTED.value
 
 
 # ============================================================================ arrays

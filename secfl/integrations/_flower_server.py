@@ -27,6 +27,7 @@ from secfl.errors import (
     InsufficientSurvivors,
     IntegrityError,
     InvalidArgument,
+    LocalProtocolError,
     ProtocolAbort,
     SecflError,
 )
@@ -46,6 +47,7 @@ from secfl.integrations._flower_common import (
 )
 from secfl.integrations._flower_wire import SEED_BYTES, PaillierParams, RoundSetup
 from secfl.pipeline import DistributedDP, Pipeline, PipelineConfig, RemoteKeyHolder
+from secfl.protocols.base import ProtocolName
 from secfl.protocols.paillier import PaillierProtocol, key_fingerprint
 from secfl.protocols.secagg import ThreatModel
 
@@ -121,7 +123,7 @@ class SecureAggregation(Strategy):
         self,
         strategy: Strategy,
         *,
-        protocol: str = "secagg+",
+        protocol: str = ProtocolName.SECAGG_PLUS,
         clip_bound: float = 1.0,
         bits: int = 32,
         dropout: float = 0.2,
@@ -165,7 +167,7 @@ class SecureAggregation(Strategy):
             raise InvalidArgument(f"registry must be a secfl Registry, got {type(registry)}")
         self.registry = registry
         if paillier_public_key is not None:
-            if protocol != "paillier":
+            if protocol != ProtocolName.PAILLIER:
                 raise InvalidArgument("paillier_public_key goes with protocol 'paillier' only")
             if not isinstance(paillier_public_key, PaillierPublicKey):
                 raise InvalidArgument("paillier_public_key must be a phe.PaillierPublicKey")
@@ -334,7 +336,7 @@ class SecureAggregation(Strategy):
         out = MetricRecord()
         aggr = getattr(self.strategy, "train_metrics_aggr_fn", None)
         contents = [run.train_metrics[n] for n in run.survivors if n in run.train_metrics]
-        if self.config.protocol != "plain":  # nodes keep their counts: average uniformly
+        if self.config.protocol != ProtocolName.PLAIN:  # nodes keep their counts: average uniformly
             for content in contents:
                 for record in content.metric_records.values():
                     record[self.weight_key] = 1
@@ -482,6 +484,8 @@ class _Round:
                 first = False
                 requests = session.advance()
             result = session.result
+        except LocalProtocolError:
+            raise  # this driver's own bug, never an aborted round
         except SecflError as e:
             self.finish(None, f"{type(e).__name__}: {e}")
             return None

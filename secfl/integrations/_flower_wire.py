@@ -51,7 +51,7 @@ from secfl.fl.round import RoundShape, Weighting
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey, VerifyKey
 from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig
-from secfl.protocols.base import AggregationProtocol
+from secfl.protocols.base import PROTOCOLS, AggregationProtocol, ProtocolName
 from secfl.protocols.paillier import PaillierConfig, PaillierProtocol
 from secfl.protocols.plaintext import PlaintextProtocol
 from secfl.protocols.secagg import SecAggProtocol, ThreatModel
@@ -65,7 +65,8 @@ SETUP_VERSION = 3
 SEED_BYTES = 32
 DIGEST_BYTES = 32
 
-_PROTOCOLS = ("plain", "secagg", "secagg+", "paillier")
+_PROTOCOLS = PROTOCOLS  # the wire code is the index: never reorder ProtocolName
+_PROTECTED = (ProtocolName.SECAGG, ProtocolName.SECAGG_PLUS, ProtocolName.PAILLIER)
 _WEIGHTINGS = (Weighting.UNIFORM, Weighting.EXAMPLES)
 _MECHANISMS = (None, DPMechanism.DISCRETE_GAUSSIAN, DPMechanism.SKELLAM)
 _THREAT_MODELS = (ThreatModel.HONEST_BUT_CURIOUS, ThreatModel.ACTIVE)
@@ -118,12 +119,12 @@ class RoundSetup:
     def __post_init__(self) -> None:
         if self.protocol not in _PROTOCOLS:
             raise InvalidArgument(f"unknown protocol {self.protocol!r}; choose from {_PROTOCOLS}")
-        if (self.protocol == "paillier") != (self.paillier is not None):
+        if (self.protocol == ProtocolName.PAILLIER) != (self.paillier is not None):
             raise InvalidArgument("Paillier parameters go with protocol 'paillier' and only then")
         if len(self.pipeline_seed) != SEED_BYTES:
             raise InvalidArgument(f"pipeline_seed must be {SEED_BYTES} bytes")
         if self.active:  # ids are the registry's; 0 = "the id of your own key"
-            if self.protocol != "secagg":
+            if self.protocol != ProtocolName.SECAGG:
                 raise InvalidArgument("the active threat model goes with protocol 'secagg' only")
             if len(self.registry_digest) != DIGEST_BYTES:
                 raise InvalidArgument(f"registry_digest must be {DIGEST_BYTES} bytes")
@@ -169,7 +170,7 @@ class RoundSetup:
         ``registry`` (the node's own): required by the active threat model.
         """
         cfg = self.pipeline_config()
-        if self.protocol == "paillier":
+        if self.protocol == ProtocolName.PAILLIER:
             cfg = dataclasses.replace(cfg, protocol="secagg")
         pipeline = Pipeline(
             cfg,
@@ -192,9 +193,9 @@ class RoundSetup:
     ) -> AggregationProtocol:
         """The protocol this client's session is built from, drawing secrets from ``rng``
         (and signing with ``identity``, this node's key, in the active threat model)."""
-        if self.protocol == "plain":
+        if self.protocol == ProtocolName.PLAIN:
             return PlaintextProtocol(bits=self.bits)
-        if self.protocol == "paillier":
+        if self.protocol == ProtocolName.PAILLIER:
             assert self.paillier is not None
             cfg = PaillierConfig(
                 public_key=PaillierPublicKey(self.paillier.n),
@@ -288,7 +289,7 @@ class RoundSetup:
             dp = DistributedDP(mechanism=mechanism, noise_multiplier=nm, delta=delta, beta=beta)
         paillier_bits = r.u16()
         paillier = None
-        if protocol == "paillier":
+        if protocol == ProtocolName.PAILLIER:
             n = int.from_bytes(r.blob(max_len=_MAX_MODULUS_BYTES), "big")
             paillier = PaillierParams(n=n, value_bits=r.u8(), min_clients=r.u32())
         threat_model = _pick(_THREAT_MODELS, r.u8(), "threat model")
@@ -329,7 +330,7 @@ class ClientPolicy:
     the server can show different survivor lists to different nodes).
     """
 
-    protocols: tuple[str, ...] = ("secagg", "secagg+", "paillier")
+    protocols: tuple[str, ...] = _PROTECTED
     min_clients: int = 3
     min_paillier_bits: int = 2048
     min_noise_multiplier: float | None = None

@@ -12,27 +12,75 @@ the server's result is the sum of the surviving clients' inputs, never any singl
 from __future__ import annotations
 
 import abc
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NoReturn
 
 import numpy as np
 
-from secfl.errors import InvalidArgument, ProtocolAbort
+from secfl.errors import InvalidArgument, LocalProtocolError, ProtocolAbort
 from secfl.hazmat.prg import uint_dtype
 
 __all__ = [
+    "PROTOCOLS",
     "AggregationProtocol",
     "ClientSession",
+    "Phase",
+    "ProtocolName",
     "RoundResult",
     "ServerSession",
+    "require_local_phase",
     "validate_client_ids",
     "validate_round",
 ]
 
 ClientId = int
-DONE = "done"
-ABORTED = "aborted"
+
+
+class NamedValue(str, enum.Enum):
+    """A string-valued enum member that compares, hashes, prints and formats as its value,
+    so that wire names, dictionary keys and messages stay plain strings."""
+
+    __hash__ = str.__hash__
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __repr__(self) -> str:
+        return repr(str(self.value))
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class ProtocolName(NamedValue):
+    """The aggregation protocols, by the name every layer (CLI, pipeline, wire) uses."""
+
+    PLAIN = "plain"
+    """No protection: the server sees every input (baseline; plaintext-v1)."""
+    SECAGG = "secagg"
+    """Pairwise masking on the complete graph (Bonawitz et al. 2017; secagg-v1)."""
+    SECAGG_PLUS = "secagg+"
+    """Pairwise masking on a sparse random graph (Bell et al. 2020; secagg-v1)."""
+    PAILLIER = "paillier"
+    """Packed Paillier encryption summed by the server (paillier-sum-v1)."""
+
+
+PROTOCOLS: tuple[str, ...] = tuple(p.value for p in ProtocolName)
+"""Protocol names accepted everywhere (CLI, pipeline, benchmarks)."""
+
+
+class Phase(NamedValue):
+    """The phases every session shares; protocols with several rounds of messages add
+    their own enum (e.g. :class:`~secfl.protocols.secagg.SecAggPhase`)."""
+
+    START = "start"
+    """Built, not yet started."""
+    INPUT = "input"
+    """The one phase of single-message protocols: each client sends its input."""
+    DONE = "done"
+    ABORTED = "aborted"
 
 
 @dataclass(frozen=True)
@@ -92,7 +140,9 @@ class ServerSession(_Unpicklable, abc.ABC):
     def result(self) -> RoundResult:
         """The round's result; raises :class:`ProtocolAbort` before the round is done."""
         if self._result is None:
-            raise ProtocolAbort(f"the round is not finished (phase {self._phase!r})")
+            raise LocalProtocolError(
+                f"result read before the round is done (phase {str(self._phase)!r})"
+            )
         return self._result
 
 
@@ -118,12 +168,12 @@ class ClientSession(_Unpicklable, abc.ABC):
         would make the client break the protocol's guarantees; the client then refuses
         every later request.
         """
-        if self._phase in (DONE, ABORTED):
+        if self._phase in (Phase.DONE, Phase.ABORTED):
             raise ProtocolAbort(f"this client's round is {self._phase}; no more requests")
         try:
             return self._respond(data)
         except Exception:
-            self._phase = ABORTED
+            self._phase = Phase.ABORTED
             raise
 
     @abc.abstractmethod
@@ -175,9 +225,20 @@ def validate_round(
 
 
 def require_phase(actual: str, expected: str, what: str) -> None:
-    """Raise :class:`ProtocolAbort` unless a message arrives in the phase that expects it."""
+    """Raise :class:`ProtocolAbort` unless a peer's message arrives in the phase that
+    expects it."""
     if actual != expected:
-        raise ProtocolAbort(f"{what} arrived in phase {actual!r}; it belongs to {expected!r}")
+        raise ProtocolAbort(
+            f"{what} arrived in phase {str(actual)!r}; it belongs to {str(expected)!r}"
+        )
+
+
+def require_local_phase(actual: str, expected: str, what: str) -> None:
+    """Raise :class:`LocalProtocolError` unless the caller calls ``what`` in its phase."""
+    if actual != expected:
+        raise LocalProtocolError(
+            f"{what} called in phase {str(actual)!r}; it belongs to {str(expected)!r}"
+        )
 
 
 def check_input(value: np.ndarray, *, bits: int, dim: int | None = None) -> np.ndarray:

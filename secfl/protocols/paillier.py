@@ -35,13 +35,15 @@ from secfl.hazmat import paillier as hp
 from secfl.hazmat.prg import uint_dtype
 from secfl.hazmat.rng import Csprng
 from secfl.protocols.base import (
-    ABORTED,
     AggregationProtocol,
     ClientId,
     ClientSession,
+    Phase,
+    ProtocolName,
     RoundResult,
     ServerSession,
     check_input,
+    require_local_phase,
     require_phase,
     validate_round,
 )
@@ -60,8 +62,7 @@ MSG_INPUT = 0x31
 MSG_ENCRYPTED_SUM = 0x32
 MSG_DECRYPTED_SUM = 0x33
 
-INPUT = "input"
-DONE = "done"
+INPUT, DONE, START, ABORTED = Phase.INPUT, Phase.DONE, Phase.START, Phase.ABORTED
 _FINGERPRINT = 16
 
 
@@ -211,7 +212,7 @@ class PaillierProtocol(AggregationProtocol):
     ``key_holder`` (a bytes -> bytes callable, e.g. :meth:`PaillierKeyHolder.decrypt_sum`
     or a network stub)."""
 
-    name = "paillier"
+    name = ProtocolName.PAILLIER
     phases = (INPUT,)
 
     def __init__(
@@ -301,11 +302,11 @@ class PaillierServer(ServerSession):
         self._n_ct = config.layout.ciphertexts_for(dim)
         self._sum: hp.CiphertextVector | None = None
         self._received: set[ClientId] = set()
-        self._phase = "start"
+        self._phase = START
         self._result: RoundResult | None = None
 
     def start(self) -> dict[ClientId, bytes]:
-        require_phase(self._phase, "start", "start()")
+        require_local_phase(self._phase, START, "start()")
         cfg = self.config
         body = (
             wire.Writer()
@@ -339,7 +340,7 @@ class PaillierServer(ServerSession):
         self._received.add(client_id)
 
     def advance(self) -> dict[ClientId, bytes]:
-        require_phase(self._phase, INPUT, "advance()")
+        require_local_phase(self._phase, INPUT, "advance()")
         try:
             return self._finish()
         except SecflError:

@@ -16,9 +16,12 @@ from secfl.protocols.base import (
     AggregationProtocol,
     ClientId,
     ClientSession,
+    Phase,
+    ProtocolName,
     RoundResult,
     ServerSession,
     check_input,
+    require_local_phase,
     require_phase,
     sum_vectors,
     validate_round,
@@ -28,14 +31,13 @@ __all__ = ["PlaintextProtocol"]
 
 MSG_REQUEST = 0x01
 MSG_INPUT = 0x02
-_INPUT = "input"
-_DONE = "done"
+_INPUT, _DONE, _START = Phase.INPUT, Phase.DONE, Phase.START
 
 
 class PlaintextProtocol(AggregationProtocol):
     """Sum of inputs over Z_{2^bits}, sent in the clear."""
 
-    name = "plain"
+    name = ProtocolName.PLAIN
     phases = (_INPUT,)
 
     def __init__(self, *, bits: int) -> None:
@@ -66,12 +68,12 @@ class _Server(ServerSession):
         self._clients = client_ids
         self._dim = dim
         self._bits = bits
-        self._phase = "start"
+        self._phase = _START
         self._inputs: dict[ClientId, np.ndarray] = {}
         self._result: RoundResult | None = None
 
     def start(self) -> dict[ClientId, bytes]:
-        require_phase(self._phase, "start", "start()")
+        require_local_phase(self._phase, _START, "start()")
         self._phase = _INPUT
         req = _request(self._round_id, self._dim, self._bits)
         return dict.fromkeys(self._clients, req)
@@ -93,7 +95,7 @@ class _Server(ServerSession):
         self._inputs[client_id] = vec
 
     def advance(self) -> dict[ClientId, bytes]:
-        require_phase(self._phase, _INPUT, "advance()")
+        require_local_phase(self._phase, _INPUT, "advance()")
         if not self._inputs:
             raise InsufficientSurvivors("no client sent an input; nothing to aggregate")
         survivors = frozenset(self._inputs)

@@ -30,6 +30,7 @@ from secfl.errors import (
     InsufficientSurvivors,
     IntegrityError,
     InvalidArgument,
+    LocalProtocolError,
     ProtocolAbort,
     SecflError,
 )
@@ -42,15 +43,18 @@ from secfl.protocols.base import (
     AggregationProtocol,
     ClientId,
     ClientSession,
+    NamedValue,
+    Phase,
+    ProtocolName,
     RoundResult,
     ServerSession,
     check_input,
-    require_phase,
+    require_local_phase,
     validate_round,
 )
 from secfl.protocols.graphs import neighbourhoods
 
-__all__ = ["SecAggConfig", "SecAggProtocol", "ThreatModel"]
+__all__ = ["SecAggConfig", "SecAggPhase", "SecAggProtocol", "ThreatModel"]
 
 _CTX = b"secfl-secagg-v1"
 
@@ -66,12 +70,21 @@ MSG_CONSISTENCY = 0x17
 MSG_SIGNATURES = 0x18
 MSG_UNMASK = 0x19
 
-ADVERTISE = "advertise"
-SHARE = "share"
-MASK = "mask"
-CONSISTENCY = "consistency"
-UNMASK = "unmask"
-DONE = "done"
+
+class SecAggPhase(NamedValue):
+    """SecAgg's phases between :attr:`Phase.START` and :attr:`Phase.DONE` (secagg-v1)."""
+
+    ADVERTISE = "advertise"
+    SHARE = "share"
+    MASK = "mask"
+    CONSISTENCY = "consistency"
+    """Active threat model only: clients sign the survivor list they were shown."""
+    UNMASK = "unmask"
+
+
+ADVERTISE, SHARE, MASK = SecAggPhase.ADVERTISE, SecAggPhase.SHARE, SecAggPhase.MASK
+CONSISTENCY, UNMASK = SecAggPhase.CONSISTENCY, SecAggPhase.UNMASK
+DONE, START, ABORTED = Phase.DONE, Phase.START, Phase.ABORTED
 
 _KIND_SELF = 0  # share of the self-mask seed b_u
 _KIND_SK = 1  # share of the masking private key s_u^SK
@@ -268,7 +281,7 @@ class SecAggProtocol(AggregationProtocol):
     ``identities`` and must agree with them. A server needs only the registry.
     """
 
-    phases: tuple[str, ...]
+    phases: tuple[SecAggPhase, ...]
 
     def __init__(
         self,
@@ -280,7 +293,7 @@ class SecAggProtocol(AggregationProtocol):
     ) -> None:
         self.config = config
         self._rng = rng
-        self.name = "secagg" if config.complete_graph else "secagg+"
+        self.name = ProtocolName.SECAGG if config.complete_graph else ProtocolName.SECAGG_PLUS
         active = config.threat_model is ThreatModel.ACTIVE
         self.phases = (
             (ADVERTISE, SHARE, MASK, CONSISTENCY, UNMASK)
@@ -371,7 +384,7 @@ class SecAggClient(ClientSession):
             CONSISTENCY: self._on_survivors,
             UNMASK: self._on_unmask_request,
         }
-        return handlers[self._phase](data)
+        return handlers[SecAggPhase(self._phase)](data)
 
     # advertise: announce fresh key pairs (signed in active mode)
     def _on_advertise_request(self, data: bytes) -> bytes:
@@ -601,14 +614,14 @@ class SecAggServer(ServerSession):
         self._dim = dim
         self._registry = dict(registry or {})
         self._active = config.threat_model is ThreatModel.ACTIVE
-        self._phase = "start"
+        self._phase = START
         self._s = _ServerState()
         self._masker = _Masker(config.bits, dim)
         self._sum = np.zeros(dim, dtype=self._masker.dtype)
         self._result: RoundResult | None = None
 
     def start(self) -> dict[ClientId, bytes]:
-        require_phase(self._phase, "start", "start()")
+        require_local_phase(self._phase, START, "start()")
         cfg = self.config
         body = (
             wire.Writer()
@@ -633,8 +646,8 @@ class SecAggServer(ServerSession):
             UNMASK: (self._s.masked, self._s.unmasked, self._recv_unmask),
         }
         if self._phase not in handlers:
-            raise ProtocolAbort(f"no client message is expected in phase {self._phase!r}")
-        allowed, seen, handler = handlers[self._phase]
+            raise ProtocolAbort(f"no client message is expected in phase {str(self._phase)!r}")
+        allowed, seen, handler = handlers[SecAggPhase(self._phase)]
         if client_id not in allowed:
             raise ProtocolAbort(f"client {client_id} may not send in phase {self._phase!r}")
         if client_id in seen:
@@ -719,13 +732,13 @@ class SecAggServer(ServerSession):
             UNMASK: self._after_unmask,
         }
         if self._phase not in step:
-            raise ProtocolAbort(f"advance() called in phase {self._phase!r}")
-        return step[self._phase]()
+            raise LocalProtocolError(f"advance() called in phase {str(self._phase)!r}")
+        return step[SecAggPhase(self._phase)]()
 
     def _need(self, have: int, what: str, *, floor: int | None = None) -> None:
         need = self.config.threshold + 1 if floor is None else floor
         if have < need:
-            self._phase = "aborted"
+            self._phase = ABORTED
             raise InsufficientSurvivors(f"only {have} clients {what}; the round needs {need}")
 
     def _after_advertise(self) -> dict[ClientId, bytes]:
@@ -787,7 +800,7 @@ class SecAggServer(ServerSession):
         try:
             return self._unmask()
         except SecflError:
-            self._phase = "aborted"
+            self._phase = ABORTED
             raise
 
     def _unmask(self) -> dict[ClientId, bytes]:

@@ -17,7 +17,7 @@ from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey
 from secfl.pipeline import PROTOCOLS, make_protocol
-from secfl.protocols.base import ClientId
+from secfl.protocols.base import ClientId, ProtocolName
 from secfl.protocols.secagg import ThreatModel
 from secfl.runtime.simulator import SimulationReport, simulate_round
 
@@ -47,7 +47,7 @@ class Scenario:
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise InvalidArgument(f"unknown protocol {self.protocol!r}; choose from {PROTOCOLS}")
-        if self.active and self.protocol != "secagg":
+        if self.active and self.protocol != ProtocolName.SECAGG:
             raise InvalidArgument(
                 f"the active threat model runs with protocol 'secagg' only, not {self.protocol!r}"
             )

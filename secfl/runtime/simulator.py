@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from secfl.errors import InvalidArgument, SecflError
+from secfl.errors import InvalidArgument, LocalProtocolError, SecflError
 from secfl.protocols.base import (
     AggregationProtocol,
     ClientId,
@@ -165,6 +165,8 @@ def simulate_round(
                         rejected[cid] = f"{type(e).__name__}: {e}"
             requests = clock.run(_SERVER, server.advance)
         result = server.result
+    except LocalProtocolError:
+        raise  # this driver's own bug, never an aborted round
     except SecflError as e:
         aborted = f"{type(e).__name__}: {e}"
     wall = time.perf_counter() - wall0

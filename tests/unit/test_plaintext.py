@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from secfl import wire
-from secfl.errors import InsufficientSurvivors, IntegrityError, InvalidArgument, ProtocolAbort
+from secfl.errors import (
+    InsufficientSurvivors,
+    IntegrityError,
+    InvalidArgument,
+    LocalProtocolError,
+    ProtocolAbort,
+)
 from secfl.protocols.plaintext import MSG_INPUT, PlaintextProtocol
 
 P = PlaintextProtocol(bits=16)
@@ -88,10 +94,18 @@ def test_client_answers_once():
         c.handle(good)
 
 
-def test_result_before_done():
+def test_local_misuse_is_not_a_remote_abort():
+    """Calling a session out of order is the caller's bug (LocalProtocolError), distinct
+    from a peer's misbehaviour (ProtocolAbort)."""
     server = P.server(round_id=1, client_ids=frozenset({1}), dim=2)
-    with pytest.raises(ProtocolAbort, match="not finished"):
+    with pytest.raises(LocalProtocolError, match="before the round is done"):
         _ = server.result
+    with pytest.raises(LocalProtocolError, match="advance"):
+        server.advance()
+    server.start()
+    with pytest.raises(LocalProtocolError, match="start"):
+        server.start()
+    assert not issubclass(LocalProtocolError, ProtocolAbort)
 
 
 def test_input_validation():

@@ -195,3 +195,18 @@ def test_active_scenario_signs_and_survives_dropouts(capsys):
     assert out["dropped"] == 1
     with pytest.raises(InvalidArgument, match="'secagg' only"):
         Scenario(protocol="secagg+", clients=5, dim=2, active=True)
+
+
+def test_a_drivers_own_bug_is_raised_not_recorded_as_an_abort():
+    """LocalProtocolError (a session called out of order) propagates out of the driver."""
+    from secfl.errors import LocalProtocolError
+    from secfl.protocols.plaintext import PlaintextProtocol
+
+    class Broken(PlaintextProtocol):
+        def server(self, **kwargs):  # type: ignore[no-untyped-def]
+            session = super().server(**kwargs)
+            session.start()  # started once here, and again by the driver
+            return session
+
+    with pytest.raises(LocalProtocolError, match="start"):
+        simulate_round(Broken(bits=16), {1: np.zeros(2, np.uint16), 2: np.zeros(2, np.uint16)})

@@ -13,6 +13,7 @@ __all__ = [
     "InsufficientSurvivors",
     "IntegrityError",
     "InvalidArgument",
+    "MissingDependency",
     "ProtocolAbort",
     "SecflError",
 ]
@@ -48,3 +49,7 @@ class IntegrityError(SecflError):
 
 class InsufficientSurvivors(ProtocolAbort):
     """Fewer parties than the threshold survived; the round cannot complete safely."""
+
+
+class MissingDependency(SecflError, ImportError):
+    """A feature needs an optional extra that is not installed; the message names the extra."""

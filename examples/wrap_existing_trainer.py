@@ -11,8 +11,7 @@ Run: .venv/bin/python examples/wrap_existing_trainer.py
 import torch
 from torch import nn
 
-from secfl.fl import FedAvgConfig  # secfl
-from secfl.integrations.torch import federated_train  # secfl
+from secfl import FedAvgConfig, federated_train  # secfl
 
 torch.manual_seed(0)
 true_w = torch.tensor([[1.5], [-2.0], [0.5]])

@@ -14,6 +14,7 @@ __all__ = [
     "IntegrityError",
     "InvalidArgument",
     "LocalProtocolError",
+    "MissingDependency",
     "ProtocolAbort",
     "SecflError",
 ]
@@ -60,3 +61,7 @@ class LocalProtocolError(SecflError, RuntimeError):
     recording an aborted round (the split h11 makes between ``LocalProtocolError`` and
     ``RemoteProtocolError``).
     """
+
+
+class MissingDependency(SecflError, ImportError):
+    """A feature needs an optional extra that is not installed; the message names the extra."""

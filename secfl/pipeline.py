@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,7 +81,9 @@ def make_protocol(
     signatures against ``registry`` (client id -> verify key) and signs with ``identities``
     (the signing keys of the clients this process runs; the registry defaults to theirs).
     ``remote_key_holder`` (Paillier): a key holder in another process, whose public key is
-    used instead of a key pair made here.
+    used instead of a key pair made here; the protocol then has no key-holder party here,
+    and the driver delivers the messages addressed to
+    :data:`~secfl.protocols.base.KEY_HOLDER` to that process.
     """
     rng = rng or Csprng()
     bits, n_clients = codec.bits, codec.n_clients
@@ -106,11 +108,8 @@ def make_protocol(
             value_bits=value_bits,
             min_clients=max(2, min_survivors or 2),
         )
-        if private is None:
-            assert remote_key_holder is not None
-            return PaillierProtocol(pcfg, key_holder=remote_key_holder.decrypt_sum, rng=rng)
-        holder = PaillierKeyHolder(pcfg, private)
-        return PaillierProtocol(pcfg, key_holder=holder.decrypt_sum, rng=rng)
+        holder = None if private is None else PaillierKeyHolder(pcfg, private)
+        return PaillierProtocol(pcfg, key_holder=holder, rng=rng)
     if name == ProtocolName.SECAGG:
         holders = n_clients - 1
         floor = (2 * holders) // 3 + 1 if active else holders // 2 + 1
@@ -144,11 +143,10 @@ _ACTIVE_ONLY_SECAGG = (
 
 @dataclass(frozen=True)
 class RemoteKeyHolder:
-    """A Paillier key holder reached through a transport: its public key, and a call that
-    sends it an ENCRYPTED_SUM frame and returns its DECRYPTED_SUM frame (or raises)."""
+    """A Paillier key holder in another process: its public key. The driver of the round
+    delivers the aggregator's messages to :data:`~secfl.protocols.base.KEY_HOLDER` there."""
 
     public_key: PaillierPublicKey
-    decrypt_sum: Callable[[bytes], bytes]
 
     def __post_init__(self) -> None:
         if not isinstance(self.public_key, PaillierPublicKey):

@@ -54,6 +54,7 @@ from secfl.hazmat import paillier as hp
 from secfl.hazmat.prg import uint_dtype
 from secfl.hazmat.rng import Csprng
 from secfl.protocols import paillier as pp
+from secfl.protocols.base import KEY_HOLDER
 from secfl.protocols.paillier import PaillierConfig, PaillierKeyHolder, PaillierProtocol
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,14 +82,17 @@ KEY_WARNING = (
 )
 
 DRIVER = (
-    "The protocol factory is PaillierProtocol(config, key_holder, rng=Csprng(seed="
+    "The protocol factory is PaillierProtocol(config, key_holder=PaillierKeyHolder(config, "
+    "private_key), rng=Csprng(seed="
     "protocol_seed)). server = factory.server(round_id, invited, dim); requests = "
     "server.start(). Client sessions are built for every invited id in increasing order "
     "(each factory.client() takes one spawn of the protocol Csprng, dropped clients "
     "included). In increasing id order, each request is recorded (server->client); a "
     "client not in `dropped` handles it and its reply is recorded (client->server) and "
-    "given to server.receive at once. Then server.advance(): the ENCRYPTED_SUM frame it "
-    "sends the key holder and the DECRYPTED_SUM reply are recorded."
+    "given to server.receive at once. Then server.advance() returns the ENCRYPTED_SUM frame "
+    "addressed to the key-holder party (recorded aggregator->key_holder); the key holder's "
+    "handle() answers with the DECRYPTED_SUM frame (recorded key_holder->aggregator), given "
+    "to server.receive(KEY_HOLDER, ...); a last server.advance() ends the round."
 )
 
 
@@ -588,14 +592,8 @@ def run_round(
             }
         )
 
-    def key_holder(data: bytes) -> bytes:
-        record("aggregator->key_holder", 0, data)
-        reply = holder.decrypt_sum(data)
-        record("key_holder->aggregator", 0, reply)
-        return reply
-
     seed = _seed(f"{name}:protocol")
-    proto = PaillierProtocol(cfg, key_holder=key_holder, rng=Csprng(seed=seed))
+    proto = PaillierProtocol(cfg, key_holder=holder, rng=Csprng(seed=seed))
     inputs = _round_inputs(name, n, dim, bits, value_bits)
     invited = sorted(inputs)
     server = proto.server(round_id=ROUND_ID, client_ids=frozenset(invited), dim=dim)
@@ -613,7 +611,13 @@ def run_round(
         assert reply is not None
         record("client->server", c, reply)
         server.receive(c, reply)
-    server.advance()
+    (request,) = server.advance().values()
+    record("aggregator->key_holder", 0, request)
+    answer = holder.handle(request)
+    record("key_holder->aggregator", 0, answer)
+    server.receive(KEY_HOLDER, answer)
+    if server.advance():
+        raise MismatchError(f"{name}: the round did not end after the key holder's answer")
     result = server.result
     return {
         "name": name,
@@ -849,7 +853,7 @@ def boundary_vectors() -> Json:
     pcfg = PaillierConfig(public_key=public, bits=16, n_clients=nc, value_bits=vb)
     proto = PaillierProtocol(
         pcfg,
-        key_holder=PaillierKeyHolder(pcfg, private).decrypt_sum,
+        key_holder=PaillierKeyHolder(pcfg, private),
         rng=Csprng(seed=bytes(32)),
     )
     over(

@@ -23,7 +23,6 @@ spliced body) and the frame goes to the receiving session. The property
 
 from __future__ import annotations
 
-import contextlib
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from secfl.audit._hypothesis import require_hypothesis
-from secfl.protocols.base import Phase, ProtocolName
+from secfl.protocols.base import KEY_HOLDER, Phase, ProtocolName
 
 require_hypothesis()
 
@@ -222,6 +221,7 @@ class _Round:
         self.server: ServerSession = protocol.server(
             round_id=rounds.ROUND_ID, client_ids=frozenset(inputs), dim=dim
         )
+        self.parties = protocol.parties()
         self.requests = self.server.start()
         self.gone: set[int] = set()
 
@@ -246,7 +246,7 @@ class _Round:
             if c in self.gone:
                 continue
             try:
-                reply = self.clients[c].handle(req)
+                reply = (self.parties[c] if c in self.parties else self.clients[c]).handle(req)
             except SecflError:
                 self.gone.add(c)  # e.g. too few neighbours left: a dropout
                 continue
@@ -282,28 +282,16 @@ class _Round:
             )
 
 
-class _Relay:
-    """The aggregator's line to the key holder; tests re-route it."""
-
-    def __init__(self, target: Callable[[bytes], bytes]) -> None:
-        self.target = target
-
-    def __call__(self, request: bytes) -> bytes:
-        return self.target(request)
-
-
-def _build(target: FuzzTarget, seed: bytes) -> tuple[_Round, _Relay, Callable[[bytes], bytes]]:
-    """A fresh honest round for ``target`` from ``seed``, with the aggregator's relay to the
-    (unused) Paillier key holder, if any."""
+def _build(target: FuzzTarget, seed: bytes) -> _Round:
+    """A fresh honest round for ``target`` from ``seed`` (Paillier's with its key holder)."""
     pick = [int(x) for x in rounds.derive(seed, "fuzz/config").uint64(4)]
-    relay = _Relay(_no_key_holder)
     if target.protocol == ProtocolName.PLAIN:
         bits = (8, 13, 16, 32, 64)[pick[0] % 5]
         n = 1 + pick[1] % 4
         inputs = rounds.random_inputs(
             rounds.derive(seed, "inputs"), range(1, n + 1), bits=bits, dim=1 + pick[2] % 5
         )
-        return _Round(rounds.plain_protocol(bits), inputs), relay, _no_key_holder
+        return _Round(rounds.plain_protocol(bits), inputs)
     if target.protocol in (ProtocolName.SECAGG, ProtocolName.SECAGG_PLUS):
         active = target.mode == "active"
         bits = (8, 13, 16, 32, 64)[pick[0] % 5]
@@ -320,7 +308,7 @@ def _build(target: FuzzTarget, seed: bytes) -> tuple[_Round, _Relay, Callable[[b
             rounds.derive(seed, "inputs"), range(1, n + 1), bits=bits, dim=1 + pick[2] % 4
         )
         protocol = rounds.secagg_protocol(config, rounds.derive(seed, "protocol"))
-        return _Round(protocol, inputs), relay, _no_key_holder
+        return _Round(protocol, inputs)
     bits = (8, 16, 32)[pick[0] % 3]
     spec = rounds.PaillierSpec(
         n=2 + pick[1] % 3,
@@ -330,17 +318,13 @@ def _build(target: FuzzTarget, seed: bytes) -> tuple[_Round, _Relay, Callable[[b
         dim=1 + pick[2] % 60,
         seed=seed,
     )
-    holder = rounds.paillier_holder(spec.config)
-    relay.target = holder.decrypt_sum
     paillier = rounds.PaillierProtocol(
-        spec.config, key_holder=relay, rng=rounds.derive(seed, "protocol")
+        spec.config,
+        key_holder=rounds.paillier_holder(spec.config),
+        rng=rounds.derive(seed, "protocol"),
     )
     inputs = rounds.paillier_inputs(spec, rounds.derive(seed, "inputs"))
-    return _Round(paillier, inputs), relay, holder.decrypt_sum
-
-
-def _no_key_holder(request: bytes) -> bytes:
-    raise AssertionError("this protocol has no key holder")
+    return _Round(paillier, inputs)
 
 
 # ----------------------------------------------------------------------------- the property
@@ -369,11 +353,11 @@ def check_mutated_frame(target: FuzzTarget, seed: bytes, mutation: Mutation) -> 
     """Feed ``mutation`` of a valid ``target`` frame to its receiver; raise AssertionError
     (or let an undocumented exception escape) if the receiver misbehaves. Returns what
     happened, for statistics: ``"refused"``, ``"accepted"`` or ``"unchanged"``."""
-    rnd, relay, key_holder = _build(target, seed)
+    rnd = _build(target, seed)
     if target.receiver == _TO_KEY_HOLDER:
-        return _key_holder_case(rnd, relay, key_holder, mutation)
+        return _key_holder_case(rnd, mutation)
     if target.receiver == _TO_AGGREGATOR:
-        return _aggregator_case(rnd, relay, mutation)
+        return _aggregator_case(rnd, mutation)
     frames = rnd.until(target.msg_type)
     victim = min(frames)
     original = frames.pop(victim)
@@ -435,31 +419,20 @@ def _end_anyhow(rnd: _Round, replies: dict[int, bytes]) -> None:
         return
 
 
-def _key_holder_case(
-    rnd: _Round, relay: _Relay, key_holder: Callable[[bytes], bytes], mutation: Mutation
-) -> str:
-    captured: list[bytes] = []
-
-    def capture(request: bytes) -> bytes:
-        captured.append(request)
-        raise ProtocolAbort("request captured for fuzzing")
-
-    relay.target = capture  # the fresh key holder has seen nothing yet
-    for c, reply in rnd._answer(rnd.requests).items():
-        rnd.server.receive(c, reply)
-    with contextlib.suppress(ProtocolAbort):
-        rnd.server.advance()
-    original = captured[0]
+def _key_holder_case(rnd: _Round, mutation: Mutation) -> str:
+    key_holder = rnd.parties[KEY_HOLDER]
+    original = rnd.until(pl.MSG_ENCRYPTED_SUM)[KEY_HOLDER]
     damaged = mutation.apply(original)
     if damaged == original:
         return "unchanged"
-    error, _ = _feed(key_holder, damaged)
+    error, _ = _feed(key_holder.handle, damaged)
     if error is None:
         return "accepted"
     try:
-        reply = key_holder(original)
+        reply = key_holder.handle(original)
     except ProtocolAbort:
         return "refused"  # the damaged attempt spent the round id
+    assert reply is not None
     r = wire.Reader(wire.unframe(reply)[1])
     r.u64()
     got = r.vector(rnd.protocol.bits)
@@ -469,14 +442,9 @@ def _key_holder_case(
     return "refused"
 
 
-def _aggregator_case(rnd: _Round, relay: _Relay, mutation: Mutation) -> str:
-    real = relay.target
-
-    def damaging(request: bytes) -> bytes:
-        return mutation.apply(real(request))
-
-    relay.target = damaging
-    for c, reply in rnd._answer(rnd.requests).items():
-        rnd.server.receive(c, reply)
-    error, _ = _feed(lambda _: rnd.server.advance(), b"")
+def _aggregator_case(rnd: _Round, mutation: Mutation) -> str:
+    reply = rnd.until(pl.MSG_DECRYPTED_SUM)[KEY_HOLDER]
+    error, _ = _feed(lambda b: rnd.server.receive(KEY_HOLDER, b), mutation.apply(reply))
+    if error is None:
+        error, _ = _feed(lambda _: rnd.server.advance(), b"")
     return "accepted" if error is None else "refused"

@@ -62,6 +62,7 @@ from secfl.hazmat.kex import KexPrivateKey  # noqa: E402
 from secfl.protocols import paillier as pl  # noqa: E402
 from secfl.protocols import secagg as sa  # noqa: E402
 from secfl.protocols.base import (  # noqa: E402
+    KEY_HOLDER,
     AggregationProtocol,
     ClientSession,
     Phase,
@@ -101,10 +102,15 @@ class _Packet:
 
     def describe(self) -> str:
         name = message_name(self.data[3]) if len(self.data) >= 4 else "truncated frame"
-        src = "server" if self.src == SERVER else f"client {self.src}"
-        dst = "server" if self.dst == SERVER else f"client {self.dst}"
+        src, dst = _party_name(self.src), _party_name(self.dst)
         how = f" [{self.forged}]" if self.forged else ""
         return f"{name} {src} -> {dst}{how}"
+
+
+def _party_name(party: int) -> str:
+    if party == SERVER:
+        return "server"
+    return "key holder" if party == KEY_HOLDER else f"client {party}"
 
 
 def _tracked(fn: F) -> F:
@@ -225,8 +231,11 @@ class _RoundMachine(RuleBasedStateMachine):
         if pkt.dst in self.crashed:
             self._log(f"{pkt.describe()}: lost (client crashed)")
             return
+        parties = self.protocol.parties()
         try:
-            reply = self.clients[pkt.dst].handle(pkt.data)
+            reply = (parties[pkt.dst] if pkt.dst in parties else self.clients[pkt.dst]).handle(
+                pkt.data
+            )
         except SecflError as e:
             self._log(f"{pkt.describe()}: refused ({type(e).__name__}: {str(e)[:80]})")
             return
@@ -442,6 +451,7 @@ def _record_round(
     }
     dim = next(iter(inputs.values())).size
     server = protocol.server(round_id=round_id, client_ids=frozenset(inputs), dim=dim)
+    parties = protocol.parties()
     frames: list[tuple[int, int, bytes]] = []
     requests = server.start()
     for _ in range(len(protocol.phases) + 1):
@@ -449,7 +459,7 @@ def _record_round(
             break
         for c, req in sorted(requests.items()):
             frames.append((SERVER, c, req))
-            reply = clients[c].handle(req)
+            reply = (parties[c] if c in parties else clients[c]).handle(req)
             if reply is not None:
                 frames.append((c, SERVER, reply))
                 server.receive(c, reply)
@@ -854,7 +864,7 @@ def _old_paillier(spec: rounds.PaillierSpec) -> list[tuple[int, int, bytes]]:
     rng = rounds.derive(b"old", f"paillier/{spec.n}/{spec.bits}/{spec.value_bits}/{spec.dim}")
     config = spec.config
     holder = rounds.paillier_holder(config)
-    protocol = rounds.PaillierProtocol(config, key_holder=holder.decrypt_sum, rng=rng.spawn())
+    protocol = rounds.PaillierProtocol(config, key_holder=holder, rng=rng.spawn())
     return _record_round(protocol, rounds.paillier_inputs(spec, rng), rounds.ROUND_ID - 1)
 
 
@@ -870,14 +880,14 @@ class PaillierAudit(_RoundMachine):
         self.faults, self.lies = faults, lies
         self.spec = spec
         config = spec.config
-        recorder = TranscriptRecorder()
-        self.holder = rounds.paillier_holder(config)
-        self.decrypt = recorder.key_holder(self.holder.decrypt_sum)
         protocol = rounds.PaillierProtocol(
-            config, key_holder=self.decrypt, rng=rounds.derive(spec.seed, "protocol")
+            config,
+            key_holder=rounds.paillier_holder(config),
+            rng=rounds.derive(spec.seed, "protocol"),
         )
         inputs = rounds.paillier_inputs(spec, rounds.derive(spec.seed, "inputs"))
-        self._start(protocol, inputs, recorder=recorder)
+        self._start(protocol, inputs)
+        self.decrypt = self.protocol.parties()[KEY_HOLDER].handle  # recorded
 
     def _old_round(self) -> list[tuple[int, int, bytes]]:
         return _old_paillier(replace(self.spec, seed=b""))

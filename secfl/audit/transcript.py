@@ -33,7 +33,7 @@ import enum
 import hashlib
 import itertools
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -50,6 +50,8 @@ from secfl.protocols.base import (
     AggregationProtocol,
     ClientId,
     ClientSession,
+    Party,
+    PartyId,
     ProtocolName,
     RoundResult,
     ServerSession,
@@ -224,12 +226,11 @@ class TranscriptRecorder:
     """Records one round of a protocol: wrap the protocol, run the round, read ``transcript``.
 
     ``coalition``: ids of the clients assumed to collude with the server (their view is
-    added to the server's when the transcript is checked). For Paillier, also wrap the
-    key holder callable *before* building the protocol::
+    added to the server's when the transcript is checked). The wrapped protocol's
+    non-client parties (the Paillier key holder) are recorded too::
 
         recorder = TranscriptRecorder()
-        protocol = PaillierProtocol(cfg, key_holder=recorder.key_holder(holder.decrypt_sum),
-                                    rng=rng)
+        protocol = PaillierProtocol(cfg, key_holder=PaillierKeyHolder(cfg, key), rng=rng)
         simulate_round(recorder.wrap(protocol), inputs)
 
     One recorder records one round: building a session for another round id raises
@@ -268,23 +269,6 @@ class TranscriptRecorder:
             tr.min_clients = protocol.config.min_clients
         return _RecordingProtocol(protocol, self)
 
-    def key_holder(self, decrypt: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
-        """Wrap a Paillier key holder callable so that its traffic is recorded."""
-        if not callable(decrypt):
-            raise InvalidArgument("key_holder() needs a bytes -> bytes callable")
-        decryptions = self._transcript.decryptions
-
-        def recorded(request: bytes) -> bytes:
-            try:
-                reply = decrypt(request)
-            except SecflError as e:
-                decryptions.append(Decryption(bytes(request), None, _describe(e)))
-                raise
-            decryptions.append(Decryption(bytes(request), bytes(reply), None))
-            return reply
-
-        return recorded
-
     def _bind_round(self, round_id: int) -> None:
         tr = self._transcript
         if tr.round_id is None:
@@ -305,6 +289,13 @@ class _RecordingProtocol(AggregationProtocol):
         self._recorder = recorder
         self.name = inner.name
         self.phases = inner.phases
+        decryptions = recorder.transcript.decryptions
+        self._parties = {
+            pid: _RecordingParty(party, decryptions) for pid, party in inner.parties().items()
+        }
+
+    def parties(self) -> Mapping[PartyId, Party]:
+        return self._parties
 
     @property
     def bits(self) -> int:
@@ -335,10 +326,13 @@ class _RecordingServer(ServerSession):
 
     def start(self) -> dict[ClientId, bytes]:
         out = self._inner.start()
-        self._tr.requests.extend(sorted(out.items()))
+        self._tr.requests.extend(sorted(_to_clients(out).items()))
         return out
 
     def receive(self, client_id: ClientId, data: bytes) -> None:
+        if client_id <= 0:  # a party's answer: recorded by _RecordingParty
+            self._inner.receive(client_id, data)
+            return
         try:
             self._inner.receive(client_id, data)
         except SecflError as e:
@@ -352,7 +346,7 @@ class _RecordingServer(ServerSession):
         except SecflError as e:
             self._tr.abort = _describe(e)
             raise
-        self._tr.requests.extend(sorted(out.items()))
+        self._tr.requests.extend(sorted(_to_clients(out).items()))
         if not out:
             self._tr.result = self._inner.result
         return out
@@ -360,6 +354,30 @@ class _RecordingServer(ServerSession):
     @property
     def result(self) -> RoundResult:
         return self._inner.result
+
+
+def _to_clients(requests: Mapping[PartyId, bytes]) -> dict[ClientId, bytes]:
+    """The requests addressed to clients (ids >= 1), without those to other parties."""
+    return {c: r for c, r in requests.items() if c >= 1}
+
+
+class _RecordingParty(Party):
+    """Records a non-client party's traffic (the Paillier key holder's decryptions)."""
+
+    __slots__ = ("_decryptions", "_inner")
+
+    def __init__(self, inner: Party, decryptions: list[Decryption]) -> None:
+        self._inner = inner
+        self._decryptions = decryptions
+
+    def handle(self, data: bytes) -> bytes | None:
+        try:
+            reply = self._inner.handle(data)
+        except SecflError as e:
+            self._decryptions.append(Decryption(bytes(data), None, _describe(e)))
+            raise
+        self._decryptions.append(Decryption(bytes(data), reply, None))
+        return reply
 
 
 class _RecordingClient(ClientSession):

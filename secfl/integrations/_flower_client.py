@@ -341,7 +341,7 @@ class SecflClientMod:
             value_bits=setup.paillier.value_bits,
             min_clients=floor,
         )
-        return PaillierKeyHolder(config, key).decrypt_sum(frame)
+        return PaillierKeyHolder(config, key).handle(frame)
 
     @staticmethod
     def _session(

@@ -47,7 +47,7 @@ from secfl.integrations._flower_common import (
 )
 from secfl.integrations._flower_wire import SEED_BYTES, PaillierParams, RoundSetup
 from secfl.pipeline import DistributedDP, Pipeline, PipelineConfig, RemoteKeyHolder
-from secfl.protocols.base import ProtocolName
+from secfl.protocols.base import KEY_HOLDER, ProtocolName
 from secfl.protocols.paillier import PaillierProtocol, key_fingerprint
 from secfl.protocols.secagg import ThreatModel
 
@@ -295,7 +295,7 @@ class SecureAggregation(Strategy):
             if holder in by_node:  # the key holder does not train
                 del by_node[holder]
                 run.set_nodes(tuple(sorted(by_node)))
-            remote = RemoteKeyHolder(self.paillier_public_key, run.remote_decrypt)
+            remote = RemoteKeyHolder(self.paillier_public_key)
         nodes = run.nodes
         if len(nodes) < 2:
             run.finish(None, "fewer than 2 nodes were sampled")
@@ -405,6 +405,15 @@ class _Round:
             f"strategy's public key (node config {NODE_PAILLIER_KEY!r} on the key holder)"
         )
 
+    def _party(self, pipeline: Pipeline, party: int, request: bytes) -> bytes | None:
+        """Deliver a request to a non-client party: in this process, or the key-holder node."""
+        local = pipeline.protocol.parties()
+        if party in local:
+            return local[party].handle(request)
+        if party == KEY_HOLDER and self.owner.paillier_public_key is not None:
+            return self.remote_decrypt(request)
+        raise ProtocolAbort(f"the session addressed party {party}, which this round has not")
+
     def remote_decrypt(self, frame: bytes) -> bytes:
         """Have the key-holder node turn an ENCRYPTED_SUM frame into a DECRYPTED_SUM frame."""
         owner = self.owner
@@ -459,12 +468,19 @@ class _Round:
             requests = session.start()
             while requests:
                 phase = session.phase
+                for pid in sorted(set(requests) - set(self.node_of)):
+                    answer = self._party(pipeline, pid, requests.pop(pid))
+                    if answer is not None:
+                        session.receive(pid, answer)
                 outgoing = {
                     self.node_of[cid]: self._message(
                         request, training[self.node_of[cid]], setup if first else None, cid
                     )
                     for cid, request in requests.items()
                 }
+                if not outgoing:
+                    requests = session.advance()
+                    continue
                 timeout = self.owner.train_timeout if first else self.owner.stage_timeout
                 replies = self._exchange(phase, outgoing, timeout)
                 for node in sorted(outgoing):

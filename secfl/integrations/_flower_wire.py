@@ -204,7 +204,7 @@ class RoundSetup:
                 value_bits=self.paillier.value_bits,
                 min_clients=self.paillier.min_clients,
             )
-            return PaillierProtocol(cfg, key_holder=_no_key_holder, rng=rng)
+            return PaillierProtocol(cfg, rng=rng)
         proto = pipeline.protocol
         if not isinstance(proto, SecAggProtocol):  # pragma: no cover - make_protocol contract
             raise ProtocolAbort(f"expected a SecAgg protocol, the pipeline built {proto.name}")
@@ -390,10 +390,6 @@ class ClientPolicy:
                 f"the round has {have}; this client requires distributed DP with "
                 f"noise_multiplier >= {self.min_noise_multiplier}"
             )
-
-
-def _no_key_holder(_: bytes) -> bytes:
-    raise ProtocolAbort("a client holds no Paillier private key")
 
 
 def _f64(v: float) -> bytes:

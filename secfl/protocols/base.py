@@ -23,9 +23,11 @@ from secfl.errors import InvalidArgument, LocalProtocolError, ProtocolAbort
 from secfl.hazmat.prg import uint_dtype
 
 __all__ = [
+    "KEY_HOLDER",
     "PROTOCOLS",
     "AggregationProtocol",
     "ClientSession",
+    "Party",
     "Phase",
     "ProtocolName",
     "RoundResult",
@@ -36,6 +38,12 @@ __all__ = [
 ]
 
 ClientId = int
+PartyId = int
+"""Who a message is for or from: a client id (1..2^32-1), or one of the reserved ids below."""
+
+KEY_HOLDER: PartyId = -1
+"""The Paillier key holder: a party of the session, reached by whatever drives the round
+like any client (never written on the wire; clients are 1..2^32-1)."""
 
 
 class NamedValue(str, enum.Enum):
@@ -100,6 +108,15 @@ class _Unpicklable:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} phase={getattr(self, 'phase', '?')}>"
+
+
+class Party(abc.ABC):
+    """A non-client party of a round (e.g. the Paillier key holder): it answers requests
+    the server session addresses to its :data:`PartyId`, and keeps its own state."""
+
+    @abc.abstractmethod
+    def handle(self, data: bytes) -> bytes | None:
+        """Answer one request; raise a :class:`~secfl.errors.SecflError` to refuse it."""
 
 
 class ServerSession(_Unpicklable, abc.ABC):
@@ -199,6 +216,11 @@ class AggregationProtocol(abc.ABC):
     @abc.abstractmethod
     def client(self, *, round_id: int, client_id: ClientId, value: np.ndarray) -> ClientSession:
         """The session of client ``client_id`` contributing ``value`` (over Z_{2^bits})."""
+
+    def parties(self) -> Mapping[PartyId, Party]:
+        """The non-client parties this process runs (none by default): a driver delivers
+        the server's requests addressed to one of these ids to that party."""
+        return {}
 
 
 def validate_client_ids(client_ids: frozenset[ClientId]) -> None:

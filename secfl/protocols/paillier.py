@@ -14,7 +14,7 @@ decrypted signed sum reduced mod 2^bits is the sum over Z_{2^bits}.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import NoReturn
@@ -28,6 +28,7 @@ from secfl.errors import (
     InsufficientSurvivors,
     IntegrityError,
     InvalidArgument,
+    LocalProtocolError,
     ProtocolAbort,
     SecflError,
 )
@@ -35,9 +36,13 @@ from secfl.hazmat import paillier as hp
 from secfl.hazmat.prg import uint_dtype
 from secfl.hazmat.rng import Csprng
 from secfl.protocols.base import (
+    KEY_HOLDER,
     AggregationProtocol,
     ClientId,
     ClientSession,
+    NamedValue,
+    Party,
+    PartyId,
     Phase,
     ProtocolName,
     RoundResult,
@@ -52,6 +57,7 @@ __all__ = [
     "PaillierClient",
     "PaillierConfig",
     "PaillierKeyHolder",
+    "PaillierPhase",
     "PaillierProtocol",
     "PaillierServer",
     "key_fingerprint",
@@ -62,7 +68,16 @@ MSG_INPUT = 0x31
 MSG_ENCRYPTED_SUM = 0x32
 MSG_DECRYPTED_SUM = 0x33
 
+
+class PaillierPhase(NamedValue):
+    """The aggregator's phase after :attr:`Phase.INPUT` (paillier-sum-v1)."""
+
+    DECRYPT = "decrypt"
+    """The encrypted sum is with the key holder (party :data:`KEY_HOLDER`)."""
+
+
 INPUT, DONE, START, ABORTED = Phase.INPUT, Phase.DONE, Phase.START, Phase.ABORTED
+DECRYPT = PaillierPhase.DECRYPT
 _FINGERPRINT = 16
 
 
@@ -123,8 +138,12 @@ def _open(data: bytes, expected: int) -> tuple[wire.Reader, int]:
     return r, r.u64()
 
 
-class PaillierKeyHolder:
+class PaillierKeyHolder(Party):
     """Holds the private key; decrypts one aggregate per round, nothing else.
+
+    A party of every round (:data:`~secfl.protocols.base.KEY_HOLDER`): the aggregator's
+    session addresses the encrypted sum to it, and the driver delivers it to :meth:`handle`
+    wherever the key holder runs (this process, another node).
 
     It refuses a second decryption for the same round id and any sum of fewer than
     ``min_clients`` contributions, so an aggregator cannot have it decrypt one client's
@@ -143,7 +162,7 @@ class PaillierKeyHolder:
         self._crt_key = private_key
         self._done_rounds: set[int] = set()
 
-    def decrypt_sum(self, data: bytes) -> bytes:
+    def handle(self, data: bytes) -> bytes:
         """ENCRYPTED_SUM frame -> DECRYPTED_SUM frame (the aggregate over Z_{2^bits})."""
         cfg = self._config
         r, round_id = _open(data, MSG_ENCRYPTED_SUM)
@@ -208,32 +227,37 @@ def _centred(value: np.ndarray, bits: int, value_bits: int) -> np.ndarray:
 
 
 class PaillierProtocol(AggregationProtocol):
-    """Factory of Paillier sessions; the aggregator reaches the key holder through
-    ``key_holder`` (a bytes -> bytes callable, e.g. :meth:`PaillierKeyHolder.decrypt_sum`
-    or a network stub)."""
+    """Factory of Paillier sessions. ``key_holder``: the key holder party when this process
+    holds the private key (:meth:`parties` then offers it to the driver); ``None`` where it
+    runs elsewhere (clients, an aggregator whose key holder is another node)."""
 
     name = ProtocolName.PAILLIER
-    phases = (INPUT,)
+    phases: tuple[Phase | PaillierPhase, ...] = (INPUT, DECRYPT)
 
     def __init__(
-        self, config: PaillierConfig, *, key_holder: Callable[[bytes], bytes], rng: Csprng
+        self,
+        config: PaillierConfig,
+        *,
+        key_holder: PaillierKeyHolder | None = None,
+        rng: Csprng,
     ) -> None:
+        if key_holder is not None and not isinstance(key_holder, PaillierKeyHolder):
+            raise InvalidArgument(
+                f"key_holder must be a PaillierKeyHolder or None, got {type(key_holder).__name__}"
+            )
         self.config = config
         self._key_holder = key_holder
         self._rng = rng
+
+    def parties(self) -> Mapping[PartyId, Party]:
+        return {} if self._key_holder is None else {KEY_HOLDER: self._key_holder}
 
     @property
     def bits(self) -> int:
         return self.config.bits
 
     def server(self, *, round_id: int, client_ids: frozenset[ClientId], dim: int) -> ServerSession:
-        return PaillierServer(
-            self.config,
-            round_id=round_id,
-            client_ids=client_ids,
-            dim=dim,
-            key_holder=self._key_holder,
-        )
+        return PaillierServer(self.config, round_id=round_id, client_ids=client_ids, dim=dim)
 
     def client(self, *, round_id: int, client_id: ClientId, value: np.ndarray) -> ClientSession:
         return PaillierClient(self.config, round_id=round_id, value=value, rng=self._rng.spawn())
@@ -281,7 +305,8 @@ class PaillierClient(ClientSession):
 
 
 class PaillierServer(ServerSession):
-    """The aggregator: multiplies ciphertexts as they arrive, then has the sum decrypted."""
+    """The aggregator: multiplies ciphertexts as they arrive (phase ``input``), then sends
+    the encrypted sum to :data:`KEY_HOLDER` and takes its answer (phase ``decrypt``)."""
 
     def __init__(
         self,
@@ -290,14 +315,13 @@ class PaillierServer(ServerSession):
         round_id: int,
         client_ids: frozenset[ClientId],
         dim: int,
-        key_holder: Callable[[bytes], bytes],
     ) -> None:
         validate_round(client_ids, dim, max_clients=config.n_clients)
         self.config = config
         self.round_id = round_id
         self._clients = client_ids
         self._dim = dim
-        self._key_holder = key_holder
+        self._decrypted: bytes | None = None
         self._width = hp.ciphertext_bytes(config.public_key)
         self._n_ct = config.layout.ciphertexts_for(dim)
         self._sum: hp.CiphertextVector | None = None
@@ -321,7 +345,13 @@ class PaillierServer(ServerSession):
         self._phase = INPUT
         return dict.fromkeys(self._clients, wire.frame(MSG_REQUEST, body))
 
-    def receive(self, client_id: ClientId, data: bytes) -> None:
+    def receive(self, client_id: PartyId, data: bytes) -> None:
+        if client_id == KEY_HOLDER:
+            require_phase(self._phase, DECRYPT, "the key holder's answer")
+            if self._decrypted is not None:
+                raise ProtocolAbort("the key holder already answered this round")
+            self._decrypted = data
+            return
         require_phase(self._phase, INPUT, "an input message")
         if client_id not in self._clients:
             raise ProtocolAbort(f"client {client_id} is not part of round {self.round_id}")
@@ -339,15 +369,17 @@ class PaillierServer(ServerSession):
         self._sum = vector if self._sum is None else hp.add(self._sum, vector)
         self._received.add(client_id)
 
-    def advance(self) -> dict[ClientId, bytes]:
-        require_local_phase(self._phase, INPUT, "advance()")
+    def advance(self) -> dict[PartyId, bytes]:
+        if self._phase not in (INPUT, DECRYPT):
+            raise LocalProtocolError(f"advance() called in phase {self._phase!r}")
         try:
-            return self._finish()
+            return self._encrypted_sum() if self._phase == INPUT else self._finish()
         except SecflError:
-            self._phase = ABORTED  # the deadline has passed: no late input may join
+            self._phase = ABORTED  # a deadline has passed: no late input or answer may join
             raise
 
-    def _finish(self) -> dict[ClientId, bytes]:
+    def _encrypted_sum(self) -> dict[PartyId, bytes]:
+        """Close the input phase: the encrypted sum, addressed to the key holder."""
         if self._sum is None or len(self._received) < self.config.min_clients:
             raise InsufficientSurvivors(
                 f"{len(self._received)} clients sent inputs; the key holder decrypts sums of "
@@ -361,8 +393,14 @@ class PaillierServer(ServerSession):
             .raw(hp.ciphertexts_to_bytes(self._sum))
             .getvalue()
         )
-        reply = self._key_holder(wire.frame(MSG_ENCRYPTED_SUM, body))
-        r, round_id = _open(reply, MSG_DECRYPTED_SUM)
+        self._sum = None
+        self._phase = DECRYPT
+        return {KEY_HOLDER: wire.frame(MSG_ENCRYPTED_SUM, body)}
+
+    def _finish(self) -> dict[PartyId, bytes]:
+        if self._decrypted is None:
+            raise ProtocolAbort("the key holder did not answer before the deadline")
+        r, round_id = _open(self._decrypted, MSG_DECRYPTED_SUM)
         if round_id != self.round_id:
             raise ProtocolAbort(f"key holder answered for round {round_id}")
         aggregate = r.vector(self.config.bits, expected=self._dim)
@@ -371,6 +409,5 @@ class PaillierServer(ServerSession):
         self._result = RoundResult(
             aggregate=aggregate, survivors=survivors, dropped=self._clients - survivors
         )
-        self._sum = None
         self._phase = DONE
         return {}

@@ -5,7 +5,9 @@ Client and server CPU time are measured separately (``time.process_time`` around
 session call). Dropouts follow a schedule: a client scheduled to drop in phase P receives
 nothing and sends nothing from P on. A client that refuses a request (raises a
 :class:`SecflError`), or whose message the server rejects, is treated like a dropout from
-then on, and the reason is recorded (``refusals`` / ``rejected``).
+then on, and the reason is recorded (``refusals`` / ``rejected``). Requests the server
+addresses to a non-client party (the Paillier key holder, :meth:`AggregationProtocol.parties`)
+are delivered to it like any other message; its CPU time and bytes are reported apart.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from secfl.protocols.base import (
     AggregationProtocol,
     ClientId,
     ClientSession,
+    PartyId,
     RoundResult,
     sum_vectors,
 )
@@ -46,8 +49,13 @@ class SimulationReport:
     wall_seconds: float
     bytes_up: Mapping[ClientId, int]
     bytes_down: Mapping[ClientId, int]
-    refusals: Mapping[ClientId, str] = field(default_factory=dict)
+    refusals: Mapping[PartyId, str] = field(default_factory=dict)
+    """Parties that refused a request (clients, or e.g. :data:`KEY_HOLDER`), and why."""
     rejected: Mapping[ClientId, str] = field(default_factory=dict)
+    party_seconds: Mapping[PartyId, float] = field(default_factory=dict)
+    """CPU seconds of the non-client parties (the Paillier key holder)."""
+    party_bytes: Mapping[PartyId, tuple[int, int]] = field(default_factory=dict)
+    """Bytes (received, sent) by each non-client party."""
 
     @property
     def dropped(self) -> int:
@@ -127,7 +135,9 @@ def simulate_round(
     wall0 = time.perf_counter()
     up = dict.fromkeys(inputs, 0)
     down = dict.fromkeys(inputs, 0)
-    refusals: dict[ClientId, str] = {}
+    parties = protocol.parties()
+    party_bytes = {pid: [0, 0] for pid in parties}
+    refusals: dict[PartyId, str] = {}
     rejected: dict[ClientId, str] = {}
     clients: dict[ClientId, ClientSession] = {}
     for cid, value in inputs.items():
@@ -145,6 +155,17 @@ def simulate_round(
         while requests:
             phase_index = protocol.phases.index(server.phase)
             for cid, request in requests.items():
+                if cid in parties:  # a non-client party: no dropout schedule applies
+                    party_bytes[cid][0] += len(request)
+                    try:
+                        answer = clock.run(cid, parties[cid].handle, request)
+                    except SecflError as e:
+                        refusals[cid] = f"{type(e).__name__}: {e}"
+                        continue
+                    if answer is not None:
+                        party_bytes[cid][1] += len(answer)
+                        clock.run(_SERVER, server.receive, cid, answer)
+                    continue
                 if (
                     cid in refusals
                     or cid in rejected
@@ -186,6 +207,8 @@ def simulate_round(
         bytes_down=down,
         refusals=refusals,
         rejected=rejected,
+        party_seconds={pid: clock.seconds.get(pid, 0.0) for pid in parties},
+        party_bytes={pid: (b[0], b[1]) for pid, b in party_bytes.items()},
     )
 
 

@@ -27,6 +27,7 @@ from secfl.hazmat import paillier as hp
 from secfl.hazmat.prg import uint_dtype
 from secfl.hazmat.rng import Csprng
 from secfl.protocols import paillier as pp
+from secfl.protocols.base import KEY_HOLDER
 from secfl.protocols.paillier import PaillierConfig, PaillierKeyHolder, PaillierProtocol
 
 VECTORS = Path(__file__).resolve().parents[2] / "protocols" / "vectors" / "paillier"
@@ -189,15 +190,8 @@ def test_protocol_round(name: str) -> None:
     assert cfg.layout.slot_bits == cfg_v["layout"]["slot_bits"]
     holder = PaillierKeyHolder(cfg, private)
     frames: list[tuple[str, int, bytes]] = []
-
-    def key_holder(data: bytes) -> bytes:
-        frames.append(("aggregator->key_holder", 0, data))
-        reply = holder.decrypt_sum(data)
-        frames.append(("key_holder->aggregator", 0, reply))
-        return reply
-
     proto = PaillierProtocol(
-        cfg, key_holder=key_holder, rng=Csprng(seed=bytes.fromhex(vec["protocol_seed_hex"]))
+        cfg, key_holder=holder, rng=Csprng(seed=bytes.fromhex(vec["protocol_seed_hex"]))
     )
     dt = uint_dtype(cfg.bits)
     invited = vec["invited"]
@@ -217,7 +211,13 @@ def test_protocol_round(name: str) -> None:
         assert reply is not None
         frames.append(("client->server", c, reply))
         server.receive(c, reply)
-    server.advance()
+    # The key holder is a party of the session: the server addresses it like a client.
+    (request,) = server.advance().values()
+    frames.append(("aggregator->key_holder", 0, request))
+    answer = holder.handle(request)
+    frames.append(("key_holder->aggregator", 0, answer))
+    server.receive(KEY_HOLDER, answer)
+    assert server.advance() == {}
     assert len(frames) == len(vec["frames"])
     for (direction, client, data), want in zip(frames, vec["frames"], strict=True):
         assert (direction, client, data[3], len(data)) == (
@@ -302,9 +302,7 @@ def _overflow_action(case: Json) -> Any:
             n_clients=b["n_clients"],
             value_bits=b["value_bits"],
         )
-        proto = PaillierProtocol(
-            cfg, key_holder=PaillierKeyHolder(cfg, private).decrypt_sum, rng=Csprng()
-        )
+        proto = PaillierProtocol(cfg, key_holder=PaillierKeyHolder(cfg, private), rng=Csprng())
         value = np.array(case["input"], dtype=uint_dtype(case["bits"]))
         return lambda: proto.client(round_id=1, client_id=1, value=value)
     if name == "config-slot-over-64-bits":

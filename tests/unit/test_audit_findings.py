@@ -5,22 +5,16 @@ import pytest
 
 from secfl.audit import _rounds as rounds
 from secfl.errors import ProtocolAbort, SecflError
+from secfl.protocols.base import KEY_HOLDER
 from secfl.protocols.paillier import PaillierProtocol
 
 
 def test_paillier_aggregator_closes_when_decryption_fails():
     spec = rounds.PaillierSpec(n=3, bits=16, value_bits=8, min_clients=2, dim=4, seed=bytes(32))
-    holder = rounds.paillier_holder(spec.config)
-    calls = []
-
-    def unreachable_once(request):
-        calls.append(request)
-        if len(calls) == 1:
-            raise ProtocolAbort("key holder unreachable")
-        return holder.decrypt_sum(request)
-
     protocol = PaillierProtocol(
-        spec.config, key_holder=unreachable_once, rng=rounds.derive(bytes(32), "p")
+        spec.config,
+        key_holder=rounds.paillier_holder(spec.config),
+        rng=rounds.derive(bytes(32), "p"),
     )
     server = protocol.server(round_id=1, client_ids=frozenset({1, 2, 3}), dim=4)
     requests = server.start()
@@ -29,7 +23,8 @@ def test_paillier_aggregator_closes_when_decryption_fails():
     }
     for c in (1, 2):
         server.receive(c, clients[c].handle(requests[c]))
-    with pytest.raises(SecflError):
+    assert set(server.advance()) == {KEY_HOLDER}  # the key holder is unreachable: no answer
+    with pytest.raises(SecflError, match="did not answer"):
         server.advance()  # the deadline closed the round with an error
     assert server.phase == "aborted"
     # Client 3 missed the deadline: its late input must not join a second advance().

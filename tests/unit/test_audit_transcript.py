@@ -18,6 +18,7 @@ from secfl.errors import InvalidArgument, SecflError
 from secfl.hazmat.rng import Csprng
 from secfl.protocols import paillier as pl
 from secfl.protocols import secagg
+from secfl.protocols.base import KEY_HOLDER
 from secfl.protocols.plaintext import PlaintextProtocol
 from secfl.protocols.secagg import SecAggConfig, ThreatModel
 from secfl.runtime.simulator import simulate_round
@@ -143,11 +144,12 @@ def paillier_round(n=3, d=10):
     spec = rounds.PaillierSpec(n=n, bits=16, value_bits=8, min_clients=2, dim=d, seed=bytes(32))
     recorder = TranscriptRecorder()
     holder = rounds.paillier_holder(spec.config)
-    decrypt = recorder.key_holder(holder.decrypt_sum)
-    protocol = pl.PaillierProtocol(spec.config, key_holder=decrypt, rng=Csprng(seed=bytes(32)))
+    protocol = recorder.wrap(
+        pl.PaillierProtocol(spec.config, key_holder=holder, rng=Csprng(seed=bytes(32)))
+    )
     values = rounds.paillier_inputs(spec, Csprng(seed=bytes([1]) * 32))
-    report = simulate_round(recorder.wrap(protocol), values)
-    return recorder.transcript, report, decrypt
+    report = simulate_round(protocol, values)
+    return recorder.transcript, report, protocol.parties()[KEY_HOLDER].handle
 
 
 def test_paillier_honest_round_passes_and_second_decryption_is_refused():

@@ -14,6 +14,7 @@ from secfl.errors import (
 )
 from secfl.hazmat.rng import Csprng
 from secfl.protocols import paillier as pp
+from secfl.protocols.base import KEY_HOLDER
 from secfl.protocols.paillier import PaillierConfig, PaillierKeyHolder, PaillierProtocol
 from secfl.runtime.simulator import simulate_round
 
@@ -32,7 +33,7 @@ def setup(keys, *, n=5, bits=16, value_bits=None, min_clients=2):
     return (
         cfg,
         holder,
-        PaillierProtocol(cfg, key_holder=holder.decrypt_sum, rng=Csprng(seed=bytes(32))),
+        PaillierProtocol(cfg, key_holder=holder, rng=Csprng(seed=bytes(32))),
     )
 
 
@@ -77,7 +78,7 @@ def test_key_holder_decrypts_once_and_never_a_single_input(keys):
     # An aggregator forwarding one client's ciphertext as a "sum of 1" is refused.
     body = wire.Writer().u64(4).u32(1).u32(3).raw(bytes(one[16:])).getvalue()
     with pytest.raises(ProtocolAbort, match="sum of 1"):
-        holder.decrypt_sum(wire.frame(pp.MSG_ENCRYPTED_SUM, body))
+        holder.handle(wire.frame(pp.MSG_ENCRYPTED_SUM, body))
     # The honest sum is decrypted once; a second request for the same round is refused.
     server.receive(1, one)
     server.receive(
@@ -86,7 +87,11 @@ def test_key_holder_decrypts_once_and_never_a_single_input(keys):
             reqs[2]
         ),
     )
-    server.advance()
+    to_holder = server.advance()
+    assert set(to_holder) == {KEY_HOLDER}  # the key holder is a party of the session
+    assert server.phase == "decrypt"
+    server.receive(KEY_HOLDER, holder.handle(to_holder[KEY_HOLDER]))
+    assert server.advance() == {}
     assert server.result.aggregate.tolist() == [5, 7, 9]
     again = p.server(round_id=4, client_ids=frozenset({1, 2}), dim=3)
     r2 = again.start()
@@ -95,7 +100,26 @@ def test_key_holder_decrypts_once_and_never_a_single_input(keys):
             c, p.client(round_id=4, client_id=c, value=np.zeros(3, np.uint16)).handle(r2[c])
         )
     with pytest.raises(ProtocolAbort, match="already decrypted"):
-        again.advance()
+        holder.handle(again.advance()[KEY_HOLDER])
+    with pytest.raises(ProtocolAbort, match="did not answer"):
+        again.advance()  # no answer by the deadline: the round aborts
+
+
+def test_the_simulator_runs_the_key_holder_as_a_party_and_counts_its_cost(keys):
+    _, _, p = setup(keys)
+    rep = simulate_round(p, ring_inputs(3, 4, 16))
+    assert rep.correct
+    down, up = rep.party_bytes[KEY_HOLDER]
+    assert down > 0
+    assert up > 0
+    assert rep.party_seconds[KEY_HOLDER] > 0
+
+
+def test_a_client_side_protocol_has_no_key_holder(keys):
+    cfg, _, _ = setup(keys)
+    assert PaillierProtocol(cfg, rng=Csprng()).parties() == {}
+    with pytest.raises(InvalidArgument, match="PaillierKeyHolder"):
+        PaillierProtocol(cfg, key_holder=lambda b: b, rng=Csprng())  # type: ignore[arg-type]
 
 
 def test_too_few_inputs_abort(keys):
@@ -138,9 +162,7 @@ def test_client_refuses_other_key_or_parameters(keys):
     _, _, p = setup(keys)
     other_pub, other_priv = generate_paillier_keypair(n_length=1024)
     ocfg = PaillierConfig(public_key=other_pub, bits=16, n_clients=5)
-    op = PaillierProtocol(
-        ocfg, key_holder=PaillierKeyHolder(ocfg, other_priv).decrypt_sum, rng=Csprng()
-    )
+    op = PaillierProtocol(ocfg, key_holder=PaillierKeyHolder(ocfg, other_priv), rng=Csprng())
     req = op.server(round_id=1, client_ids=frozenset({1}), dim=3).start()[1]
     c = p.client(round_id=1, client_id=1, value=np.zeros(3, np.uint16))
     with pytest.raises(ProtocolAbort, match="public key"):
@@ -185,7 +207,7 @@ def test_key_holder_refusal_leaks_no_plaintext_and_spends_the_round(keys):
     # An aggregator claims a lone ciphertext is a sum of 5 (slot checks will fail).
     body = wire.Writer().u64(9).u32(5).u32(3).raw(bytes(frame[16:])).getvalue()
     with pytest.raises(IntegrityError) as err:
-        holder.decrypt_sum(wire.frame(pp.MSG_ENCRYPTED_SUM, body))
+        holder.handle(wire.frame(pp.MSG_ENCRYPTED_SUM, body))
     assert not any(ch.isdigit() for ch in str(err.value).replace("n_summed", ""))
     with pytest.raises(ProtocolAbort, match="already decrypted"):
-        holder.decrypt_sum(wire.frame(pp.MSG_ENCRYPTED_SUM, body))
+        holder.handle(wire.frame(pp.MSG_ENCRYPTED_SUM, body))

@@ -27,7 +27,6 @@ The machines need Hypothesis (a dev dependency): ``pip install 'secfl[dev]'``.
 from __future__ import annotations
 
 import functools
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -60,7 +59,9 @@ from secfl.audit.transcript import (  # noqa: E402
 from secfl.errors import SecflError  # noqa: E402
 from secfl.hazmat.kex import KexPrivateKey  # noqa: E402
 from secfl.protocols import paillier as pl  # noqa: E402
+from secfl.protocols import paillier_messages as pm  # noqa: E402
 from secfl.protocols import secagg as sa  # noqa: E402
+from secfl.protocols import secagg_messages as sm  # noqa: E402
 from secfl.protocols.base import (  # noqa: E402
     KEY_HOLDER,
     AggregationProtocol,
@@ -562,36 +563,26 @@ def _old_secagg(config: sa.SecAggConfig, dim: int) -> list[tuple[int, int, bytes
     return _record_round(rounds.secagg_protocol(config, rng.spawn()), inputs, rounds.ROUND_ID - 1)
 
 
-_ENVELOPE = 124  # secagg-v1 section 4.3
-_SIG = 64
-
-
-def _entry(r: wire.Reader, size: int) -> tuple[int, bytes]:
-    return r.u32(), r.raw(size)
-
-
-def _survivors_frame(ids: list[int]) -> bytes:
-    body = wire.Writer().u64(rounds.ROUND_ID).u32(len(ids)).raw(struct.pack(f">{len(ids)}I", *ids))
-    return wire.frame(sa.MSG_SURVIVORS, body.getvalue())
-
-
-def _pairs_frame(msg_type: int, entries: list[tuple[int, bytes]]) -> bytes:
-    w = wire.Writer().u64(rounds.ROUND_ID).u32(len(entries))
-    for i, blob in entries:
-        w.u32(i).raw(blob)
-    return wire.frame(msg_type, w.getvalue())
-
-
 def _read_ids(frame: bytes) -> list[int]:
+    """The id list of a SURVIVORS or KEYS frame, read leniently (forged lists included)."""
     r = wire.Reader(wire.unframe(frame)[1])
     r.u64()
     return [r.u32() for _ in range(r.u32())]
 
 
-def _read_pairs(frame: bytes, size: int) -> list[tuple[int, bytes]]:
-    r = wire.Reader(wire.unframe(frame)[1])
-    r.u64()
-    return [_entry(r, size) for _ in range(r.u32())]
+def _survivors_frame(ids: list[int]) -> bytes:
+    return sm.Survivors(rounds.ROUND_ID, tuple(ids)).to_bytes()
+
+
+def _envelopes(frame: bytes) -> list[tuple[int, bytes]]:
+    return list(
+        sm.Shares.from_bytes(frame, round_id=rounds.ROUND_ID, max_entries=1 << 16).envelopes
+    )
+
+
+def _signatures(frame: bytes) -> list[tuple[int, bytes]]:
+    msg = sm.Signatures.from_bytes(frame, round_id=rounds.ROUND_ID, max_entries=1 << 16)
+    return list(msg.entries)
 
 
 @dataclass(frozen=True)
@@ -679,7 +670,7 @@ class _SecAggAudit(_RoundMachine):
         """Whose share envelopes client v received (from the SHARES request it answered)."""
         for e in self.recorder.transcript.answered(sa.MSG_SHARES):
             if e.client == v:
-                return {u for u, _ in _read_pairs(e.request, _ENVELOPE)}
+                return {u for u, _ in _envelopes(e.request)}
         return set()
 
     # ---- a deviating server
@@ -727,23 +718,16 @@ class _SecAggAudit(_RoundMachine):
                 if not missing:
                     return None
                 ids = sorted({*base, missing[0]})
-            data = wire.frame(
-                sa.MSG_SURVIVORS,
-                wire.Writer()
-                .u64(rounds.ROUND_ID)
-                .u32(len(ids))
-                .raw(struct.pack(f">{len(ids)}I", *ids))
-                .getvalue(),
-            )
+            data = _survivors_frame(ids)  # to_bytes writes even an unsorted list
             return replace(pkt, data=data, forged=f"{plan.flaw} survivor list {ids}", taints=True)
         if plan.kind == "withhold-envelope":
-            entries = _read_pairs(pkt.data, _ENVELOPE)
+            entries = _envelopes(pkt.data)
             if len(entries) <= t:  # the client would refuse for too few holders: pointless
                 return None
             gone, _ = entries.pop(plan.which % len(entries))
             return replace(
                 pkt,
-                data=_pairs_frame(sa.MSG_SHARES, entries),
+                data=sm.Shares(rounds.ROUND_ID, tuple(entries)).to_bytes(),
                 forged=f"client {gone}'s envelope withheld",
                 taints=True,
             )
@@ -752,24 +736,25 @@ class _SecAggAudit(_RoundMachine):
         return self._forge_signatures(plan, pkt)
 
     def _substitute_key(self, plan: Deviation, pkt: _Packet) -> _Packet | None:
-        body = bytearray(wire.unframe(pkt.data)[1])
-        start = 12 + 4 * int.from_bytes(body[8:12], "big")
-        count = int.from_bytes(body[start : start + 4], "big")
-        if not count:
+        keys = sm.Keys.from_bytes(
+            pkt.data, round_id=rounds.ROUND_ID, max_clients=self.spec.n, signed=True
+        )
+        if not keys.entries:
             return None
-        entry = start + 4 + (plan.which % count) * (4 + 2 * 32 + _SIG)
-        victim = int.from_bytes(body[entry : entry + 4], "big")
+        i = plan.which % len(keys.entries)
+        victim = keys.entries[i].client
         rogue = KexPrivateKey.generate(rng=rounds.derive(self.spec.seed, f"rogue/{plan.which}"))
-        body[entry + 4 : entry + 36] = rogue.public_key().to_bytes()
+        entries = list(keys.entries)
+        entries[i] = replace(entries[i], c_pk=rogue.public_key().to_bytes())
         return replace(
             pkt,
-            data=wire.frame(sa.MSG_KEYS, bytes(body)),
+            data=replace(keys, entries=tuple(entries)).to_bytes(),
             forged=f"client {victim}'s channel key substituted",
             taints=True,
         )
 
     def _forge_signatures(self, plan: Deviation, pkt: _Packet) -> _Packet | None:
-        sigs = _read_pairs(pkt.data, _SIG)
+        sigs = _signatures(pkt.data)
         if not sigs:
             return None
         if plan.flaw == "too-few":
@@ -783,7 +768,7 @@ class _SecAggAudit(_RoundMachine):
             sigs = [*sigs, (self.spec.n + 1, sigs[0][1])]
         return replace(
             pkt,
-            data=_pairs_frame(sa.MSG_SIGNATURES, sigs),
+            data=sm.Signatures(rounds.ROUND_ID, tuple(sigs)).to_bytes(),
             forged=f"{plan.flaw} signatures",
             taints=True,
         )
@@ -799,9 +784,7 @@ class _SecAggAudit(_RoundMachine):
         v = done[to % len(done)]
         frame = _survivors_frame(self._members(v))
         if self.spec.active:
-            frame = wire.frame(
-                sa.MSG_SIGNATURES, wire.Writer().u64(rounds.ROUND_ID).u32(0).getvalue()
-            )
+            frame = sm.Signatures(rounds.ROUND_ID, ()).to_bytes()
         pkt = _Packet(SERVER, v, frame, forged="second unmasking request", taints=True)
         self._log(f"the server sends {pkt.describe()}")
         self._deliver(pkt)
@@ -911,11 +894,11 @@ class PaillierAudit(_RoundMachine):
             return
         i = idx[pick % len(idx)]
         pkt = self.queue[i]
-        data = bytearray(pkt.data)
-        data[len(data) - 16 + byte] ^= 0xFF
-        self.queue[i] = replace(
-            pkt, data=bytes(data), forged="another key's fingerprint", taints=True
-        )
+        request = pm.Request.from_bytes(pkt.data)
+        fingerprint = bytearray(request.fingerprint)
+        fingerprint[byte] ^= 0xFF
+        data = replace(request, fingerprint=bytes(fingerprint)).to_bytes()
+        self.queue[i] = replace(pkt, data=data, forged="another key's fingerprint", taints=True)
         self._log(f"aggregator names another public key to client {pkt.dst}")
 
     def _accepted_forgery(self, pkt: _Packet) -> None:
@@ -942,10 +925,11 @@ class PaillierAudit(_RoundMachine):
         """Ask the key holder to decrypt one client's ciphertext as a 'sum of 1'."""
         sent = self.recorder.transcript.emitted(pl.MSG_INPUT)
         c, frame = sent[which % len(sent)]
-        raw = bytes(wire.unframe(frame)[1][8:])
-        body = wire.Writer().u64(rounds.ROUND_ID + 1 + which).u32(1).u32(self.spec.dim).raw(raw)
+        size = len(wire.unframe(frame)[1]) - 8  # all of the body after the round id
+        raw = pm.Input.from_bytes(frame, size=size).ciphertexts
+        forged = pm.EncryptedSum(rounds.ROUND_ID + 1 + which, 1, self.spec.dim, raw)
         try:
-            self.decrypt(wire.frame(pl.MSG_ENCRYPTED_SUM, body.getvalue()))
+            self.decrypt(forged.to_bytes())
         except SecflError as e:
             self._log(f"key holder refuses to decrypt client {c}'s input ({type(e).__name__})")
             return

@@ -22,7 +22,6 @@ from typing import NoReturn
 import numpy as np
 from phe import PaillierPrivateKey, PaillierPublicKey
 
-from secfl import wire
 from secfl.errors import (
     EncodingOverflow,
     InsufficientSurvivors,
@@ -35,6 +34,7 @@ from secfl.errors import (
 from secfl.hazmat import paillier as hp
 from secfl.hazmat.prg import uint_dtype
 from secfl.hazmat.rng import Csprng
+from secfl.protocols import paillier_messages as m
 from secfl.protocols.base import (
     KEY_HOLDER,
     AggregationProtocol,
@@ -63,10 +63,10 @@ __all__ = [
     "key_fingerprint",
 ]
 
-MSG_REQUEST = 0x30
-MSG_INPUT = 0x31
-MSG_ENCRYPTED_SUM = 0x32
-MSG_DECRYPTED_SUM = 0x33
+MSG_REQUEST = m.Request.TYPE
+MSG_INPUT = m.Input.TYPE
+MSG_ENCRYPTED_SUM = m.EncryptedSum.TYPE
+MSG_DECRYPTED_SUM = m.DecryptedSum.TYPE
 
 
 class PaillierPhase(NamedValue):
@@ -78,13 +78,13 @@ class PaillierPhase(NamedValue):
 
 INPUT, DONE, START, ABORTED = Phase.INPUT, Phase.DONE, Phase.START, Phase.ABORTED
 DECRYPT = PaillierPhase.DECRYPT
-_FINGERPRINT = 16
 
 
 def key_fingerprint(public_key: PaillierPublicKey) -> bytes:
     """First 16 bytes of SHA-256 over n (big-endian): names the key in every request."""
     n = int(public_key.n)
-    return hashlib.sha256(n.to_bytes((n.bit_length() + 7) // 8, "big")).digest()[:_FINGERPRINT]
+    digest = hashlib.sha256(n.to_bytes((n.bit_length() + 7) // 8, "big")).digest()
+    return digest[: m.FINGERPRINT_BYTES]
 
 
 @dataclass(frozen=True)
@@ -130,14 +130,6 @@ class PaillierConfig:
         )
 
 
-def _open(data: bytes, expected: int) -> tuple[wire.Reader, int]:
-    msg_type, body = wire.unframe(data)
-    if msg_type != expected:
-        raise IntegrityError(f"expected message type {expected:#04x}, got {msg_type:#04x}")
-    r = wire.Reader(body)
-    return r, r.u64()
-
-
 class PaillierKeyHolder(Party):
     """Holds the private key; decrypts one aggregate per round, nothing else.
 
@@ -165,8 +157,8 @@ class PaillierKeyHolder(Party):
     def handle(self, data: bytes) -> bytes:
         """ENCRYPTED_SUM frame -> DECRYPTED_SUM frame (the aggregate over Z_{2^bits})."""
         cfg = self._config
-        r, round_id = _open(data, MSG_ENCRYPTED_SUM)
-        n_summed, count = r.u32(), r.u32()
+        msg = m.EncryptedSum.from_bytes(data)
+        round_id, n_summed, count = msg.round_id, msg.n_summed, msg.count
         if count < 1:
             raise IntegrityError("an encrypted sum must hold at least one value")
         if round_id in self._done_rounds:
@@ -178,13 +170,15 @@ class PaillierKeyHolder(Party):
             )
         width = hp.ciphertext_bytes(cfg.public_key)
         n_ct = cfg.layout.ciphertexts_for(count)
-        if r.remaining != n_ct * width:
-            raise IntegrityError(f"encrypted sum has {r.remaining} bytes, expected {n_ct * width}")
+        if len(msg.ciphertexts) != n_ct * width:
+            raise IntegrityError(
+                f"encrypted sum has {len(msg.ciphertexts)} bytes, expected {n_ct * width}"
+            )
         # The round id is spent by any well-formed attempt, successful or not.
         self._done_rounds.add(round_id)
         try:
             vector = hp.ciphertexts_from_bytes(
-                r.raw(n_ct * width), cfg.public_key, cfg.layout, count=count, n_summed=n_summed
+                msg.ciphertexts, cfg.public_key, cfg.layout, count=count, n_summed=n_summed
             )
             signed = hp.decrypt_vector(self._crt_key, vector)
         except IntegrityError:
@@ -193,9 +187,7 @@ class PaillierKeyHolder(Party):
                 "the encrypted sum is not a well-formed sum of n_summed in-range inputs; "
                 "refusing to release it"
             ) from None
-        aggregate = _to_ring(signed, cfg.bits)
-        body = wire.Writer().u64(round_id).vector(aggregate, cfg.bits).getvalue()
-        return wire.frame(MSG_DECRYPTED_SUM, body)
+        return m.DecryptedSum(round_id, _to_ring(signed, cfg.bits), cfg.bits).to_bytes()
 
     def __repr__(self) -> str:
         return "PaillierKeyHolder(<private key>)"
@@ -284,10 +276,9 @@ class PaillierClient(ClientSession):
     def _respond(self, data: bytes) -> bytes:
         require_phase(self._phase, INPUT, "a request")
         cfg = self.config
-        r, round_id = _open(data, MSG_REQUEST)
-        dim, bits, value_bits, n_clients = r.u32(), r.u8(), r.u8(), r.u32()
-        fingerprint = r.raw(_FINGERPRINT)
-        r.finish()
+        req = m.Request.from_bytes(data)
+        round_id, dim, bits, value_bits = req.round_id, req.dim, req.bits, req.value_bits
+        n_clients, fingerprint = req.n_clients, req.fingerprint
         mine = (self.round_id, self._signed.size, cfg.bits, cfg.effective_value_bits, cfg.n_clients)
         if (round_id, dim, bits, value_bits, n_clients) != mine:
             raise ProtocolAbort(
@@ -300,8 +291,7 @@ class PaillierClient(ClientSession):
             cfg.public_key, self._signed, cfg.layout, randomness=self._randomness
         )
         self._phase = DONE
-        body = wire.Writer().u64(round_id).raw(hp.ciphertexts_to_bytes(vector)).getvalue()
-        return wire.frame(MSG_INPUT, body)
+        return m.Input(round_id, hp.ciphertexts_to_bytes(vector)).to_bytes()
 
 
 class PaillierServer(ServerSession):
@@ -332,18 +322,16 @@ class PaillierServer(ServerSession):
     def start(self) -> dict[ClientId, bytes]:
         require_local_phase(self._phase, START, "start()")
         cfg = self.config
-        body = (
-            wire.Writer()
-            .u64(self.round_id)
-            .u32(self._dim)
-            .u8(cfg.bits)
-            .u8(cfg.effective_value_bits)
-            .u32(cfg.n_clients)
-            .raw(key_fingerprint(cfg.public_key))
-            .getvalue()
+        request = m.Request(
+            self.round_id,
+            self._dim,
+            cfg.bits,
+            cfg.effective_value_bits,
+            cfg.n_clients,
+            key_fingerprint(cfg.public_key),
         )
         self._phase = INPUT
-        return dict.fromkeys(self._clients, wire.frame(MSG_REQUEST, body))
+        return dict.fromkeys(self._clients, request.to_bytes())
 
     def receive(self, client_id: PartyId, data: bytes) -> None:
         if client_id == KEY_HOLDER:
@@ -357,14 +345,12 @@ class PaillierServer(ServerSession):
             raise ProtocolAbort(f"client {client_id} is not part of round {self.round_id}")
         if client_id in self._received:
             raise ProtocolAbort(f"client {client_id} already sent its input this round")
-        r, round_id = _open(data, MSG_INPUT)
-        if round_id != self.round_id:
-            raise ProtocolAbort(f"client {client_id} sent an input for round {round_id}")
+        msg = m.Input.from_bytes(data, size=self._n_ct * self._width)
+        if msg.round_id != self.round_id:
+            raise ProtocolAbort(f"client {client_id} sent an input for round {msg.round_id}")
         cfg = self.config
-        raw = r.raw(self._n_ct * self._width)
-        r.finish()
         vector = hp.ciphertexts_from_bytes(
-            raw, cfg.public_key, cfg.layout, count=self._dim, n_summed=1
+            msg.ciphertexts, cfg.public_key, cfg.layout, count=self._dim, n_summed=1
         )
         self._sum = vector if self._sum is None else hp.add(self._sum, vector)
         self._received.add(client_id)
@@ -385,26 +371,20 @@ class PaillierServer(ServerSession):
                 f"{len(self._received)} clients sent inputs; the key holder decrypts sums of "
                 f"at least {self.config.min_clients}"
             )
-        body = (
-            wire.Writer()
-            .u64(self.round_id)
-            .u32(self._sum.n_summed)
-            .u32(self._dim)
-            .raw(hp.ciphertexts_to_bytes(self._sum))
-            .getvalue()
+        request = m.EncryptedSum(
+            self.round_id, self._sum.n_summed, self._dim, hp.ciphertexts_to_bytes(self._sum)
         )
         self._sum = None
         self._phase = DECRYPT
-        return {KEY_HOLDER: wire.frame(MSG_ENCRYPTED_SUM, body)}
+        return {KEY_HOLDER: request.to_bytes()}
 
     def _finish(self) -> dict[PartyId, bytes]:
         if self._decrypted is None:
             raise ProtocolAbort("the key holder did not answer before the deadline")
-        r, round_id = _open(self._decrypted, MSG_DECRYPTED_SUM)
-        if round_id != self.round_id:
-            raise ProtocolAbort(f"key holder answered for round {round_id}")
-        aggregate = r.vector(self.config.bits, expected=self._dim)
-        r.finish()
+        answer = m.DecryptedSum.from_bytes(self._decrypted, bits=self.config.bits, dim=self._dim)
+        if answer.round_id != self.round_id:
+            raise ProtocolAbort(f"key holder answered for round {answer.round_id}")
+        aggregate = answer.aggregate
         survivors = frozenset(self._received)
         self._result = RoundResult(
             aggregate=aggregate, survivors=survivors, dropped=self._clients - survivors

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from secfl import wire
-from secfl.errors import InsufficientSurvivors, IntegrityError, ProtocolAbort
+from secfl.errors import InsufficientSurvivors, ProtocolAbort
+from secfl.protocols import plaintext_messages as m
 from secfl.protocols.base import (
     AggregationProtocol,
     ClientId,
@@ -29,8 +30,8 @@ from secfl.protocols.base import (
 
 __all__ = ["PlaintextProtocol"]
 
-MSG_REQUEST = 0x01
-MSG_INPUT = 0x02
+MSG_REQUEST = m.Request.TYPE
+MSG_INPUT = m.Input.TYPE
 _INPUT, _DONE, _START = Phase.INPUT, Phase.DONE, Phase.START
 
 
@@ -57,10 +58,6 @@ class PlaintextProtocol(AggregationProtocol):
         )
 
 
-def _request(round_id: int, dim: int, bits: int) -> bytes:
-    return wire.frame(MSG_REQUEST, wire.Writer().u64(round_id).u32(dim).u8(bits).getvalue())
-
-
 class _Server(ServerSession):
     def __init__(self, *, round_id: int, client_ids: frozenset[ClientId], dim: int, bits: int):
         validate_round(client_ids, dim)
@@ -75,7 +72,7 @@ class _Server(ServerSession):
     def start(self) -> dict[ClientId, bytes]:
         require_local_phase(self._phase, _START, "start()")
         self._phase = _INPUT
-        req = _request(self._round_id, self._dim, self._bits)
+        req = m.Request(self._round_id, self._dim, self._bits).to_bytes()
         return dict.fromkeys(self._clients, req)
 
     def receive(self, client_id: ClientId, data: bytes) -> None:
@@ -84,15 +81,10 @@ class _Server(ServerSession):
             raise ProtocolAbort(f"client {client_id} is not part of round {self._round_id}")
         if client_id in self._inputs:
             raise ProtocolAbort(f"client {client_id} already sent its input this round")
-        msg_type, body = wire.unframe(data)
-        if msg_type != MSG_INPUT:
-            raise IntegrityError(f"expected an input message (type {MSG_INPUT}), got {msg_type}")
-        r = wire.Reader(body)
-        if r.u64() != self._round_id:
+        msg = m.Input.from_bytes(data, bits=self._bits, dim=self._dim)
+        if msg.round_id != self._round_id:
             raise ProtocolAbort(f"client {client_id} sent an input for another round")
-        vec = r.vector(self._bits, expected=self._dim)
-        r.finish()
-        self._inputs[client_id] = vec
+        self._inputs[client_id] = msg.vector
 
     def advance(self) -> dict[ClientId, bytes]:
         require_local_phase(self._phase, _INPUT, "advance()")
@@ -118,17 +110,12 @@ class _Client(ClientSession):
 
     def _respond(self, data: bytes) -> bytes:
         require_phase(self._phase, _INPUT, "a request")
-        msg_type, body = wire.unframe(data)
-        if msg_type != MSG_REQUEST:
-            raise IntegrityError(f"expected a request (type {MSG_REQUEST}), got {msg_type}")
-        r = wire.Reader(body)
-        round_id, dim, bits = r.u64(), r.u32(), r.u8()
-        r.finish()
+        req = m.Request.from_bytes(data)
+        round_id, dim, bits = req.round_id, req.dim, req.bits
         if round_id != self._round_id or dim != self._value.size or bits != self._bits:
             raise ProtocolAbort(
                 f"server asked for round {round_id}, dim {dim}, bits {bits}; this client holds "
                 f"round {self._round_id}, dim {self._value.size}, bits {self._bits}"
             )
         self._phase = _DONE
-        body_out = wire.Writer().u64(round_id).vector(self._value, self._bits).getvalue()
-        return wire.frame(MSG_INPUT, body_out)
+        return m.Input(round_id, self._value, self._bits).to_bytes()

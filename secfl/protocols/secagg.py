@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import itertools
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from secfl import wire
 from secfl.errors import (
     InsufficientSurvivors,
     IntegrityError,
@@ -39,6 +37,7 @@ from secfl.hazmat.kex import KexPrivateKey, KexPublicKey
 from secfl.hazmat.prg import SEED_BYTES, KeystreamBuffer, uint_dtype
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey, VerifyKey
+from secfl.protocols import secagg_messages as m
 from secfl.protocols.base import (
     AggregationProtocol,
     ClientId,
@@ -59,16 +58,16 @@ __all__ = ["SecAggConfig", "SecAggPhase", "SecAggProtocol", "ThreatModel"]
 _CTX = b"secfl-secagg-v1"
 
 # Message types (protocols/wire-v1.md registry, 0x10-0x2F).
-MSG_ADVERTISE_REQUEST = 0x10
-MSG_ADVERTISE = 0x11
-MSG_KEYS = 0x12
-MSG_SHARE_KEYS = 0x13
-MSG_SHARES = 0x14
-MSG_MASKED_INPUT = 0x15
-MSG_SURVIVORS = 0x16
-MSG_CONSISTENCY = 0x17
-MSG_SIGNATURES = 0x18
-MSG_UNMASK = 0x19
+MSG_ADVERTISE_REQUEST = m.AdvertiseRequest.TYPE
+MSG_ADVERTISE = m.Advertise.TYPE
+MSG_KEYS = m.Keys.TYPE
+MSG_SHARE_KEYS = m.ShareKeys.TYPE
+MSG_SHARES = m.Shares.TYPE
+MSG_MASKED_INPUT = m.MaskedInput.TYPE
+MSG_SURVIVORS = m.Survivors.TYPE
+MSG_CONSISTENCY = m.SurvivorConsistency.TYPE
+MSG_SIGNATURES = m.Signatures.TYPE
+MSG_UNMASK = m.Unmask.TYPE
 
 
 class SecAggPhase(NamedValue):
@@ -88,11 +87,6 @@ DONE, START, ABORTED = Phase.DONE, Phase.START, Phase.ABORTED
 
 _KIND_SELF = 0  # share of the self-mask seed b_u
 _KIND_SK = 1  # share of the masking private key s_u^SK
-
-_KEY = 32
-_SIG = 64
-_SHARE_PLAIN = 8 + 2 * shamir.SHARE_BYTES
-_ENVELOPE = aead.OVERHEAD + _SHARE_PLAIN
 
 
 class ThreatModel(enum.Enum):
@@ -201,13 +195,8 @@ class SecAggConfig:
         return self.degree is None or self.degree >= self.n_clients - 1
 
 
-def _u32s(ids: Iterable[int]) -> bytes:
-    ids = list(ids)
-    return struct.pack(f">{len(ids)}I", *ids)
-
-
 def _graph_seed(round_id: int, members: list[int]) -> bytes:
-    return hashlib.sha256(_CTX + b"/graph" + struct.pack(">Q", round_id) + _u32s(members)).digest()
+    return hashlib.sha256(_CTX + b"/graph" + struct.pack(">Q", round_id) + m.u32s(members)).digest()
 
 
 def _pair_info(purpose: bytes, round_id: int, a: int, b: int) -> bytes:
@@ -220,28 +209,7 @@ def _advertise_message(round_id: int, cid: int, c_pk: bytes, s_pk: bytes) -> byt
 
 
 def _survivors_message(round_id: int, survivors: list[int]) -> bytes:
-    return _CTX + b"/survivors" + struct.pack(">Q", round_id) + _u32s(survivors)
-
-
-def _read_ids(r: wire.Reader, *, limit: int) -> list[int]:
-    count = r.u32()
-    if count > limit:
-        raise IntegrityError(f"id list of {count} entries exceeds the {limit} clients invited")
-    ids = [r.u32() for _ in range(count)]
-    if any(b <= a for a, b in itertools.pairwise(ids)):
-        raise IntegrityError("id list must be strictly increasing (sorted, no duplicates)")
-    return ids
-
-
-def _open(data: bytes, expected: int, round_id: int) -> wire.Reader:
-    msg_type, body = wire.unframe(data)
-    if msg_type != expected:
-        raise IntegrityError(f"expected message type {expected:#04x}, got {msg_type:#04x}")
-    r = wire.Reader(body)
-    got = r.u64()
-    if got != round_id:
-        raise ProtocolAbort(f"message is for round {got}, this session is round {round_id}")
-    return r
+    return _CTX + b"/survivors" + struct.pack(">Q", round_id) + m.u32s(survivors)
 
 
 class _Masker:
@@ -388,9 +356,8 @@ class SecAggClient(ClientSession):
 
     # advertise: announce fresh key pairs (signed in active mode)
     def _on_advertise_request(self, data: bytes) -> bytes:
-        r = _open(data, MSG_ADVERTISE_REQUEST, self.round_id)
-        mode, dim, bits, threshold, degree = r.u8(), r.u32(), r.u8(), r.u32(), r.u32()
-        r.finish()
+        req = m.AdvertiseRequest.from_bytes(data, round_id=self.round_id)
+        mode, dim, bits, threshold, degree = req.mode, req.dim, req.bits, req.threshold, req.degree
         cfg = self.config
         expected = (cfg.threat_model.value, self._x.size, cfg.bits, cfg.threshold, cfg.degree or 0)
         if (mode, dim, bits, threshold, degree) != expected:
@@ -400,17 +367,19 @@ class SecAggClient(ClientSession):
             )
         c_pk = self._c_sk.public_key().to_bytes()
         s_pk = self._s_sk.public_key().to_bytes()
-        w = wire.Writer().u64(self.round_id).raw(c_pk).raw(s_pk)
+        sig = b""
         if self._active:
             assert self._signing_key is not None
-            w.raw(self._signing_key.sign(_advertise_message(self.round_id, self.id, c_pk, s_pk)))
+            sig = self._signing_key.sign(_advertise_message(self.round_id, self.id, c_pk, s_pk))
         self._phase = SHARE
-        return wire.frame(MSG_ADVERTISE, w.getvalue())
+        return m.Advertise(self.round_id, c_pk, s_pk, sig).to_bytes()
 
     # share: check the key list, share b_u and s_u^SK with the neighbours
     def _on_keys(self, data: bytes) -> bytes:
-        r = _open(data, MSG_KEYS, self.round_id)
-        members = _read_ids(r, limit=self.config.n_clients)
+        msg = m.Keys.from_bytes(
+            data, round_id=self.round_id, max_clients=self.config.n_clients, signed=self._active
+        )
+        members = list(msg.members)
         if self.id not in members:
             raise ProtocolAbort(f"client {self.id} is missing from the server's key list")
         if len(members) < self.config.threshold + 1:
@@ -422,15 +391,14 @@ class SecAggClient(ClientSession):
             members, degree=self.config.degree, seed=_graph_seed(self.round_id, members)
         )
         neighbours = graph[self.id]
-        count = r.u32()
-        if count != len(neighbours):
-            raise IntegrityError(f"expected keys of {len(neighbours)} neighbours, got {count}")
+        if len(msg.entries) != len(neighbours):
+            raise IntegrityError(
+                f"expected keys of {len(neighbours)} neighbours, got {len(msg.entries)}"
+            )
         peers: dict[int, _Peer] = {}
         seen = {self._c_sk.public_key().to_bytes(), self._s_sk.public_key().to_bytes()}
-        for _ in range(count):
-            v = r.u32()
-            c_pk, s_pk = r.raw(_KEY), r.raw(_KEY)
-            sig = r.raw(_SIG) if self._active else b""
+        for entry in msg.entries:
+            v, c_pk, s_pk, sig = entry.client, entry.c_pk, entry.s_pk, entry.signature
             if v not in neighbours or v in peers:
                 raise IntegrityError(f"key list has an unexpected or repeated client {v}")
             if c_pk in seen or s_pk in seen:
@@ -441,7 +409,6 @@ class SecAggClient(ClientSession):
                     raise ProtocolAbort(f"client {v} has no identity in the registry")
                 self._registry[v].verify(sig, _advertise_message(self.round_id, v, c_pk, s_pk))
             peers[v] = _Peer(KexPublicKey.from_bytes(c_pk), KexPublicKey.from_bytes(s_pk))
-        r.finish()
         if len(peers) < self.config.threshold:
             raise InsufficientSurvivors(
                 f"client {self.id} has {len(peers)} neighbours, fewer than the threshold "
@@ -458,7 +425,7 @@ class SecAggClient(ClientSession):
             xs=xs,
             rng=self._rng,
         )
-        w = wire.Writer().u64(self.round_id).u32(len(holders))
+        envelopes: list[tuple[int, bytes]] = []
         share_bytes = shamir.shares_to_bytes(shares)
         step = 2 * shamir.SHARE_BYTES
         for i, v in enumerate(holders):
@@ -468,20 +435,15 @@ class SecAggClient(ClientSession):
             )
             plain = struct.pack(">II", self.id, v) + share_bytes[i * step : (i + 1) * step]
             ad = _pair_info(b"share", self.round_id, self.id, v) + struct.pack(">I", self.id)
-            w.u32(v).raw(aead.seal(peer.channel, plain, associated_data=ad, rng=self._rng))
+            envelopes.append((v, aead.seal(peer.channel, plain, associated_data=ad, rng=self._rng)))
         self._phase = MASK
-        return wire.frame(MSG_SHARE_KEYS, w.getvalue())
+        return m.ShareKeys(self.round_id, tuple(envelopes)).to_bytes()
 
     # mask: keep the shares addressed to us, send the masked input
     def _on_shares(self, data: bytes) -> bytes:
-        r = _open(data, MSG_SHARES, self.round_id)
-        count = r.u32()
-        if count > len(self._peers):
-            raise IntegrityError(f"{count} share envelopes for {len(self._peers)} neighbours")
+        msg = m.Shares.from_bytes(data, round_id=self.round_id, max_entries=len(self._peers))
         held: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for _ in range(count):
-            u = r.u32()
-            env = r.raw(_ENVELOPE)
+        for u, env in msg.envelopes:
             if u not in self._peers or u in held:
                 raise IntegrityError(f"share envelope from unexpected or repeated client {u}")
             ad = _pair_info(b"share", self.round_id, u, self.id) + struct.pack(">I", u)
@@ -490,7 +452,6 @@ class SecAggClient(ClientSession):
                 raise IntegrityError(f"share envelope from {u} names the wrong parties")
             both = shamir.shares_from_bytes(plain[8:], 2)
             held[u] = (both[0], both[1])
-        r.finish()
         if len(held) < self.config.threshold:
             # Fewer than t live holders of our shares: our self-mask could never be removed.
             raise InsufficientSurvivors(
@@ -508,10 +469,7 @@ class SecAggClient(ClientSession):
             masker.add(y, seed, b"pair", +1 if self.id < v else -1)
         masker.reduce(y)
         self._phase = CONSISTENCY if self._active else UNMASK
-        return wire.frame(
-            MSG_MASKED_INPUT,
-            wire.Writer().u64(self.round_id).vector(y, self.config.bits).getvalue(),
-        )
+        return m.MaskedInput(self.round_id, y, self.config.bits).to_bytes()
 
     def _check_survivors(self, survivors: list[int]) -> None:
         if self.id not in survivors:
@@ -532,34 +490,32 @@ class SecAggClient(ClientSession):
 
     # consistency (active): sign the survivor list
     def _on_survivors(self, data: bytes) -> bytes:
-        r = _open(data, MSG_SURVIVORS, self.round_id)
-        survivors = _read_ids(r, limit=self.config.n_clients)
-        r.finish()
+        msg = m.Survivors.from_bytes(
+            data, round_id=self.round_id, max_clients=self.config.n_clients
+        )
+        survivors = list(msg.survivors)
         self._check_survivors(survivors)
         self._survivors = survivors
         assert self._signing_key is not None
         sig = self._signing_key.sign(_survivors_message(self.round_id, survivors))
         self._phase = UNMASK
-        return wire.frame(MSG_CONSISTENCY, wire.Writer().u64(self.round_id).raw(sig).getvalue())
+        return m.SurvivorConsistency(self.round_id, sig).to_bytes()
 
     # unmask: reveal exactly one share per neighbour
     def _on_unmask_request(self, data: bytes) -> bytes:
         if self._active:
-            r = _open(data, MSG_SIGNATURES, self.round_id)
-            count = r.u32()
-            if count > len(self._survivors):
-                raise IntegrityError(f"{count} signatures for {len(self._survivors)} survivors")
+            sigs = m.Signatures.from_bytes(
+                data, round_id=self.round_id, max_entries=len(self._survivors)
+            )
             signers: set[int] = set()
             message = _survivors_message(self.round_id, self._survivors)
-            for _ in range(count):
-                v, sig = r.u32(), r.raw(_SIG)
+            for v, sig in sigs.entries:
                 if v not in self._survivors or v in signers or v not in self._registry:
                     raise ProtocolAbort(
                         f"signature from a non-survivor, repeated or unregistered client {v}"
                     )
                 self._registry[v].verify(sig, message)
                 signers.add(v)
-            r.finish()
             if len(signers) < self.config.survivors_floor:
                 raise InsufficientSurvivors(
                     f"only {len(signers)} survivors confirmed the survivor list; need "
@@ -567,18 +523,18 @@ class SecAggClient(ClientSession):
                 )
             survivors = set(self._survivors)
         else:
-            r = _open(data, MSG_SURVIVORS, self.round_id)
-            listed = _read_ids(r, limit=self.config.n_clients)
-            r.finish()
-            self._check_survivors(listed)
-            survivors = set(listed)
-        w = wire.Writer().u64(self.round_id).u32(len(self._held))
+            shown = m.Survivors.from_bytes(
+                data, round_id=self.round_id, max_clients=self.config.n_clients
+            )
+            self._check_survivors(list(shown.survivors))
+            survivors = set(shown.survivors)
+        entries = []
         for u in sorted(self._held):
             kind = _KIND_SELF if u in survivors else _KIND_SK
-            w.u32(u).u8(kind).raw(shamir.shares_to_bytes(self._held[u][kind]))
+            entries.append(m.UnmaskEntry(u, kind, shamir.shares_to_bytes(self._held[u][kind])))
         self._phase = DONE
         self._held = {}
-        return wire.frame(MSG_UNMASK, w.getvalue())
+        return m.Unmask(self.round_id, tuple(entries)).to_bytes()
 
 
 # ----------------------------------------------------------------------------- server
@@ -623,18 +579,16 @@ class SecAggServer(ServerSession):
     def start(self) -> dict[ClientId, bytes]:
         require_local_phase(self._phase, START, "start()")
         cfg = self.config
-        body = (
-            wire.Writer()
-            .u64(self.round_id)
-            .u8(cfg.threat_model.value)
-            .u32(self._dim)
-            .u8(cfg.bits)
-            .u32(cfg.threshold)
-            .u32(cfg.degree or 0)
-            .getvalue()
+        request = m.AdvertiseRequest(
+            self.round_id,
+            cfg.threat_model.value,
+            self._dim,
+            cfg.bits,
+            cfg.threshold,
+            cfg.degree or 0,
         )
         self._phase = ADVERTISE
-        return dict.fromkeys(self._invited, wire.frame(MSG_ADVERTISE_REQUEST, body))
+        return dict.fromkeys(self._invited, request.to_bytes())
 
     # ---- receive
     def receive(self, client_id: ClientId, data: bytes) -> None:
@@ -655,10 +609,8 @@ class SecAggServer(ServerSession):
         handler(client_id, data)
 
     def _recv_advertise(self, cid: int, data: bytes) -> None:
-        r = _open(data, MSG_ADVERTISE, self.round_id)
-        c_pk, s_pk = r.raw(_KEY), r.raw(_KEY)
-        sig = r.raw(_SIG) if self._active else b""
-        r.finish()
+        msg = m.Advertise.from_bytes(data, round_id=self.round_id, signed=self._active)
+        c_pk, s_pk, sig = msg.c_pk, msg.s_pk, msg.signature
         KexPublicKey.from_bytes(c_pk)
         parsed_s_pk = KexPublicKey.from_bytes(s_pk)
         if self._active:
@@ -669,18 +621,14 @@ class SecAggServer(ServerSession):
         self._s.mask_keys[cid] = parsed_s_pk
 
     def _recv_share_keys(self, cid: int, data: bytes) -> None:
-        r = _open(data, MSG_SHARE_KEYS, self.round_id)
         expected = self._s.graph[cid]
-        count = r.u32()
-        if count != len(expected):
+        batch = m.ShareKeys.from_bytes(
+            data, round_id=self.round_id, max_entries=len(expected)
+        ).envelopes
+        if len(batch) != len(expected):
             raise IntegrityError(
-                f"client {cid} sent {count} envelopes for {len(expected)} neighbours"
+                f"client {cid} sent {len(batch)} envelopes for {len(expected)} neighbours"
             )
-        batch: list[tuple[int, bytes]] = []
-        for _ in range(count):
-            v, env = r.u32(), r.raw(_ENVELOPE)
-            batch.append((v, env))
-        r.finish()
         if {v for v, _ in batch} != expected:
             raise IntegrityError(f"client {cid} addressed envelopes to non-neighbours")
         for v, env in batch:
@@ -688,36 +636,33 @@ class SecAggServer(ServerSession):
         self._s.shared.add(cid)
 
     def _recv_masked(self, cid: int, data: bytes) -> None:
-        r = _open(data, MSG_MASKED_INPUT, self.round_id)
-        y = r.vector(self.config.bits, expected=self._dim)
-        r.finish()
+        y = m.MaskedInput.from_bytes(
+            data, round_id=self.round_id, bits=self.config.bits, dim=self._dim
+        ).vector
         np.add(self._sum, y, out=self._sum)
         self._s.masked.add(cid)
 
     def _recv_consistency(self, cid: int, data: bytes) -> None:
-        r = _open(data, MSG_CONSISTENCY, self.round_id)
-        sig = r.raw(_SIG)
-        r.finish()
+        sig = m.SurvivorConsistency.from_bytes(data, round_id=self.round_id).signature
         self._registry[cid].verify(sig, _survivors_message(self.round_id, sorted(self._s.masked)))
         self._s.signatures[cid] = sig
 
     def _recv_unmask(self, cid: int, data: bytes) -> None:
         if self._active and cid not in self._s.signatures:
             raise ProtocolAbort(f"client {cid} did not confirm the survivor list")
-        r = _open(data, MSG_UNMASK, self.round_id)
-        count = r.u32()
         holds = [u for u in self._s.graph[cid] if u in self._s.shared]
+        msg = m.Unmask.from_bytes(data, round_id=self.round_id, max_entries=len(holds))
+        count = len(msg.entries)
         if count != len(holds):
             raise IntegrityError(f"client {cid} revealed {count} shares, it holds {len(holds)}")
         entries: list[tuple[int, int, np.ndarray]] = []
-        for _ in range(count):
-            u, kind = r.u32(), r.u8()
-            share = shamir.shares_from_bytes(r.raw(shamir.SHARE_BYTES), 1)[0]
+        for entry in msg.entries:
+            u, kind = entry.owner, entry.kind
+            share = shamir.shares_from_bytes(entry.share, 1)[0]
             want = _KIND_SELF if u in self._s.masked else _KIND_SK
             if u not in holds or kind != want:
                 raise IntegrityError(f"client {cid} revealed the wrong share for client {u}")
             entries.append((u, kind, share))
-        r.finish()
         if len({u for u, _, _ in entries}) != count:
             raise IntegrityError(f"client {cid} revealed a share twice")
         self._s.unmasked[cid] = entries
@@ -748,14 +693,11 @@ class SecAggServer(ServerSession):
         s.graph = neighbourhoods(
             s.members, degree=self.config.degree, seed=_graph_seed(self.round_id, s.members)
         )
-        head = wire.Writer().u64(self.round_id).u32(len(s.members)).raw(_u32s(s.members)).getvalue()
+        members = tuple(s.members)
         out = {}
         for c in s.members:
-            w = wire.Writer().raw(head).u32(len(s.graph[c]))
-            for v in sorted(s.graph[c]):
-                c_pk, s_pk, sig = s.keys[v]
-                w.u32(v).raw(c_pk).raw(s_pk).raw(sig)
-            out[c] = wire.frame(MSG_KEYS, w.getvalue())
+            entries = tuple(m.KeyEntry(v, *s.keys[v]) for v in sorted(s.graph[c]))
+            out[c] = m.Keys(self.round_id, members, entries).to_bytes()
         self._phase = SHARE
         return out
 
@@ -765,34 +707,24 @@ class SecAggServer(ServerSession):
         out = {}
         for v in sorted(s.shared):
             inbox = sorted(e for e in s.envelopes.get(v, []) if e[0] in s.shared)
-            w = wire.Writer().u64(self.round_id).u32(len(inbox))
-            for u, env in inbox:
-                w.u32(u).raw(env)
-            out[v] = wire.frame(MSG_SHARES, w.getvalue())
+            out[v] = m.Shares(self.round_id, tuple(inbox)).to_bytes()
         s.envelopes = {}
         self._phase = MASK
         return out
 
-    def _survivor_requests(self, msg_type: int, extra: bytes = b"") -> dict[ClientId, bytes]:
-        survivors = sorted(self._s.masked)
-        body = wire.Writer().u64(self.round_id).u32(len(survivors)).raw(_u32s(survivors)).raw(extra)
-        msg = wire.frame(msg_type, body.getvalue())
-        return dict.fromkeys(survivors, msg)
-
     def _after_mask(self) -> dict[ClientId, bytes]:
         self._need(len(self._s.masked), "sent masked inputs", floor=self.config.survivors_floor)
         self._phase = CONSISTENCY if self._active else UNMASK
-        return self._survivor_requests(MSG_SURVIVORS)
+        survivors = tuple(sorted(self._s.masked))
+        return dict.fromkeys(survivors, m.Survivors(self.round_id, survivors).to_bytes())
 
     def _after_consistency(self) -> dict[ClientId, bytes]:
         s = self._s
         self._need(
             len(s.signatures), "confirmed the survivor list", floor=self.config.survivors_floor
         )
-        w = wire.Writer().u64(self.round_id).u32(len(s.signatures))
-        for v in sorted(s.signatures):
-            w.u32(v).raw(s.signatures[v])
-        msg = wire.frame(MSG_SIGNATURES, w.getvalue())
+        entries = tuple((v, s.signatures[v]) for v in sorted(s.signatures))
+        msg = m.Signatures(self.round_id, entries).to_bytes()
         self._phase = UNMASK
         return dict.fromkeys(sorted(s.signatures), msg)
 

@@ -1,0 +1,324 @@
+"""SecAgg's messages (secagg-v1 section 6) as small typed classes: bytes in, bytes out.
+
+Each class knows its wire type, writes itself with :meth:`to_bytes` and parses with
+``from_bytes``, which checks everything structural (frame type, the round id, lengths, the
+bounds that keep parsing cheap) and raises :class:`~secfl.errors.IntegrityError` for
+malformed bytes or :class:`~secfl.errors.ProtocolAbort` for another round's message. What a
+message *means* (is this client my neighbour, does the signature verify) is the session's
+business (:mod:`secfl.protocols.secagg`). The audit builds its forgeries from these classes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar, TypeVar
+
+import numpy as np
+
+from secfl import wire
+from secfl.errors import IntegrityError, ProtocolAbort
+from secfl.hazmat import aead, shamir
+
+__all__ = [
+    "KEY_BYTES",
+    "SIG_BYTES",
+    "Advertise",
+    "AdvertiseRequest",
+    "KeyEntry",
+    "Keys",
+    "MaskedInput",
+    "ShareKeys",
+    "Shares",
+    "Signatures",
+    "SurvivorConsistency",
+    "Survivors",
+    "Unmask",
+    "UnmaskEntry",
+]
+
+KEY_BYTES = 32
+SIG_BYTES = 64
+ENVELOPE_BYTES = aead.OVERHEAD + 8 + 2 * shamir.SHARE_BYTES
+"""A sealed share envelope: (u32 owner, u32 holder, two Shamir shares) under AES-GCM."""
+
+M = TypeVar("M")
+
+
+def open_frame(data: bytes, expected: int, round_id: int) -> wire.Reader:
+    """The body reader of a frame of type ``expected`` for ``round_id``, past the round id."""
+    msg_type, body = wire.unframe(data)
+    if msg_type != expected:
+        raise IntegrityError(f"expected message type {expected:#04x}, got {msg_type:#04x}")
+    r = wire.Reader(body)
+    got = r.u64()
+    if got != round_id:
+        raise ProtocolAbort(f"message is for round {got}, this session is round {round_id}")
+    return r
+
+
+def u32s(ids: Iterable[int]) -> bytes:
+    """Big-endian u32s, no count."""
+    ids = list(ids)
+    return struct.pack(f">{len(ids)}I", *ids)
+
+
+def _read_count(r: wire.Reader, limit: int, what: str) -> int:
+    count = r.u32()
+    if count > limit:
+        raise IntegrityError(f"{count} {what} exceed the {limit} this round allows")
+    return count
+
+
+def read_ids(r: wire.Reader, *, limit: int) -> tuple[int, ...]:
+    """A u32 count and that many strictly increasing u32 client ids."""
+    count = r.u32()
+    if count > limit:
+        raise IntegrityError(f"id list of {count} entries exceeds the {limit} clients invited")
+    ids = tuple(r.u32() for _ in range(count))
+    if any(b <= a for a, b in itertools.pairwise(ids)):
+        raise IntegrityError("id list must be strictly increasing (sorted, no duplicates)")
+    return ids
+
+
+@dataclass(frozen=True)
+class AdvertiseRequest:
+    """Server -> client: the round's parameters; asks for fresh public keys."""
+
+    TYPE: ClassVar[int] = 0x10
+    round_id: int
+    mode: int
+    dim: int
+    bits: int
+    threshold: int
+    degree: int
+
+    def to_bytes(self) -> bytes:
+        w = wire.Writer().u64(self.round_id).u8(self.mode).u32(self.dim).u8(self.bits)
+        return wire.frame(self.TYPE, w.u32(self.threshold).u32(self.degree).getvalue())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, round_id: int) -> AdvertiseRequest:
+        r = open_frame(data, cls.TYPE, round_id)
+        out = cls(round_id, r.u8(), r.u32(), r.u8(), r.u32(), r.u32())
+        r.finish()
+        return out
+
+
+@dataclass(frozen=True)
+class Advertise:
+    """Client -> server: its two X25519 public keys (and their signature when active)."""
+
+    TYPE: ClassVar[int] = 0x11
+    round_id: int
+    c_pk: bytes
+    s_pk: bytes
+    signature: bytes = b""
+
+    def to_bytes(self) -> bytes:
+        body = wire.Writer().u64(self.round_id).raw(self.c_pk).raw(self.s_pk).raw(self.signature)
+        return wire.frame(self.TYPE, body.getvalue())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, round_id: int, signed: bool) -> Advertise:
+        r = open_frame(data, cls.TYPE, round_id)
+        out = cls(round_id, r.raw(KEY_BYTES), r.raw(KEY_BYTES), r.raw(SIG_BYTES) if signed else b"")
+        r.finish()
+        return out
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    """One neighbour's advertised keys, as relayed by the server."""
+
+    client: int
+    c_pk: bytes
+    s_pk: bytes
+    signature: bytes = b""
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Server -> client: who advertised (the members), and its neighbours' keys."""
+
+    TYPE: ClassVar[int] = 0x12
+    round_id: int
+    members: tuple[int, ...]
+    entries: tuple[KeyEntry, ...]
+
+    def to_bytes(self) -> bytes:
+        w = wire.Writer().u64(self.round_id).u32(len(self.members)).raw(u32s(self.members))
+        w.u32(len(self.entries))
+        for e in self.entries:
+            w.u32(e.client).raw(e.c_pk).raw(e.s_pk).raw(e.signature)
+        return wire.frame(self.TYPE, w.getvalue())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, round_id: int, max_clients: int, signed: bool) -> Keys:
+        r = open_frame(data, cls.TYPE, round_id)
+        members = read_ids(r, limit=max_clients)
+        count = _read_count(r, len(members), "key entries")
+        sig = SIG_BYTES if signed else 0
+        entries = tuple(
+            KeyEntry(r.u32(), r.raw(KEY_BYTES), r.raw(KEY_BYTES), r.raw(sig) if sig else b"")
+            for _ in range(count)
+        )
+        r.finish()
+        return cls(round_id, members, entries)
+
+
+@dataclass(frozen=True)
+class _Envelopes:
+    """A list of (client id, sealed share envelope)."""
+
+    TYPE: ClassVar[int]
+    round_id: int
+    envelopes: tuple[tuple[int, bytes], ...]
+
+    def to_bytes(self) -> bytes:
+        w = wire.Writer().u64(self.round_id).u32(len(self.envelopes))
+        for client, env in self.envelopes:
+            w.u32(client).raw(env)
+        return wire.frame(self.TYPE, w.getvalue())
+
+    @classmethod
+    def from_bytes(cls: type[M], data: bytes, *, round_id: int, max_entries: int) -> M:
+        r = open_frame(data, cls.TYPE, round_id)  # type: ignore[attr-defined]
+        count = _read_count(r, max_entries, "share envelopes")
+        envelopes = tuple((r.u32(), r.raw(ENVELOPE_BYTES)) for _ in range(count))
+        r.finish()
+        return cls(round_id, envelopes)  # type: ignore[call-arg]
+
+
+@dataclass(frozen=True)
+class ShareKeys(_Envelopes):
+    """Client -> server: one sealed envelope of its shares per neighbour (id = recipient)."""
+
+    TYPE: ClassVar[int] = 0x13
+
+
+@dataclass(frozen=True)
+class Shares(_Envelopes):
+    """Server -> client: the envelopes addressed to it (id = sender)."""
+
+    TYPE: ClassVar[int] = 0x14
+
+
+@dataclass(frozen=True)
+class MaskedInput:
+    """Client -> server: its masked input over Z_{2^bits}."""
+
+    TYPE: ClassVar[int] = 0x15
+    round_id: int
+    vector: np.ndarray
+    bits: int
+
+    def to_bytes(self) -> bytes:
+        body = wire.Writer().u64(self.round_id).vector(self.vector, self.bits).getvalue()
+        return wire.frame(self.TYPE, body)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, round_id: int, bits: int, dim: int) -> MaskedInput:
+        r = open_frame(data, cls.TYPE, round_id)
+        vector = r.vector(bits, expected=dim)
+        r.finish()
+        return cls(round_id, vector, bits)
+
+
+@dataclass(frozen=True)
+class Survivors:
+    """Server -> client: the clients whose masked input is in the sum."""
+
+    TYPE: ClassVar[int] = 0x16
+    round_id: int
+    survivors: tuple[int, ...]
+
+    def to_bytes(self) -> bytes:
+        w = wire.Writer().u64(self.round_id).u32(len(self.survivors)).raw(u32s(self.survivors))
+        return wire.frame(self.TYPE, w.getvalue())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, round_id: int, max_clients: int) -> Survivors:
+        r = open_frame(data, cls.TYPE, round_id)
+        survivors = read_ids(r, limit=max_clients)
+        r.finish()
+        return cls(round_id, survivors)
+
+
+@dataclass(frozen=True)
+class SurvivorConsistency:
+    """Client -> server (active): its signature on the survivor list it was shown."""
+
+    TYPE: ClassVar[int] = 0x17
+    round_id: int
+    signature: bytes
+
+    def to_bytes(self) -> bytes:
+        body = wire.Writer().u64(self.round_id).raw(self.signature).getvalue()
+        return wire.frame(self.TYPE, body)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, round_id: int) -> SurvivorConsistency:
+        r = open_frame(data, cls.TYPE, round_id)
+        out = cls(round_id, r.raw(SIG_BYTES))
+        r.finish()
+        return out
+
+
+@dataclass(frozen=True)
+class Signatures:
+    """Server -> client (active): the survivors' signatures on the survivor list."""
+
+    TYPE: ClassVar[int] = 0x18
+    round_id: int
+    entries: tuple[tuple[int, bytes], ...]
+
+    def to_bytes(self) -> bytes:
+        w = wire.Writer().u64(self.round_id).u32(len(self.entries))
+        for client, sig in self.entries:
+            w.u32(client).raw(sig)
+        return wire.frame(self.TYPE, w.getvalue())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, round_id: int, max_entries: int) -> Signatures:
+        r = open_frame(data, cls.TYPE, round_id)
+        count = _read_count(r, max_entries, "signatures")
+        entries = tuple((r.u32(), r.raw(SIG_BYTES)) for _ in range(count))
+        r.finish()
+        return cls(round_id, entries)
+
+
+@dataclass(frozen=True)
+class UnmaskEntry:
+    """One revealed share: whose secret, which one (0 self-mask seed, 1 masking key)."""
+
+    owner: int
+    kind: int
+    share: bytes
+
+
+@dataclass(frozen=True)
+class Unmask:
+    """Client -> server: exactly one share per neighbour whose shares it holds."""
+
+    TYPE: ClassVar[int] = 0x19
+    round_id: int
+    entries: tuple[UnmaskEntry, ...]
+
+    def to_bytes(self) -> bytes:
+        w = wire.Writer().u64(self.round_id).u32(len(self.entries))
+        for e in self.entries:
+            w.u32(e.owner).u8(e.kind).raw(e.share)
+        return wire.frame(self.TYPE, w.getvalue())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, round_id: int, max_entries: int) -> Unmask:
+        r = open_frame(data, cls.TYPE, round_id)
+        count = _read_count(r, max_entries, "revealed shares")
+        entries = tuple(
+            UnmaskEntry(r.u32(), r.u8(), r.raw(shamir.SHARE_BYTES)) for _ in range(count)
+        )
+        r.finish()
+        return cls(round_id, entries)

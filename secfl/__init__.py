@@ -30,6 +30,7 @@ from secfl.errors import (
     SecflError,
 )
 from secfl.fl import FedAvgConfig, FederatedAveraging, RoundRecord, Weighting
+from secfl.paillier_keys import PaillierPrivateKey, PaillierPublicKey, generate_paillier_keypair
 from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig
 from secfl.protocols.base import ProtocolName
 from secfl.protocols.secagg import ThreatModel
@@ -55,6 +56,8 @@ __all__ = [
     "InvalidArgument",
     "LocalProtocolError",
     "MissingDependency",
+    "PaillierPrivateKey",
+    "PaillierPublicKey",
     "Pipeline",
     "PipelineConfig",
     "ProtocolAbort",
@@ -65,6 +68,7 @@ __all__ = [
     "ThreatModel",
     "Weighting",
     "__version__",
+    "generate_paillier_keypair",
 ]
 
 # Lazy name -> (module defining it, module the extra provides, the extra to install).

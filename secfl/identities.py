@@ -28,14 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+import phe
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from phe import PaillierPrivateKey, PaillierPublicKey
 
 from secfl import wire
 from secfl.errors import InvalidArgument, SecflError
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey, VerifyKey
+from secfl.paillier_keys import PaillierPrivateKey, PaillierPublicKey
 
 __all__ = [
     "REGISTRY_FORMAT",
@@ -208,15 +209,18 @@ _PAILLIER_PUBLIC = "secfl-paillier-public-key"
 
 
 def save_paillier_key(
-    private_key: PaillierPrivateKey,
+    private_key: PaillierPrivateKey | phe.PaillierPrivateKey,
     private_path: str | os.PathLike[str],
     public_path: str | os.PathLike[str],
 ) -> None:
     """Write the key holder's private key (owner-only, never overwritten) and its public key."""
+    if isinstance(private_key, phe.PaillierPrivateKey):
+        private_key = PaillierPrivateKey.from_phe(private_key)
     if not isinstance(private_key, PaillierPrivateKey):
-        raise InvalidArgument("private_key must be a phe.PaillierPrivateKey")
+        raise InvalidArgument("private_key must be a secfl (or phe) PaillierPrivateKey")
     n = private_key.public_key.n
-    secret = {"n": hex(n), "p": hex(private_key.p), "q": hex(private_key.q)}
+    p, q = private_key.private_numbers()
+    secret = {"n": hex(n), "p": hex(p), "q": hex(q)}
     doc = {"format": _PAILLIER_PRIVATE, "version": 1, **secret}
     _write_secret(private_path, (json.dumps(doc, indent=1) + "\n").encode())
     public = {"format": _PAILLIER_PUBLIC, "version": 1, "n": hex(n)}

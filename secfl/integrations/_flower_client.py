@@ -16,7 +16,6 @@ from flwr.app import (
     RecordDict,
 )
 from flwr.clientapp.typing import ClientAppCallable
-from phe import PaillierPrivateKey
 
 from secfl import wire
 from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort, SecflError
@@ -50,6 +49,7 @@ from secfl.integrations._flower_common import (
     _single_array_record,
 )
 from secfl.integrations._flower_wire import SEED_BYTES, ClientPolicy, RoundSetup
+from secfl.paillier_keys import PaillierPrivateKey
 from secfl.pipeline import Pipeline
 from secfl.protocols.base import ClientSession, ProtocolName
 from secfl.protocols.paillier import PaillierConfig, PaillierKeyHolder, key_fingerprint

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import cast
 
 import numpy as np
+import phe
 from flwr.app import (
     ArrayRecord,
     ConfigRecord,
@@ -19,7 +20,6 @@ from flwr.app import (
 )
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
-from phe import PaillierPublicKey
 
 from secfl.dp.accounting import RdpAccountant
 from secfl.dp.clipping import AdaptiveClipConfig
@@ -46,6 +46,7 @@ from secfl.integrations._flower_common import (
     _log,
 )
 from secfl.integrations._flower_wire import SEED_BYTES, PaillierParams, RoundSetup
+from secfl.paillier_keys import PaillierPublicKey
 from secfl.pipeline import DistributedDP, Pipeline, PipelineConfig, RemoteKeyHolder
 from secfl.protocols.base import KEY_HOLDER, ProtocolName
 from secfl.protocols.paillier import PaillierProtocol, key_fingerprint
@@ -140,7 +141,7 @@ class SecureAggregation(Strategy):
         on_stage: StageHook | None = None,
         threat_model: ThreatModel = ThreatModel.HONEST_BUT_CURIOUS,
         registry: Registry | None = None,
-        paillier_public_key: PaillierPublicKey | None = None,
+        paillier_public_key: PaillierPublicKey | phe.PaillierPublicKey | None = None,
         rng: Csprng | None = None,
     ) -> None:
         if not isinstance(strategy, Strategy):
@@ -169,8 +170,13 @@ class SecureAggregation(Strategy):
         if paillier_public_key is not None:
             if protocol != ProtocolName.PAILLIER:
                 raise InvalidArgument("paillier_public_key goes with protocol 'paillier' only")
+            if isinstance(paillier_public_key, phe.PaillierPublicKey):
+                paillier_public_key = PaillierPublicKey.from_phe(paillier_public_key)
             if not isinstance(paillier_public_key, PaillierPublicKey):
-                raise InvalidArgument("paillier_public_key must be a phe.PaillierPublicKey")
+                raise InvalidArgument(
+                    "paillier_public_key must be a secfl PaillierPublicKey (load_paillier_"
+                    f"public_key(path)), got {type(paillier_public_key).__name__}"
+                )
         self.paillier_public_key = paillier_public_key
         self.key_holder_node: int | None = None
         """The SuperNode holding the Paillier private key (found on first use)."""
@@ -295,7 +301,7 @@ class SecureAggregation(Strategy):
             if holder in by_node:  # the key holder does not train
                 del by_node[holder]
                 run.set_nodes(tuple(sorted(by_node)))
-            remote = RemoteKeyHolder(self.paillier_public_key)
+            remote = RemoteKeyHolder(self.paillier_public_key.to_phe())
         nodes = run.nodes
         if len(nodes) < 2:
             run.finish(None, "fewer than 2 nodes were sampled")

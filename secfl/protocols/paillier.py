@@ -13,7 +13,6 @@ decrypted signed sum reduced mod 2^bits is the sum over Z_{2^bits}.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,6 +21,7 @@ from typing import NoReturn
 import numpy as np
 from phe import PaillierPrivateKey, PaillierPublicKey
 
+from secfl import paillier_keys as keys
 from secfl.errors import (
     EncodingOverflow,
     InsufficientSurvivors,
@@ -80,16 +80,17 @@ INPUT, DONE, START, ABORTED = Phase.INPUT, Phase.DONE, Phase.START, Phase.ABORTE
 DECRYPT = PaillierPhase.DECRYPT
 
 
-def key_fingerprint(public_key: PaillierPublicKey) -> bytes:
+def key_fingerprint(public_key: PaillierPublicKey | keys.PaillierPublicKey) -> bytes:
     """First 16 bytes of SHA-256 over n (big-endian): names the key in every request."""
-    n = int(public_key.n)
-    digest = hashlib.sha256(n.to_bytes((n.bit_length() + 7) // 8, "big")).digest()
-    return digest[: m.FINGERPRINT_BYTES]
+    return keys.PaillierPublicKey(int(public_key.n)).fingerprint()
 
 
 @dataclass(frozen=True)
 class PaillierConfig:
     """Public parameters: key, ring Z_{2^bits}, per-client signed range, most clients.
+
+    ``public_key``: a secfl :class:`~secfl.paillier_keys.PaillierPublicKey` or a ``phe``
+    one; it is held as ``phe``'s, which the hazmat layer computes with.
 
     ``value_bits`` defaults to ``bits``; set it to the codec's per-client range (e.g.
     ``bits - ceil(log2 n_clients)``) to pack more slots per ciphertext. ``min_clients`` is
@@ -103,8 +104,7 @@ class PaillierConfig:
     min_clients: int = 2
 
     def __post_init__(self) -> None:
-        if not isinstance(self.public_key, PaillierPublicKey):
-            raise InvalidArgument("public_key must be a phe.PaillierPublicKey")
+        object.__setattr__(self, "public_key", keys.as_phe_public_key(self.public_key))
         if not 1 <= self.bits <= 64:
             raise InvalidArgument(f"bits must be in 1..64, got {self.bits}")
         if not 1 <= self.effective_value_bits <= self.bits:
@@ -145,9 +145,10 @@ class PaillierKeyHolder(Party):
 
     __slots__ = ("_config", "_crt_key", "_done_rounds")
 
-    def __init__(self, config: PaillierConfig, private_key: PaillierPrivateKey) -> None:
-        if not isinstance(private_key, PaillierPrivateKey):
-            raise InvalidArgument("private_key must be a phe.PaillierPrivateKey")
+    def __init__(
+        self, config: PaillierConfig, private_key: PaillierPrivateKey | keys.PaillierPrivateKey
+    ) -> None:
+        private_key = keys.as_phe_private_key(private_key)
         if private_key.public_key != config.public_key:
             raise InvalidArgument("the private key does not match the configured public key")
         self._config = config
@@ -384,7 +385,7 @@ class PaillierServer(ServerSession):
         answer = m.DecryptedSum.from_bytes(self._decrypted, bits=self.config.bits, dim=self._dim)
         if answer.round_id != self.round_id:
             raise ProtocolAbort(f"key holder answered for round {answer.round_id}")
-        aggregate = answer.aggregate
+        aggregate = answer.vector
         survivors = frozenset(self._received)
         self._result = RoundResult(
             aggregate=aggregate, survivors=survivors, dropped=self._clients - survivors

@@ -11,22 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
 from secfl import wire
-from secfl.errors import IntegrityError
+from secfl.protocols._messages import VectorMessage, open_frame
 
 __all__ = ["FINGERPRINT_BYTES", "DecryptedSum", "EncryptedSum", "Input", "Request"]
 
 FINGERPRINT_BYTES = 16
-
-
-def _open(data: bytes, expected: int) -> tuple[wire.Reader, int]:
-    msg_type, body = wire.unframe(data)
-    if msg_type != expected:
-        raise IntegrityError(f"expected message type {expected:#04x}, got {msg_type:#04x}")
-    r = wire.Reader(body)
-    return r, r.u64()
 
 
 @dataclass(frozen=True)
@@ -47,7 +37,7 @@ class Request:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Request:
-        r, round_id = _open(data, cls.TYPE)
+        r, round_id = open_frame(data, cls.TYPE)
         out = cls(round_id, r.u32(), r.u8(), r.u8(), r.u32(), r.raw(FINGERPRINT_BYTES))
         r.finish()
         return out
@@ -68,7 +58,7 @@ class Input:
 
     @classmethod
     def from_bytes(cls, data: bytes, *, size: int) -> Input:
-        r, round_id = _open(data, cls.TYPE)
+        r, round_id = open_frame(data, cls.TYPE)
         out = cls(round_id, r.raw(size))
         r.finish()
         return out
@@ -91,27 +81,13 @@ class EncryptedSum:
     @classmethod
     def from_bytes(cls, data: bytes) -> EncryptedSum:
         """The ciphertexts are the rest of the frame; the key holder checks their length."""
-        r, round_id = _open(data, cls.TYPE)
+        r, round_id = open_frame(data, cls.TYPE)
         n_summed, count = r.u32(), r.u32()
         return cls(round_id, n_summed, count, r.raw(r.remaining))
 
 
 @dataclass(frozen=True)
-class DecryptedSum:
-    """Key holder -> aggregator: the aggregate over Z_{2^bits}."""
+class DecryptedSum(VectorMessage):
+    """Key holder -> aggregator: the aggregate over Z_{2^bits} (``vector``)."""
 
     TYPE: ClassVar[int] = 0x33
-    round_id: int
-    aggregate: np.ndarray
-    bits: int
-
-    def to_bytes(self) -> bytes:
-        body = wire.Writer().u64(self.round_id).vector(self.aggregate, self.bits).getvalue()
-        return wire.frame(self.TYPE, body)
-
-    @classmethod
-    def from_bytes(cls, data: bytes, *, bits: int, dim: int) -> DecryptedSum:
-        r, round_id = _open(data, cls.TYPE)
-        aggregate = r.vector(bits, expected=dim)
-        r.finish()
-        return cls(round_id, aggregate, bits)

@@ -5,20 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
 from secfl import wire
-from secfl.errors import IntegrityError
+from secfl.protocols._messages import VectorMessage, open_frame
 
 __all__ = ["Input", "Request"]
-
-
-def _open(data: bytes, expected: int, what: str) -> tuple[wire.Reader, int]:
-    msg_type, body = wire.unframe(data)
-    if msg_type != expected:
-        raise IntegrityError(f"expected {what} (type {expected}), got {msg_type}")
-    r = wire.Reader(body)
-    return r, r.u64()
 
 
 @dataclass(frozen=True)
@@ -36,28 +26,14 @@ class Request:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Request:
-        r, round_id = _open(data, cls.TYPE, "a request")
+        r, round_id = open_frame(data, cls.TYPE)
         out = cls(round_id, r.u32(), r.u8())
         r.finish()
         return out
 
 
 @dataclass(frozen=True)
-class Input:
+class Input(VectorMessage):
     """Client -> server: its input, in the clear."""
 
     TYPE: ClassVar[int] = 0x02
-    round_id: int
-    vector: np.ndarray
-    bits: int
-
-    def to_bytes(self) -> bytes:
-        body = wire.Writer().u64(self.round_id).vector(self.vector, self.bits).getvalue()
-        return wire.frame(self.TYPE, body)
-
-    @classmethod
-    def from_bytes(cls, data: bytes, *, bits: int, dim: int) -> Input:
-        r, round_id = _open(data, cls.TYPE, "an input message")
-        vector = r.vector(bits, expected=dim)
-        r.finish()
-        return cls(round_id, vector, bits)

@@ -636,9 +636,10 @@ class SecAggServer(ServerSession):
         self._s.shared.add(cid)
 
     def _recv_masked(self, cid: int, data: bytes) -> None:
-        y = m.MaskedInput.from_bytes(
-            data, round_id=self.round_id, bits=self.config.bits, dim=self._dim
-        ).vector
+        masked = m.MaskedInput.from_bytes(data, bits=self.config.bits, dim=self._dim)
+        if masked.round_id != self.round_id:
+            raise ProtocolAbort(f"client {cid} sent a masked input for round {masked.round_id}")
+        y = masked.vector
         np.add(self._sum, y, out=self._sum)
         self._s.masked.add(cid)
 

@@ -16,11 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
-import numpy as np
-
 from secfl import wire
 from secfl.errors import IntegrityError, ProtocolAbort
 from secfl.hazmat import aead, shamir
+from secfl.protocols import _messages
 
 __all__ = [
     "KEY_BYTES",
@@ -49,11 +48,7 @@ M = TypeVar("M")
 
 def open_frame(data: bytes, expected: int, round_id: int) -> wire.Reader:
     """The body reader of a frame of type ``expected`` for ``round_id``, past the round id."""
-    msg_type, body = wire.unframe(data)
-    if msg_type != expected:
-        raise IntegrityError(f"expected message type {expected:#04x}, got {msg_type:#04x}")
-    r = wire.Reader(body)
-    got = r.u64()
+    r, got = _messages.open_frame(data, expected)
     if got != round_id:
         raise ProtocolAbort(f"message is for round {got}, this session is round {round_id}")
     return r
@@ -207,24 +202,10 @@ class Shares(_Envelopes):
 
 
 @dataclass(frozen=True)
-class MaskedInput:
-    """Client -> server: its masked input over Z_{2^bits}."""
+class MaskedInput(_messages.VectorMessage):
+    """Client -> server: its masked input over Z_{2^bits} (the session checks the round)."""
 
     TYPE: ClassVar[int] = 0x15
-    round_id: int
-    vector: np.ndarray
-    bits: int
-
-    def to_bytes(self) -> bytes:
-        body = wire.Writer().u64(self.round_id).vector(self.vector, self.bits).getvalue()
-        return wire.frame(self.TYPE, body)
-
-    @classmethod
-    def from_bytes(cls, data: bytes, *, round_id: int, bits: int, dim: int) -> MaskedInput:
-        r = open_frame(data, cls.TYPE, round_id)
-        vector = r.vector(bits, expected=dim)
-        r.finish()
-        return cls(round_id, vector, bits)
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,21 @@
-"""The client/server transform chain around a protocol.
+"""The numeric chain around a protocol, and the factory that builds a round's protocol.
 
 Client: update -> clip (L2) -> [rotate -> scale -> conditional rounding -> integer noise,
 with distributed DP] or [encode with stochastic rounding] -> protocol input over
 Z_{2^bits}. Server: aggregate over Z_{2^bits} -> decode -> [unrotate] -> the sum of the
 clipped updates (plus the summed noise). :class:`Pipeline` validates that the pieces fit
 (n clients x clip bound x scale + noise tail in the ring) when it is built, before any
-round, and :func:`make_protocol` builds each protocol for the number of clients.
+round; it holds no protocol and no key. :func:`build_protocol` builds the round's protocol
+for a pipeline from keys its caller passes in: nothing is generated or looked up here.
 """
 
 from __future__ import annotations
 
 import enum
-import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 from phe import PaillierPrivateKey, PaillierPublicKey, generate_paillier_keypair
@@ -38,108 +39,56 @@ __all__ = [
     "ClippedUpdate",
     "DPMechanism",
     "DistributedDP",
+    "PaillierKeyPair",
     "Pipeline",
     "PipelineConfig",
     "RemoteKeyHolder",
-    "make_protocol",
+    "build_protocol",
 ]
 
-
-@functools.lru_cache(maxsize=2)
-def paillier_keypair(bits: int) -> tuple[PaillierPublicKey, PaillierPrivateKey]:
-    """A key pair per key size, generated once per process (key generation takes seconds)."""
-    public, private = generate_paillier_keypair(n_length=bits)
-    return public, private
+_MIN_PAILLIER_BITS = 1024
 
 
-def make_protocol(
-    name: str,
-    *,
-    codec: FixedPointCodec,
-    dropout: float = 0.0,
-    rng: Csprng | None = None,
-    paillier_bits: int = 2048,
-    min_survivors: int | None = None,
-    client_bound: int | None = None,
-    threat_model: ThreatModel = ThreatModel.HONEST_BUT_CURIOUS,
-    registry: Mapping[int, VerifyKey] | None = None,
-    identities: Mapping[int, SigningKey] | None = None,
-    remote_key_holder: RemoteKeyHolder | None = None,
-) -> AggregationProtocol:
-    """Build a protocol by name for the clients and ring of ``codec``.
+class PaillierKeyPair:
+    """A Paillier key pair, for the process that holds the private key and decrypts sums.
 
-    SecAgg uses the complete graph with the largest majority threshold that still
-    tolerates ``dropout``; SecAgg+ takes degree and threshold from
-    :func:`~secfl.protocols.graphs.plan_secagg_plus` for that dropout rate and a 5%
-    corrupt-client rate (complete graph when n is too small for a sparser one).
-    Paillier packs each client's range per slot (the codec's bound for one client, or
-    ``client_bound``, the largest |entry| one client can send, when noise widens it), with
-    a key holder in the same process. ``min_survivors`` (distributed DP) is the fewest
-    contributions the round may finish with: SecAgg clients refuse to unmask, and the
-    Paillier key holder to decrypt, with fewer. ``ThreatModel.ACTIVE`` (SecAgg only) takes
-    the same threshold but never below 2/3 of the share holders plus one, verifies
-    signatures against ``registry`` (client id -> verify key) and signs with ``identities``
-    (the signing keys of the clients this process runs; the registry defaults to theirs).
-    ``remote_key_holder`` (Paillier): a key holder in another process, whose public key is
-    used instead of a key pair made here.
+    Its owner makes it once (:meth:`generate`, or from a private key it loaded) and passes
+    it to :func:`build_protocol` for every round of its run. It refuses to be pickled and
+    keeps the key out of its ``repr``.
     """
-    rng = rng or Csprng()
-    bits, n_clients = codec.bits, codec.n_clients
-    active = threat_model is ThreatModel.ACTIVE
-    if active and name != ProtocolName.SECAGG:
-        raise InvalidArgument(_ACTIVE_ONLY_SECAGG.format(name=name))
-    if name == ProtocolName.PLAIN:
-        return PlaintextProtocol(bits=bits)
-    if name == ProtocolName.PAILLIER:
-        if remote_key_holder is not None:
-            public, private = remote_key_holder.public_key, None
-        else:
-            public, private = paillier_keypair(paillier_bits)
-        if client_bound is None:
-            value_bits = min(bits, required_bits(1, codec.max_abs, codec.scale_bits))
-        else:  # signed range [-2^(b-1), 2^(b-1)) must hold +-client_bound
-            value_bits = min(bits, client_bound.bit_length() + 1)
-        pcfg = PaillierConfig(
-            public_key=public,
-            bits=bits,
-            n_clients=n_clients,
-            value_bits=value_bits,
-            min_clients=max(2, min_survivors or 2),
-        )
-        if private is None:
-            assert remote_key_holder is not None
-            return PaillierProtocol(pcfg, key_holder=remote_key_holder.decrypt_sum, rng=rng)
-        holder = PaillierKeyHolder(pcfg, private)
-        return PaillierProtocol(pcfg, key_holder=holder.decrypt_sum, rng=rng)
-    if name == ProtocolName.SECAGG:
-        holders = n_clients - 1
-        floor = (2 * holders) // 3 + 1 if active else holders // 2 + 1
-        threshold = max(floor, holders - math.ceil(dropout * n_clients) - 1)
-        cfg = SecAggConfig(
-            bits=bits,
-            threshold=min(threshold, holders),
-            n_clients=n_clients,
-            min_survivors=min_survivors,
-            threat_model=threat_model,
-        )
-        return SecAggProtocol(cfg, rng=rng, registry=registry, identities=identities)
-    if name == ProtocolName.SECAGG_PLUS:
-        plan = plan_secagg_plus(n_clients, dropout=max(dropout, 0.05), corrupt=0.05)
-        cfg = SecAggConfig(
-            bits=bits,
-            threshold=plan.threshold,
-            n_clients=n_clients,
-            degree=plan.degree,
-            min_survivors=min_survivors,
-        )
-        return SecAggProtocol(cfg, rng=rng)
-    raise InvalidArgument(f"unknown protocol {name!r}; choose from {PROTOCOLS}")
 
+    __slots__ = ("private_key",)
 
-_ACTIVE_ONLY_SECAGG = (
-    "the active threat model is provided for protocol 'secagg' (complete graph) only, not "
-    "{name!r}: see protocols/secagg-v1.md section 12"
-)
+    def __init__(self, private_key: PaillierPrivateKey) -> None:
+        if not isinstance(private_key, PaillierPrivateKey):
+            raise InvalidArgument("private_key must be a phe.PaillierPrivateKey")
+        self.private_key = private_key
+
+    @classmethod
+    def generate(cls, *, bits: int = 2048) -> PaillierKeyPair:
+        """A fresh pair with an n of ``bits`` bits (primes from the OS CSPRNG, inside phe;
+        this takes from milliseconds to seconds)."""
+        if isinstance(bits, bool) or not isinstance(bits, int) or bits < _MIN_PAILLIER_BITS:
+            raise InvalidArgument(f"bits must be an int >= {_MIN_PAILLIER_BITS}, got {bits!r}")
+        _, private = generate_paillier_keypair(n_length=bits)
+        return cls(private)
+
+    @property
+    def public_key(self) -> PaillierPublicKey:
+        """The public key: what clients encrypt under, and what a set-up carries."""
+        public: PaillierPublicKey = self.private_key.public_key
+        return public
+
+    @property
+    def bits(self) -> int:
+        """Bit length of the modulus n."""
+        return int(self.public_key.n).bit_length()
+
+    def __repr__(self) -> str:
+        return f"PaillierKeyPair(<{self.bits}-bit private key>)"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("PaillierKeyPair holds a private key and cannot be pickled")
 
 
 @dataclass(frozen=True)
@@ -191,6 +140,12 @@ class DistributedDP:
             raise InvalidArgument(f"beta must be in [0, 1), got {self.beta}")
 
 
+_ACTIVE_ONLY_SECAGG = (
+    "the active threat model is provided for protocol 'secagg' (complete graph) only, not "
+    "{name!r}: see protocols/secagg-v1.md section 12"
+)
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """User choices for the client/server chain, validated at construction."""
@@ -218,6 +173,24 @@ class PipelineConfig:
                 "plain the server sees each client's update with only its share of the noise"
             )
 
+    def check_paillier_keys(self, keys: PaillierKeyPair | RemoteKeyHolder) -> None:
+        """Raise :class:`InvalidArgument` unless ``keys`` fit this config: protocol
+        ``'paillier'``, and a key pair made here has a modulus of ``paillier_bits`` bits."""
+        if not isinstance(keys, PaillierKeyPair | RemoteKeyHolder):
+            raise InvalidArgument(
+                f"Paillier keys must be a PaillierKeyPair or a RemoteKeyHolder, got {type(keys)}"
+            )
+        if self.protocol != ProtocolName.PAILLIER:
+            raise InvalidArgument(
+                f"Paillier keys go with protocol 'paillier' only, not {self.protocol!r}"
+            )
+        if isinstance(keys, PaillierKeyPair) and keys.bits != self.paillier_bits:
+            raise InvalidArgument(
+                f"the Paillier key pair has a {keys.bits}-bit modulus but the config asks for "
+                f"paillier_bits={self.paillier_bits}: set paillier_bits={keys.bits} or pass a "
+                f"key pair of {self.paillier_bits} bits"
+            )
+
 
 @dataclass(frozen=True)
 class ClippedUpdate:
@@ -229,13 +202,12 @@ class ClippedUpdate:
 
 
 class Pipeline:
-    """The chain for one round of ``n_clients`` updates of length ``dim``.
+    """The numeric chain for one round of ``n_clients`` updates of length ``dim``.
 
     ``dropout`` is the fraction of clients the round must tolerate; with distributed DP
     the noise is provisioned for the ``min_survivors = n - floor(dropout * n)`` clients
-    the protocol is then configured to require. ``rng`` draws the protocol's keys and the
-    round's public rotation seed. ``registry`` (client id -> verify key) is required by the
-    active threat model; ``remote_key_holder`` puts the Paillier private key elsewhere.
+    the protocol (:func:`build_protocol`) is then configured to require. ``rng`` draws the
+    round's public rotation seed (distributed DP only).
     """
 
     def __init__(
@@ -246,13 +218,12 @@ class Pipeline:
         dim: int,
         dropout: float = 0.0,
         rng: Csprng,
-        registry: Mapping[int, VerifyKey] | None = None,
-        remote_key_holder: RemoteKeyHolder | None = None,
     ) -> None:
         if dim < 1:
             raise InvalidArgument(f"dim must be >= 1, got {dim}")
         self.config = config
         self.dim = dim
+        self.dropout = dropout
         self.min_survivors = max(2, n_clients - math.floor(dropout * n_clients))
         self.dp_plan: DistributedPlan | None = None
         self._rotation: RandomizedHadamard | None = None
@@ -284,27 +255,20 @@ class Pipeline:
                 n_clients=n_clients,
             )
             self._rotation = RandomizedHadamard(dimension=dim, seed=rng.bytes(32))
-        self.protocol = make_protocol(
-            config.protocol,
-            codec=self.codec,
-            dropout=dropout,
-            rng=rng,
-            paillier_bits=config.paillier_bits,
-            min_survivors=self.min_survivors if dp is not None else None,
-            client_bound=self._client_bound(),
-            threat_model=config.threat_model,
-            registry=registry,
-            remote_key_holder=remote_key_holder,
-        )
 
-    def _client_bound(self) -> int | None:
-        """Largest |entry| one client sends under DP: its rounded, rotated update (at most
-        the rounding's L2 bound) plus its noise share's tail (failure 1e-9 per round)."""
+    @property
+    def value_bits(self) -> int:
+        """Signed bits that hold every entry one client sends (at most the ring's): its
+        encoded update, or under DP its rounded, rotated update (at most the rounding's L2
+        bound) plus its noise share's tail (failure 1e-9 per round). Paillier packs slots
+        of this width."""
+        bits = self.codec.bits
         if self.dp_plan is None:
-            return None
+            return min(bits, required_bits(1, self.codec.max_abs, self.codec.scale_bits))
         noise = self.dp_plan.noise
         tail = noise.tail_bound(n_clients=1, failure_probability=1e-9)
-        return math.ceil(noise.l2_sensitivity) + tail
+        bound = math.ceil(noise.l2_sensitivity) + tail
+        return min(bits, bound.bit_length() + 1)  # [-2^(b-1), 2^(b-1)) holds +-bound
 
     @property
     def input_dim(self) -> int:
@@ -344,3 +308,85 @@ class Pipeline:
         if self.dp_plan is None:
             return None
         return self.dp_plan.noise.event(n_clients=survivors)
+
+
+def build_protocol(
+    pipeline: Pipeline,
+    *,
+    rng: Csprng,
+    paillier: PaillierKeyPair | RemoteKeyHolder | None = None,
+    registry: Mapping[int, VerifyKey] | None = None,
+    identities: Mapping[int, SigningKey] | None = None,
+) -> AggregationProtocol:
+    """The protocol of ``pipeline``'s round: its config's protocol and threat model, over
+    the codec's ring and clients, tolerating the pipeline's ``dropout``.
+
+    Keys are explicit. ``paillier`` (protocol ``'paillier'`` only, and required there): the
+    :class:`PaillierKeyPair` when this process decrypts the sum, or a
+    :class:`RemoteKeyHolder` when another process holds the private key. ``registry``
+    (client id -> verify key) and ``identities`` (the signing keys of the clients this
+    process runs; the registry defaults to theirs) go with ``ThreatModel.ACTIVE`` only.
+    ``rng`` draws the protocol's secrets.
+
+    SecAgg uses the complete graph with the largest majority threshold that still
+    tolerates the dropout; SecAgg+ takes degree and threshold from
+    :func:`~secfl.protocols.graphs.plan_secagg_plus` for that dropout rate and a 5%
+    corrupt-client rate (complete graph when n is too small for a sparser one). Paillier
+    packs slots of :attr:`Pipeline.value_bits`. Under distributed DP the protocol refuses
+    to finish with fewer than :attr:`Pipeline.min_survivors` contributions: SecAgg clients
+    refuse to unmask, and the Paillier key holder to decrypt. ``ThreatModel.ACTIVE``
+    (SecAgg only) takes the same threshold but never below 2/3 of the share holders plus
+    one, and signs and verifies with the identities.
+    """
+    config = pipeline.config
+    name, bits, n_clients = config.protocol, pipeline.codec.bits, pipeline.codec.n_clients
+    active = config.threat_model is ThreatModel.ACTIVE
+    if (registry is not None or identities is not None) and not active:
+        raise InvalidArgument(
+            "a registry and identities go with threat_model=ThreatModel.ACTIVE only: "
+            "drop them, or configure the active threat model (protocol 'secagg')"
+        )
+    if paillier is not None:
+        config.check_paillier_keys(paillier)
+    min_survivors = pipeline.min_survivors if pipeline.dp_plan is not None else None
+    if name == ProtocolName.PLAIN:
+        return PlaintextProtocol(bits=bits)
+    if name == ProtocolName.PAILLIER:
+        if paillier is None:
+            raise InvalidArgument(
+                "protocol 'paillier' needs its keys: pass paillier=PaillierKeyPair.generate("
+                f"bits={config.paillier_bits}) where this process decrypts the sum, or a "
+                "RemoteKeyHolder where another process holds the private key"
+            )
+        pcfg = PaillierConfig(
+            public_key=paillier.public_key,
+            bits=bits,
+            n_clients=n_clients,
+            value_bits=pipeline.value_bits,
+            min_clients=max(2, min_survivors or 2),
+        )
+        if isinstance(paillier, RemoteKeyHolder):
+            return PaillierProtocol(pcfg, key_holder=paillier.decrypt_sum, rng=rng)
+        holder = PaillierKeyHolder(pcfg, paillier.private_key)
+        return PaillierProtocol(pcfg, key_holder=holder.decrypt_sum, rng=rng)
+    if name == ProtocolName.SECAGG:
+        holders = n_clients - 1
+        floor = (2 * holders) // 3 + 1 if active else holders // 2 + 1
+        threshold = max(floor, holders - math.ceil(pipeline.dropout * n_clients) - 1)
+        cfg = SecAggConfig(
+            bits=bits,
+            threshold=min(threshold, holders),
+            n_clients=n_clients,
+            min_survivors=min_survivors,
+            threat_model=config.threat_model,
+        )
+        return SecAggProtocol(cfg, rng=rng, registry=registry, identities=identities)
+    plan = plan_secagg_plus(n_clients, dropout=max(pipeline.dropout, 0.05), corrupt=0.05)
+    cfg = SecAggConfig(
+        bits=bits,
+        threshold=plan.threshold,
+        n_clients=n_clients,
+        degree=plan.degree,
+        min_survivors=min_survivors,
+    )
+    return SecAggProtocol(cfg, rng=rng)

@@ -1,8 +1,12 @@
-"""Hypothesis profiles: ``dev`` (default), ``ci`` (bounded, deterministic), ``thorough``."""
+"""Hypothesis profiles (``dev`` default, ``ci`` bounded and deterministic, ``thorough``),
+and session-wide Paillier key pairs."""
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from secfl.pipeline import PaillierKeyPair
 
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile(
@@ -15,3 +19,16 @@ settings.register_profile(
 )
 settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(scope="session")
+def paillier_keys() -> PaillierKeyPair:
+    """One 2048-bit Paillier key pair for the whole session (generation takes seconds);
+    pass it explicitly to whatever would otherwise make its own."""
+    return PaillierKeyPair.generate(bits=2048)
+
+
+@pytest.fixture(scope="session")
+def small_paillier_keys() -> PaillierKeyPair:
+    """One 1024-bit key pair for the session: tests with ``paillier_bits=1024`` (fast)."""
+    return PaillierKeyPair.generate(bits=1024)

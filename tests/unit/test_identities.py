@@ -139,10 +139,8 @@ def test_cli_writes_identities_and_refuses_to_overwrite(tmp_path, capsys):
     assert "already holds" in capsys.readouterr().err
 
 
-def test_paillier_key_files_round_trip_and_refuse_bad_content(tmp_path):
-    from secfl.pipeline import paillier_keypair
-
-    public, private = paillier_keypair(2048)
+def test_paillier_key_files_round_trip_and_refuse_bad_content(tmp_path, paillier_keys):
+    public, private = paillier_keys.public_key, paillier_keys.private_key
     save_paillier_key(private, tmp_path / "k", tmp_path / "p")
     assert stat.S_IMODE((tmp_path / "k").stat().st_mode) == 0o600
     assert load_paillier_public_key(tmp_path / "p") == public

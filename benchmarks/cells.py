@@ -35,15 +35,16 @@ from typing import Any
 
 import numpy as np
 
-from secfl.encoding import plan_codec
 from secfl.hazmat.rng import Csprng
+from secfl.paillier_keys import PaillierPrivateKey
 from secfl.pipeline import (
     DistributedDP,
     Pipeline,
     PipelineConfig,
-    make_protocol,
+    build_protocol,
 )
 from secfl.protocols.base import PROTOCOLS, AggregationProtocol, ClientId
+from secfl.protocols.plaintext import PlaintextProtocol
 from secfl.protocols.secagg import SecAggProtocol
 from secfl.runtime.simulator import simulate_round
 
@@ -94,8 +95,11 @@ def _seeded(seed: int, label: str) -> Csprng:
     return Csprng(seed=hashlib.sha256(f"secfl-bench:{seed}:{label}".encode()).digest())
 
 
-def _pipeline(cell: Cell, rng: Csprng) -> tuple[Pipeline, AggregationProtocol]:
-    """The user's pipeline for ``cell``, and the protocol it runs.
+def _pipeline(
+    cell: Cell, rng: Csprng, paillier_keys: PaillierPrivateKey | None
+) -> tuple[Pipeline, AggregationProtocol]:
+    """The user's pipeline for ``cell``, and the protocol it runs (a Paillier cell decrypts
+    with ``paillier_keys``).
 
     secfl refuses DP with ``plain`` (the server would see each lightly noised update), so
     the DP-on baseline builds the DP pipeline for ``secagg`` and runs the plaintext
@@ -111,18 +115,18 @@ def _pipeline(cell: Cell, rng: Csprng) -> tuple[Pipeline, AggregationProtocol]:
         rng=rng,
     )
     if cell.protocol == "plain" and cell.dp:
-        return pipe, make_protocol("plain", codec=pipe.codec)
-    return pipe, pipe.protocol
+        return pipe, PlaintextProtocol(bits=pipe.codec.bits)
+    paillier = paillier_keys if cell.protocol == "paillier" else None
+    return pipe, build_protocol(pipe, rng=rng, paillier=paillier)
 
 
 def secagg_shape(n: int, dropout: float, *, complete: bool) -> tuple[int, int]:
-    """(holders k, threshold t) that ``make_protocol`` picks for SecAgg (``complete``) or
+    """(holders k, threshold t) that ``build_protocol`` picks for SecAgg (``complete``) or
     SecAgg+ with ``n`` clients and this dropout rate."""
-    proto = make_protocol(
-        "secagg" if complete else "secagg+",
-        codec=plan_codec(n_clients=n, clip_bound=1.0, bits=32),
-        dropout=dropout,
-    )
+    config = PipelineConfig(protocol="secagg" if complete else "secagg+", clip_bound=1.0, bits=32)
+    rng = Csprng()
+    pipe = Pipeline(config, n_clients=n, dim=1, dropout=dropout, rng=rng)
+    proto = build_protocol(pipe, rng=rng)
     assert isinstance(proto, SecAggProtocol)
     return proto.config.holders, proto.config.threshold
 
@@ -178,11 +182,15 @@ class MemoryProbe:
         return max(0, self._status()["VmHWM"] - self._rss0)
 
 
-def run_secfl(cell: Cell, seed: int) -> dict[str, Any]:
-    """One run of a secfl cell; the measured costs (see the module docstring)."""
+def run_secfl(
+    cell: Cell, seed: int, *, paillier_keys: PaillierPrivateKey | None = None
+) -> dict[str, Any]:
+    """One run of a secfl cell; the measured costs (see the module docstring). A Paillier
+    cell decrypts with ``paillier_keys``, made once by the caller (key generation is a
+    one-off setup, not part of a round)."""
     t_run, cpu_run = time.perf_counter(), time.process_time()
     rng = _seeded(seed, "pipeline")
-    pipe, protocol = _pipeline(cell, rng)
+    pipe, protocol = _pipeline(cell, rng, paillier_keys)
     gone = set(dropped_clients(cell, seed))
     expected = np.zeros(cell.d)  # float64 sum of the updates of the clients that stay
     client_rng = _seeded(seed, "clients")

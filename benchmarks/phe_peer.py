@@ -20,17 +20,17 @@ from typing import Any
 import numpy as np
 
 from benchmarks.cells import Cell, update_stream
+from secfl.paillier_keys import PaillierPrivateKey
 
 __all__ = ["LABEL", "extrapolate", "measure_phe"]
 
 LABEL = "naive phe {version} (per-value encrypt/add/decrypt, extrapolated from {sample} values)"
 
 
-def measure_phe(*, clients: int, positions: int, key_bits: int = 2048) -> dict[str, Any]:
-    """Per-value encrypt, add and decrypt CPU seconds on a sample of real update values."""
-    from secfl.pipeline import paillier_keypair
-
-    public, private = paillier_keypair(key_bits)
+def measure_phe(*, clients: int, positions: int, keys: PaillierPrivateKey) -> dict[str, Any]:
+    """Per-value encrypt, add and decrypt CPU seconds on a sample of real update values,
+    under ``keys`` (the pair secfl's Paillier cells use)."""
+    public, private, key_bits = keys.public_key.to_phe(), keys.to_phe(), keys.public_key.bits
     sample = Cell("phe", clients, 1000, 0.0)
     values = [
         [float(v) for v in u[:positions]] for _, u in update_stream(sample, seed=0)

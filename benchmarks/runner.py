@@ -41,6 +41,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from benchmarks.cells import SECFL_PROTOCOLS, Cell, run_isolated, run_secfl, secagg_shape
+from secfl.paillier_keys import PaillierPrivateKey, generate_paillier_keypair
 
 __all__ = ["FULL", "OUT_DIR", "QUICK", "Grid", "environment", "estimate", "main", "run_sweep"]
 
@@ -355,8 +356,16 @@ def _skip(sweep: Sweep, cell: Cell, reason: str, est: float | None, progress: Pr
     progress.note(f"skipped {cell.label()}: {reason}")
 
 
-def run_sweep(grid: Grid, *, flower: bool, seed: int, progress: Progress) -> Sweep:
-    """Run every cell of ``grid`` within its budgets (see the module docstring)."""
+def run_sweep(
+    grid: Grid,
+    *,
+    flower: bool,
+    seed: int,
+    progress: Progress,
+    paillier_keys: PaillierPrivateKey | None = None,
+) -> Sweep:
+    """Run every cell of ``grid`` within its budgets (see the module docstring); Paillier
+    cells decrypt with ``paillier_keys`` (needed when the grid has them)."""
     from benchmarks import flower_peer
 
     sweep = Sweep()
@@ -420,7 +429,11 @@ def run_sweep(grid: Grid, *, flower: bool, seed: int, progress: Progress) -> Swe
             _skip(sweep, cell, f"--max-total {grid.max_total:g} s reached", est, progress)
             continue
         limit = max(30.0, 2 * budget, 4 * (est or budget))  # wall seconds: load slows runs
-        fn: Callable[..., dict[str, Any]] = flower_peer.run_flower if is_flower else run_secfl
+        fn: Callable[..., dict[str, Any]] = (
+            flower_peer.run_flower
+            if is_flower
+            else functools.partial(run_secfl, paillier_keys=paillier_keys)
+        )
         runs: list[dict[str, Any]] = []
         for r in range(repeats):
             status, value = run_isolated(fn, (cell, seed + r), timeout=limit)
@@ -598,20 +611,20 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m benchmarks
     if not flower_ok:
         progress.note(f"Flower peer skipped: {why or 'no SecAgg protocol in the grid'}")
     keygen = None
+    paillier_keys = None
     if "paillier" in grid.protocols or not args.no_phe:
-        from secfl.pipeline import paillier_keypair
-
         k0 = time.process_time()
-        paillier_keypair(2048)  # generated once, before forking: a one-off setup, not timed
+        paillier_keys = generate_paillier_keypair(bits=2048)  # once, before forking: not timed
         keygen = time.process_time() - k0
     phe_sample = None
     if args.no_phe:
         peers["phe"] = {"available": False, "message": "disabled by --no-phe"}
     else:
+        assert paillier_keys is not None
         try:
             progress.note("timing naive phe on a sample ...")
             phe_sample = phe_peer.measure_phe(
-                clients=grid.phe_sample[0], positions=grid.phe_sample[1]
+                clients=grid.phe_sample[0], positions=grid.phe_sample[1], keys=paillier_keys
             )
             peers["phe"] = {
                 "available": True,
@@ -624,7 +637,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m benchmarks
             peers["phe"] = {"available": False, "message": f"phe is not importable ({e})"}
             progress.note(f"phe peer skipped: {e}")
 
-    sweep = run_sweep(grid, flower=flower_ok, seed=args.seed, progress=progress)
+    sweep = run_sweep(
+        grid, flower=flower_ok, seed=args.seed, progress=progress, paillier_keys=paillier_keys
+    )
     cells = sweep.cells
     if phe_sample is not None:
         for c in [c for c in cells if c["protocol"] == "paillier" and not c["dp"]]:

@@ -11,7 +11,7 @@ Run: .venv/bin/python examples/wrap_existing_trainer.py
 import torch
 from torch import nn
 
-from secfl import FedAvgConfig, federated_train  # secfl
+from secfl import FedAvgConfig, PipelineConfig, federated_train  # secfl
 
 torch.manual_seed(0)
 true_w = torch.tensor([[1.5], [-2.0], [0.5]])
@@ -41,7 +41,8 @@ model = nn.Linear(3, 1)
 test = make_data(500)
 # Before: train(model, make_data(1000)) on one machine.
 clients = [make_data(100) for _ in range(10)]  # secfl: each client keeps its own data
-config = FedAvgConfig(rounds=10, protocol="secagg+", clip_bound=2.0)  # secfl
+pipeline = PipelineConfig(protocol="secagg+", clip_bound=2.0)  # secfl: protocol, clipping
+config = FedAvgConfig(rounds=10, pipeline=pipeline)  # secfl
 history = federated_train(model, clients, train, config=config, evaluate=evaluate)  # secfl
 
 for record in history:

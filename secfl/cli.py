@@ -102,17 +102,18 @@ def _simulate(sc: Scenario, *, as_json: bool) -> int:
 
 
 def _paillier_key(bits: int, out: Path) -> int:
-    from phe import generate_paillier_keypair
-
     from secfl.identities import save_paillier_key
+    from secfl.paillier_keys import generate_paillier_keypair
 
-    if bits < 2048:
-        raise InvalidArgument(f"--bits must be >= 2048, got {bits}")
+    try:
+        private = generate_paillier_keypair(bits=bits)
+    except InvalidArgument as e:
+        raise InvalidArgument(f"--bits: {e}") from None
     out.mkdir(parents=True, exist_ok=True)
-    public, private = generate_paillier_keypair(n_length=bits)
     save_paillier_key(private, out / "paillier.key", out / "paillier.pub")
     print(f"wrote {out}/paillier.key (private, owner-only: the key holder's machine only)")
-    print(f"      {out}/paillier.pub (public: the ServerApp's, n has {public.n.bit_length()} bits)")
+    n_bits = private.public_key.bits
+    print(f"      {out}/paillier.pub (public: the ServerApp's, n has {n_bits} bits)")
     return 0
 
 

@@ -26,7 +26,7 @@ from torch import nn
 from secfl.fl.fedavg import FedAvgConfig, RoundRecord
 from secfl.hazmat.rng import Csprng
 from secfl.integrations.torch import federated_train
-from secfl.pipeline import DistributedDP
+from secfl.pipeline import DistributedDP, PipelineConfig
 from secfl.protocols.base import ProtocolName
 
 __all__ = ["Variant", "run_demo"]
@@ -133,14 +133,11 @@ def run_variant(
     model = make_model()
     config = FedAvgConfig(
         rounds=variant.rounds,
-        protocol=variant.protocol,
+        pipeline=PipelineConfig(protocol=variant.protocol, clip_bound=2.0, bits=32, dp=variant.dp),
         # DP needs Poisson sampling for privacy amplification (same 10 clients expected)
         clients_per_round=None if variant.dp else 10,
         sampling_rate=0.5 if variant.dp else None,
-        clip_bound=2.0,
-        bits=32,
         dropout=0.1 if variant.protocol != ProtocolName.PLAIN else 0.0,
-        dp=variant.dp,
     )
     t0 = time.perf_counter()
     history = federated_train(

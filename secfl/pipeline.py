@@ -1,23 +1,22 @@
-"""The client/server transform chain around a protocol.
+"""The numeric chain around a protocol, and the factory that builds a round's protocol.
 
 Client: update -> clip (L2) -> [rotate -> scale -> conditional rounding -> integer noise,
 with distributed DP] or [encode with stochastic rounding] -> protocol input over
 Z_{2^bits}. Server: aggregate over Z_{2^bits} -> decode -> [unrotate] -> the sum of the
 clipped updates (plus the summed noise). :class:`Pipeline` validates that the pieces fit
 (n clients x clip bound x scale + noise tail in the ring) when it is built, before any
-round, and :func:`make_protocol` builds each protocol for the number of clients.
+round; it holds no protocol and no key. :func:`build_protocol` builds the round's protocol
+for a pipeline from keys its caller passes in: nothing is generated or looked up here.
 """
 
 from __future__ import annotations
 
 import enum
-import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from phe import PaillierPrivateKey, PaillierPublicKey, generate_paillier_keypair
 
 from secfl.dp.accounting import DpEvent
 from secfl.dp.clipping import clip_l2
@@ -27,6 +26,7 @@ from secfl.encoding import FixedPointCodec, Rounding, plan_codec, required_bits
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey, VerifyKey
+from secfl.paillier_keys import PaillierPrivateKey, PaillierPublicKey
 from secfl.protocols.base import PROTOCOLS, AggregationProtocol, ProtocolName
 from secfl.protocols.graphs import plan_secagg_plus
 from secfl.protocols.paillier import PaillierConfig, PaillierKeyHolder, PaillierProtocol
@@ -41,104 +41,8 @@ __all__ = [
     "Pipeline",
     "PipelineConfig",
     "RemoteKeyHolder",
-    "make_protocol",
+    "build_protocol",
 ]
-
-
-@functools.lru_cache(maxsize=2)
-def paillier_keypair(bits: int) -> tuple[PaillierPublicKey, PaillierPrivateKey]:
-    """A key pair per key size, generated once per process (key generation takes seconds)."""
-    public, private = generate_paillier_keypair(n_length=bits)
-    return public, private
-
-
-def make_protocol(
-    name: str,
-    *,
-    codec: FixedPointCodec,
-    dropout: float = 0.0,
-    rng: Csprng | None = None,
-    paillier_bits: int = 2048,
-    min_survivors: int | None = None,
-    client_bound: int | None = None,
-    threat_model: ThreatModel = ThreatModel.HONEST_BUT_CURIOUS,
-    registry: Mapping[int, VerifyKey] | None = None,
-    identities: Mapping[int, SigningKey] | None = None,
-    remote_key_holder: RemoteKeyHolder | None = None,
-) -> AggregationProtocol:
-    """Build a protocol by name for the clients and ring of ``codec``.
-
-    SecAgg uses the complete graph with the largest majority threshold that still
-    tolerates ``dropout``; SecAgg+ takes degree and threshold from
-    :func:`~secfl.protocols.graphs.plan_secagg_plus` for that dropout rate and a 5%
-    corrupt-client rate (complete graph when n is too small for a sparser one).
-    Paillier packs each client's range per slot (the codec's bound for one client, or
-    ``client_bound``, the largest |entry| one client can send, when noise widens it), with
-    a key holder in the same process. ``min_survivors`` (distributed DP) is the fewest
-    contributions the round may finish with: SecAgg clients refuse to unmask, and the
-    Paillier key holder to decrypt, with fewer. ``ThreatModel.ACTIVE`` (SecAgg only) takes
-    the same threshold but never below 2/3 of the share holders plus one, verifies
-    signatures against ``registry`` (client id -> verify key) and signs with ``identities``
-    (the signing keys of the clients this process runs; the registry defaults to theirs).
-    ``remote_key_holder`` (Paillier): a key holder in another process, whose public key is
-    used instead of a key pair made here; the protocol then has no key-holder party here,
-    and the driver delivers the messages addressed to
-    :data:`~secfl.protocols.base.KEY_HOLDER` to that process.
-    """
-    rng = rng or Csprng()
-    bits, n_clients = codec.bits, codec.n_clients
-    active = threat_model is ThreatModel.ACTIVE
-    if active and name != ProtocolName.SECAGG:
-        raise InvalidArgument(_ACTIVE_ONLY_SECAGG.format(name=name))
-    if name == ProtocolName.PLAIN:
-        return PlaintextProtocol(bits=bits)
-    if name == ProtocolName.PAILLIER:
-        if remote_key_holder is not None:
-            public, private = remote_key_holder.public_key, None
-        else:
-            public, private = paillier_keypair(paillier_bits)
-        if client_bound is None:
-            value_bits = min(bits, required_bits(1, codec.max_abs, codec.scale_bits))
-        else:  # signed range [-2^(b-1), 2^(b-1)) must hold +-client_bound
-            value_bits = min(bits, client_bound.bit_length() + 1)
-        pcfg = PaillierConfig(
-            public_key=public,
-            bits=bits,
-            n_clients=n_clients,
-            value_bits=value_bits,
-            min_clients=max(2, min_survivors or 2),
-        )
-        holder = None if private is None else PaillierKeyHolder(pcfg, private)
-        return PaillierProtocol(pcfg, key_holder=holder, rng=rng)
-    if name == ProtocolName.SECAGG:
-        holders = n_clients - 1
-        floor = (2 * holders) // 3 + 1 if active else holders // 2 + 1
-        threshold = max(floor, holders - math.ceil(dropout * n_clients) - 1)
-        cfg = SecAggConfig(
-            bits=bits,
-            threshold=min(threshold, holders),
-            n_clients=n_clients,
-            min_survivors=min_survivors,
-            threat_model=threat_model,
-        )
-        return SecAggProtocol(cfg, rng=rng, registry=registry, identities=identities)
-    if name == ProtocolName.SECAGG_PLUS:
-        plan = plan_secagg_plus(n_clients, dropout=max(dropout, 0.05), corrupt=0.05)
-        cfg = SecAggConfig(
-            bits=bits,
-            threshold=plan.threshold,
-            n_clients=n_clients,
-            degree=plan.degree,
-            min_survivors=min_survivors,
-        )
-        return SecAggProtocol(cfg, rng=rng)
-    raise InvalidArgument(f"unknown protocol {name!r}; choose from {PROTOCOLS}")
-
-
-_ACTIVE_ONLY_SECAGG = (
-    "the active threat model is provided for protocol 'secagg' (complete graph) only, not "
-    "{name!r}: see protocols/secagg-v1.md section 12"
-)
 
 
 @dataclass(frozen=True)
@@ -150,7 +54,7 @@ class RemoteKeyHolder:
 
     def __post_init__(self) -> None:
         if not isinstance(self.public_key, PaillierPublicKey):
-            raise InvalidArgument("public_key must be a phe.PaillierPublicKey")
+            raise InvalidArgument("public_key must be a secfl PaillierPublicKey")
 
 
 class DPMechanism(enum.Enum):
@@ -189,6 +93,12 @@ class DistributedDP:
             raise InvalidArgument(f"beta must be in [0, 1), got {self.beta}")
 
 
+_ACTIVE_ONLY_SECAGG = (
+    "the active threat model is provided for protocol 'secagg' (complete graph) only, not "
+    "{name!r}: see protocols/secagg-v1.md section 12"
+)
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """User choices for the client/server chain, validated at construction."""
@@ -216,6 +126,25 @@ class PipelineConfig:
                 "plain the server sees each client's update with only its share of the noise"
             )
 
+    def check_paillier_keys(self, keys: PaillierPrivateKey | RemoteKeyHolder) -> None:
+        """Raise :class:`InvalidArgument` unless ``keys`` fit this config: protocol
+        ``'paillier'``, and a key pair made here has a modulus of ``paillier_bits`` bits."""
+        if not isinstance(keys, PaillierPrivateKey | RemoteKeyHolder):
+            raise InvalidArgument(
+                f"Paillier keys must be a PaillierPrivateKey or a RemoteKeyHolder, got {type(keys)}"
+            )
+        if self.protocol != ProtocolName.PAILLIER:
+            raise InvalidArgument(
+                f"Paillier keys go with protocol 'paillier' only, not {self.protocol!r}"
+            )
+        if isinstance(keys, PaillierPrivateKey) and keys.public_key.bits != self.paillier_bits:
+            raise InvalidArgument(
+                f"the Paillier key pair has a {keys.public_key.bits}-bit modulus but the config "
+                f"asks for paillier_bits={self.paillier_bits}: set paillier_bits="
+                f"{keys.public_key.bits} or pass a "
+                f"key pair of {self.paillier_bits} bits"
+            )
+
 
 @dataclass(frozen=True)
 class ClippedUpdate:
@@ -227,13 +156,12 @@ class ClippedUpdate:
 
 
 class Pipeline:
-    """The chain for one round of ``n_clients`` updates of length ``dim``.
+    """The numeric chain for one round of ``n_clients`` updates of length ``dim``.
 
     ``dropout`` is the fraction of clients the round must tolerate; with distributed DP
     the noise is provisioned for the ``min_survivors = n - floor(dropout * n)`` clients
-    the protocol is then configured to require. ``rng`` draws the protocol's keys and the
-    round's public rotation seed. ``registry`` (client id -> verify key) is required by the
-    active threat model; ``remote_key_holder`` puts the Paillier private key elsewhere.
+    the protocol (:func:`build_protocol`) is then configured to require. ``rng`` draws the
+    round's public rotation seed (distributed DP only).
     """
 
     def __init__(
@@ -244,13 +172,12 @@ class Pipeline:
         dim: int,
         dropout: float = 0.0,
         rng: Csprng,
-        registry: Mapping[int, VerifyKey] | None = None,
-        remote_key_holder: RemoteKeyHolder | None = None,
     ) -> None:
         if dim < 1:
             raise InvalidArgument(f"dim must be >= 1, got {dim}")
         self.config = config
         self.dim = dim
+        self.dropout = dropout
         self.min_survivors = max(2, n_clients - math.floor(dropout * n_clients))
         self.dp_plan: DistributedPlan | None = None
         self._rotation: RandomizedHadamard | None = None
@@ -282,27 +209,20 @@ class Pipeline:
                 n_clients=n_clients,
             )
             self._rotation = RandomizedHadamard(dimension=dim, seed=rng.bytes(32))
-        self.protocol = make_protocol(
-            config.protocol,
-            codec=self.codec,
-            dropout=dropout,
-            rng=rng,
-            paillier_bits=config.paillier_bits,
-            min_survivors=self.min_survivors if dp is not None else None,
-            client_bound=self._client_bound(),
-            threat_model=config.threat_model,
-            registry=registry,
-            remote_key_holder=remote_key_holder,
-        )
 
-    def _client_bound(self) -> int | None:
-        """Largest |entry| one client sends under DP: its rounded, rotated update (at most
-        the rounding's L2 bound) plus its noise share's tail (failure 1e-9 per round)."""
+    @property
+    def value_bits(self) -> int:
+        """Signed bits that hold every entry one client sends (at most the ring's): its
+        encoded update, or under DP its rounded, rotated update (at most the rounding's L2
+        bound) plus its noise share's tail (failure 1e-9 per round). Paillier packs slots
+        of this width."""
+        bits = self.codec.bits
         if self.dp_plan is None:
-            return None
+            return min(bits, required_bits(1, self.codec.max_abs, self.codec.scale_bits))
         noise = self.dp_plan.noise
         tail = noise.tail_bound(n_clients=1, failure_probability=1e-9)
-        return math.ceil(noise.l2_sensitivity) + tail
+        bound = math.ceil(noise.l2_sensitivity) + tail
+        return min(bits, bound.bit_length() + 1)  # [-2^(b-1), 2^(b-1)) holds +-bound
 
     @property
     def input_dim(self) -> int:
@@ -342,3 +262,86 @@ class Pipeline:
         if self.dp_plan is None:
             return None
         return self.dp_plan.noise.event(n_clients=survivors)
+
+
+def build_protocol(
+    pipeline: Pipeline,
+    *,
+    rng: Csprng,
+    paillier: PaillierPrivateKey | RemoteKeyHolder | None = None,
+    registry: Mapping[int, VerifyKey] | None = None,
+    identities: Mapping[int, SigningKey] | None = None,
+) -> AggregationProtocol:
+    """The protocol of ``pipeline``'s round: its config's protocol and threat model, over
+    the codec's ring and clients, tolerating the pipeline's ``dropout``.
+
+    Keys are explicit. ``paillier`` (protocol ``'paillier'`` only, and required there): the
+    :class:`PaillierPrivateKey` when this process decrypts the sum, or a
+    :class:`RemoteKeyHolder` when another process holds the private key. ``registry``
+    (client id -> verify key) and ``identities`` (the signing keys of the clients this
+    process runs; the registry defaults to theirs) go with ``ThreatModel.ACTIVE`` only.
+    ``rng`` draws the protocol's secrets.
+
+    SecAgg uses the complete graph with the largest majority threshold that still
+    tolerates the dropout; SecAgg+ takes degree and threshold from
+    :func:`~secfl.protocols.graphs.plan_secagg_plus` for that dropout rate and a 5%
+    corrupt-client rate (complete graph when n is too small for a sparser one). Paillier
+    packs slots of :attr:`Pipeline.value_bits`. Under distributed DP the protocol refuses
+    to finish with fewer than :attr:`Pipeline.min_survivors` contributions: SecAgg clients
+    refuse to unmask, and the Paillier key holder to decrypt. ``ThreatModel.ACTIVE``
+    (SecAgg only) takes the same threshold but never below 2/3 of the share holders plus
+    one, and signs and verifies with the identities.
+    """
+    config = pipeline.config
+    name, bits, n_clients = config.protocol, pipeline.codec.bits, pipeline.codec.n_clients
+    active = config.threat_model is ThreatModel.ACTIVE
+    if (registry is not None or identities is not None) and not active:
+        raise InvalidArgument(
+            "a registry and identities go with threat_model=ThreatModel.ACTIVE only: "
+            "drop them, or configure the active threat model (protocol 'secagg')"
+        )
+    if paillier is not None:
+        config.check_paillier_keys(paillier)
+    min_survivors = pipeline.min_survivors if pipeline.dp_plan is not None else None
+    if name == ProtocolName.PLAIN:
+        return PlaintextProtocol(bits=bits)
+    if name == ProtocolName.PAILLIER:
+        if paillier is None:
+            raise InvalidArgument(
+                "protocol 'paillier' needs its keys: pass paillier=generate_paillier_keypair("
+                f"bits={config.paillier_bits}) where this process decrypts the sum, or a "
+                "RemoteKeyHolder where another process holds the private key"
+            )
+        pcfg = PaillierConfig(
+            public_key=paillier.public_key,
+            bits=bits,
+            n_clients=n_clients,
+            value_bits=pipeline.value_bits,
+            min_clients=max(2, min_survivors or 2),
+        )
+        # A remote key holder is another process's party: the driver routes to it.
+        holder = (
+            None if isinstance(paillier, RemoteKeyHolder) else PaillierKeyHolder(pcfg, paillier)
+        )
+        return PaillierProtocol(pcfg, key_holder=holder, rng=rng)
+    if name == ProtocolName.SECAGG:
+        holders = n_clients - 1
+        floor = (2 * holders) // 3 + 1 if active else holders // 2 + 1
+        threshold = max(floor, holders - math.ceil(pipeline.dropout * n_clients) - 1)
+        cfg = SecAggConfig(
+            bits=bits,
+            threshold=min(threshold, holders),
+            n_clients=n_clients,
+            min_survivors=min_survivors,
+            threat_model=config.threat_model,
+        )
+        return SecAggProtocol(cfg, rng=rng, registry=registry, identities=identities)
+    plan = plan_secagg_plus(n_clients, dropout=max(pipeline.dropout, 0.05), corrupt=0.05)
+    cfg = SecAggConfig(
+        bits=bits,
+        threshold=plan.threshold,
+        n_clients=n_clients,
+        degree=plan.degree,
+        min_survivors=min_survivors,
+    )
+    return SecAggProtocol(cfg, rng=rng)

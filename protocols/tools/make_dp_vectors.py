@@ -74,7 +74,7 @@ from secfl.dp import (
     skellam,
 )
 from secfl.hazmat.rng import Csprng
-from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig
+from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig, build_protocol
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTOR_DIR = ROOT / "protocols" / "vectors" / "dp"
@@ -1377,7 +1377,9 @@ def dropout_edges() -> list[Json]:
         name = f"{protocol}-n10-dropout0.2"
         n, dim, dropout, bits = 10, 16, 0.2, 32
         cfg = PipelineConfig(protocol=protocol, bits=bits, dp=DistributedDP())
-        pipe = Pipeline(cfg, n_clients=n, dim=dim, dropout=dropout, rng=Csprng(seed=_seed(name)))
+        round_rng = Csprng(seed=_seed(name))
+        pipe = Pipeline(cfg, n_clients=n, dim=dim, dropout=dropout, rng=round_rng)
+        sessions = build_protocol(pipe, rng=round_rng)
         m = max(2, n - math.floor(dropout * n))
         _agree(f"{name}: min_survivors", pipe.min_survivors, m)
         inputs = {}
@@ -1388,7 +1390,7 @@ def dropout_edges() -> list[Json]:
         runs = []
         for dropped in ([1, 2], [1, 2, 3]):
             report = simulate_round(
-                pipe.protocol,
+                sessions,
                 {c: e.encoded for c, e in inputs.items()},
                 dropouts=dict.fromkeys(dropped, "mask"),
             )

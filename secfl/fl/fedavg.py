@@ -23,9 +23,10 @@ from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper
 from secfl.errors import InvalidArgument, SecflError
 from secfl.fl.round import RoundCore, Weighting, encode_update
 from secfl.hazmat.rng import Csprng
-from secfl.pipeline import DistributedDP, Pipeline, PipelineConfig
-from secfl.protocols.base import PROTOCOLS, ProtocolName
-from secfl.protocols.secagg import SecAggPhase
+from secfl.paillier_keys import PaillierPrivateKey
+from secfl.pipeline import Pipeline, PipelineConfig, build_protocol
+from secfl.protocols.base import AggregationProtocol
+from secfl.protocols.secagg import SecAggPhase, ThreatModel
 from secfl.runtime.simulator import SimulationReport, simulate_round
 
 __all__ = ["FedAvgConfig", "FederatedAveraging", "LocalUpdate", "RoundRecord", "Weighting"]
@@ -38,30 +39,41 @@ Evaluate = Callable[[np.ndarray], Mapping[str, float]]
 
 @dataclass(frozen=True)
 class FedAvgConfig:
-    """Options of a federated run (validated at construction)."""
+    """Options of a federated run (validated at construction).
+
+    ``pipeline`` holds the protocol and the numeric chain (clip bound, ring, Paillier key
+    size, distributed DP); the other fields say how rounds sample, weight, tolerate dropouts
+    and move the global model.
+    """
 
     rounds: int
-    protocol: str = ProtocolName.SECAGG_PLUS
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     clients_per_round: int | None = None
     sampling_rate: float | None = None
     weighting: Weighting = Weighting.UNIFORM
     example_cap: int = 1000
-    clip_bound: float = 1.0
-    bits: int = 32
     server_lr: float = 1.0
     server_momentum: float = 0.0
     dropout: float = 0.0
-    paillier_bits: int = 2048
-    dp: DistributedDP | None = None
     adaptive_clip: AdaptiveClipConfig | None = None
-    """Adapt the clip bound each round (Andrew et al. 2021); ``clip_bound`` is then unused.
-    Each client's clipped-or-not bit travels inside the secure sum (and its noise)."""
+    """Adapt the clip bound each round (Andrew et al. 2021); ``pipeline.clip_bound`` is then
+    unused. Each client's clipped-or-not bit travels inside the secure sum (and its noise)."""
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
             raise InvalidArgument(f"rounds must be >= 1, got {self.rounds}")
-        if self.protocol not in PROTOCOLS:
-            raise InvalidArgument(f"unknown protocol {self.protocol!r}; choose from {PROTOCOLS}")
+        if not isinstance(self.pipeline, PipelineConfig):
+            raise InvalidArgument(
+                "pipeline must be a PipelineConfig, e.g. pipeline=PipelineConfig("
+                f"protocol='secagg+', clip_bound=1.0), got {self.pipeline!r}"
+            )
+        if self.pipeline.threat_model is ThreatModel.ACTIVE:
+            raise InvalidArgument(
+                "FederatedAveraging runs every client in one process, so the active threat "
+                "model's signatures would prove nothing here: keep the pipeline's default "
+                "threat_model=ThreatModel.HONEST_BUT_CURIOUS (deploy with Flower's "
+                "SecureAggregation and a registry for ThreatModel.ACTIVE)"
+            )
         if self.clients_per_round is not None and self.sampling_rate is not None:
             raise InvalidArgument("give clients_per_round or sampling_rate, not both")
         if self.clients_per_round is not None and self.clients_per_round < 2:
@@ -76,17 +88,6 @@ class FedAvgConfig:
             raise InvalidArgument(f"dropout must be in [0, 1), got {self.dropout}")
         if not self.server_lr > 0 or not 0.0 <= self.server_momentum < 1.0:
             raise InvalidArgument("server_lr must be > 0 and server_momentum in [0, 1)")
-        self.pipeline_config()  # validates protocol, clip bound and DP together
-
-    def pipeline_config(self, *, clip_bound: float | None = None) -> PipelineConfig:
-        """The pipeline for vectors of L2 norm <= ``clip_bound`` (default ``self.clip_bound``)."""
-        return PipelineConfig(
-            protocol=self.protocol,
-            clip_bound=self.clip_bound if clip_bound is None else clip_bound,
-            bits=self.bits,
-            paillier_bits=self.paillier_bits,
-            dp=self.dp,
-        )
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,12 @@ class _Outcome:
 
 
 class FederatedAveraging:
-    """Runs FedAvg rounds over ``n_clients`` simulated clients; holds the global state."""
+    """Runs FedAvg rounds over ``n_clients`` simulated clients; holds the global state.
+
+    With protocol ``'paillier'`` this process holds the private key: ``paillier_keys``, or
+    a key pair of ``config.pipeline.paillier_bits`` bits made on the first round and kept
+    for the run.
+    """
 
     def __init__(
         self,
@@ -135,6 +141,7 @@ class FederatedAveraging:
         local_update: LocalUpdate,
         evaluate: Evaluate | None = None,
         rng: Csprng | None = None,
+        paillier_keys: PaillierPrivateKey | None = None,
     ) -> None:
         params = np.asarray(initial)
         if params.ndim != 1 or params.dtype not in (np.float32, np.float64):
@@ -152,13 +159,14 @@ class FederatedAveraging:
         self._evaluate = evaluate
         self._rng = rng or Csprng()
         self.core = RoundCore(
-            config.pipeline_config(),
+            config.pipeline,
             weighting=config.weighting,
             example_cap=config.example_cap,
             server_lr=config.server_lr,
             server_momentum=config.server_momentum,
             adaptive_clip=config.adaptive_clip,
             sampling_rate=config.sampling_rate,
+            paillier_keys=paillier_keys,
         )
         self.history: list[RoundRecord] = []
 
@@ -191,13 +199,15 @@ class FederatedAveraging:
         if len(sampled) < 2:
             outcome = _Outcome(number, len(sampled), t0, 0, {}, shape.clip_bound)
             return self._record(outcome, None, "fewer than 2 clients sampled")
+        round_rng = self._rng.spawn()  # the rotation seed, then the protocol's secrets
         pipeline = Pipeline(
             shape.pipeline_config(self.core.config),
             n_clients=len(sampled),
             dim=shape.input_dim,
             dropout=cfg.dropout,
-            rng=self._rng.spawn(),
+            rng=round_rng,
         )
+        protocol = build_protocol(pipeline, rng=round_rng, paillier=self.core.paillier_key_pair())
         inputs: dict[int, np.ndarray] = {}
         rejected: dict[int, str] = {}
         clipped = 0
@@ -215,8 +225,8 @@ class FederatedAveraging:
         outcome = _Outcome(number, len(sampled), t0, clipped, rejected, shape.clip_bound)
         if len(inputs) < 2:
             return self._record(outcome, None, f"only {len(inputs)} valid client updates")
-        dropouts = self._dropouts(pipeline, list(inputs))
-        report = simulate_round(pipeline.protocol, inputs, dropouts=dropouts, round_id=number)
+        dropouts = self._dropouts(protocol, list(inputs))
+        report = simulate_round(protocol, inputs, dropouts=dropouts, round_id=number)
         if report.result is None:
             return self._record(outcome, report, report.aborted)
         step = self.core.step(
@@ -244,11 +254,11 @@ class FederatedAveraging:
         delta: np.ndarray = arr.astype(np.float64) - self.params
         return delta
 
-    def _dropouts(self, pipeline: Pipeline, ids: Sequence[int]) -> dict[int, str]:
+    def _dropouts(self, protocol: AggregationProtocol, ids: Sequence[int]) -> dict[int, str]:
         n_drop = math.floor(self.config.dropout * len(ids))
         if n_drop == 0:
             return {}
-        phases = pipeline.protocol.phases
+        phases = protocol.phases
         phase = SecAggPhase.MASK if SecAggPhase.MASK in phases else phases[0]  # keys shared
         order = np.argsort(self._rng.uint64(len(ids)), kind="stable")
         return {ids[int(i)]: phase for i in order[:n_drop]}

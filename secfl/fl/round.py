@@ -33,7 +33,9 @@ from secfl.dp.accounting import PoissonSampledEvent, RdpAccountant
 from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper, clip_l2
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
+from secfl.paillier_keys import KEY_BITS, PaillierPrivateKey, generate_paillier_keypair
 from secfl.pipeline import Pipeline, PipelineConfig
+from secfl.protocols.base import ProtocolName
 
 __all__ = [
     "ClientContribution",
@@ -157,9 +159,10 @@ class RoundOutcome:
 class RoundCore:
     """The server's state across rounds and its step: one object per federated run.
 
-    Holds the server optimizer's velocity, the privacy accountant and the adaptive clipper;
-    every transport asks it for the round's :class:`RoundShape` and pipeline, hands it the
-    aggregate, and applies what it returns.
+    Holds the server optimizer's velocity, the privacy accountant, the adaptive clipper and
+    the run's Paillier key pair (``paillier_keys``, or one made on the first round that needs
+    it: a run uses one key); every transport asks it for the round's :class:`RoundShape`,
+    hands it the aggregate, and applies what it returns.
     """
 
     def __init__(
@@ -172,6 +175,7 @@ class RoundCore:
         server_momentum: float = 0.0,
         adaptive_clip: AdaptiveClipConfig | None = None,
         sampling_rate: float | None = None,
+        paillier_keys: PaillierPrivateKey | None = None,
     ) -> None:
         if not isinstance(pipeline, PipelineConfig):
             raise InvalidArgument(f"pipeline must be a PipelineConfig, got {pipeline!r}")
@@ -188,6 +192,18 @@ class RoundCore:
         if sampling_rate is not None and not 0.0 < sampling_rate <= 1.0:
             raise InvalidArgument(f"sampling_rate must be in (0, 1], got {sampling_rate}")
         RoundShape(model_dim=1, clip_bound=pipeline.clip_bound, example_cap=example_cap)
+        if paillier_keys is not None:
+            if not isinstance(paillier_keys, PaillierPrivateKey):
+                raise InvalidArgument(
+                    f"paillier_keys must be a PaillierPrivateKey, got {type(paillier_keys)}"
+                )
+            pipeline.check_paillier_keys(paillier_keys)
+        elif pipeline.protocol == ProtocolName.PAILLIER and pipeline.paillier_bits not in KEY_BITS:
+            raise InvalidArgument(
+                f"paillier_bits={pipeline.paillier_bits}: secfl generates Paillier keys of "
+                f"{' or '.join(map(str, KEY_BITS))} bits only; set paillier_bits=2048, or pass "
+                f"paillier_keys= a key pair you made"
+            )
         self.config = pipeline
         self.weighting = weighting
         self.example_cap = example_cap
@@ -197,6 +213,7 @@ class RoundCore:
         self.accountant = RdpAccountant() if pipeline.dp is not None else None
         self.clipper = AdaptiveClipper(adaptive_clip) if adaptive_clip is not None else None
         self._velocity: np.ndarray | None = None
+        self._paillier_keys = paillier_keys
 
     @property
     def clip_bound(self) -> float:
@@ -212,6 +229,15 @@ class RoundCore:
             example_cap=self.example_cap,
             adaptive=self.clipper is not None,
         )
+
+    def paillier_key_pair(self) -> PaillierPrivateKey | None:
+        """The run's Paillier key pair, for a transport that decrypts in this process:
+        ``None`` unless the protocol is ``'paillier'``; made on first use, then kept."""
+        if self.config.protocol != ProtocolName.PAILLIER:
+            return None
+        if self._paillier_keys is None:
+            self._paillier_keys = generate_paillier_keypair(bits=self.config.paillier_bits)
+        return self._paillier_keys
 
     def epsilon(self) -> float | None:
         """Cumulative epsilon at the configured delta; ``None`` without DP."""

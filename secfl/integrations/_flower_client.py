@@ -214,7 +214,7 @@ class SecflClientMod:
                 f"the round aggregates a model of {setup.dim} values but the global model has "
                 f"{layout.size} floating-point entries"
             )
-        pipeline = setup.client_pipeline(identity.registry.verify_keys if identity else None)
+        pipeline = setup.client_pipeline()
 
         del msg.content[RECORD_KEY]  # the app sees the message FedAvg would have sent
         reply = call_next(msg, context)
@@ -259,7 +259,7 @@ class SecflClientMod:
         identity = _node_identity(context) if setup.active else None
         if setup.active and (identity is None or identity.client_id != setup.client_id):
             raise ProtocolAbort("this node's identity changed in the middle of an active round")
-        pipeline = setup.client_pipeline(identity.registry.verify_keys if identity else None)
+        pipeline = setup.client_pipeline()
         r = wire.Reader(state.value)
         value = r.vector(setup.bits)
         r.finish()
@@ -352,7 +352,10 @@ class SecflClientMod:
         identity: _Identity | None,
     ) -> ClientSession:
         key = identity.key if identity is not None else None
-        protocol = setup.client_protocol(pipeline, rng=Csprng(seed=seed), identity=key)
+        registry = identity.registry.verify_keys if identity is not None else None
+        protocol = setup.client_protocol(
+            pipeline, rng=Csprng(seed=seed), identity=key, registry=registry
+        )
         return protocol.client(round_id=setup.round_id, client_id=setup.client_id, value=value)
 
 

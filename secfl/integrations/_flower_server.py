@@ -46,10 +46,16 @@ from secfl.integrations._flower_common import (
     _log,
 )
 from secfl.integrations._flower_wire import SEED_BYTES, PaillierParams, RoundSetup
-from secfl.paillier_keys import PaillierPublicKey
-from secfl.pipeline import DistributedDP, Pipeline, PipelineConfig, RemoteKeyHolder
-from secfl.protocols.base import KEY_HOLDER, ProtocolName
-from secfl.protocols.paillier import PaillierProtocol, key_fingerprint
+from secfl.paillier_keys import PaillierPrivateKey, PaillierPublicKey
+from secfl.pipeline import (
+    DistributedDP,
+    Pipeline,
+    PipelineConfig,
+    RemoteKeyHolder,
+    build_protocol,
+)
+from secfl.protocols.base import KEY_HOLDER, AggregationProtocol, ProtocolName
+from secfl.protocols.paillier import PaillierPhase, PaillierProtocol, key_fingerprint
 from secfl.protocols.secagg import ThreatModel
 
 
@@ -116,8 +122,9 @@ class SecureAggregation(Strategy):
     ``paillier_public_key`` (protocol ``"paillier"``): the private key is **not** in this
     process but on a SuperNode whose node config names it (``secfl-paillier-key``); the
     strategy finds that node, leaves it out of training, and asks it to decrypt each round's
-    encrypted sum. Without it the ServerApp makes and holds the key pair itself, and
-    Paillier then protects the updates from the SuperLink and the network only.
+    encrypted sum. Without it the ServerApp holds the key pair itself (``paillier_keys``, or
+    one it makes on the first Paillier round and keeps for the run), and Paillier then
+    protects the updates from the SuperLink and the network only.
     """
 
     def __init__(
@@ -142,6 +149,7 @@ class SecureAggregation(Strategy):
         threat_model: ThreatModel = ThreatModel.HONEST_BUT_CURIOUS,
         registry: Registry | None = None,
         paillier_public_key: PaillierPublicKey | phe.PaillierPublicKey | None = None,
+        paillier_keys: PaillierPrivateKey | None = None,
         rng: Csprng | None = None,
     ) -> None:
         if not isinstance(strategy, Strategy):
@@ -177,6 +185,11 @@ class SecureAggregation(Strategy):
                     "paillier_public_key must be a secfl PaillierPublicKey (load_paillier_"
                     f"public_key(path)), got {type(paillier_public_key).__name__}"
                 )
+        if paillier_keys is not None and paillier_public_key is not None:
+            raise InvalidArgument(
+                "give paillier_keys (this process decrypts) or paillier_public_key (a "
+                "key-holder node decrypts), not both"
+            )
         self.paillier_public_key = paillier_public_key
         self.key_holder_node: int | None = None
         """The SuperNode holding the Paillier private key (found on first use)."""
@@ -189,6 +202,7 @@ class SecureAggregation(Strategy):
             server_lr=server_lr,
             server_momentum=server_momentum,
             adaptive_clip=adaptive_clip,
+            paillier_keys=paillier_keys,
         )
         for name, value in (
             ("train_timeout", train_timeout),
@@ -301,7 +315,7 @@ class SecureAggregation(Strategy):
             if holder in by_node:  # the key holder does not train
                 del by_node[holder]
                 run.set_nodes(tuple(sorted(by_node)))
-            remote = RemoteKeyHolder(self.paillier_public_key.to_phe())
+            remote = RemoteKeyHolder(self.paillier_public_key)
         nodes = run.nodes
         if len(nodes) < 2:
             run.finish(None, "fewer than 2 nodes were sampled")
@@ -309,16 +323,21 @@ class SecureAggregation(Strategy):
         layout = _Layout.of(arrays)
         shape = self.core.shape(layout.size)
         seed = self._rng.bytes(SEED_BYTES)  # public: it only draws the rotation (DP)
+        round_rng = Csprng(seed=seed)  # the rotation seed, then the server's protocol
         pipeline = Pipeline(
             shape.pipeline_config(self.config),
             n_clients=len(nodes),
             dim=shape.input_dim,
             dropout=self.dropout,
-            rng=Csprng(seed=seed),
-            registry=self.registry.verify_keys if self.registry is not None else None,
-            remote_key_holder=remote,
+            rng=round_rng,
         )
-        result = run.drive(pipeline, shape, seed, by_node)
+        protocol = build_protocol(
+            pipeline,
+            rng=round_rng,
+            paillier=remote if remote is not None else self.core.paillier_key_pair(),
+            registry=self.registry.verify_keys if self.registry is not None else None,
+        )
+        result = run.drive(pipeline, protocol, shape, seed, by_node)
         if result is None:
             return None, None
         base = layout.flatten(arrays, what="the global model")
@@ -411,9 +430,9 @@ class _Round:
             f"strategy's public key (node config {NODE_PAILLIER_KEY!r} on the key holder)"
         )
 
-    def _party(self, pipeline: Pipeline, party: int, request: bytes) -> bytes | None:
+    def _party(self, protocol: AggregationProtocol, party: int, request: bytes) -> bytes | None:
         """Deliver a request to a non-client party: in this process, or the key-holder node."""
-        local = pipeline.protocol.parties()
+        local = protocol.parties()
         if party in local:
             return local[party].handle(request)
         if party == KEY_HOLDER and self.owner.paillier_public_key is not None:
@@ -433,7 +452,7 @@ class _Round:
         outgoing = {
             node: (RecordDict({RECORD_KEY: ConfigRecord(fields)}), _KEY_HOLDER_MESSAGE_TYPE)
         }
-        reply = self._exchange("decrypt", outgoing, owner.stage_timeout).get(node)
+        reply = self._exchange(PaillierPhase.DECRYPT, outgoing, owner.stage_timeout).get(node)
         if reply is None:
             owner.key_holder_node = None  # look for it again next round
             raise ProtocolAbort(
@@ -451,22 +470,24 @@ class _Round:
     def drive(
         self,
         pipeline: Pipeline,
+        protocol: AggregationProtocol,
         shape: RoundShape,
         seed: bytes,
         training: Mapping[int, Message],
     ) -> _Result | None:
-        """Run the session phase by phase; ``None`` (and a record) if the round aborts.
+        """Run ``protocol``'s server session phase by phase; ``None`` (and a record) if the
+        round aborts.
 
         The first exchange carries each node's training message and the round set-up: in
         the honest-but-curious model with the protocol's first request, in the active one
         alone (the ``identify`` phase), since the session needs the nodes' registry ids.
         """
-        setup = self.setup = self._setup_template(pipeline, shape, seed)
+        setup = self.setup = self._setup_template(pipeline, protocol, shape, seed)
         try:
             first = not setup.active
             if setup.active:
                 self._identify(setup, training)
-            session = pipeline.protocol.server(
+            session = protocol.server(
                 round_id=self.round,
                 client_ids=frozenset(self.client_of.values()),
                 dim=pipeline.input_dim,
@@ -475,7 +496,7 @@ class _Round:
             while requests:
                 phase = session.phase
                 for pid in sorted(set(requests) - set(self.node_of)):
-                    answer = self._party(pipeline, pid, requests.pop(pid))
+                    answer = self._party(protocol, pid, requests.pop(pid))
                     if answer is not None:
                         session.receive(pid, answer)
                 outgoing = {
@@ -569,12 +590,14 @@ class _Round:
         self.bytes_down += sum(len(v) for v in fields.values() if isinstance(v, bytes))
         return content, training.metadata.message_type
 
-    def _setup_template(self, pipeline: Pipeline, shape: RoundShape, seed: bytes) -> RoundSetup:
+    def _setup_template(
+        self, pipeline: Pipeline, protocol: AggregationProtocol, shape: RoundShape, seed: bytes
+    ) -> RoundSetup:
         owner = self.owner
         cfg = owner.config
         paillier = None
-        if isinstance(pipeline.protocol, PaillierProtocol):
-            pcfg = pipeline.protocol.config
+        if isinstance(protocol, PaillierProtocol):
+            pcfg = protocol.config
             paillier = PaillierParams(
                 n=int(pcfg.public_key.n),
                 value_bits=pcfg.effective_value_bits,

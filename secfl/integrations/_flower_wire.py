@@ -36,7 +36,6 @@ from the server's.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import struct
 from collections.abc import Mapping
@@ -50,11 +49,10 @@ from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort
 from secfl.fl.round import RoundShape, Weighting
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey, VerifyKey
-from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig
+from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig, build_protocol
 from secfl.protocols.base import PROTOCOLS, AggregationProtocol, ProtocolName
 from secfl.protocols.paillier import PaillierConfig, PaillierProtocol
-from secfl.protocols.plaintext import PlaintextProtocol
-from secfl.protocols.secagg import SecAggProtocol, ThreatModel
+from secfl.protocols.secagg import ThreatModel
 
 __all__ = ["MSG_RUNTIME_SETUP", "SETUP_VERSION", "ClientPolicy", "PaillierParams", "RoundSetup"]
 
@@ -160,25 +158,15 @@ class RoundSetup:
         )
         return self.shape().pipeline_config(base)
 
-    def client_pipeline(self, registry: Mapping[int, VerifyKey] | None = None) -> Pipeline:
-        """The client's copy of the round's pipeline (same codec, DP plan and rotation).
-
-        Built from the public ``pipeline_seed``, which only draws the public rotation; the
-        protocol object it holds is never used for sessions (see :meth:`client_protocol`).
-        For Paillier it is built with a SecAgg stand-in: the codec and DP plan do not depend
-        on the protocol, and a client must not generate (or need) a Paillier private key.
-        ``registry`` (the node's own): required by the active threat model.
-        """
-        cfg = self.pipeline_config()
-        if self.protocol == ProtocolName.PAILLIER:
-            cfg = dataclasses.replace(cfg, protocol="secagg")
+    def client_pipeline(self) -> Pipeline:
+        """The client's copy of the round's pipeline (same codec, DP plan and rotation),
+        built from the public ``pipeline_seed``, which only draws the public rotation."""
         pipeline = Pipeline(
-            cfg,
+            self.pipeline_config(),
             n_clients=self.n_clients,
             dim=self.shape().input_dim,
             dropout=self.dropout,
             rng=Csprng(seed=self.pipeline_seed),
-            registry=registry,
         )
         if pipeline.codec.scale_bits != self.scale_bits or pipeline.codec.bits != self.bits:
             raise ProtocolAbort(
@@ -189,12 +177,20 @@ class RoundSetup:
         return pipeline
 
     def client_protocol(
-        self, pipeline: Pipeline, *, rng: Csprng, identity: SigningKey | None = None
+        self,
+        pipeline: Pipeline,
+        *,
+        rng: Csprng,
+        identity: SigningKey | None = None,
+        registry: Mapping[int, VerifyKey] | None = None,
     ) -> AggregationProtocol:
-        """The protocol this client's session is built from, drawing secrets from ``rng``
-        (and signing with ``identity``, this node's key, in the active threat model)."""
-        if self.protocol == ProtocolName.PLAIN:
-            return PlaintextProtocol(bits=self.bits)
+        """The protocol this client's session is built from, drawing secrets from ``rng``.
+
+        In the active threat model it signs with ``identity`` (this node's key) and checks
+        signatures against ``registry`` (the node's own); both are unused otherwise.
+        Paillier is built from the set-up's public parameters (a client holds no private
+        key); the other protocols by :func:`~secfl.pipeline.build_protocol`, as the server.
+        """
         if self.protocol == ProtocolName.PAILLIER:
             assert self.paillier is not None
             cfg = PaillierConfig(
@@ -205,15 +201,12 @@ class RoundSetup:
                 min_clients=self.paillier.min_clients,
             )
             return PaillierProtocol(cfg, rng=rng)
-        proto = pipeline.protocol
-        if not isinstance(proto, SecAggProtocol):  # pragma: no cover - make_protocol contract
-            raise ProtocolAbort(f"expected a SecAgg protocol, the pipeline built {proto.name}")
         if not self.active:
-            return SecAggProtocol(proto.config, rng=rng)
-        if identity is None:
-            raise ProtocolAbort("an active round needs this node's signing key")
+            return build_protocol(pipeline, rng=rng)
+        if identity is None or registry is None:
+            raise ProtocolAbort("an active round needs this node's signing key and registry")
         identities = {self.client_id: identity}
-        return SecAggProtocol(proto.config, rng=rng, identities=identities, registry=proto.registry)
+        return build_protocol(pipeline, rng=rng, identities=identities, registry=registry)
 
     # ------------------------------------------------------------------ bytes
     def to_bytes(self) -> bytes:

@@ -112,7 +112,7 @@ def federated_train(
 
     ``train(model, data)`` is the user's own local loop (optimizer, loss, epochs). Each
     sampled client trains a private copy of ``model`` on its data; the updates are clipped,
-    encoded and securely aggregated with ``config.protocol``. ``model`` itself ends up
+    encoded and securely aggregated with ``config.pipeline.protocol``. ``model`` itself ends up
     holding the final global parameters (the same object, updated in place). Returns the
     per-round history; ``evaluate(model)`` (if given) fills each record's metrics.
     """

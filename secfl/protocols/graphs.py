@@ -98,7 +98,7 @@ def plan_secagg_plus(
     ``protocols/secagg-v1.md``).
 
     Plans are cached per argument tuple (the search takes seconds at n in the thousands,
-    and :func:`~secfl.pipeline.make_protocol` asks for one every round).
+    and :func:`~secfl.pipeline.build_protocol` asks for one every round).
     """
     if n < 2:
         raise InvalidArgument(f"secure aggregation needs n >= 2 clients, got {n}")

@@ -91,3 +91,4 @@ class DecryptedSum(VectorMessage):
     """Key holder -> aggregator: the aggregate over Z_{2^bits} (``vector``)."""
 
     TYPE: ClassVar[int] = 0x33
+    WHAT: ClassVar[str] = "a decrypted sum"

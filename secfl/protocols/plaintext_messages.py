@@ -26,7 +26,7 @@ class Request:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Request:
-        r, round_id = open_frame(data, cls.TYPE)
+        r, round_id = open_frame(data, cls.TYPE, "a request")
         out = cls(round_id, r.u32(), r.u8())
         r.finish()
         return out
@@ -37,3 +37,4 @@ class Input(VectorMessage):
     """Client -> server: its input, in the clear."""
 
     TYPE: ClassVar[int] = 0x02
+    WHAT: ClassVar[str] = "an input message"

@@ -206,6 +206,7 @@ class MaskedInput(_messages.VectorMessage):
     """Client -> server: its masked input over Z_{2^bits} (the session checks the round)."""
 
     TYPE: ClassVar[int] = 0x15
+    WHAT: ClassVar[str] = "a masked input"
 
 
 @dataclass(frozen=True)

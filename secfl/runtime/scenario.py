@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from secfl.encoding import FixedPointCodec, plan_codec
+from secfl.encoding import FixedPointCodec
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey
-from secfl.pipeline import PROTOCOLS, make_protocol
+from secfl.paillier_keys import generate_paillier_keypair
+from secfl.pipeline import PROTOCOLS, Pipeline, PipelineConfig, build_protocol
 from secfl.protocols.base import ClientId, ProtocolName
 from secfl.protocols.secagg import ThreatModel
 from secfl.runtime.simulator import SimulationReport, simulate_round
@@ -64,20 +65,30 @@ def _rng(seed: int | None, label: str) -> Csprng:
 
 
 def run_scenario(sc: Scenario) -> tuple[SimulationReport, FixedPointCodec]:
-    """Generate inputs, encode them, run the round, return the report and the codec."""
-    codec = plan_codec(n_clients=sc.clients, clip_bound=CLIP_BOUND, bits=sc.bits)
+    """Generate inputs, encode them, run the round, return the report and the codec.
+
+    Protocol ``'paillier'`` decrypts with a 2048-bit key pair made for this round; with
+    ``active`` the simulator holds every client's signing key.
+    """
+    config = PipelineConfig(
+        protocol=sc.protocol,
+        clip_bound=CLIP_BOUND,
+        bits=sc.bits,
+        threat_model=ThreatModel.ACTIVE if sc.active else ThreatModel.HONEST_BUT_CURIOUS,
+    )
+    protocol_rng = _rng(sc.seed, "protocol")  # without DP the pipeline draws nothing from it
+    pipeline = Pipeline(
+        config, n_clients=sc.clients, dim=sc.dim, dropout=sc.dropout, rng=protocol_rng
+    )
+    codec = pipeline.codec
     identities = None
     if sc.active:
         keys = _rng(sc.seed, "identities")
         identities = {c: SigningKey.generate(rng=keys) for c in range(1, sc.clients + 1)}
-    protocol = make_protocol(
-        sc.protocol,
-        codec=codec,
-        dropout=sc.dropout,
-        rng=_rng(sc.seed, "protocol"),
-        threat_model=ThreatModel.ACTIVE if sc.active else ThreatModel.HONEST_BUT_CURIOUS,
-        identities=identities,
-    )
+    paillier = None
+    if sc.protocol == ProtocolName.PAILLIER:
+        paillier = generate_paillier_keypair(bits=config.paillier_bits)
+    protocol = build_protocol(pipeline, rng=protocol_rng, paillier=paillier, identities=identities)
     if sc.dropout_phase is not None and sc.dropout_phase not in protocol.phases:
         raise InvalidArgument(
             f"unknown dropout phase {sc.dropout_phase!r}; {sc.protocol} has {protocol.phases}"

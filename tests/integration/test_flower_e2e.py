@@ -81,7 +81,7 @@ from secfl.integrations.flower import (  # noqa: E402
     NODE_PAILLIER_PUBLIC_KEY,
     NODE_REGISTRY,
 )
-from secfl.pipeline import paillier_keypair  # noqa: E402
+from secfl.paillier_keys import PaillierPrivateKey  # noqa: E402
 
 
 def _free_port() -> int:
@@ -177,7 +177,9 @@ def _marked_pids(token: str) -> list[int]:
 
 
 @pytest.fixture
-def federation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Federation]:
+def federation(
+    request: pytest.FixtureRequest, tmp_path: Path, paillier_keys: PaillierPrivateKey
+) -> Iterator[Federation]:
     """A SuperLink and NODES SuperNodes. Indirect parameters: ``identities=True`` gives each
     node a signing key and the registry through its node config (active threat model);
     ``tls=True`` runs every connection over TLS with a CA made for the test;
@@ -215,7 +217,8 @@ def federation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Feder
     if with_key_holder:
         keys = tmp_path / "keys"
         keys.mkdir()
-        save_paillier_key(paillier_keypair(2048)[1], keys / "paillier.key", keys / "paillier.pub")
+        private = paillier_keys
+        save_paillier_key(private, keys / "paillier.key", keys / "paillier.pub")
         for p in range(NODES):
             node_config[p] += f" {NODE_PAILLIER_PUBLIC_KEY}='{keys / 'paillier.pub'}'"
         node_config[NODES] += f" {NODE_PAILLIER_KEY}='{keys / 'paillier.key'}'"

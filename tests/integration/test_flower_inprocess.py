@@ -9,6 +9,7 @@ those of ``examples/flower_app``. The real deployment engine is exercised by
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -64,7 +65,7 @@ from secfl.integrations.flower import (
     SecureAggregation,
     secfl_mod,
 )
-from secfl.pipeline import DistributedDP, paillier_keypair
+from secfl.pipeline import DistributedDP, PipelineConfig
 from secfl.protocols.secagg import ThreatModel
 
 APP_DIR = Path(__file__).resolve().parents[2] / "examples" / "flower_app"
@@ -226,13 +227,20 @@ def expected_sum(grid: LoopbackGrid, global_arrays, survivors) -> np.ndarray:
     return sum(delta(global_arrays, grid.partition[n]) for n in survivors)
 
 
+def keys_for(protocol: str, keys: PaillierPrivateKey) -> PaillierPrivateKey | None:
+    """The session's key pair for the server to hold when ``protocol`` is Paillier."""
+    return keys if protocol == "paillier" else None
+
+
 @pytest.mark.parametrize("protocol", SECURE)
-def test_two_rounds_with_a_node_killed_mid_round_sum_the_survivors(protocol):
+def test_two_rounds_with_a_node_killed_mid_round_sum_the_survivors(protocol, paillier_keys):
     grid = LoopbackGrid(client_app())
     phase = "input" if protocol == "paillier" else "mask"
     # Paillier has one phase: kill before round 2 starts; SecAgg: after keys were shared.
     hook = kill_at(grid, {(2, phase): [3]})
-    strategy, seen = run(grid, protocol=protocol, on_stage=hook)
+    keys = keys_for(protocol, paillier_keys)
+    strategy, seen = run(grid, protocol=protocol, on_stage=hook, paillier_keys=keys)
+    assert strategy.core.paillier_key_pair() is keys  # the one key of the run, or none
     r1, r2 = strategy.history
     assert r1.aborted is None
     assert r2.aborted is None
@@ -410,7 +418,7 @@ def test_messages_without_a_secfl_record_pass_through():
     assert "eval-loss" in reply.content["metrics"]
 
 
-def test_misuse_raises_typed_errors():
+def test_misuse_raises_typed_errors(paillier_keys):
     with pytest.raises(InvalidArgument, match="Flower Strategy"):
         SecureAggregation(object())  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match="unknown protocol"):
@@ -419,6 +427,15 @@ def test_misuse_raises_typed_errors():
         SecureAggregation(FedAvg(), stage_timeout=0)
     with pytest.raises(InvalidArgument, match="distributed DP needs a secure protocol"):
         SecureAggregation(FedAvg(), protocol="plain", dp=DistributedDP())
+    with pytest.raises(InvalidArgument, match="not both"):
+        SecureAggregation(
+            FedAvg(),
+            protocol="paillier",
+            paillier_keys=paillier_keys,
+            paillier_public_key=paillier_keys.public_key,
+        )
+    with pytest.raises(InvalidArgument, match="'paillier' only"):
+        SecureAggregation(FedAvg(), protocol="secagg", paillier_keys=paillier_keys)
     with pytest.raises(InvalidArgument, match="protocols"):
         SecflClientMod(protocols=("rot13",))
     with pytest.raises(InvalidArgument, match="min_clients"):
@@ -560,9 +577,8 @@ KEY_HOLDER = 5  # partition of the node that holds the Paillier private key (6 n
 
 
 @pytest.fixture
-def paillier_files(tmp_path: Path):
-    _, private = paillier_keypair(2048)  # generated once per process
-    save_paillier_key(private, tmp_path / "paillier.key", tmp_path / "paillier.pub")
+def paillier_files(tmp_path: Path, paillier_keys: PaillierPrivateKey):
+    save_paillier_key(paillier_keys, tmp_path / "paillier.key", tmp_path / "paillier.pub")
     return load_paillier_public_key(tmp_path / "paillier.pub"), str(tmp_path / "paillier.key")
 
 
@@ -591,7 +607,9 @@ def test_paillier_key_on_a_key_holder_node_sums_without_the_server_holding_it(pa
     state = grid.context(holder).state.config_records[KEY_HOLDER_STATE]
     assert state["last_round"] == 2
     # The ServerApp side never had the private key: its protocol asks the node.
-    assert all(not isinstance(v, PaillierPrivateKey) for v in vars(strategy).values())
+    for holder in (strategy, strategy.core):
+        for v in vars(holder).values():
+            assert not isinstance(v, PaillierPrivateKey | PaillierPrivateKey)
 
 
 def test_key_holder_decrypts_once_per_round_and_only_large_enough_sums(paillier_files):
@@ -643,12 +661,14 @@ def test_missing_or_dead_key_holder_aborts_the_round_cleanly(paillier_files):
         SecureAggregation(FedAvg(), protocol="secagg", paillier_public_key=public)
 
 
-def test_nodes_that_pinned_a_paillier_key_refuse_rounds_under_another(paillier_files, tmp_path):
+def test_nodes_that_pinned_a_paillier_key_refuse_rounds_under_another(
+    paillier_files, tmp_path, small_paillier_keys
+):
     public, key_path = paillier_files
     other = tmp_path / "other"
     other.mkdir()
-    _, other_private = paillier_keypair(3072)  # a different key than the strategy's
-    save_paillier_key(other_private, other / "k", other / "p")
+    # a different key than the strategy's
+    save_paillier_key(small_paillier_keys, other / "k", other / "p")
     pinned = {NODE_PAILLIER_PUBLIC_KEY: str(tmp_path / "paillier.pub")}
     wrong = {NODE_PAILLIER_PUBLIC_KEY: str(other / "p")}
     config = {0: pinned, 1: pinned, 2: pinned, 3: wrong, 4: wrong}
@@ -716,8 +736,19 @@ def _recording(replies: list[Message]):
 TRAIN = {"lr": 0.05, "steps": 2}
 
 
-def simulate(rounds: int, **options) -> tuple[np.ndarray, FederatedAveraging]:
-    """The same federation in the in-memory simulator: partition p is client p."""
+PIPELINE_FIELDS = {f.name for f in dataclasses.fields(PipelineConfig)}
+
+
+def simulate(
+    rounds: int, *, paillier_keys: PaillierPrivateKey | None = None, **options
+) -> tuple[np.ndarray, FederatedAveraging]:
+    """The same federation in the in-memory simulator: partition p is client p.
+
+    ``options`` are SecureAggregation's keyword arguments; the pipeline's go into the
+    config's :class:`PipelineConfig`, as they mean the same on both transports.
+    """
+    pipeline = PipelineConfig(**{k: v for k, v in options.items() if k in PIPELINE_FIELDS})
+    rest = {k: v for k, v in options.items() if k not in PIPELINE_FIELDS}
     template = task.initial_arrays()
 
     def local_update(idx: int, params: np.ndarray) -> tuple[np.ndarray, int]:
@@ -727,11 +758,12 @@ def simulate(rounds: int, **options) -> tuple[np.ndarray, FederatedAveraging]:
 
     initial_flat = np.concatenate([template["weight"], template["bias"]])
     fed = FederatedAveraging(
-        FedAvgConfig(rounds=rounds, **options),
+        FedAvgConfig(rounds=rounds, pipeline=pipeline, **rest),
         initial=initial_flat,
         n_clients=5,
         local_update=local_update,
         rng=Csprng(seed=bytes(32)),
+        paillier_keys=paillier_keys,
     )
     fed.run()
     return fed.params, fed
@@ -751,7 +783,7 @@ VARIANTS = {
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("weighting", [Weighting.UNIFORM, Weighting.EXAMPLES])
 @pytest.mark.parametrize("protocol", SECURE)
-def test_the_simulator_and_flower_train_the_same_model(protocol, weighting, variant):
+def test_the_simulator_and_flower_train_the_same_model(protocol, weighting, variant, paillier_keys):
     """One config, one federation, two transports: the same model (to the codec's quantum;
     with DP, to the noise), the same clip bounds and the same epsilon each round."""
     options = {
@@ -760,6 +792,7 @@ def test_the_simulator_and_flower_train_the_same_model(protocol, weighting, vari
         "example_cap": CAP,
         "clip_bound": 0.3,  # some updates are clipped
         "dropout": 0.0,
+        "paillier_keys": keys_for(protocol, paillier_keys),
         **VARIANTS[variant],
     }
     rounds = 3

@@ -17,7 +17,8 @@ from secfl.integrations._flower_wire import (
     PaillierParams,
     RoundSetup,
 )
-from secfl.pipeline import DistributedDP, DPMechanism, Pipeline
+from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, build_protocol
+from secfl.protocols.paillier import PaillierProtocol
 from secfl.protocols.secagg import ThreatModel
 
 PAILLIER = PaillierParams(n=(1 << 2047) + 1, value_bits=27, min_clients=4)
@@ -121,8 +122,9 @@ def test_invalid_setups_are_refused_at_construction():
 @pytest.mark.parametrize("protocol", ["secagg", "secagg+", "paillier"])
 def test_client_pipeline_matches_the_servers(protocol, dp):
     seed = bytes(32)
+    paillier = PAILLIER if protocol == "paillier" else None
     server = Pipeline(
-        setup(protocol="secagg" if protocol == "paillier" else protocol, dp=dp).pipeline_config(),
+        setup(protocol=protocol, dp=dp, paillier=paillier).pipeline_config(),
         n_clients=5,
         dim=9,
         dropout=0.2,
@@ -133,11 +135,19 @@ def test_client_pipeline_matches_the_servers(protocol, dp):
         dp=dp,
         pipeline_seed=seed,
         scale_bits=server.codec.scale_bits,
-        paillier=PAILLIER if protocol == "paillier" else None,
+        paillier=paillier,
     )
     client = s.client_pipeline()
     assert client.codec == server.codec
     assert client.input_dim == server.input_dim
+    assert client.value_bits == server.value_bits
+    assert client.min_survivors == server.min_survivors
+    mine = s.client_protocol(client, rng=Csprng(seed=seed))
+    if protocol == "paillier":  # from the set-up's public parameters: no private key here
+        assert isinstance(mine, PaillierProtocol)
+        assert mine.config.value_bits == PAILLIER.value_bits
+    else:  # the same threshold, degree and ring as the server's
+        assert mine.config == build_protocol(server, rng=Csprng(seed=seed)).config
     update = np.full(9, 0.25)
     if dp is None:  # deterministic: exact multiples of the quantum
         a = client.client_side(update, rng=Csprng(seed=bytes(32))).encoded

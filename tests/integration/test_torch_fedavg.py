@@ -13,6 +13,8 @@ from secfl.errors import InvalidArgument  # noqa: E402
 from secfl.fl import FedAvgConfig, Weighting  # noqa: E402
 from secfl.hazmat.rng import Csprng  # noqa: E402
 from secfl.integrations.torch import ParameterLayout, federated_train  # noqa: E402
+from secfl.pipeline import DistributedDP, PipelineConfig  # noqa: E402
+from secfl.protocols.secagg import ThreatModel  # noqa: E402
 
 
 def toy_data(n_clients=6, per_client=40, seed=0):
@@ -45,7 +47,8 @@ def test_three_round_federation_learns_and_keeps_the_users_model(protocol):
     model = nn.Linear(2, 1)
     data = toy_data()
     before = loss(model, data)
-    cfg = FedAvgConfig(rounds=3, protocol=protocol, clip_bound=5.0, dropout=0.2)
+    pipeline = PipelineConfig(protocol=protocol, clip_bound=5.0)
+    cfg = FedAvgConfig(rounds=3, pipeline=pipeline, dropout=0.2)
     history = federated_train(
         model,
         data,
@@ -66,17 +69,18 @@ def test_secure_and_plain_rounds_agree_up_to_quantization():
     for protocol in ("plain", "secagg"):
         torch.manual_seed(0)
         model = nn.Linear(2, 1)
-        cfg = FedAvgConfig(rounds=2, protocol=protocol, clip_bound=5.0)
+        cfg = FedAvgConfig(rounds=2, pipeline=PipelineConfig(protocol=protocol, clip_bound=5.0))
         federated_train(model, data, train, config=cfg, rng=Csprng(seed=bytes(32)))
         finals[protocol] = ParameterLayout.of(model).flatten(model)
     assert np.allclose(finals["plain"], finals["secagg"], atol=1e-6)
 
 
-def test_paillier_round_with_small_key():
+def test_paillier_round():
     torch.manual_seed(0)
     model = nn.Linear(2, 1)
     data = toy_data(n_clients=4)
-    cfg = FedAvgConfig(rounds=1, protocol="paillier", clip_bound=5.0, paillier_bits=1024)
+    pipeline = PipelineConfig(protocol="paillier", clip_bound=5.0)
+    cfg = FedAvgConfig(rounds=1, pipeline=pipeline)
     history = federated_train(model, data, train, config=cfg, rng=Csprng(seed=bytes(32)))
     assert history[0].aborted is None
     assert history[0].survivors == 4
@@ -105,7 +109,7 @@ def test_bad_client_update_is_left_out_and_named():
             with torch.no_grad():
                 m.weight.fill_(float("nan"))
 
-    cfg = FedAvgConfig(rounds=1, protocol="secagg", clip_bound=5.0)
+    cfg = FedAvgConfig(rounds=1, pipeline=PipelineConfig(protocol="secagg", clip_bound=5.0))
     history = federated_train(model, data, sometimes_nan, config=cfg, rng=Csprng(seed=bytes(32)))
     assert history[0].aborted is None
     assert 2 in history[0].rejected
@@ -119,7 +123,8 @@ def test_failed_round_leaves_model_unchanged():
     start = ParameterLayout.of(model).flatten(model)
     data = toy_data(n_clients=3)
     # dropout 0.5 of 3 clients -> 1 drops; SecAgg with 3 clients needs all 3 (t + 1 = 3)
-    cfg = FedAvgConfig(rounds=1, protocol="secagg", clip_bound=5.0, dropout=0.5)
+    pipeline = PipelineConfig(protocol="secagg", clip_bound=5.0)
+    cfg = FedAvgConfig(rounds=1, pipeline=pipeline, dropout=0.5)
     history = federated_train(model, data, train, config=cfg, rng=Csprng(seed=bytes(32)))
     assert history[0].aborted is not None
     assert np.array_equal(ParameterLayout.of(model).flatten(model), start)
@@ -130,7 +135,10 @@ def test_example_weighting():
     model = nn.Linear(2, 1)
     data = toy_data()
     cfg = FedAvgConfig(
-        rounds=2, protocol="secagg+", clip_bound=5.0, weighting=Weighting.EXAMPLES, example_cap=100
+        rounds=2,
+        pipeline=PipelineConfig(protocol="secagg+", clip_bound=5.0),
+        weighting=Weighting.EXAMPLES,
+        example_cap=100,
     )
     history = federated_train(model, data, train, config=cfg, rng=Csprng(seed=bytes(32)))
     assert all(r.aborted is None for r in history)
@@ -141,6 +149,12 @@ def test_config_validation():
         FedAvgConfig(rounds=0)
     with pytest.raises(InvalidArgument):
         FedAvgConfig(rounds=1, clients_per_round=3, sampling_rate=0.5)
+    assert FedAvgConfig(rounds=1).pipeline == PipelineConfig()
+    with pytest.raises(InvalidArgument, match="PipelineConfig"):
+        FedAvgConfig(rounds=1, pipeline={"protocol": "secagg"})  # type: ignore[arg-type]
+    active = PipelineConfig(protocol="secagg", threat_model=ThreatModel.ACTIVE)
+    with pytest.raises(InvalidArgument, match="HONEST_BUT_CURIOUS"):
+        FedAvgConfig(rounds=1, pipeline=active)
     with pytest.raises(InvalidArgument):
         federated_train(
             nn.Linear(2, 1), toy_data(n_clients=1), train, config=FedAvgConfig(rounds=1)
@@ -171,14 +185,11 @@ def test_demo_cli_smoke(capsys, tmp_path):
 
 
 def test_dp_federation_reports_growing_epsilon():
-    from secfl.pipeline import DistributedDP
-
     torch.manual_seed(0)
     model = nn.Linear(2, 1)
     data = toy_data(n_clients=10)
-    cfg = FedAvgConfig(
-        rounds=3, protocol="secagg+", clip_bound=5.0, sampling_rate=0.8, dp=DistributedDP()
-    )
+    pipeline = PipelineConfig(protocol="secagg+", clip_bound=5.0, dp=DistributedDP())
+    cfg = FedAvgConfig(rounds=3, pipeline=pipeline, sampling_rate=0.8)
     history = federated_train(model, data, train, config=cfg, rng=Csprng(seed=bytes(32)))
     eps = [r.epsilon for r in history if r.aborted is None]
     assert len(eps) >= 2
@@ -189,16 +200,16 @@ def test_dp_federation_reports_growing_epsilon():
 @pytest.mark.parametrize("dp", [False, True])
 def test_adaptive_clipping_moves_the_bound(dp):
     from secfl.dp.clipping import AdaptiveClipConfig
-    from secfl.pipeline import DistributedDP
 
     torch.manual_seed(0)
     data = toy_data(n_clients=10)
     # Updates here have norm ~1-3: a tiny initial bound clips everyone, so it must grow.
     cfg = FedAvgConfig(
         rounds=4,
-        protocol="secagg",
+        pipeline=PipelineConfig(
+            protocol="secagg", dp=DistributedDP(noise_multiplier=0.3) if dp else None
+        ),
         adaptive_clip=AdaptiveClipConfig(initial_bound=0.01, learning_rate=0.5),
-        dp=DistributedDP(noise_multiplier=0.3) if dp else None,
     )
     history = federated_train(nn.Linear(2, 1), data, train, config=cfg, rng=Csprng(seed=bytes(32)))
     bounds = [r.clip_bound for r in history]

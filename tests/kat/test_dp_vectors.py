@@ -46,7 +46,7 @@ from secfl.dp import (
     skellam,
 )
 from secfl.hazmat.rng import Csprng
-from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig
+from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig, build_protocol
 
 VECTORS = Path(__file__).resolve().parents[2] / "protocols" / "vectors" / "dp"
 FILES = ("samplers", "rotation", "rounding", "planner", "accounting", "client")
@@ -366,19 +366,21 @@ def test_pipeline_client_transform_and_server_inverse(case: Json) -> None:
 def test_protocol_refuses_fewer_survivors_than_the_noise_was_provisioned_for(case: Json) -> None:
     from secfl.runtime.simulator import simulate_round
 
+    round_rng = rng(case["pipeline_seed_hex"])
     pipe = Pipeline(
         PipelineConfig(protocol=case["protocol"], bits=case["bits"], dp=DistributedDP()),
         n_clients=case["n_clients"],
         dim=case["dim"],
         dropout=case["dropout"],
-        rng=rng(case["pipeline_seed_hex"]),
+        rng=round_rng,
     )
+    protocol = build_protocol(pipe, rng=round_rng)
     assert pipe.min_survivors == case["min_survivors"]
     dtype = pipe.codec.dtype
     inputs = {c + 1: np.array(e, dtype=dtype) for c, e in enumerate(case["encoded"])}
     for run in case["runs"]:
         report = simulate_round(
-            pipe.protocol, inputs, dropouts=dict.fromkeys(run["dropped_in_mask_phase"], "mask")
+            protocol, inputs, dropouts=dict.fromkeys(run["dropped_in_mask_phase"], "mask")
         )
         if run["outcome"] == "finished":
             assert report.result is not None
@@ -402,7 +404,9 @@ def test_rounds_that_release_nothing_are_not_composed() -> None:
     def run(sampling_rate: float) -> FederatedAveraging:
         fed = FederatedAveraging(
             FedAvgConfig(
-                rounds=2, protocol="secagg", sampling_rate=sampling_rate, dp=DistributedDP()
+                rounds=2,
+                pipeline=PipelineConfig(protocol="secagg", dp=DistributedDP()),
+                sampling_rate=sampling_rate,
             ),
             initial=np.zeros(4),
             n_clients=4,

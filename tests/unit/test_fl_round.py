@@ -11,7 +11,7 @@ from secfl.dp import AdaptiveClipConfig
 from secfl.errors import InvalidArgument
 from secfl.fl.round import RoundCore, RoundShape, Weighting, encode_update
 from secfl.hazmat.rng import Csprng
-from secfl.pipeline import DistributedDP, Pipeline, PipelineConfig
+from secfl.pipeline import DistributedDP, Pipeline, PipelineConfig, build_protocol
 from secfl.runtime import simulate_round
 
 
@@ -72,12 +72,14 @@ def test_encode_update_refuses_a_wrong_shape():
 def run_round(core: RoundCore, params: np.ndarray, updates, examples):
     shape = core.shape(params.size)
     config = shape.pipeline_config(core.config)
-    pipe = Pipeline(config, n_clients=len(updates), dim=shape.input_dim, rng=rng(9))
+    round_rng = rng(9)
+    pipe = Pipeline(config, n_clients=len(updates), dim=shape.input_dim, rng=round_rng)
+    protocol = build_protocol(pipe, rng=round_rng, paillier=core.paillier_key_pair())
     inputs = {
         i + 1: encode_update(shape, pipe, u, examples=e, rng=rng(i)).encoded
         for i, (u, e) in enumerate(zip(updates, examples, strict=True))
     }
-    report = simulate_round(pipe.protocol, inputs)
+    report = simulate_round(protocol, inputs)
     assert report.result is not None
     return core.step(
         params, pipe, shape, report.result.aggregate, survivors=len(inputs), rng=rng(7)
@@ -138,3 +140,25 @@ def test_core_refuses_bad_options():
         RoundCore(PipelineConfig(), weighting="examples")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match="example_cap"):
         RoundCore(PipelineConfig(), example_cap=0)
+
+
+def test_a_run_keeps_one_paillier_key_pair(paillier_keys):
+    given = RoundCore(PipelineConfig(protocol="paillier"), paillier_keys=paillier_keys)
+    assert given.paillier_key_pair() is paillier_keys
+    made = RoundCore(PipelineConfig(protocol="paillier"))
+    first = made.paillier_key_pair()
+    assert first is not None
+    assert first.public_key.bits == 2048
+    assert made.paillier_key_pair() is first  # made once, then kept for the run
+    out = run_round(made, np.zeros(2), [np.full(2, 0.5)] * 3, [1, 1, 1])
+    assert out.aborted is None
+    np.testing.assert_allclose(out.params, np.full(2, 0.5), atol=1e-6)
+    assert RoundCore(PipelineConfig(protocol="secagg")).paillier_key_pair() is None
+    with pytest.raises(InvalidArgument, match="'paillier' only"):
+        RoundCore(PipelineConfig(protocol="secagg"), paillier_keys=paillier_keys)
+    with pytest.raises(InvalidArgument, match="paillier_bits=1024"):
+        RoundCore(
+            PipelineConfig(protocol="paillier", paillier_bits=1024), paillier_keys=paillier_keys
+        )
+    with pytest.raises(InvalidArgument, match="generates Paillier keys of 2048 or 3072"):
+        RoundCore(PipelineConfig(protocol="paillier", paillier_bits=512))

@@ -139,21 +139,19 @@ def test_cli_writes_identities_and_refuses_to_overwrite(tmp_path, capsys):
     assert "already holds" in capsys.readouterr().err
 
 
-def test_paillier_key_files_round_trip_and_refuse_bad_content(tmp_path):
-    from secfl.pipeline import paillier_keypair
-
-    public, private = paillier_keypair(2048)
+def test_paillier_key_files_round_trip_and_refuse_bad_content(tmp_path, paillier_keys):
+    public, private = paillier_keys.public_key, paillier_keys
     save_paillier_key(private, tmp_path / "k", tmp_path / "p")
     assert stat.S_IMODE((tmp_path / "k").stat().st_mode) == 0o600
-    assert load_paillier_public_key(tmp_path / "p").to_phe() == public
+    assert load_paillier_public_key(tmp_path / "p") == public
     loaded = load_paillier_private_key(tmp_path / "k")
-    assert loaded.private_numbers() == (private.p, private.q)
+    assert loaded.private_numbers() == private.private_numbers()
     with pytest.raises(InvalidArgument, match="never overwritten"):
         save_paillier_key(private, tmp_path / "k", tmp_path / "p")
     with pytest.raises(InvalidArgument, match="secfl-paillier-private-key"):
         load_paillier_private_key(tmp_path / "p")  # the public file is not a private key
     doc = json.loads((tmp_path / "k").read_text())
-    (tmp_path / "bad").write_text(json.dumps({**doc, "q": hex(private.q + 2)}))
+    (tmp_path / "bad").write_text(json.dumps({**doc, "q": hex(private.private_numbers()[1] + 2)}))
     with pytest.raises(InvalidArgument, match="p \\* q is not n"):
         load_paillier_private_key(tmp_path / "bad")
     (tmp_path / "small").write_text(json.dumps({**doc, "n": "0xff"}))
@@ -168,7 +166,7 @@ def test_cli_paillier_key_writes_a_matching_pair(tmp_path, capsys):
     from secfl.cli import main
 
     assert main(["paillier-key", "--bits", "1024", "--out", str(tmp_path)]) == 2
-    assert "--bits must be >= 2048" in capsys.readouterr().err
+    assert "--bits: bits must be one of (2048, 3072)" in capsys.readouterr().err
     assert main(["paillier-key", "--out", str(tmp_path / "pk")]) == 0
     private = load_paillier_private_key(tmp_path / "pk" / "paillier.key")
     assert load_paillier_public_key(tmp_path / "pk" / "paillier.pub") == private.public_key

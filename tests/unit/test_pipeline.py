@@ -6,14 +6,24 @@ import pytest
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey
-from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig
+from secfl.paillier_keys import PaillierPrivateKey, generate_paillier_keypair
+from secfl.pipeline import (
+    DistributedDP,
+    DPMechanism,
+    Pipeline,
+    PipelineConfig,
+    RemoteKeyHolder,
+    build_protocol,
+)
+from secfl.protocols.paillier import PaillierProtocol
 from secfl.protocols.secagg import SecAggProtocol, ThreatModel
 from secfl.runtime.simulator import simulate_round
 
 
-def run(pipeline, updates, rng, dropouts=None):
+def run(pipeline, updates, rng, dropouts=None, paillier=None):
+    protocol = build_protocol(pipeline, rng=rng, paillier=paillier)
     inputs = {c: pipeline.client_side(u, rng=rng).encoded for c, u in updates.items()}
-    rep = simulate_round(pipeline.protocol, inputs, dropouts=dropouts or {})
+    rep = simulate_round(protocol, inputs, dropouts=dropouts or {})
     assert rep.correct, rep.aborted
     return pipeline.server_side(rep.result.aggregate), rep
 
@@ -31,7 +41,7 @@ def test_sum_of_clipped_updates(protocol):
 
 @pytest.mark.parametrize("mechanism", list(DPMechanism))
 @pytest.mark.parametrize("protocol", ["secagg", "paillier"])
-def test_distributed_noise_has_the_planned_variance(protocol, mechanism):
+def test_distributed_noise_has_the_planned_variance(protocol, mechanism, small_paillier_keys):
     n, dim, z, clip = 8, 1000, 1.0, 1.0
     rng = Csprng(seed=bytes([7]) * 32)
     cfg = PipelineConfig(
@@ -44,7 +54,9 @@ def test_distributed_noise_has_the_planned_variance(protocol, mechanism):
     assert p.min_survivors == 6
     assert p.input_dim == 1024
     zeros = {c: np.zeros(dim) for c in range(1, n + 1)}
-    total, rep = run(p, zeros, rng, dropouts={1: "mask" if protocol == "secagg" else "input"})
+    paillier = small_paillier_keys if protocol == "paillier" else None
+    dropouts = {1: "mask" if protocol == "secagg" else "input"}
+    total, rep = run(p, zeros, rng, dropouts=dropouts, paillier=paillier)
     survivors = len(rep.result.survivors)
     assert survivors == 7
     # Each share has variance sigma^2 / min_survivors (integer units); the rotation is
@@ -93,12 +105,13 @@ def test_dp_config_validation():
         DistributedDP(delta=1.0)
 
 
-def test_paillier_slots_hold_a_clients_noise_share():
+def test_paillier_slots_hold_a_clients_noise_share(small_paillier_keys):
     # Few survivors provisioned -> large shares: the packing range must include the noise.
     rng = Csprng(seed=b"\1" * 32)
     cfg = PipelineConfig(protocol="paillier", paillier_bits=1024, dp=DistributedDP())
     p = Pipeline(cfg, n_clients=4, dim=4000, dropout=0.5, rng=rng)
-    total, _ = run(p, {c: np.zeros(4000) for c in range(1, 5)}, rng)
+    zeros = {c: np.zeros(4000) for c in range(1, 5)}
+    total, _ = run(p, zeros, rng, paillier=small_paillier_keys)
     assert total.shape == (4000,)
 
 
@@ -117,11 +130,12 @@ def test_active_secagg_threshold_exceeds_two_thirds(n, dropout, threshold):
     rng = Csprng(seed=bytes(32))
     registry = {c: SigningKey.generate(rng=rng).verify_key() for c in range(1, n + 1)}
     cfg = PipelineConfig(protocol="secagg", threat_model=ThreatModel.ACTIVE)
-    pipe = Pipeline(cfg, n_clients=n, dim=4, dropout=dropout, rng=rng, registry=registry)
-    assert isinstance(pipe.protocol, SecAggProtocol)
-    assert pipe.protocol.config.threat_model is ThreatModel.ACTIVE
-    assert pipe.protocol.config.threshold == threshold
-    assert pipe.protocol.registry == registry
+    pipe = Pipeline(cfg, n_clients=n, dim=4, dropout=dropout, rng=rng)
+    protocol = build_protocol(pipe, rng=rng, registry=registry)
+    assert isinstance(protocol, SecAggProtocol)
+    assert protocol.config.threat_model is ThreatModel.ACTIVE
+    assert protocol.config.threshold == threshold
+    assert protocol.registry == registry
 
 
 def test_active_threat_model_is_secagg_only_and_needs_a_registry():
@@ -129,5 +143,46 @@ def test_active_threat_model_is_secagg_only_and_needs_a_registry():
         with pytest.raises(InvalidArgument, match="'secagg'"):
             PipelineConfig(protocol=protocol, threat_model=ThreatModel.ACTIVE)
     cfg = PipelineConfig(protocol="secagg", threat_model=ThreatModel.ACTIVE)
+    rng = Csprng(seed=bytes(32))
+    pipe = Pipeline(cfg, n_clients=5, dim=4, rng=rng)
     with pytest.raises(InvalidArgument, match="identities"):
-        Pipeline(cfg, n_clients=5, dim=4, rng=Csprng(seed=bytes(32)))
+        build_protocol(pipe, rng=rng)
+
+
+def test_the_pipeline_holds_no_protocol_and_no_key():
+    pipe = Pipeline(PipelineConfig(protocol="paillier"), n_clients=3, dim=4, rng=Csprng())
+    assert not hasattr(pipe, "protocol")
+    assert not any(isinstance(v, PaillierPrivateKey) for v in vars(pipe).values())
+
+
+def test_paillier_keys_are_explicit_and_must_fit(small_paillier_keys, paillier_keys):
+    rng = Csprng(seed=bytes(32))
+    paillier = Pipeline(
+        PipelineConfig(protocol="paillier", paillier_bits=1024), n_clients=3, dim=4, rng=rng
+    )
+    with pytest.raises(InvalidArgument, match="needs its keys"):
+        build_protocol(paillier, rng=rng)
+    with pytest.raises(InvalidArgument, match="paillier_bits=2048"):
+        build_protocol(paillier, rng=rng, paillier=paillier_keys)  # a 2048-bit key
+    secagg = Pipeline(PipelineConfig(protocol="secagg"), n_clients=3, dim=4, rng=rng)
+    with pytest.raises(InvalidArgument, match="'paillier' only"):
+        build_protocol(secagg, rng=rng, paillier=small_paillier_keys)
+    with pytest.raises(InvalidArgument, match="ACTIVE only"):
+        build_protocol(secagg, rng=rng, registry={})
+    # A remote key holder: the public key is used as it is; no key-holder party here.
+    remote = RemoteKeyHolder(paillier_keys.public_key)
+    protocol = build_protocol(paillier, rng=rng, paillier=remote)
+    assert isinstance(protocol, PaillierProtocol)
+    assert protocol.config.public_key == paillier_keys.public_key.to_phe()
+    assert protocol.parties() == {}
+
+
+def test_paillier_key_pair_is_not_pickled_or_printed(small_paillier_keys):
+    import pickle
+
+    assert str(small_paillier_keys.private_numbers()[0]) not in repr(small_paillier_keys)
+    assert "bits=1024" in repr(small_paillier_keys)
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(small_paillier_keys)
+    with pytest.raises(InvalidArgument, match="bits"):
+        generate_paillier_keypair(bits=512)

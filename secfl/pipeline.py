@@ -22,7 +22,7 @@ from secfl.dp.accounting import DpEvent
 from secfl.dp.clipping import clip_l2
 from secfl.dp.mechanisms import DistributedPlan, NoiseKind, conditional_round, plan_distributed
 from secfl.dp.rotation import RandomizedHadamard, padded_dimension
-from secfl.encoding import FixedPointCodec, Rounding, plan_codec, required_bits
+from secfl.encoding import MAX_BITS, MIN_BITS, FixedPointCodec, Rounding, plan_codec, required_bits
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey, VerifyKey
@@ -35,6 +35,7 @@ from secfl.protocols.secagg import SecAggConfig, SecAggProtocol, ThreatModel
 
 __all__ = [
     "PROTOCOLS",
+    "SECAGG_PLUS_CORRUPT",
     "ClippedUpdate",
     "DPMechanism",
     "DistributedDP",
@@ -43,6 +44,9 @@ __all__ = [
     "RemoteKeyHolder",
     "build_protocol",
 ]
+
+SECAGG_PLUS_CORRUPT = 0.05
+"""The fraction of corrupt clients SecAgg+ graphs are planned against (with the dropout)."""
 
 
 @dataclass(frozen=True)
@@ -118,8 +122,21 @@ class PipelineConfig:
             raise InvalidArgument(f"threat_model must be a ThreatModel, got {self.threat_model!r}")
         if self.threat_model is ThreatModel.ACTIVE and self.protocol != ProtocolName.SECAGG:
             raise InvalidArgument(_ACTIVE_ONLY_SECAGG.format(name=self.protocol))
+        if isinstance(self.clip_bound, bool) or not isinstance(self.clip_bound, int | float):
+            raise InvalidArgument(f"clip_bound must be a number, got {self.clip_bound!r}")
         if not (math.isfinite(self.clip_bound) and self.clip_bound > 0):
             raise InvalidArgument(f"clip_bound must be a positive number, got {self.clip_bound}")
+        if isinstance(self.bits, bool) or not isinstance(self.bits, int):
+            raise InvalidArgument(f"bits must be an int, got {self.bits!r}")
+        if not MIN_BITS <= self.bits <= MAX_BITS:
+            raise InvalidArgument(
+                f"bits={self.bits}: the ring Z_2^bits must have {MIN_BITS} to {MAX_BITS} bits "
+                f"(32 suits most models; more headroom for many clients or fine precision)"
+            )
+        if isinstance(self.paillier_bits, bool) or not isinstance(self.paillier_bits, int):
+            raise InvalidArgument(f"paillier_bits must be an int, got {self.paillier_bits!r}")
+        if self.dp is not None and not isinstance(self.dp, DistributedDP):
+            raise InvalidArgument(f"dp must be a DistributedDP or None, got {self.dp!r}")
         if self.dp is not None and self.protocol == ProtocolName.PLAIN:
             raise InvalidArgument(
                 "distributed DP needs a secure protocol (secagg, secagg+ or paillier): with "
@@ -336,7 +353,9 @@ def build_protocol(
             threat_model=config.threat_model,
         )
         return SecAggProtocol(cfg, rng=rng, registry=registry, identities=identities)
-    plan = plan_secagg_plus(n_clients, dropout=max(pipeline.dropout, 0.05), corrupt=0.05)
+    plan = plan_secagg_plus(
+        n_clients, dropout=max(pipeline.dropout, 0.05), corrupt=SECAGG_PLUS_CORRUPT
+    )
     cfg = SecAggConfig(
         bits=bits,
         threshold=plan.threshold,

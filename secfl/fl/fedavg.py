@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -24,8 +25,8 @@ from secfl.errors import InvalidArgument, SecflError
 from secfl.fl.round import RoundCore, Weighting, encode_update
 from secfl.hazmat.rng import Csprng
 from secfl.paillier_keys import PaillierPrivateKey
-from secfl.pipeline import Pipeline, PipelineConfig, build_protocol
-from secfl.protocols.base import AggregationProtocol
+from secfl.pipeline import SECAGG_PLUS_CORRUPT, Pipeline, PipelineConfig, build_protocol
+from secfl.protocols.base import AggregationProtocol, ProtocolName
 from secfl.protocols.secagg import SecAggPhase, ThreatModel
 from secfl.runtime.simulator import SimulationReport, simulate_round
 
@@ -60,6 +61,16 @@ class FedAvgConfig:
     unused. Each client's clipped-or-not bit travels inside the secure sum (and its noise)."""
 
     def __post_init__(self) -> None:
+        for name in ("rounds", "example_cap"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidArgument(f"{name} must be a whole number, got {value!r}")
+        if self.clients_per_round is not None and (
+            isinstance(self.clients_per_round, bool) or not isinstance(self.clients_per_round, int)
+        ):
+            raise InvalidArgument(
+                f"clients_per_round must be a whole number, got {self.clients_per_round!r}"
+            )
         if self.rounds < 1:
             raise InvalidArgument(f"rounds must be >= 1, got {self.rounds}")
         if not isinstance(self.pipeline, PipelineConfig):
@@ -86,6 +97,13 @@ class FedAvgConfig:
             raise InvalidArgument(f"example_cap must be >= 1, got {self.example_cap}")
         if not 0.0 <= self.dropout < 1.0:
             raise InvalidArgument(f"dropout must be in [0, 1), got {self.dropout}")
+        limit = 0.5 - SECAGG_PLUS_CORRUPT
+        if self.pipeline.protocol == ProtocolName.SECAGG_PLUS and self.dropout >= limit:
+            raise InvalidArgument(
+                f"dropout={self.dropout} is too high for secagg+: its sparse graph is planned "
+                f"for a {SECAGG_PLUS_CORRUPT:.0%} corrupt-client budget and tolerates a "
+                f"dropout below {limit:g}; lower dropout or use protocol 'secagg'"
+            )
         if not self.server_lr > 0 or not 0.0 <= self.server_momentum < 1.0:
             raise InvalidArgument("server_lr must be > 0 and server_momentum in [0, 1)")
 
@@ -110,6 +128,17 @@ class RoundRecord:
     metrics: Mapping[str, float] = field(default_factory=dict)
     rejected: Mapping[int, str] = field(default_factory=dict)
     """Clients whose update was malformed (wrong shape, NaN/inf), left out of the round."""
+    unchanged: tuple[int, ...] = ()
+    """Clients whose training left the parameters exactly as they were (an all-zero
+    update): usually an optimizer that steps other parameters, or a zero learning rate."""
+
+
+_UNCHANGED = (
+    "{n} client(s) {ids} returned parameters identical to the global ones (an all-zero "
+    "update): does their train() step an optimizer over this model's parameters? An "
+    "optimizer built for another model object, a zero learning rate or no optimizer.step() "
+    "leave the model unchanged (RoundRecord.unchanged lists them)"
+)
 
 
 @dataclass(frozen=True)
@@ -122,6 +151,22 @@ class _Outcome:
     clipped: int
     rejected: Mapping[int, str]
     bound: float
+    unchanged: tuple[int, ...] = ()
+
+
+def _check_survivable(config: FedAvgConfig, n_clients: int) -> None:
+    """Refuse a dropout that leaves fewer survivors than SecAgg's threshold can unmask."""
+    if config.pipeline.protocol != ProtocolName.SECAGG or config.sampling_rate is not None:
+        return
+    m = config.clients_per_round or n_clients
+    survivors = m - math.floor(config.dropout * m)
+    need = (m - 1) // 2 + 2  # threshold > half the m - 1 share holders, plus one input
+    if survivors < need:
+        raise InvalidArgument(
+            f"dropout={config.dropout} with {m} clients per round leaves {survivors} "
+            f"survivors, but secagg unmasks only with at least {need} (its threshold must "
+            f"exceed half the clients): lower dropout or sample more clients per round"
+        )
 
 
 class FederatedAveraging:
@@ -152,6 +197,7 @@ class FederatedAveraging:
             raise InvalidArgument(
                 f"clients_per_round={config.clients_per_round} exceeds the {n_clients} clients"
             )
+        _check_survivable(config, n_clients)
         self.config = config
         self.params = params.copy()
         self.n_clients = n_clients
@@ -210,19 +256,25 @@ class FederatedAveraging:
         protocol = build_protocol(pipeline, rng=round_rng, paillier=self.core.paillier_key_pair())
         inputs: dict[int, np.ndarray] = {}
         rejected: dict[int, str] = {}
+        unchanged: list[int] = []
         clipped = 0
         for idx in sampled:
-            new, n_examples = self._local_update(idx, self.params.copy())
             try:
-                out = encode_update(
-                    shape, pipeline, self._delta(idx, new), examples=n_examples, rng=self._rng
-                )
+                new, n_examples = self._local_update(idx, self.params.copy())
+                delta = self._delta(idx, new)
+                out = encode_update(shape, pipeline, delta, examples=n_examples, rng=self._rng)
             except SecflError as e:  # this client is left out; the round goes on
                 rejected[idx] = str(e)
                 continue
+            if not delta.any():
+                unchanged.append(idx)
             clipped += out.clipped
             inputs[idx + 1] = out.encoded  # protocol client ids start at 1
-        outcome = _Outcome(number, len(sampled), t0, clipped, rejected, shape.clip_bound)
+        if unchanged:
+            warnings.warn(_UNCHANGED.format(n=len(unchanged), ids=unchanged[:5]), stacklevel=3)
+        outcome = _Outcome(
+            number, len(sampled), t0, clipped, rejected, shape.clip_bound, tuple(unchanged)
+        )
         if len(inputs) < 2:
             return self._record(outcome, None, f"only {len(inputs)} valid client updates")
         dropouts = self._dropouts(protocol, list(inputs))
@@ -284,6 +336,7 @@ class FederatedAveraging:
             epsilon=self.core.epsilon(),
             metrics=metrics,
             rejected=dict(outcome.rejected),
+            unchanged=outcome.unchanged,
         )
         self.history.append(record)
         return record

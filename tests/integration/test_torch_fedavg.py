@@ -10,7 +10,7 @@ from torch import nn  # noqa: E402
 
 from secfl.cli import main  # noqa: E402
 from secfl.errors import InvalidArgument  # noqa: E402
-from secfl.fl import FedAvgConfig, Weighting  # noqa: E402
+from secfl.fl import FedAvgConfig, FederatedAveraging, Weighting  # noqa: E402
 from secfl.hazmat.rng import Csprng  # noqa: E402
 from secfl.integrations.torch import ParameterLayout, federated_train  # noqa: E402
 from secfl.pipeline import DistributedDP, PipelineConfig  # noqa: E402
@@ -122,11 +122,17 @@ def test_failed_round_leaves_model_unchanged():
     model = nn.Linear(2, 1)
     start = ParameterLayout.of(model).flatten(model)
     data = toy_data(n_clients=3)
-    # dropout 0.5 of 3 clients -> 1 drops; SecAgg with 3 clients needs all 3 (t + 1 = 3)
+
+    def train_poisoned(m, d):  # two of three clients send NaN: too few valid updates
+        train(m, d)
+        if d is not data[0]:
+            with torch.no_grad():
+                m.bias.fill_(float("nan"))
+
     pipeline = PipelineConfig(protocol="secagg", clip_bound=5.0)
-    cfg = FedAvgConfig(rounds=1, pipeline=pipeline, dropout=0.5)
-    history = federated_train(model, data, train, config=cfg, rng=Csprng(seed=bytes(32)))
-    assert history[0].aborted is not None
+    cfg = FedAvgConfig(rounds=1, pipeline=pipeline)
+    history = federated_train(model, data, train_poisoned, config=cfg, rng=Csprng(seed=bytes(32)))
+    assert history[0].aborted == "only 1 valid client updates"
     assert np.array_equal(ParameterLayout.of(model).flatten(model), start)
 
 
@@ -217,3 +223,209 @@ def test_adaptive_clipping_moves_the_bound(dp):
     assert bounds[0] == pytest.approx(0.01)
     assert bounds[-1] > bounds[0] * 2
     assert history[0].fraction_clipped == 1.0
+
+
+# ----------------------------------------------------------------- a PyTorch user's habits
+def loaders(n_clients=4, sizes=None, batch_size=1000):
+    """One DataLoader per client, with the given numbers of examples."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    gen = torch.Generator().manual_seed(1)
+    sizes = sizes or [40] * n_clients
+    out = []
+    for n in sizes:
+        x = torch.randn(n, 2, generator=gen)
+        out.append(
+            DataLoader(
+                TensorDataset(x, x @ torch.tensor([[2.0], [-1.0]]) + 0.5), batch_size=batch_size
+            )
+        )
+    return out
+
+
+def loader_loss(model, loaders_):
+    with torch.no_grad():
+        return float(
+            sum(nn.functional.mse_loss(model(x), y) for dl in loaders_ for x, y in dl)
+            / len(loaders_)
+        )
+
+
+def test_an_optimizer_built_next_to_the_model_trains_it():
+    """Case 1: the optimizer is made once, outside train(); secfl trains that very model."""
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)  # the common style
+
+    def train_outside(m, loader):
+        for x, y in loader:
+            optimizer.zero_grad()
+            nn.functional.mse_loss(m(x), y).backward()
+            optimizer.step()
+
+    data = loaders()
+    before = loader_loss(model, data)
+    cfg = FedAvgConfig(rounds=3, pipeline=PipelineConfig(protocol="secagg", clip_bound=5.0))
+    history = federated_train(model, data, train_outside, config=cfg, rng=Csprng(seed=bytes(32)))
+    assert all(r.unchanged == () for r in history)
+    assert loader_loss(model, data) < before / 2
+
+
+def test_a_client_whose_training_changes_nothing_is_reported():
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    cfg = FedAvgConfig(rounds=1, pipeline=PipelineConfig(protocol="plain", clip_bound=5.0))
+    with pytest.warns(UserWarning, match="all-zero update"):
+        (record,) = federated_train(model, loaders(), lambda m, d: None, config=cfg)
+    assert record.unchanged == (0, 1, 2, 3)
+
+
+def test_evaluate_is_checked_before_round_1_and_may_return_a_number():
+    """Case 2: a two-argument evaluate fails before any training; a float is accepted."""
+    calls = []
+
+    def train_counting(m, d):
+        calls.append(d)
+
+    cfg = FedAvgConfig(rounds=1, pipeline=PipelineConfig(protocol="plain", clip_bound=5.0))
+    with pytest.raises(InvalidArgument, match="evaluate must take one argument, the model"):
+        federated_train(
+            nn.Linear(2, 1), loaders(), train_counting, config=cfg, evaluate=lambda m, loader: 0.0
+        )
+    with pytest.raises(InvalidArgument, match="a number or a dict"):
+        federated_train(
+            nn.Linear(2, 1), loaders(), train_counting, config=cfg, evaluate=lambda m: "good"
+        )
+    assert calls == []  # nothing trained
+    (record,) = federated_train(
+        nn.Linear(2, 1), loaders(), train_batches, config=cfg, evaluate=lambda m: 0.25
+    )
+    assert record.metrics == {"metric": 0.25}
+
+
+def test_examples_are_counted_in_the_dataset_not_in_batches():
+    """Case 3: with batch_size=1000, clients of 10 and 1000 examples still weigh 10 : 1000."""
+    from secfl.integrations.torch import _examples
+
+    small, big = loaders(sizes=[10, 1000])
+    assert (_examples(small), _examples(big)) == (10, 1000)
+    assert _examples(toy_data()[0]) == 40  # a tuple of tensors: their first dimension
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (lambda: loaders(1)[0], "one element per client, got one DataLoader"),
+        (lambda: (d for d in loaders()), "generator or iterator"),
+        (lambda: [loaders(1)[0]], "at least 2 clients"),
+    ],
+)
+def test_one_loader_or_a_generator_is_refused(bad, match):
+    """Case 4."""
+    cfg = FedAvgConfig(rounds=1, pipeline=PipelineConfig(protocol="plain"))
+    with pytest.raises(InvalidArgument, match=match):
+        federated_train(nn.Linear(2, 1), bad(), train, config=cfg)
+
+
+def train_batches(m, loader):
+    for batch in loader:
+        train(m, batch)
+
+
+def test_a_malformed_update_is_left_out_and_the_round_goes_on():
+    """Case 5: as the guide says, the client is named in `rejected`, the round goes on."""
+    torch.manual_seed(0)
+    data = loaders(5)
+
+    def train_breaking_client_0(m, loader):
+        if loader is data[0]:
+            with torch.no_grad():
+                m.weight.fill_(float("nan"))
+        else:
+            train_batches(m, loader)
+
+    cfg = FedAvgConfig(rounds=1, pipeline=PipelineConfig(protocol="secagg", clip_bound=5.0))
+    (record,) = federated_train(nn.Linear(2, 1), data, train_breaking_client_0, config=cfg)
+    assert record.aborted is None
+    assert set(record.rejected) == {0}
+    assert "NaN" in record.rejected[0]
+    assert record.survivors == 4
+
+
+def test_a_wrong_shape_update_is_left_out_in_the_simulator():
+    def local_update(idx, params):
+        return (np.zeros(params.size + 1) if idx == 0 else params + 0.1), 1
+
+    fed = FederatedAveraging(
+        FedAvgConfig(rounds=1, pipeline=PipelineConfig(protocol="secagg")),
+        initial=np.zeros(3),
+        n_clients=4,
+        local_update=local_update,
+        rng=Csprng(seed=bytes(32)),
+    )
+    (record,) = fed.run()
+    assert record.aborted is None
+    assert "shape" in record.rejected[0]
+    np.testing.assert_allclose(fed.params, np.full(3, 0.1), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: PipelineConfig(bits=2), "bits=2"),
+        (lambda: PipelineConfig(bits=100), "bits=100"),
+        (lambda: PipelineConfig(bits=32.0), "bits must be an int"),
+        (lambda: FedAvgConfig(rounds=2.5), "rounds must be a whole number"),
+        (lambda: FedAvgConfig(rounds=2, dropout=0.6), "too high for secagg\\+"),
+        (lambda: PipelineConfig(dp="ddg"), "DistributedDP"),
+    ],
+)
+def test_configs_are_validated_at_construction_in_their_own_words(make, match):
+    """Case 6 and 7: refused when built, naming an option the user can set."""
+    with pytest.raises(InvalidArgument, match=match):
+        make()
+
+
+def test_a_dropout_secagg_cannot_survive_is_refused_before_training():
+    cfg = FedAvgConfig(rounds=1, pipeline=PipelineConfig(protocol="secagg"), dropout=0.4)
+    with pytest.raises(InvalidArgument, match="leaves 3 survivors"):
+        federated_train(nn.Linear(2, 1), loaders(5), train_batches, config=cfg)
+    with pytest.raises(InvalidArgument, match="config must be a FedAvgConfig"):
+        federated_train(nn.Linear(2, 1), loaders(5), train_batches, config=None)
+
+
+def test_progress_by_default_quiet_on_request_and_on_round_called(capsys):
+    """Case 8: a line per round on stderr; quiet=True silences it; on_round still runs."""
+    cfg = FedAvgConfig(rounds=2, pipeline=PipelineConfig(protocol="plain", clip_bound=5.0))
+    seen = []
+    federated_train(
+        nn.Linear(2, 1),
+        loaders(),
+        train_batches,
+        config=cfg,
+        evaluate=lambda m: {"loss": 1.0},
+        on_round=seen.append,
+    )
+    err = capsys.readouterr().err
+    assert "secfl round 1/2: 4/4 clients, loss 1" in err
+    assert "secfl round 2/2" in err
+    assert [r.round for r in seen] == [1, 2]
+    federated_train(nn.Linear(2, 1), loaders(), train_batches, config=cfg, quiet=True)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_seed_reproduces_the_model_bytes():
+    """Case 8: same seed (and torch seed) -> identical model bytes, with DP noise."""
+    pipeline = PipelineConfig(protocol="secagg+", clip_bound=5.0, dp=DistributedDP())
+    cfg = FedAvgConfig(rounds=2, pipeline=pipeline, sampling_rate=0.9)
+
+    def run(seed):
+        torch.manual_seed(0)
+        model = nn.Linear(2, 1)
+        federated_train(model, loaders(6), train_batches, config=cfg, seed=seed, quiet=True)
+        return ParameterLayout.of(model).flatten(model).tobytes()
+
+    assert run(7) == run(7)
+    assert run(7) != run(8)
+    with pytest.raises(InvalidArgument, match="seed or rng"):
+        federated_train(nn.Linear(2, 1), loaders(), train_batches, config=cfg, seed=1, rng=Csprng())

@@ -151,9 +151,23 @@ class FixedPointCodec:
             u = u - ((u >= half).astype(np.uint64) << np.uint64(self.bits))
         return u.view(np.int64)
 
-    def decode(self, s: np.ndarray) -> np.ndarray:
-        """A sum (or single encoding) over Z_M -> float64 values."""
+    def decode(self, s: np.ndarray, *, n_summed: int | None = None) -> np.ndarray:
+        """A sum (or single encoding) over Z_M -> float64 values.
+
+        ``n_summed``: how many encodings the sum holds; more than the codec was planned for
+        may have wrapped around, so it raises :class:`EncodingOverflow` instead of
+        decoding a wrong value.
+        """
+        self.check_sum_size(n_summed if n_summed is not None else 1)
         return self.centred(s).astype(np.float64) * self.quantum
+
+    def check_sum_size(self, n_summed: int) -> None:
+        """Raise :class:`EncodingOverflow` if a sum of ``n_summed`` encodings may wrap."""
+        if n_summed > self.n_clients:
+            raise EncodingOverflow(
+                f"a sum of {n_summed} encodings may wrap around: this codec was planned for "
+                f"n_clients={self.n_clients}; plan it for the round's number of clients"
+            )
 
     def _check_range(self, x: np.ndarray) -> None:
         if x.size == 0:

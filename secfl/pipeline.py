@@ -82,15 +82,17 @@ class DistributedDP:
     """
 
     mechanism: DPMechanism = DPMechanism.DISCRETE_GAUSSIAN
-    noise_multiplier: float = 1.0
+    noise_multiplier: float | None = 1.0
+    """``None``: solved by the driver from ``FedAvgConfig(target_epsilon=...)``."""
     delta: float = 1e-5
     beta: float = math.exp(-0.5)
 
     def __post_init__(self) -> None:
         if not isinstance(self.mechanism, DPMechanism):
             raise InvalidArgument(f"mechanism must be a DPMechanism, got {self.mechanism!r}")
-        if not (math.isfinite(self.noise_multiplier) and self.noise_multiplier > 0):
-            raise InvalidArgument(f"noise_multiplier must be > 0, got {self.noise_multiplier}")
+        z = self.noise_multiplier
+        if z is not None and not (isinstance(z, int | float) and math.isfinite(z) and z > 0):
+            raise InvalidArgument(f"noise_multiplier must be a number > 0, got {z!r}")
         if not 0.0 < self.delta < 1.0:
             raise InvalidArgument(f"delta must be in (0, 1), got {self.delta}")
         if not 0.0 <= self.beta < 1.0:
@@ -101,6 +103,15 @@ _ACTIVE_ONLY_SECAGG = (
     "the active threat model is provided for protocol 'secagg' (complete graph) only, not "
     "{name!r}: see protocols/secagg-v1.md section 12"
 )
+
+
+def _solved(noise_multiplier: float | None) -> float:
+    if noise_multiplier is None:
+        raise InvalidArgument(
+            "DistributedDP(noise_multiplier=None) is solved from FedAvgConfig(target_epsilon="
+            "...) by federated averaging; elsewhere give the noise multiplier"
+        )
+    return noise_multiplier
 
 
 @dataclass(frozen=True)
@@ -215,7 +226,7 @@ class Pipeline:
                 min_clients=min(self.min_survivors, n_clients),
                 clip_bound=config.clip_bound,
                 dimension=padded_dimension(dim),
-                noise_multiplier=dp.noise_multiplier,
+                noise_multiplier=_solved(dp.noise_multiplier),
                 kind=kind,
                 beta=dp.beta,
             )

@@ -11,6 +11,7 @@ parameters exactly as they were.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from secfl.dp.accounting import RdpAccountant
+from secfl.dp.accounting import DpEvent, RdpAccountant, noise_multiplier_for_epsilon
 from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper
 from secfl.errors import InvalidArgument, SecflError
 from secfl.fl.round import RoundCore, Weighting, encode_update
@@ -56,6 +57,9 @@ class FedAvgConfig:
     server_lr: float = 1.0
     server_momentum: float = 0.0
     dropout: float = 0.0
+    target_epsilon: float | None = None
+    """Solve the noise multiplier so that ``rounds`` rounds cost at most this epsilon at
+    ``pipeline.dp.delta`` (give ``DistributedDP(noise_multiplier=None)``)."""
     adaptive_clip: AdaptiveClipConfig | None = None
     """Adapt the clip bound each round (Andrew et al. 2021); ``pipeline.clip_bound`` is then
     unused. Each client's clipped-or-not bit travels inside the secure sum (and its noise)."""
@@ -97,6 +101,20 @@ class FedAvgConfig:
             raise InvalidArgument(f"example_cap must be >= 1, got {self.example_cap}")
         if not 0.0 <= self.dropout < 1.0:
             raise InvalidArgument(f"dropout must be in [0, 1), got {self.dropout}")
+        dp = self.pipeline.dp
+        if self.target_epsilon is not None:
+            if not (isinstance(self.target_epsilon, int | float) and self.target_epsilon > 0):
+                raise InvalidArgument(f"target_epsilon must be > 0, got {self.target_epsilon!r}")
+            if dp is None or dp.noise_multiplier is not None:
+                raise InvalidArgument(
+                    "target_epsilon solves the noise multiplier: give pipeline=PipelineConfig("
+                    "dp=DistributedDP(noise_multiplier=None)), or drop target_epsilon and set "
+                    "the noise multiplier yourself"
+                )
+        elif dp is not None and dp.noise_multiplier is None:
+            raise InvalidArgument(
+                "DistributedDP(noise_multiplier=None) needs FedAvgConfig(target_epsilon=...)"
+            )
         limit = 0.5 - SECAGG_PLUS_CORRUPT
         if self.pipeline.protocol == ProtocolName.SECAGG_PLUS and self.dropout >= limit:
             raise InvalidArgument(
@@ -128,10 +146,16 @@ class RoundRecord:
     metrics: Mapping[str, float] = field(default_factory=dict)
     rejected: Mapping[int, str] = field(default_factory=dict)
     """Clients whose update was malformed (wrong shape, NaN/inf), left out of the round."""
+    encode_seconds: float = 0.0
+    """CPU time of the clients' clipping, encoding and distributed-DP noise (apart from
+    ``crypto_seconds``, which is the protocol's)."""
     unchanged: tuple[int, ...] = ()
     """Clients whose training left the parameters exactly as they were (an all-zero
     update): usually an optimizer that steps other parameters, or a zero learning rate."""
 
+
+WEAK_EPSILON = 10.0
+"""Above this epsilon a run warns that its guarantee is weak (whatever the target)."""
 
 _UNCHANGED = (
     "{n} client(s) {ids} returned parameters identical to the global ones (an all-zero "
@@ -152,6 +176,7 @@ class _Outcome:
     rejected: Mapping[int, str]
     bound: float
     unchanged: tuple[int, ...] = ()
+    encode_seconds: float = 0.0
 
 
 def _check_survivable(config: FedAvgConfig, n_clients: int) -> None:
@@ -167,6 +192,51 @@ def _check_survivable(config: FedAvgConfig, n_clients: int) -> None:
             f"survivors, but secagg unmasks only with at least {need} (its threshold must "
             f"exceed half the clients): lower dropout or sample more clients per round"
         )
+
+
+def _with_solved_noise(config: FedAvgConfig, *, n_clients: int, dim: int) -> FedAvgConfig:
+    """``config`` (its target now met) with the smallest noise multiplier whose epsilon after
+    ``config.rounds`` rounds is at most ``config.target_epsilon``.
+
+    Each round is accounted as the run will account it: the distributed-DP event of the
+    round's pipeline, for the expected number of sampled clients and its fewest survivors,
+    Poisson-amplified at ``sampling_rate``.
+    """
+    base_dp, target = config.pipeline.dp, config.target_epsilon
+    assert base_dp is not None
+    assert target is not None
+    m = config.clients_per_round or n_clients
+    q = 1.0
+    if config.sampling_rate is not None:
+        q, m = config.sampling_rate, max(2, round(config.sampling_rate * n_clients))
+    core = RoundCore(
+        config.pipeline,
+        weighting=config.weighting,
+        example_cap=config.example_cap,
+        adaptive_clip=config.adaptive_clip,
+    )
+    shape = core.shape(dim)
+
+    def event(z: float) -> DpEvent:
+        dp = dataclasses.replace(base_dp, noise_multiplier=z)
+        pipe_config = dataclasses.replace(shape.pipeline_config(config.pipeline), dp=dp)
+        pipe = Pipeline(
+            pipe_config, n_clients=m, dim=shape.input_dim, dropout=config.dropout, rng=Csprng()
+        )
+        round_event = pipe.dp_event(survivors=pipe.min_survivors)
+        assert round_event is not None
+        return round_event
+
+    z = noise_multiplier_for_epsilon(
+        target,
+        delta=base_dp.delta,
+        q=q,
+        rounds=config.rounds,
+        mechanism=event,
+    )
+    dp = dataclasses.replace(base_dp, noise_multiplier=z)
+    pipeline = dataclasses.replace(config.pipeline, dp=dp)
+    return dataclasses.replace(config, pipeline=pipeline, target_epsilon=None)
 
 
 class FederatedAveraging:
@@ -198,6 +268,10 @@ class FederatedAveraging:
                 f"clients_per_round={config.clients_per_round} exceeds the {n_clients} clients"
             )
         _check_survivable(config, n_clients)
+        self.target_epsilon = config.target_epsilon
+        """The target the noise multiplier was solved for (``config`` holds the solution)."""
+        if config.target_epsilon is not None:
+            config = _with_solved_noise(config, n_clients=n_clients, dim=params.size)
         self.config = config
         self.params = params.copy()
         self.n_clients = n_clients
@@ -215,6 +289,7 @@ class FederatedAveraging:
             paillier_keys=paillier_keys,
         )
         self.history: list[RoundRecord] = []
+        self._warned_epsilon = False
 
     @property
     def accountant(self) -> RdpAccountant | None:
@@ -258,11 +333,14 @@ class FederatedAveraging:
         rejected: dict[int, str] = {}
         unchanged: list[int] = []
         clipped = 0
+        encode_seconds = 0.0
         for idx in sampled:
             try:
                 new, n_examples = self._local_update(idx, self.params.copy())
                 delta = self._delta(idx, new)
+                t_encode = time.process_time()
                 out = encode_update(shape, pipeline, delta, examples=n_examples, rng=self._rng)
+                encode_seconds += time.process_time() - t_encode
             except SecflError as e:  # this client is left out; the round goes on
                 rejected[idx] = str(e)
                 continue
@@ -273,7 +351,14 @@ class FederatedAveraging:
         if unchanged:
             warnings.warn(_UNCHANGED.format(n=len(unchanged), ids=unchanged[:5]), stacklevel=3)
         outcome = _Outcome(
-            number, len(sampled), t0, clipped, rejected, shape.clip_bound, tuple(unchanged)
+            number,
+            len(sampled),
+            t0,
+            clipped,
+            rejected,
+            shape.clip_bound,
+            tuple(unchanged),
+            encode_seconds,
         )
         if len(inputs) < 2:
             return self._record(outcome, None, f"only {len(inputs)} valid client updates")
@@ -337,9 +422,32 @@ class FederatedAveraging:
             metrics=metrics,
             rejected=dict(outcome.rejected),
             unchanged=outcome.unchanged,
+            encode_seconds=outcome.encode_seconds,
         )
         self.history.append(record)
+        self._warn_if_weak(record)
         return record
+
+    def _warn_if_weak(self, record: RoundRecord) -> None:
+        """Warn once per run when the privacy guarantee has become weak."""
+        eps, dp = record.epsilon, self.config.pipeline.dp
+        if eps is None or dp is None or self._warned_epsilon:
+            return
+        limit = self.target_epsilon or WEAK_EPSILON
+        if eps <= limit:
+            return
+        self._warned_epsilon = True
+        why = (
+            f"above the target {limit:g}"
+            if self.target_epsilon
+            else f"above {WEAK_EPSILON:g}, a weak guarantee"
+        )
+        warnings.warn(
+            f"epsilon {eps:.3g} at delta {dp.delta:g} after round {record.round}, {why}: raise "
+            f"the noise multiplier, sample fewer clients per round (sampling_rate) or train "
+            f"fewer rounds",
+            stacklevel=4,
+        )
 
     def run(self, *, on_round: Callable[[RoundRecord], None] | None = None) -> list[RoundRecord]:
         """All configured rounds; ``on_round`` is called after each (e.g. a progress bar)."""

@@ -158,6 +158,12 @@ class SecureAggregation(Strategy):
             )
         if isinstance(strategy, SecureAggregation):
             raise InvalidArgument("SecureAggregation cannot wrap another SecureAggregation")
+        if dp is not None and dp.noise_multiplier is None:
+            raise InvalidArgument(
+                "over Flower, give DistributedDP its noise_multiplier (secfl privacy "
+                "--target-epsilon solves for one); noise_multiplier=None goes with "
+                "FedAvgConfig(target_epsilon=...) in the simulator"
+            )
         self.config = PipelineConfig(
             protocol=protocol,
             clip_bound=clip_bound,

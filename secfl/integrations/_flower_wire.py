@@ -117,6 +117,8 @@ class RoundSetup:
     def __post_init__(self) -> None:
         if self.protocol not in _PROTOCOLS:
             raise InvalidArgument(f"unknown protocol {self.protocol!r}; choose from {_PROTOCOLS}")
+        if self.dp is not None and self.dp.noise_multiplier is None:
+            raise InvalidArgument("a round's DistributedDP needs its noise_multiplier")
         if (self.protocol == ProtocolName.PAILLIER) != (self.paillier is not None):
             raise InvalidArgument("Paillier parameters go with protocol 'paillier' and only then")
         if len(self.pipeline_seed) != SEED_BYTES:
@@ -231,7 +233,9 @@ class RoundSetup:
             .u8(_MECHANISMS.index(self.dp.mechanism if self.dp else None))
         )
         if self.dp is not None:
-            w.raw(_f64(self.dp.noise_multiplier)).raw(_f64(self.dp.delta)).raw(_f64(self.dp.beta))
+            z = self.dp.noise_multiplier
+            assert z is not None  # checked in __post_init__
+            w.raw(_f64(z)).raw(_f64(self.dp.delta)).raw(_f64(self.dp.beta))
         w.u16(self.paillier_bits)
         if self.paillier is not None:
             n = self.paillier.n
@@ -376,7 +380,7 @@ class ClientPolicy:
                 f"requires at least {self.min_paillier_bits} (min_paillier_bits)"
             )
         if self.min_noise_multiplier is not None and (
-            setup.dp is None or setup.dp.noise_multiplier < self.min_noise_multiplier
+            setup.dp is None or (setup.dp.noise_multiplier or 0.0) < self.min_noise_multiplier
         ):
             have = "no DP" if setup.dp is None else f"noise_multiplier={setup.dp.noise_multiplier}"
             raise ProtocolAbort(

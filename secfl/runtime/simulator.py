@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from secfl.encoding import FixedPointCodec
 from secfl.errors import InvalidArgument, LocalProtocolError, SecflError
 from secfl.protocols.base import (
     AggregationProtocol,
@@ -109,14 +110,24 @@ def simulate_round(
     *,
     dropouts: Mapping[ClientId, str] | None = None,
     round_id: int = 1,
+    codec: FixedPointCodec | None = None,
 ) -> SimulationReport:
     """Run one round of ``protocol`` over ``inputs`` (vectors over Z_{2^bits}).
 
     ``dropouts`` maps a client to the phase in which it goes silent. ``correct`` in the
     report is True iff the round finished and its aggregate equals the sum over Z_{2^bits}
     of the inputs of exactly the clients the server reports as survivors, and every client
-    that never dropped is among them.
+    that never dropped is among them. ``codec`` (the one that encoded ``inputs``): refused
+    before the round if it was planned for fewer clients than the round has (their sum
+    could wrap around, which ``correct`` cannot see) or for another ring.
     """
+    if codec is not None:
+        codec.check_sum_size(len(inputs))
+        if codec.bits != protocol.bits:
+            raise InvalidArgument(
+                f"the codec encodes over Z_2^{codec.bits}, the protocol sums over "
+                f"Z_2^{protocol.bits}: plan both with the same bits"
+            )
     dropouts = dict(dropouts or {})
     if not inputs:
         raise InvalidArgument("simulate_round needs at least one client input")

@@ -429,3 +429,70 @@ def test_a_seed_reproduces_the_model_bytes():
     assert run(7) != run(8)
     with pytest.raises(InvalidArgument, match="seed or rng"):
         federated_train(nn.Linear(2, 1), loaders(), train_batches, config=cfg, seed=1, rng=Csprng())
+
+
+def test_target_epsilon_solves_the_noise_and_is_met():
+    """Case 9: a target epsilon in the config; the accountant picks the noise multiplier."""
+    from secfl.fl import FederatedAveraging
+
+    dp = DistributedDP(noise_multiplier=None)
+    cfg = FedAvgConfig(
+        rounds=3,
+        pipeline=PipelineConfig(protocol="secagg", clip_bound=1.0, dp=dp),
+        sampling_rate=0.5,
+        target_epsilon=8.0,
+    )
+    fed = FederatedAveraging(
+        cfg,
+        initial=np.zeros(4),
+        n_clients=20,
+        local_update=lambda i, p: (p + 0.01, 1),
+        rng=Csprng(seed=bytes(32)),
+    )
+    z = fed.config.pipeline.dp.noise_multiplier
+    assert z is not None
+    assert 0 < z < 20
+    history = fed.run()
+    assert history[-1].epsilon is not None
+    assert history[-1].epsilon <= 8.0 * 1.05  # solved for the expected round size
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"target_epsilon": 8.0}, "target_epsilon solves the noise multiplier"),
+        ({"target_epsilon": 8.0, "dp": DistributedDP()}, "target_epsilon solves"),
+        ({"dp": DistributedDP(noise_multiplier=None)}, "needs FedAvgConfig\\(target_epsilon"),
+    ],
+)
+def test_target_epsilon_and_noise_multiplier_are_not_both_given(kwargs, match):
+    dp = kwargs.pop("dp", None)
+    with pytest.raises(InvalidArgument, match=match):
+        FedAvgConfig(rounds=2, pipeline=PipelineConfig(protocol="secagg", dp=dp), **kwargs)
+
+
+def test_a_weak_epsilon_is_warned_about_once():
+    from secfl.fl import FederatedAveraging
+
+    cfg = FedAvgConfig(
+        rounds=3, pipeline=PipelineConfig(protocol="secagg", dp=DistributedDP(noise_multiplier=0.3))
+    )
+    fed = FederatedAveraging(
+        cfg,
+        initial=np.zeros(4),
+        n_clients=5,
+        local_update=lambda i, p: (p + 0.01, 1),
+        rng=Csprng(seed=bytes(32)),
+    )
+    with pytest.warns(UserWarning, match="a weak guarantee") as caught:
+        fed.run()
+    assert len([w for w in caught if "epsilon" in str(w.message)]) == 1
+
+
+def test_encoding_and_dp_time_is_reported_apart_from_the_protocol():
+    """Case 13: DP encoding is not hidden from the cost report."""
+    pipeline = PipelineConfig(protocol="secagg", clip_bound=5.0, dp=DistributedDP())
+    cfg = FedAvgConfig(rounds=1, pipeline=pipeline)
+    (record,) = federated_train(nn.Linear(2, 1), loaders(4), train_batches, config=cfg, quiet=True)
+    assert record.encode_seconds > 0
+    assert record.crypto_seconds > 0

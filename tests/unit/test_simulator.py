@@ -210,3 +210,20 @@ def test_a_drivers_own_bug_is_raised_not_recorded_as_an_abort():
 
     with pytest.raises(LocalProtocolError, match="start"):
         simulate_round(Broken(bits=16), {1: np.zeros(2, np.uint16), 2: np.zeros(2, np.uint16)})
+
+
+def test_a_codec_planned_for_fewer_clients_is_refused_not_wrapped():
+    """Issue 16 case 13: a 2-client codec in a 10-client round would wrap silently."""
+    from secfl.encoding import plan_codec
+    from secfl.errors import EncodingOverflow
+    from secfl.protocols.plaintext import PlaintextProtocol
+
+    codec = plan_codec(n_clients=2, clip_bound=1.0, bits=16)
+    inputs = {c: codec.encode(np.full(3, 0.99)) for c in range(1, 11)}
+    with pytest.raises(EncodingOverflow, match="n_clients=2"):
+        simulate_round(PlaintextProtocol(bits=16), inputs, codec=codec)
+    report = simulate_round(PlaintextProtocol(bits=16), inputs)
+    with pytest.raises(EncodingOverflow, match="a sum of 10 encodings may wrap"):
+        codec.decode(report.result.aggregate, n_summed=10)
+    with pytest.raises(InvalidArgument, match="same bits"):
+        simulate_round(PlaintextProtocol(bits=32), {1: np.zeros(3, np.uint32)}, codec=codec)

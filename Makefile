@@ -36,7 +36,7 @@ test-slow: $(STAMP)
 	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest -q -m slow
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks --out docs/benchmarks
 
 vectors: $(STAMP)
 	$(BIN)/python protocols/tools/make_vectors.py

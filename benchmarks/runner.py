@@ -4,7 +4,9 @@
 paillier} x clients n x dimension d x dropout x DP {off, on}, runs Flower's SecAgg+ on
 the same SecAgg/SecAgg+ cells (DP off) and extrapolates naive per-value ``phe`` from a
 timed sample, then writes ``results.json``, ``results.md``, ``scaling.md`` and PNG plots
-into ``docs/benchmarks/`` (``--quick``: a small grid into ``docs/benchmarks/quick/``).
+into ``--out`` (default: a fresh ``secfl-bench-YYYYmmdd-HHMMSS`` folder in the current
+directory; ``--quick``, a small grid: ``secfl-bench-quick-...``). The committed results in
+``docs/benchmarks/`` change only with an explicit ``--out docs/benchmarks`` (``make bench``).
 
 Every run of a cell is a forked child process; a cell reports the median of its runs with
 the min-max spread. Before a cell runs, its cost is estimated from the cells already
@@ -43,11 +45,20 @@ import numpy as np
 from benchmarks.cells import SECFL_PROTOCOLS, Cell, run_isolated, run_secfl, secagg_shape
 from secfl.paillier_keys import PaillierPrivateKey, generate_paillier_keypair
 
-__all__ = ["FULL", "OUT_DIR", "QUICK", "Grid", "environment", "estimate", "main", "run_sweep"]
+__all__ = [
+    "FULL",
+    "OUT_DIR",
+    "QUICK",
+    "Grid",
+    "environment",
+    "estimate",
+    "fresh_out_dir",
+    "main",
+    "run_sweep",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT_DIR = ROOT / "docs" / "benchmarks"
-QUICK_DIR = OUT_DIR / "quick"
+OUT_DIR = ROOT / "docs" / "benchmarks"  # the committed results: written only when --out names it
 FLOWER = "flower-"
 PHE = "phe"
 TIME_KEYS = ("client_seconds", "client_seconds_p95", "server_seconds", "wall_seconds")
@@ -265,7 +276,9 @@ def memory_estimate(cell: Cell) -> float:
 class Progress:
     """A one-line progress bar on stderr (a line per cell when stderr is not a terminal)."""
 
-    def __init__(self, total: int, *, enabled: bool, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, total: int, *, enabled: bool, stream: TextIO | None = None) -> None:
+        # sys.stderr when called, not when defined: it may have been replaced since.
+        stream = sys.stderr if stream is None else stream
         self.total, self.enabled, self.stream = total, enabled, stream
         self.tty = stream.isatty()
         self.t0 = time.perf_counter()
@@ -512,8 +525,15 @@ def _cell(c: dict[str, Any]) -> Cell:
 
 
 # ----------------------------------------------------------------------------- entry point
+_DESCRIPTION = (
+    "The crypto-overhead sweep: secfl's protocols (plain, secagg, secagg+, paillier) x "
+    "clients x dimension x dropout x DP, next to Flower's SecAgg+ and naive per-value phe. "
+    "Writes results.json, results.md, scaling.md and PNG plots into --out."
+)
+
+
 def _parse(argv: Sequence[str] | None, prog: str) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog=prog, description=(__doc__ or "").split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog=prog, description=_DESCRIPTION)
     ap.add_argument("--quick", action="store_true", help="small grid, < 60 s (smoke test)")
     ap.add_argument("--budget", type=float, help="skip cells whose run needs more CPU s (full: 12)")
     ap.add_argument(
@@ -530,9 +550,14 @@ def _parse(argv: Sequence[str] | None, prog: str) -> argparse.Namespace:
     ap.add_argument("--dp", choices=("off", "on", "both"), help="DP setting(s) to sweep")
     ap.add_argument("--no-flower", action="store_true", help="skip the Flower peer")
     ap.add_argument("--no-phe", action="store_true", help="skip the naive phe peer")
-    ap.add_argument("--no-plots", action="store_true")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, help="output directory (default docs/benchmarks[/quick])")
+    ap.add_argument("--no-plots", action="store_true", help="write no PNG plots")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the cells' inputs (default: 0)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help="output directory (default: a fresh ./secfl-bench-[quick-]YYYYmmdd-HHMMSS; "
+        "--out docs/benchmarks refreshes the committed results)",
+    )
     ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return ap.parse_args(argv)
 
@@ -580,19 +605,35 @@ def _memoize_planner() -> None:
         setattr(secfl.pipeline, "plan_secagg_plus", functools.cache(plan_secagg_plus))  # noqa: B010
 
 
+def fresh_out_dir(*, quick: bool, parent: Path | None = None) -> Path:
+    """Create and return a new ``secfl-bench-[quick-]YYYYmmdd-HHMMSS`` folder in ``parent``
+    (default: the current directory), with a ``-2``, ``-3``, ... suffix if it exists."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = (parent or Path.cwd()) / f"secfl-bench-{'quick-' if quick else ''}{stamp}"
+    out, k = base, 1
+    while True:
+        try:
+            out.mkdir(parents=True)
+            return out
+        except FileExistsError:
+            k += 1
+            out = base.with_name(f"{base.name}-{k}")
+
+
 def main(argv: Sequence[str] | None = None, *, prog: str = "python -m benchmarks") -> int:
     """Run the sweep and write JSON, markdown and plots; 0 if every cell was correct."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parse(argv, prog)
     grid = _grid(args)
-    out = args.out or (QUICK_DIR if args.quick else OUT_DIR)
+    out = args.out or fresh_out_dir(quick=args.quick)
     command = " ".join([prog, *map(shlex.quote, argv)])
     load_start = os.getloadavg()
     env = environment()  # at the start: the commit and versions the sweep ran on
     t0 = time.perf_counter()
     progress = Progress(0, enabled=not args.no_progress)
     progress.note(
-        f"{command}: budget {grid.budget:g} CPU s per run, max total {grid.max_total:g} s"
+        f"{command}: budget {grid.budget:g} CPU s per run, max total {grid.max_total:g} s;"
+        f" output in {out}"
     )
     _memoize_planner()
 

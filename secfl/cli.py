@@ -1,4 +1,7 @@
-"""Command line: ``secfl simulate | privacy | audit | bench | identities | paillier-key | demo``."""
+"""Command line: ``secfl simulate | privacy | audit | bench | identities | paillier-key | demo``.
+
+Help texts are plain text (argparse prints them verbatim): no markup in them.
+"""
 
 from __future__ import annotations
 
@@ -8,86 +11,220 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from secfl import __version__
 from secfl.errors import InvalidArgument, SecflError
+from secfl.paillier_keys import KEY_BITS
+from secfl.protocols.base import ProtocolName
 from secfl.runtime.scenario import PROTOCOLS, Scenario, report_json, run_scenario
 
 __all__ = ["main"]
 
+_DESCRIPTION = (
+    "Secure aggregation for federated learning: simulate a round, account for differential "
+    "privacy, audit the protocols, benchmark them, and make keys. "
+    "Run 'secfl COMMAND --help' for a command's options."
+)
+_PROTOCOL_HELP = (
+    "plain (no protection: the baseline), secagg (pairwise masking over the complete "
+    "graph), secagg+ (masking over a sparse graph; the complete graph when there are too "
+    "few clients for a sparse one), paillier (additively homomorphic encryption, "
+    "decrypted by a key holder)"
+)
+_PHASES_HELP = (
+    "phase in which the dropping clients leave: input (plain, paillier), decrypt "
+    "(paillier), advertise, share, mask, unmask (secagg, secagg+), consistency (secagg "
+    "with --active) (default: the protocol's first phase)"
+)
+# Options of `secfl privacy` that only the distributed mechanisms use, with their defaults.
+_DISTRIBUTED_DEFAULTS = {"clients": 100, "bits": 32, "dimension": 10_000}
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="secfl", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
 
-    sim = sub.add_parser("simulate", help="simulate one secure aggregation round in memory")
-    sim.add_argument("--protocol", choices=PROTOCOLS, default="plain")
-    sim.add_argument("--clients", type=int, default=10, help="number of clients n")
-    sim.add_argument("--dim", type=int, default=1000, help="vector length d")
-    sim.add_argument("--dropout", type=float, default=0.0, help="fraction of clients dropping")
-    sim.add_argument("--dropout-phase", default=None, help="phase in which they drop")
-    sim.add_argument("--bits", type=int, default=32, help="modulus bits k (M = 2^k)")
-    sim.add_argument("--seed", type=int, default=None, help="deterministic inputs and dropouts")
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The ``secfl`` parser and each command's own parser (for its error messages)."""
+    p = argparse.ArgumentParser(prog="secfl", description=_DESCRIPTION)
+    p.add_argument("--version", action="version", version=f"secfl {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, *, add_help: bool = True) -> argparse.ArgumentParser:
+        description = summary[0].upper() + summary[1:] + "."
+        return sub.add_parser(name, help=summary, description=description, add_help=add_help)
+
+    sim = command("simulate", "simulate one secure aggregation round in memory")
     sim.add_argument(
-        "--active", action="store_true", help="secagg: active threat model (signed, consistency)"
+        "--protocol",
+        choices=PROTOCOLS,
+        default="plain",
+        help=f"aggregation protocol: {_PROTOCOL_HELP} (default: %(default)s)",
     )
-    sim.add_argument("--json", action="store_true", help="print one JSON object")
+    sim.add_argument(
+        "--clients", type=int, default=10, help="number of clients n (default: %(default)s)"
+    )
+    sim.add_argument(
+        "--dim", type=int, default=1000, help="floats per client update d (default: %(default)s)"
+    )
+    sim.add_argument(
+        "--dropout",
+        type=float,
+        default=0.0,
+        help="fraction of the clients that drop out, in [0, 1) (default: %(default)s)",
+    )
+    sim.add_argument("--dropout-phase", default=None, metavar="PHASE", help=_PHASES_HELP)
+    sim.add_argument(
+        "--bits",
+        type=int,
+        default=32,
+        help="bits k of the ring Z_2^k the encoded updates are summed in (default: %(default)s)",
+    )
+    sim.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the inputs, dropouts and protocol secrets, for a reproducible round "
+        "(default: fresh OS randomness)",
+    )
+    sim.add_argument(
+        "--active",
+        action="store_true",
+        help="secagg only: active threat model (signed messages and a consistency phase)",
+    )
+    sim.add_argument("--json", action="store_true", help="print one JSON object, not a table")
 
-    priv = sub.add_parser("privacy", help="epsilon of a DP training run (RDP accountant)")
-    priv.add_argument("--mechanism", choices=("gaussian", "ddg", "skellam"), default="gaussian")
-    priv.add_argument("--noise-multiplier", type=float, default=None, help="z (std / clip)")
-    priv.add_argument("--sampling-rate", type=float, default=1.0, help="Poisson rate q")
-    priv.add_argument("--rounds", type=int, default=1, help="rounds T")
-    priv.add_argument("--delta", type=float, default=1e-5)
-    priv.add_argument("--clients", type=int, default=100, help="ddg/skellam: clients per sum")
-    priv.add_argument("--bits", type=int, default=32, help="ddg/skellam: modulus bits")
-    priv.add_argument("--dimension", type=int, default=10_000, help="ddg/skellam: update size")
+    priv = command("privacy", "epsilon of a DP training run (RDP accountant)")
     priv.add_argument(
+        "--mechanism",
+        choices=("gaussian", "ddg", "skellam"),
+        default="gaussian",
+        help="the noise: gaussian (central Gaussian), ddg (distributed discrete Gaussian), "
+        "skellam (distributed Skellam) (default: %(default)s)",
+    )
+    noise = priv.add_mutually_exclusive_group(required=True)
+    noise.add_argument(
+        "--noise-multiplier",
+        type=float,
+        metavar="Z",
+        help="noise multiplier z = noise standard deviation / clip bound: report its epsilon",
+    )
+    noise.add_argument(
         "--target-epsilon",
         type=float,
-        default=None,
-        help="instead: the smallest noise multiplier reaching this epsilon",
+        metavar="EPSILON",
+        help="solve for the smallest noise multiplier that reaches this epsilon",
     )
-    priv.add_argument("--json", action="store_true", help="print one JSON object")
+    priv.add_argument(
+        "--sampling-rate",
+        type=float,
+        default=1.0,
+        help="Poisson sampling rate q of each round, in (0, 1] (default: %(default)s)",
+    )
+    priv.add_argument(
+        "--rounds", type=int, default=1, help="training rounds T (default: %(default)s)"
+    )
+    priv.add_argument(
+        "--delta",
+        type=float,
+        default=1e-5,
+        help="delta of the (epsilon, delta)-DP guarantee (default: %(default)s)",
+    )
+    priv.add_argument(
+        "--clients",
+        type=int,
+        help=f"ddg/skellam only: clients in each sum (default: {_DISTRIBUTED_DEFAULTS['clients']})",
+    )
+    priv.add_argument(
+        "--bits",
+        type=int,
+        help="ddg/skellam only: bits of the ring the noisy sum lives in "
+        f"(default: {_DISTRIBUTED_DEFAULTS['bits']})",
+    )
+    priv.add_argument(
+        "--dimension",
+        type=int,
+        help=f"ddg/skellam only: floats per update (default: {_DISTRIBUTED_DEFAULTS['dimension']})",
+    )
+    priv.add_argument("--json", action="store_true", help="print one JSON object, not a table")
 
-    audit = sub.add_parser("audit", help="run the protocol audit (property-based tests)")
+    audit = command("audit", "run the protocol audit (property-based tests)")
     audit.add_argument(
         "--protocol",
         action="append",
         choices=PROTOCOLS,
         default=None,
-        help="protocol to audit (repeatable; default: all)",
+        help="protocol to audit: plain, secagg, secagg+ or paillier; repeat the option for "
+        "several (default: all four)",
     )
-    audit.add_argument("--examples", type=int, default=50, help="examples per property")
-    audit.add_argument("--seed", type=int, default=None, help="reproducible run")
-    audit.add_argument("--json", action="store_true", help="print one JSON object")
-
-    bench = sub.add_parser(
-        "bench", help="benchmark sweep (from a source checkout; see docs/benchmarks)"
+    audit.add_argument(
+        "--examples",
+        type=int,
+        default=50,
+        help="Hypothesis examples per property (default: %(default)s)",
     )
-    bench.add_argument("args", nargs=argparse.REMAINDER, help="options of python -m benchmarks")
-
-    ident = sub.add_parser(
-        "identities", help="make client signing keys and their registry (active threat model)"
+    audit.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the examples: the same seed replays a run (default: drawn and printed)",
     )
-    ident.add_argument("--clients", type=int, required=True, help="ids 1..N get a key each")
-    ident.add_argument("--out", type=Path, required=True, help="directory for the files")
+    audit.add_argument("--json", action="store_true", help="print one JSON object, not a table")
 
-    pkey = sub.add_parser(
-        "paillier-key", help="make a Paillier key pair for a key holder (phe-compatible)"
+    # No options of its own, not even --help: everything after "bench" goes to the runner.
+    command(
+        "bench",
+        "benchmark sweep, from a source checkout ('secfl bench --help' lists its options)",
+        add_help=False,
     )
-    pkey.add_argument("--bits", type=int, default=2048, help="modulus bits (>= 2048)")
-    pkey.add_argument("--out", type=Path, required=True, help="directory for the two files")
 
-    demo = sub.add_parser("demo", help="federated training on digits with each protocol")
+    ident = command(
+        "identities", "make client signing keys and their registry (active threat model)"
+    )
+    ident.add_argument(
+        "--clients", type=int, required=True, help="number of clients N: ids 1..N get a key each"
+    )
+    ident.add_argument(
+        "--out", type=Path, required=True, help="directory for the key files and the registry"
+    )
+
+    pkey = command("paillier-key", "make a Paillier key pair for a key holder (phe-compatible)")
+    pkey.add_argument(
+        "--bits",
+        type=int,
+        default=2048,
+        help=f"bits of the modulus n: {' or '.join(map(str, KEY_BITS))} (default: %(default)s)",
+    )
+    pkey.add_argument(
+        "--out", type=Path, required=True, help="directory for paillier.key and paillier.pub"
+    )
+
+    demo = command("demo", "federated training on digits with each protocol")
     demo.add_argument("--json", action="store_true", help="print the final comparison as JSON")
-    demo.add_argument("--rounds", type=int, default=None, help="override rounds per variant")
-    demo.add_argument("--plot", type=Path, default=Path("secfl-demo.png"), help="PNG path")
+    demo.add_argument(
+        "--rounds", type=int, default=None, help="rounds per variant (default: each variant's own)"
+    )
+    demo.add_argument(
+        "--plot",
+        type=Path,
+        default=Path("secfl-demo.png"),
+        help="where to draw the accuracy plot, a PNG (default: %(default)s)",
+    )
     demo.add_argument("--no-plot", action="store_true", help="do not draw the PNG")
-    return p
+    return p, {"privacy": priv}
 
 
 def _simulate(sc: Scenario, *, as_json: bool) -> int:
     report, codec = run_scenario(sc)
     out = report_json(report)
+    out["protocol"] = sc.protocol  # as asked; "graph" says what SecAgg+ planned
+    note = None
+    if sc.protocol in (ProtocolName.SECAGG, ProtocolName.SECAGG_PLUS):
+        # A SecAgg session names itself "secagg" exactly when its graph is complete.
+        complete = report.protocol == ProtocolName.SECAGG
+        out["graph"] = "complete" if complete else "sparse"
+        if complete and sc.protocol == ProtocolName.SECAGG_PLUS:
+            note = (
+                f"{sc.clients} clients are too few for a sparse SecAgg+ graph at this dropout "
+                "rate: secagg+ planned the complete graph, so the round ran as classic SecAgg "
+                "(every client paired with every other)"
+            )
+            out["note"] = note
     if sc.active:
         out["threat_model"] = "active"
     if as_json:
@@ -96,8 +233,12 @@ def _simulate(sc: Scenario, *, as_json: bool) -> int:
         print(f"secfl simulate: protocol={sc.protocol} clients={sc.clients} dim={sc.dim}")
         print(f"  codec: Z_2^{codec.bits}, quantum 2^-{codec.scale_bits}")
         for key, value in out.items():
+            if key == "note":
+                continue
             shown = f"{value:.4g}" if isinstance(value, float) else value
             print(f"  {key:28s} {shown}")
+        if note is not None:
+            print(f"note: {note}")
     return 0 if report.correct else 1
 
 
@@ -142,6 +283,9 @@ def _privacy(args: argparse.Namespace) -> int:
         )
         return plan.noise.event(n_clients=args.clients)
 
+    for name, default in _DISTRIBUTED_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     common = {
         "delta": args.delta,
         "q": args.sampling_rate,
@@ -150,10 +294,8 @@ def _privacy(args: argparse.Namespace) -> int:
     }
     if args.target_epsilon is not None:
         z = acc.noise_multiplier_for_epsilon(args.target_epsilon, **common)
-    elif args.noise_multiplier is not None:
+    else:  # argparse requires exactly one of the two
         z = args.noise_multiplier
-    else:
-        raise InvalidArgument("give --noise-multiplier, or --target-epsilon to solve for it")
     eps = acc.epsilon_for_noise_multiplier(z, **common)
     out: dict[str, object] = {
         "mechanism": args.mechanism,
@@ -176,9 +318,38 @@ def _privacy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_privacy(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse options that the chosen mechanism would ignore (argparse error, exit 2)."""
+    if args.mechanism == "gaussian":
+        given = [f"--{name}" for name in _DISTRIBUTED_DEFAULTS if getattr(args, name) is not None]
+        if given:
+            parser.error(
+                f"argument {', '.join(given)}: applies to --mechanism ddg or skellam only; "
+                "drop it, or choose one of those mechanisms"
+            )
+
+
+def _exit_status(e: SystemExit) -> int:
+    """The status an argparse exit (help, version, usage error) stands for."""
+    if e.code is None or isinstance(e.code, int):
+        return e.code or 0
+    print(e.code, file=sys.stderr)  # SystemExit("message"), as Python would print it
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``secfl`` command."""
-    args = _parser().parse_args(argv)
+    """Entry point of the ``secfl`` command: returns the exit status (also for --help,
+    --version and usage errors, which argparse reports on stdout / stderr)."""
+    parser, commands = _parser()
+    try:
+        # Known-args parsing: whatever follows "bench" belongs to the benchmark runner.
+        args, rest = parser.parse_known_args(argv)
+        if rest and args.command != "bench":
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        if args.command == "privacy":
+            _check_privacy(commands["privacy"], args)
+    except SystemExit as e:
+        return _exit_status(e)
     try:
         if args.command == "simulate":
             sc = Scenario(
@@ -204,7 +375,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     file=sys.stderr,
                 )
                 return 2
-            return int(bench_main(args.args, prog="secfl bench"))
+            try:
+                return int(bench_main(rest, prog="secfl bench"))
+            except SystemExit as e:
+                return _exit_status(e)
         if args.command == "identities":
             from secfl.identities import generate_identities
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from secfl._text import plural
 from secfl.errors import EncodingOverflow, InvalidArgument
 from secfl.hazmat.prg import uint_dtype
 from secfl.hazmat.rng import Csprng
@@ -72,8 +73,8 @@ class FixedPointCodec:
         need = required_bits(self.n_clients, self.max_abs, self.scale_bits)
         if need > self.bits:
             raise EncodingOverflow(
-                f"the sum of {self.n_clients} inputs with |x| <= {self.max_abs} at scale "
-                f"2^{self.scale_bits} needs {need} bits but the codec has bits={self.bits}; "
+                f"the sum of {plural(self.n_clients, 'input')} with |x| <= {self.max_abs} at "
+                f"scale 2^{self.scale_bits} needs {need} bits but the codec has bits={self.bits}; "
                 f"raise bits, lower scale_bits (precision), max_abs (clip bound) or n_clients"
             )
 
@@ -244,15 +245,17 @@ def plan_codec(
         if bits is None:
             if need > MAX_BITS:
                 raise EncodingOverflow(
-                    f"{n_clients} clients x clip_bound {clip_bound} at precision {precision} "
-                    f"need {need} bits > {MAX_BITS}; coarsen precision, lower clip_bound or "
+                    f"{plural(n_clients, 'client')} x clip_bound {clip_bound} at precision "
+                    f"{precision} need {need} bits > {MAX_BITS}; coarsen precision, lower "
+                    f"clip_bound or "
                     f"aggregate fewer clients per sum"
                 )
             bits = need
         elif need > bits:
             raise EncodingOverflow(
-                f"{n_clients} clients x clip_bound {clip_bound} at precision {precision} need "
-                f"{need} bits but bits={bits}; raise bits to {need}, coarsen precision, or "
+                f"{plural(n_clients, 'client')} x clip_bound {clip_bound} at precision "
+                f"{precision} need {need} bits but bits={bits}; raise bits to {need}, coarsen "
+                f"precision, or "
                 f"lower clip_bound / n_clients"
             )
         return FixedPointCodec(
@@ -268,8 +271,8 @@ def plan_codec(
         scale_bits -= 1
     if scale_bits < -_MAX_SCALE_BITS:
         raise EncodingOverflow(
-            f"{n_clients} clients x clip_bound {clip_bound} cannot fit in {bits} bits at any "
-            f"scale; raise bits or lower n_clients"
+            f"{plural(n_clients, 'client')} x clip_bound {clip_bound} cannot fit in {bits} bits "
+            "at any scale; raise bits or lower n_clients"
         )
     return FixedPointCodec(
         bits=bits, scale_bits=scale_bits, max_abs=clip_bound, n_clients=n_clients

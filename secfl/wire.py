@@ -16,6 +16,7 @@ from typing import Final
 
 import numpy as np
 
+from secfl._text import plural
 from secfl.errors import IntegrityError, InvalidArgument
 from secfl.hazmat.prg import uint_dtype
 
@@ -187,7 +188,9 @@ class Reader:
         """A packed Z_{2^bits} vector; ``expected`` pins its length."""
         count = self.u32()
         if expected is not None and count != expected:
-            raise IntegrityError(f"vector has {count} entries, expected {expected}")
+            raise IntegrityError(
+                f"vector has {plural(count, 'entry', 'entries')}, expected {expected}"
+            )
         width = packed_width(bits)
         raw = np.frombuffer(self._take(count * width, f"{count}-entry vector"), dtype=np.uint8)
         dt = uint_dtype(bits)

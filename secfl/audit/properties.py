@@ -34,11 +34,16 @@ STEPS = 30
 
 @dataclass(frozen=True)
 class Budget:
-    """How much to run: Hypothesis examples (or statistical trials), steps, seed."""
+    """How much to run: Hypothesis examples (or statistical trials), steps, seed.
+
+    ``stats_seed``: the seed of the fixed-seed statistical checks (``None``: ``seed``, or
+    0 when ``seed`` is ``None``).
+    """
 
     examples: int
     steps: int = STEPS
     seed: int | None = None
+    stats_seed: int | None = None
     parent: settings | None = None  # None: Hypothesis' built-in "default" profile
 
     def settings(self) -> settings:
@@ -148,7 +153,8 @@ def _fixed(
 ) -> Callable[[Budget, Tally], None]:
     def run(budget: Budget, tally: Tally) -> None:
         tally.examples = max(1, min(cap, budget.examples // per_trial))
-        check(tally.examples, 0 if budget.seed is None else budget.seed)
+        seed = budget.stats_seed if budget.stats_seed is not None else budget.seed
+        check(tally.examples, 0 if seed is None else seed)
 
     return run
 

@@ -1,13 +1,15 @@
 """``run_audit``: run the audit suite with a budget and report, per property, what happened.
 
-Behind ``secfl audit [--protocol P] [--examples N] [--json]``. The suite (state machines,
-wire fuzzing, statistical checks) lives in :mod:`secfl.audit.properties` and needs
+Behind ``secfl audit [--protocol P] [--examples N] [--seed S] [--json]``. The suite (state
+machines, wire fuzzing, statistical checks) lives in :mod:`secfl.audit.properties` and needs
 Hypothesis, a development dependency: without it :func:`run_audit` raises
 :class:`~secfl.audit.AuditUnavailable` (``pip install 'secfl[dev]'``).
 """
 
 from __future__ import annotations
 
+import secrets
+import shlex
 import textwrap
 import time
 import traceback
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from secfl._text import plural
 from secfl.audit._hypothesis import require_hypothesis
 from secfl.errors import InvalidArgument
 from secfl.protocols.base import PROTOCOLS
@@ -25,6 +28,7 @@ __all__ = ["PROTOCOLS", "AuditReport", "PropertyResult", "ProtocolReport", "run_
 
 _MAX_COUNTEREXAMPLE = 6000
 _TABLE_WIDTH = 120
+_SEED_RANGE = 2**32
 
 
 @dataclass(frozen=True)
@@ -71,20 +75,39 @@ class ProtocolReport:
 
 @dataclass(frozen=True)
 class AuditReport:
-    """What :func:`run_audit` ran; ``passed`` is true iff every property passed."""
+    """What :func:`run_audit` ran; ``passed`` is true iff every property passed.
+
+    ``seed``: the seed the Hypothesis properties ran with; ``seed_drawn``: ``run_audit``
+    drew it because none was given (the statistical checks then ran on their fixed seed 0).
+    """
 
     protocols: tuple[ProtocolReport, ...]
     examples: int
     seed: int | None
     seconds: float = field(default=0.0)
+    seed_drawn: bool = False
 
     @property
     def passed(self) -> bool:
         return all(p.passed for p in self.protocols)
 
+    @property
+    def replay_command(self) -> str | None:
+        """The ``secfl audit`` command line that runs the same examples again (``None``
+        without a seed)."""
+        if self.seed is None:
+            return None
+        words = ["secfl", "audit"]
+        names = [p.name for p in self.protocols]
+        if names != list(PROTOCOLS):
+            for name in names:
+                words += ["--protocol", name]
+        words += ["--examples", str(self.examples), "--seed", str(self.seed)]
+        return shlex.join(words)
+
     def to_json(self) -> dict[str, Any]:
         """``{"protocols": {name: {"properties": [...]}}, "passed": bool}`` (plus the
-        budget and the time taken)."""
+        budget, the seed, the command that replays it and the time taken)."""
         return {
             "protocols": {
                 p.name: {
@@ -96,6 +119,8 @@ class AuditReport:
             "passed": self.passed,
             "examples": self.examples,
             "seed": self.seed,
+            "seed_drawn": self.seed_drawn,
+            "replay": self.replay_command,
             "seconds": round(self.seconds, 3),
         }
 
@@ -119,13 +144,19 @@ class AuditReport:
             if k == 0:
                 lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 7)
         failed = [(p.name, r) for p in self.protocols for r in p.properties if not r.passed]
-        verdict = "PASSED" if self.passed else f"FAILED ({len(failed)} properties)"
+        verdict = (
+            "PASSED" if self.passed else f"FAILED ({plural(len(failed), 'property', 'properties')})"
+        )
         seed = "random" if self.seed is None else str(self.seed)
+        if self.seed_drawn:
+            seed += ", drawn"
         lines.append("")
         lines.append(
             f"secfl audit: {verdict} in {self.seconds:.1f} s "
-            f"(budget {self.examples} examples per property, seed {seed})"
+            f"(budget {plural(self.examples, 'example')} per property, seed {seed})"
         )
+        if self.replay_command is not None:
+            lines.append(f"replay: {self.replay_command}")
         for name, r in failed:
             lines.append("")
             lines.append(f"== counterexample: {name} / {r.name}")
@@ -158,9 +189,11 @@ def run_audit(
     ``protocols``: names from :data:`PROTOCOLS` (default: all). ``examples``: Hypothesis
     examples per property (state machines run up to ``properties.STEPS`` rules each;
     statistical checks run ``examples // 10`` (SecAgg) or ``examples // 50`` (Paillier)
-    fixed-seed trials, capped). ``seed``: makes the run reproducible (``None``: fresh
-    examples each run; the statistical checks always use fixed seeds, derived from
-    ``seed`` or 0).
+    fixed-seed trials, capped). ``seed``: makes the run reproducible. ``None`` (fresh
+    examples each run) draws one, reported as :attr:`AuditReport.seed` with
+    ``seed_drawn=True``, so that :attr:`AuditReport.replay_command` runs the same examples
+    again. The statistical checks always use fixed seeds: derived from ``seed`` when one is
+    given, else from 0 (so a drawn seed never makes them flaky).
 
     Raises :class:`~secfl.errors.InvalidArgument` for an unknown protocol or a budget
     below 1, and :class:`~secfl.audit.AuditUnavailable` without Hypothesis.
@@ -178,7 +211,10 @@ def run_audit(
     require_hypothesis()
     from secfl.audit.properties import Budget, Tally, audit_properties
 
-    budget = Budget(examples=examples, seed=seed)
+    seed_drawn = seed is None
+    if seed is None:
+        seed = secrets.randbelow(_SEED_RANGE)
+    budget = Budget(examples=examples, seed=seed, stats_seed=0 if seed_drawn else seed)
     started = time.perf_counter()
     reports = []
     for name in dict.fromkeys(names):
@@ -203,4 +239,6 @@ def run_audit(
                 )
             )
         reports.append(ProtocolReport(name, tuple(results)))
-    return AuditReport(tuple(reports), examples, seed, time.perf_counter() - started)
+    return AuditReport(
+        tuple(reports), examples, seed, time.perf_counter() - started, seed_drawn=seed_drawn
+    )

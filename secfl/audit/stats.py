@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from secfl import wire
+from secfl._text import plural
 from secfl.audit import _rounds as rounds
 from secfl.audit.transcript import ShareKind, Transcript, TranscriptRecorder
 from secfl.hazmat import shamir
@@ -166,7 +167,10 @@ def check_masks_cancel(spec: rounds.SecAggSpec, share_dropouts: tuple[int, ...] 
     for u, y in sorted(masked.items()):
         shares = by_owner.get(u, [])
         if len(shares) < t:
-            raise AssertionError(f"only {len(shares)} shares of b_{u} were revealed; t = {t}")
+            revealed = "was" if len(shares) == 1 else "were"
+            raise AssertionError(
+                f"only {plural(len(shares), 'share')} of b_{u} {revealed} revealed; t = {t}"
+            )
         xs = np.array([x for x, _ in shares[:t]], dtype=np.int64)
         rows = np.stack([shamir.shares_from_bytes(b, 1) for _, b in shares[:t]])
         b_u = shamir.reconstruct(rows, xs, threshold=t)[0]

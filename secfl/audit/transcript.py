@@ -40,6 +40,7 @@ from typing import NoReturn
 import numpy as np
 
 from secfl import wire
+from secfl._text import plural
 from secfl.audit._errors import AuditFailure, Violation
 from secfl.errors import InvalidArgument, SecflError
 from secfl.hazmat import aead, shamir
@@ -542,8 +543,8 @@ def check_view(transcript: Transcript, *, threshold: int | None = None) -> None:
             raise InvalidArgument(f"a SecAgg transcript needs a threshold >= 1, got {t!r}")
         if len(transcript.coalition) >= t:
             raise InvalidArgument(
-                f"a coalition of {len(transcript.coalition)} clients is not below the threshold "
-                f"t={t}: secagg-v1 claims nothing for t or more colluding clients"
+                f"a coalition of {plural(len(transcript.coalition), 'client')} is not below the "
+                f"threshold t={t}: secagg-v1 claims nothing for t or more colluding clients"
             )
         violations += _SecAggCheck(transcript, t).run()
     elif transcript.protocol == ProtocolName.PAILLIER:

@@ -42,6 +42,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from secfl._text import plural
 from secfl.dp import _detmath, _exact, _poisson
 from secfl.dp._detmath import fixed_order_sum
 from secfl.dp.accounting import DiscreteGaussianSumEvent, GaussianEvent, SkellamSumEvent
@@ -680,7 +681,7 @@ def plan_distributed(
             f"{min_clients} shares more integer noise) or lower min_clients"
         )
     raise EncodingOverflow(
-        f"{n_clients} clients x clip_bound {clip_bound} with noise_multiplier "
-        f"{noise_multiplier} over {min_clients} clients do not fit in {bits} bits at any "
+        f"{plural(n_clients, 'client')} x clip_bound {clip_bound} with noise_multiplier "
+        f"{noise_multiplier} over {plural(min_clients, 'client')} do not fit in {bits} bits at any "
         f"scale; raise bits, or lower n_clients or the noise multiplier"
     )

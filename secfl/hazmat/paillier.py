@@ -72,6 +72,7 @@ import phe
 from gmpy2 import mpz
 from phe import PaillierPrivateKey, PaillierPublicKey
 
+from secfl._text import plural
 from secfl.errors import EncodingOverflow, IntegrityError, InvalidArgument
 from secfl.hazmat.rng import Csprng
 
@@ -160,13 +161,14 @@ class PackingLayout:
         need = _required_slot_bits(self.value_bits, self.n_clients)
         if need > MAX_SLOT_BITS:
             raise EncodingOverflow(
-                f"the sum of {self.n_clients} clients' {self.value_bits}-bit values needs "
-                f"{need}-bit slots > {MAX_SLOT_BITS}; lower value_bits or n_clients"
+                f"the sum of {self.value_bits}-bit values from "
+                f"{plural(self.n_clients, 'client')} needs {need}-bit slots > {MAX_SLOT_BITS}; "
+                "lower value_bits or n_clients"
             )
         if self.slot_bits < need:
             raise EncodingOverflow(
-                f"slot_bits={self.slot_bits} but the sum of {self.n_clients} clients' "
-                f"{self.value_bits}-bit values needs {need} bits; use slot_bits >= {need}"
+                f"slot_bits={self.slot_bits} but the sum of {self.value_bits}-bit values from "
+                f"{plural(self.n_clients, 'client')} needs {need} bits; use slot_bits >= {need}"
             )
         if self.slot_bits > MAX_SLOT_BITS:
             raise EncodingOverflow(f"slot_bits={self.slot_bits} > {MAX_SLOT_BITS}")
@@ -193,15 +195,16 @@ class PackingLayout:
         slot_bits = _required_slot_bits(value_bits, n_clients)
         if slot_bits > MAX_SLOT_BITS:
             raise EncodingOverflow(
-                f"the sum of {n_clients} clients' {value_bits}-bit values needs {slot_bits}-"
-                f"bit slots > {MAX_SLOT_BITS}; lower value_bits or n_clients (sum in groups)"
+                f"the sum of {value_bits}-bit values from {plural(n_clients, 'client')} needs "
+                f"{slot_bits}-bit slots > {MAX_SLOT_BITS}; lower value_bits or n_clients (sum "
+                "in groups)"
             )
         slots = (modulus_bits - 1) // slot_bits
         if slots < 1:
             raise EncodingOverflow(
-                f"a {slot_bits}-bit slot ({n_clients} clients x {value_bits}-bit values) does "
-                f"not fit a {modulus_bits}-bit modulus ({modulus_bits - 1} plaintext bits); "
-                f"use a larger key or fewer value_bits"
+                f"a {slot_bits}-bit slot ({plural(n_clients, 'client')} x {value_bits}-bit "
+                f"values) does not fit a {modulus_bits}-bit modulus ({modulus_bits - 1} "
+                "plaintext bits); use a larger key or fewer value_bits"
             )
         return cls(
             modulus_bits=modulus_bits,
@@ -776,8 +779,9 @@ def decrypt_vector(
     if slots.size and int(slots.max()) > ceiling:
         index = int(np.flatnonzero(slots > np.uint64(ceiling))[0])
         raise IntegrityError(
-            f"slot {index} holds {int(slots[index])} > {ceiling}, more than {n_summed} "
-            f"in-range values can sum to: a contribution was out of range or n_summed is wrong"
+            f"slot {index} holds {int(slots[index])} > {ceiling}, more than "
+            f"{plural(n_summed, 'in-range value')} can sum to: a contribution was out of "
+            "range or n_summed is wrong"
         )
     bias = np.uint64(n_summed * layout.offset)
     padding = slots[count:]

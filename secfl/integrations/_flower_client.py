@@ -18,6 +18,7 @@ from flwr.app import (
 from flwr.clientapp.typing import ClientAppCallable
 
 from secfl import wire
+from secfl._text import plural
 from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort, SecflError
 from secfl.fl.round import encode_update
 from secfl.hazmat.rng import Csprng
@@ -318,8 +319,8 @@ class SecflClientMod:
         floor = max(setup.paillier.min_clients, self.policy.min_clients)
         if floor > setup.n_clients:
             raise ProtocolAbort(
-                f"the round has {setup.n_clients} clients; this key holder decrypts only sums "
-                f"of at least {self.policy.min_clients} (min_clients)"
+                f"the round has {plural(setup.n_clients, 'client')}; this key holder decrypts "
+                f"only sums of at least {self.policy.min_clients} (min_clients)"
             )
         run = run_id.to_bytes(8, "big")
         spent = context.state.config_records.get(KEY_HOLDER_STATE)

@@ -45,6 +45,7 @@ from typing import TypeVar
 from phe import PaillierPublicKey
 
 from secfl import wire
+from secfl._text import plural
 from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort
 from secfl.fl.round import RoundShape, Weighting
 from secfl.hazmat.rng import Csprng
@@ -371,8 +372,8 @@ class ClientPolicy:
             )
         if setup.n_clients < self.min_clients:
             raise ProtocolAbort(
-                f"the round has {setup.n_clients} clients; this client requires at least "
-                f"{self.min_clients} (min_clients)"
+                f"the round has {plural(setup.n_clients, 'client')}; this client requires at "
+                f"least {self.min_clients} (min_clients)"
             )
         if setup.paillier is not None and setup.paillier.n.bit_length() < self.min_paillier_bits:
             raise ProtocolAbort(

@@ -19,6 +19,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from secfl._text import plural
 from secfl.errors import InvalidArgument, LocalProtocolError, ProtocolAbort
 from secfl.hazmat.prg import uint_dtype
 
@@ -240,7 +241,8 @@ def validate_round(
     validate_client_ids(client_ids)
     if max_clients is not None and len(client_ids) > max_clients:
         raise InvalidArgument(
-            f"{len(client_ids)} clients invited but the configuration is for {max_clients}"
+            f"{plural(len(client_ids), 'client')} invited but the configuration is for "
+            f"{max_clients}"
         )
     if dim < 1:
         raise InvalidArgument(f"dim must be >= 1, got {dim}")

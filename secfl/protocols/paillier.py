@@ -22,6 +22,7 @@ import numpy as np
 from phe import PaillierPrivateKey, PaillierPublicKey
 
 from secfl import paillier_keys as keys
+from secfl._text import plural
 from secfl.errors import (
     EncodingOverflow,
     InsufficientSurvivors,
@@ -166,7 +167,7 @@ class PaillierKeyHolder(Party):
             raise ProtocolAbort(f"round {round_id} was already decrypted; refusing again")
         if not cfg.min_clients <= n_summed <= cfg.n_clients:
             raise ProtocolAbort(
-                f"refusing to decrypt a sum of {n_summed} inputs (allowed "
+                f"refusing to decrypt a sum of {plural(n_summed, 'input')} (allowed "
                 f"{cfg.min_clients}..{cfg.n_clients})"
             )
         width = hp.ciphertext_bytes(cfg.public_key)
@@ -369,8 +370,8 @@ class PaillierServer(ServerSession):
         """Close the input phase: the encrypted sum, addressed to the key holder."""
         if self._sum is None or len(self._received) < self.config.min_clients:
             raise InsufficientSurvivors(
-                f"{len(self._received)} clients sent inputs; the key holder decrypts sums of "
-                f"at least {self.config.min_clients}"
+                f"{plural(len(self._received), 'client')} sent inputs; the key holder decrypts "
+                f"sums of at least {self.config.min_clients}"
             )
         request = m.EncryptedSum(
             self.round_id, self._sum.n_summed, self._dim, hp.ciphertexts_to_bytes(self._sum)

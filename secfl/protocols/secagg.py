@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from secfl._text import plural
 from secfl.errors import (
     InsufficientSurvivors,
     IntegrityError,
@@ -384,7 +385,7 @@ class SecAggClient(ClientSession):
             raise ProtocolAbort(f"client {self.id} is missing from the server's key list")
         if len(members) < self.config.threshold + 1:
             raise InsufficientSurvivors(
-                f"only {len(members)} clients advertised keys; the threshold needs "
+                f"only {plural(len(members), 'client')} advertised keys; the threshold needs "
                 f"{self.config.threshold + 1}"
             )
         graph = neighbourhoods(
@@ -393,7 +394,7 @@ class SecAggClient(ClientSession):
         neighbours = graph[self.id]
         if len(msg.entries) != len(neighbours):
             raise IntegrityError(
-                f"expected keys of {len(neighbours)} neighbours, got {len(msg.entries)}"
+                f"expected keys of {plural(len(neighbours), 'neighbour')}, got {len(msg.entries)}"
             )
         peers: dict[int, _Peer] = {}
         seen = {self._c_sk.public_key().to_bytes(), self._s_sk.public_key().to_bytes()}
@@ -455,7 +456,7 @@ class SecAggClient(ClientSession):
         if len(held) < self.config.threshold:
             # Fewer than t live holders of our shares: our self-mask could never be removed.
             raise InsufficientSurvivors(
-                f"only {len(held)} neighbours of client {self.id} shared keys; need "
+                f"only {plural(len(held), 'neighbour')} of client {self.id} shared keys; need "
                 f"{self.config.threshold}"
             )
         self._held = held
@@ -476,7 +477,7 @@ class SecAggClient(ClientSession):
             raise ProtocolAbort(f"client {self.id} is missing from the survivor list")
         if len(survivors) < self.config.survivors_floor:
             raise InsufficientSurvivors(
-                f"{len(survivors)} survivors; the round needs at least "
+                f"{plural(len(survivors), 'survivor')}; the round needs at least "
                 f"{self.config.survivors_floor}"
             )
         unknown = [u for u in survivors if u not in self._members]
@@ -518,7 +519,7 @@ class SecAggClient(ClientSession):
                 signers.add(v)
             if len(signers) < self.config.survivors_floor:
                 raise InsufficientSurvivors(
-                    f"only {len(signers)} survivors confirmed the survivor list; need "
+                    f"only {plural(len(signers), 'survivor')} confirmed the survivor list; need "
                     f"{self.config.survivors_floor}"
                 )
             survivors = set(self._survivors)
@@ -627,7 +628,8 @@ class SecAggServer(ServerSession):
         ).envelopes
         if len(batch) != len(expected):
             raise IntegrityError(
-                f"client {cid} sent {len(batch)} envelopes for {len(expected)} neighbours"
+                f"client {cid} sent {plural(len(batch), 'envelope')} for "
+                f"{plural(len(expected), 'neighbour')}"
             )
         if {v for v, _ in batch} != expected:
             raise IntegrityError(f"client {cid} addressed envelopes to non-neighbours")
@@ -655,7 +657,9 @@ class SecAggServer(ServerSession):
         msg = m.Unmask.from_bytes(data, round_id=self.round_id, max_entries=len(holds))
         count = len(msg.entries)
         if count != len(holds):
-            raise IntegrityError(f"client {cid} revealed {count} shares, it holds {len(holds)}")
+            raise IntegrityError(
+                f"client {cid} revealed {plural(count, 'share')}, it holds {len(holds)}"
+            )
         entries: list[tuple[int, int, np.ndarray]] = []
         for entry in msg.entries:
             u, kind = entry.owner, entry.kind
@@ -685,7 +689,9 @@ class SecAggServer(ServerSession):
         need = self.config.threshold + 1 if floor is None else floor
         if have < need:
             self._phase = ABORTED
-            raise InsufficientSurvivors(f"only {have} clients {what}; the round needs {need}")
+            raise InsufficientSurvivors(
+                f"only {plural(have, 'client')} {what}; the round needs {need}"
+            )
 
     def _after_advertise(self) -> dict[ClientId, bytes]:
         s = self._s

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 from secfl import wire
+from secfl._text import plural
 from secfl.errors import IntegrityError, ProtocolAbort
 from secfl.hazmat import aead, shamir
 from secfl.protocols import _messages
@@ -63,7 +64,7 @@ def u32s(ids: Iterable[int]) -> bytes:
 def _read_count(r: wire.Reader, limit: int, what: str) -> int:
     count = r.u32()
     if count > limit:
-        raise IntegrityError(f"{count} {what} exceed the {limit} this round allows")
+        raise IntegrityError(f"{what}: {count} in the message, more than the {limit} allowed")
     return count
 
 
@@ -71,7 +72,9 @@ def read_ids(r: wire.Reader, *, limit: int) -> tuple[int, ...]:
     """A u32 count and that many strictly increasing u32 client ids."""
     count = r.u32()
     if count > limit:
-        raise IntegrityError(f"id list of {count} entries exceeds the {limit} clients invited")
+        raise IntegrityError(
+            f"id list of {plural(count, 'entry', 'entries')} exceeds the {limit} clients invited"
+        )
     ids = tuple(r.u32() for _ in range(count))
     if any(b <= a for a, b in itertools.pairwise(ids)):
         raise IntegrityError("id list must be strictly increasing (sorted, no duplicates)")

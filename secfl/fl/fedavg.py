@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from secfl._text import plural
 from secfl.dp.accounting import DpEvent, RdpAccountant, noise_multiplier_for_epsilon
 from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper
 from secfl.errors import InvalidArgument, SecflError
@@ -361,7 +362,8 @@ class FederatedAveraging:
             encode_seconds,
         )
         if len(inputs) < 2:
-            return self._record(outcome, None, f"only {len(inputs)} valid client updates")
+            valid = plural(len(inputs), "valid client update")
+            return self._record(outcome, None, f"only {valid}; a secure sum needs at least 2")
         dropouts = self._dropouts(protocol, list(inputs))
         report = simulate_round(protocol, inputs, dropouts=dropouts, round_id=number)
         if report.result is None:

@@ -132,7 +132,7 @@ def test_failed_round_leaves_model_unchanged():
     pipeline = PipelineConfig(protocol="secagg", clip_bound=5.0)
     cfg = FedAvgConfig(rounds=1, pipeline=pipeline)
     history = federated_train(model, data, train_poisoned, config=cfg, rng=Csprng(seed=bytes(32)))
-    assert history[0].aborted == "only 1 valid client updates"
+    assert history[0].aborted == "only 1 valid client update; a secure sum needs at least 2"
     assert np.array_equal(ParameterLayout.of(model).flatten(model), start)
 
 

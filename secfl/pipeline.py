@@ -23,7 +23,7 @@ from secfl.dp.clipping import clip_l2
 from secfl.dp.mechanisms import DistributedPlan, NoiseKind, conditional_round, plan_distributed
 from secfl.dp.rotation import RandomizedHadamard, padded_dimension
 from secfl.encoding import MAX_BITS, MIN_BITS, FixedPointCodec, Rounding, plan_codec, required_bits
-from secfl.errors import InvalidArgument
+from secfl.errors import EncodingOverflow, InvalidArgument
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey, VerifyKey
 from secfl.paillier_keys import PaillierPrivateKey, PaillierPublicKey
@@ -220,16 +220,24 @@ class Pipeline:
                 if dp.mechanism is DPMechanism.DISCRETE_GAUSSIAN
                 else NoiseKind.SKELLAM
             )
-            self.dp_plan = plan_distributed(
-                bits=config.bits,
-                n_clients=n_clients,
-                min_clients=min(self.min_survivors, n_clients),
-                clip_bound=config.clip_bound,
-                dimension=padded_dimension(dim),
-                noise_multiplier=_solved(dp.noise_multiplier),
-                kind=kind,
-                beta=dp.beta,
-            )
+            try:
+                self.dp_plan = plan_distributed(
+                    bits=config.bits,
+                    n_clients=n_clients,
+                    min_clients=min(self.min_survivors, n_clients),
+                    clip_bound=config.clip_bound,
+                    dimension=padded_dimension(dim),
+                    noise_multiplier=_solved(dp.noise_multiplier),
+                    kind=kind,
+                    beta=dp.beta,
+                )
+            except EncodingOverflow as e:  # said in the planner's terms: say it in ours
+                raise EncodingOverflow(
+                    f"distributed DP over {n_clients} clients does not fit bits={config.bits} "
+                    f"(noise_multiplier={dp.noise_multiplier}, clip_bound={config.clip_bound}, "
+                    f"{dim} values): raise bits (32 suits most runs), or lower the noise "
+                    f"multiplier or the number of clients per round. The planner: {e}"
+                ) from None
             self.codec = FixedPointCodec(
                 bits=config.bits,
                 scale_bits=self.dp_plan.scale_bits,

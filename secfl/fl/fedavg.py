@@ -195,6 +195,28 @@ def _check_survivable(config: FedAvgConfig, n_clients: int) -> None:
         )
 
 
+def _expected_pipeline(
+    config: FedAvgConfig, pipeline: PipelineConfig, n_clients: int, dim: int
+) -> Pipeline:
+    """The pipeline of a round of the expected size (the numerics only, nothing secret)."""
+    m = config.clients_per_round or n_clients
+    if config.sampling_rate is not None:
+        m = max(2, round(config.sampling_rate * n_clients))
+    shape = RoundCore(
+        pipeline,
+        weighting=config.weighting,
+        example_cap=config.example_cap,
+        adaptive_clip=config.adaptive_clip,
+    ).shape(dim)
+    return Pipeline(
+        shape.pipeline_config(pipeline),
+        n_clients=m,
+        dim=shape.input_dim,
+        dropout=config.dropout,
+        rng=Csprng(),
+    )
+
+
 def _with_solved_noise(config: FedAvgConfig, *, n_clients: int, dim: int) -> FedAvgConfig:
     """``config`` (its target now met) with the smallest noise multiplier whose epsilon after
     ``config.rounds`` rounds is at most ``config.target_epsilon``.
@@ -206,23 +228,12 @@ def _with_solved_noise(config: FedAvgConfig, *, n_clients: int, dim: int) -> Fed
     base_dp, target = config.pipeline.dp, config.target_epsilon
     assert base_dp is not None
     assert target is not None
-    m = config.clients_per_round or n_clients
-    q = 1.0
-    if config.sampling_rate is not None:
-        q, m = config.sampling_rate, max(2, round(config.sampling_rate * n_clients))
-    core = RoundCore(
-        config.pipeline,
-        weighting=config.weighting,
-        example_cap=config.example_cap,
-        adaptive_clip=config.adaptive_clip,
-    )
-    shape = core.shape(dim)
+    q = config.sampling_rate or 1.0
 
     def event(z: float) -> DpEvent:
         dp = dataclasses.replace(base_dp, noise_multiplier=z)
-        pipe_config = dataclasses.replace(shape.pipeline_config(config.pipeline), dp=dp)
-        pipe = Pipeline(
-            pipe_config, n_clients=m, dim=shape.input_dim, dropout=config.dropout, rng=Csprng()
+        pipe = _expected_pipeline(
+            config, dataclasses.replace(config.pipeline, dp=dp), n_clients, dim
         )
         round_event = pipe.dp_event(survivors=pipe.min_survivors)
         assert round_event is not None
@@ -273,6 +284,8 @@ class FederatedAveraging:
         """The target the noise multiplier was solved for (``config`` holds the solution)."""
         if config.target_epsilon is not None:
             config = _with_solved_noise(config, n_clients=n_clients, dim=params.size)
+        if config.pipeline.dp is not None:  # does the DP plan fit the ring? say so now
+            _expected_pipeline(config, config.pipeline, n_clients, params.size)
         self.config = config
         self.params = params.copy()
         self.n_clients = n_clients

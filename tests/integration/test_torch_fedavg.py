@@ -496,3 +496,17 @@ def test_encoding_and_dp_time_is_reported_apart_from_the_protocol():
     (record,) = federated_train(nn.Linear(2, 1), loaders(4), train_batches, config=cfg, quiet=True)
     assert record.encode_seconds > 0
     assert record.crypto_seconds > 0
+
+
+def test_a_dp_plan_that_cannot_fit_is_refused_before_training_in_the_users_words():
+    """Case 7: DP at bits=8 names options the user has (bits, noise, clients)."""
+    from secfl.errors import EncodingOverflow
+
+    pipeline = PipelineConfig(protocol="secagg", bits=8, dp=DistributedDP())
+    cfg = FedAvgConfig(rounds=1, pipeline=pipeline)
+    data = [(torch.randn(4, 1000), torch.randn(4, 1)) for _ in range(20)]
+    model = nn.Linear(1000, 1)
+    trained = []
+    with pytest.raises(EncodingOverflow, match=r"does not fit bits=8.*raise bits"):
+        federated_train(model, data, lambda m, d: trained.append(d), config=cfg)
+    assert trained == []

@@ -1,14 +1,11 @@
 """End-to-end federated training with torch: the user's own model and train loop."""
 
-import json
-
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from secfl.cli import main  # noqa: E402
 from secfl.errors import InvalidArgument  # noqa: E402
 from secfl.fl import FedAvgConfig, FederatedAveraging, Weighting  # noqa: E402
 from secfl.hazmat.rng import Csprng  # noqa: E402
@@ -165,29 +162,6 @@ def test_config_validation():
         federated_train(
             nn.Linear(2, 1), toy_data(n_clients=1), train, config=FedAvgConfig(rounds=1)
         )
-
-
-def test_demo_cli_smoke(capsys, tmp_path):
-    pytest.importorskip("sklearn")
-    png = tmp_path / "acc.png"
-    assert main(["demo", "--json", "--rounds", "1", "--plot", str(png)]) == 0
-    out = json.loads(capsys.readouterr().out)
-    names = [v["protocol"] for v in out["variants"]]
-    assert names == ["plain", "secagg+", "paillier", "secagg+"]
-    assert [v["dp"] for v in out["variants"]] == [False, False, False, True]
-    assert out["variants"][-1]["epsilon"] > 0
-    assert out["variants"][0]["epsilon"] is None
-    for v in out["variants"]:
-        assert set(v) >= {
-            "name",
-            "protocol",
-            "dp",
-            "final_accuracy",
-            "seconds",
-            "mb_sent",
-            "epsilon",
-        }
-    assert png.stat().st_size > 1000
 
 
 def test_dp_federation_reports_growing_epsilon():

@@ -24,7 +24,7 @@ from secfl._text import plural
 from secfl.dp.accounting import DpEvent, RdpAccountant, noise_multiplier_for_epsilon
 from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper
 from secfl.errors import InvalidArgument, SecflError
-from secfl.fl.round import RoundCore, Weighting, encode_update
+from secfl.fl.round import RoundCore, RoundShape, Weighting, encode_update
 from secfl.hazmat.rng import Csprng
 from secfl.paillier_keys import PaillierPrivateKey
 from secfl.pipeline import SECAGG_PLUS_CORRUPT, Pipeline, PipelineConfig, build_protocol
@@ -202,12 +202,14 @@ def _expected_pipeline(
     m = config.clients_per_round or n_clients
     if config.sampling_rate is not None:
         m = max(2, round(config.sampling_rate * n_clients))
-    shape = RoundCore(
-        pipeline,
-        weighting=config.weighting,
+    adaptive = config.adaptive_clip
+    shape = RoundShape(
+        model_dim=dim,
+        clip_bound=adaptive.initial_bound if adaptive is not None else pipeline.clip_bound,
+        weighted=config.weighting is Weighting.EXAMPLES,
         example_cap=config.example_cap,
-        adaptive_clip=config.adaptive_clip,
-    ).shape(dim)
+        adaptive=adaptive is not None,
+    )
     return Pipeline(
         shape.pipeline_config(pipeline),
         n_clients=m,

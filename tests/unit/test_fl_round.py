@@ -162,3 +162,20 @@ def test_a_run_keeps_one_paillier_key_pair(paillier_keys):
         )
     with pytest.raises(InvalidArgument, match="generates Paillier keys of 2048 or 3072"):
         RoundCore(PipelineConfig(protocol="paillier", paillier_bits=512))
+
+
+def test_given_small_keys_run_with_dp_in_the_simulator(small_paillier_keys):
+    """The DP plan is checked before round 1 without asking for a key pair of its own."""
+    from secfl.fl import FedAvgConfig, FederatedAveraging
+
+    pipeline = PipelineConfig(protocol="paillier", paillier_bits=1024, dp=DistributedDP())
+    fed = FederatedAveraging(
+        FedAvgConfig(rounds=1, pipeline=pipeline),
+        initial=np.zeros(4),
+        n_clients=4,
+        local_update=lambda i, p: (p + 0.01, 1),
+        rng=rng(3),
+        paillier_keys=small_paillier_keys,
+    )
+    (record,) = fed.run()
+    assert record.aborted is None

@@ -224,6 +224,15 @@ class SecflClientMod:
         new = _single_array_record(reply.content, what="the ClientApp's training reply")
         update = layout.flatten(new, what="the ClientApp's training reply") - base
         examples = _metric(reply.content, setup.weight_key) if shape.weighted else 1.0
+        if examples > shape.example_cap:  # logged here only: the count never leaves the node
+            _log.warning(
+                "secfl: this node's %r (%g) is above the round's example_cap (%d); it counts "
+                "as %d in the weighted average",
+                setup.weight_key,
+                examples,
+                shape.example_cap,
+                shape.example_cap,
+            )
         protected = encode_update(shape, pipeline, update, examples=examples, rng=Csprng())
 
         seed = Csprng().bytes(SEED_BYTES)

@@ -45,6 +45,7 @@ from secfl.integrations._flower_common import (
     _Layout,
     _log,
 )
+from secfl.integrations._flower_compose import check_composable, strategy_step
 from secfl.integrations._flower_wire import SEED_BYTES, PaillierParams, RoundSetup
 from secfl.paillier_keys import PaillierPrivateKey, PaillierPublicKey
 from secfl.pipeline import (
@@ -95,24 +96,32 @@ StageHook = Callable[[int, str, tuple[int, ...]], None]
 class SecureAggregation(Strategy):
     """A Flower strategy that securely aggregates the updates of another strategy's round.
 
-    ``strategy`` (e.g. ``FedAvg``) keeps sampling nodes, building their training messages,
-    running evaluation and aggregating metrics; its array aggregation is replaced by a secfl
-    round, computed by the same :class:`~secfl.fl.round.RoundCore` as the simulator's
-    :class:`~secfl.fl.FederatedAveraging`: the new global model is the global model plus
-    ``server_lr`` times the (``server_momentum``) velocity of the mean of the survivors'
-    updates (each clipped to L2 norm ``clip_bound``, or to a bound that ``adaptive_clip``
-    moves each round; weighted by the metric ``strategy.weighted_by_key`` inside the secure
-    sum when ``weighting`` is :attr:`Weighting.EXAMPLES`). A round that aborts (too few
-    survivors) leaves the model unchanged. Under a protected protocol no node's example
-    count leaves it in the clear: the mod removes it from the node's train metrics, which
-    are then averaged uniformly over the survivors.
+    ``strategy`` keeps its whole job but one: it samples nodes, builds their training
+    messages, runs evaluation, aggregates metrics and makes its server-side update; only the
+    sum of the nodes' updates is computed by a secfl round instead of in the clear (by the
+    same :class:`~secfl.fl.round.RoundCore` as the simulator's
+    :class:`~secfl.fl.FederatedAveraging`). Each node's update is clipped to L2 norm
+    ``clip_bound`` (or to a bound that ``adaptive_clip`` moves each round) and, as in
+    Flower's FedAvg, weighted by the metric ``strategy.weighted_by_key`` (``num-examples``)
+    inside the secure sum, so the server learns only the total weight. The strategy's own
+    ``aggregate_train`` then runs on the resulting average: FedAvg and FedProx take it as the
+    new model, FedAvgM, FedAdam, FedYogi and FedAdagrad apply their server optimizer to it.
+    A strategy that needs the individual updates (FedMedian, FedTrimmedAvg, Krum, Bulyan,
+    Flower's DP wrappers, or an unknown ``aggregate_train``) is refused here, with the
+    secure alternative (see :mod:`secfl.integrations._flower_compose`). A round that aborts
+    (too few survivors) leaves the model and the strategy's state unchanged. Under a
+    protected protocol no node's example count leaves it in the clear: the mod removes it
+    from the node's train metrics, which are then averaged uniformly over the survivors.
 
     ``protocol``, ``clip_bound``, ``bits``, ``dropout`` (the fraction of nodes a round must
     tolerate), ``dp`` and ``paillier_bits`` mean what they mean in
     :class:`~secfl.pipeline.PipelineConfig` and :class:`~secfl.pipeline.Pipeline`.
-    ``train_timeout`` bounds the first phase (it includes local training), ``stage_timeout``
-    every later one; a node that has not answered by then is a dropout. The Paillier private
-    key stays in this process (the key holder is the ServerApp).
+    ``weighting`` is ``None`` (follow the strategy: by examples, each count capped at
+    ``example_cap``) or :attr:`Weighting.UNIFORM` to count every survivor once instead
+    (no weight slot in the sum). ``train_timeout`` bounds the first phase (it includes local
+    training), ``stage_timeout`` every later one; a node that has not answered by then is a
+    dropout. The Paillier private key stays in this process (the key holder is the
+    ServerApp).
 
     ``threat_model=ThreatModel.ACTIVE`` (protocol ``"secagg"``) protects against a server
     that deviates from the protocol: every node signs its keys and the survivor list with
@@ -137,10 +146,8 @@ class SecureAggregation(Strategy):
         dropout: float = 0.2,
         dp: DistributedDP | None = None,
         paillier_bits: int = 2048,
-        weighting: Weighting = Weighting.UNIFORM,
+        weighting: Weighting | None = None,
         example_cap: int = 1000,
-        server_lr: float = 1.0,
-        server_momentum: float = 0.0,
         adaptive_clip: AdaptiveClipConfig | None = None,
         train_timeout: float = 600.0,
         stage_timeout: float = 60.0,
@@ -158,6 +165,9 @@ class SecureAggregation(Strategy):
             )
         if isinstance(strategy, SecureAggregation):
             raise InvalidArgument("SecureAggregation cannot wrap another SecureAggregation")
+        check_composable(strategy)
+        if weighting is None:
+            weighting = Weighting.EXAMPLES
         if dp is not None and dp.noise_multiplier is None:
             raise InvalidArgument(
                 "over Flower, give DistributedDP its noise_multiplier (secfl privacy "
@@ -205,8 +215,6 @@ class SecureAggregation(Strategy):
             self.config,
             weighting=weighting,
             example_cap=example_cap,
-            server_lr=server_lr,
-            server_momentum=server_momentum,
             adaptive_clip=adaptive_clip,
             paillier_keys=paillier_keys,
         )
@@ -221,7 +229,6 @@ class SecureAggregation(Strategy):
         self.dropout = dropout
         self.weighting = weighting
         self.example_cap = example_cap
-        self.server_lr = server_lr
         self.train_timeout = train_timeout
         self.stage_timeout = stage_timeout
         self.poll_interval = poll_interval
@@ -249,7 +256,9 @@ class SecureAggregation(Strategy):
             cfg.bits,
             self.dropout,
             cfg.dp,
-            self.weighting.value,
+            f"by {self.weight_key!r} (capped at {self.example_cap})"
+            if self.weighting is Weighting.EXAMPLES
+            else "uniform (overrides the strategy's)",
         )
         self.strategy.summary()
 
@@ -259,7 +268,8 @@ class SecureAggregation(Strategy):
         """Run the whole secure round now (it takes several message exchanges).
 
         Returns no messages: :meth:`aggregate_train` hands the round's result to
-        ``Strategy.start``. Nodes are chosen by the wrapped strategy's ``configure_train``.
+        ``Strategy.start``. Nodes are chosen and configured by the wrapped strategy's
+        ``configure_train``.
         """
         messages = list(self.strategy.configure_train(server_round, arrays, config, grid))
         new_arrays, metrics = self.run_round(grid, server_round, arrays, messages)
@@ -269,11 +279,18 @@ class SecureAggregation(Strategy):
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        """The new global arrays of the round run by :meth:`configure_train`."""
+        """The wrapped strategy's server step on the secure average of the round run by
+        :meth:`configure_train`; ``(None, None)`` if that round aborted."""
         pending, self._pending = self._pending, None
         if pending is None or pending[0] != server_round:
             return None, None
-        return pending[1], pending[2]
+        _, average, metrics = pending
+        if average is None or metrics is None:
+            return None, None
+        new_arrays, _ = strategy_step(
+            self.strategy, server_round, average, metrics, self.weight_key
+        )
+        return new_arrays, metrics
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
@@ -297,8 +314,9 @@ class SecureAggregation(Strategy):
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """One secure round over the nodes that ``messages`` (training messages) address.
 
-        Returns the new global arrays (``None`` if the round aborted) and the aggregated
-        training metrics; the round's :class:`SecureRoundRecord` is appended to
+        Returns the average of the survivors' models (the global model plus their clipped,
+        weighted mean update; ``None`` if the round aborted) and the aggregated training
+        metrics; the round's :class:`SecureRoundRecord` is appended to
         :attr:`history`.
         """
         t0 = time.perf_counter()

@@ -6,7 +6,7 @@ three rounds of SecAgg+ through :class:`secfl.integrations.flower.SecureAggregat
 rounds 2 and 3 the ServerApp pauses after the share phase and the test kills one SuperNode
 (its whole process group, a crash) before letting the round go on:
 
-* round 1: all four nodes; the aggregate is exactly their sum;
+* round 1: all four nodes; the aggregate is exactly their sum (weighted, as FedAvg asks);
 * round 2: one node killed, three survive (at least the threshold + 1 = 3 that SecAgg+
   needs for n = 4 or n = 3); the aggregate is exactly the survivors' sum (the dead node's
   pairwise masks are removed through the survivors' Shamir shares);
@@ -44,7 +44,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -332,6 +332,18 @@ def _update(global_arrays: dict[str, list[float]], partition: int) -> np.ndarray
     return _flat(new) - _flat(g)
 
 
+WEIGHT = task.EXAMPLES / 1000
+"""Each node's weight in FedAvg's average: its example count over secfl's default cap."""
+
+
+def _weighted_sum(global_arrays: dict[str, list[float]], partitions: Iterable[int]) -> np.ndarray:
+    """What the secure sum holds under FedAvg's weighting: each node's update times its
+    weight, then the total weight (the last slot)."""
+    parts = list(partitions)
+    total = sum(_update(global_arrays, p) for p in parts)
+    return np.concatenate([WEIGHT * total, [WEIGHT * len(parts)]])
+
+
 def _submit(
     federation: Federation, tmp_path: Path, stage_timeout: float = STAGE_TIMEOUT, **overrides: str
 ) -> tuple[Path, Path]:
@@ -420,12 +432,12 @@ def test_secagg_plus_rounds_with_nodes_killed_mid_round(federation: Federation, 
     assert "mask" in rounds[2]["dropped"][str(victim[2])], detail
     for r in (1, 2):
         survivors = [by_node[n] for n in rounds[r]["survivors"]]
-        expected = sum(_update(globals_[r - 1], p) for p in survivors)
+        expected = _weighted_sum(globals_[r - 1], survivors)
         got = np.asarray(rounds[r]["aggregate"])
         # Stochastic rounding: each node's encoding is within one quantum (2^-27 here).
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6, err_msg=f"round {r}")
         np.testing.assert_allclose(
-            _flat(globals_[r]), _flat(globals_[r - 1]) + got / len(survivors), atol=1e-6
+            _flat(globals_[r]), _flat(globals_[r - 1]) + got[:-1] / got[-1], atol=1e-6
         )
 
     # Round 3: a second node killed after sharing. Two nodes are left, fewer than the
@@ -483,7 +495,7 @@ def test_active_secagg_round_over_tls_with_identities_from_node_config(
     expected_ids = {str(node): p + 1 for p, node in federation.node_ids.items()}
     assert r1["client_ids"] == expected_ids, detail
     assert sorted(r1["survivors"]) == sorted(federation.node_ids.values()), detail
-    expected = sum(_update(globals_[0], p) for p in range(NODES))
+    expected = _weighted_sum(globals_[0], range(NODES))
     np.testing.assert_allclose(np.asarray(r1["aggregate"]), expected, rtol=0, atol=1e-6)
 
 
@@ -511,5 +523,5 @@ def test_paillier_round_with_the_private_key_on_a_key_holder_node(federation: Fe
     data_nodes = sorted(federation.node_ids[p] for p in range(NODES))
     assert sorted(r1["nodes"]) == data_nodes, detail  # the key holder did not train
     assert sorted(r1["survivors"]) == data_nodes, detail
-    expected = sum(_update(globals_[0], p) for p in range(NODES))
+    expected = _weighted_sum(globals_[0], range(NODES))
     np.testing.assert_allclose(np.asarray(r1["aggregate"]), expected, rtol=0, atol=1e-6)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from uuid import uuid4
 
@@ -20,26 +19,18 @@ import pytest
 
 pytest.importorskip("flwr", reason="the flower extra (flwr) is not installed")
 
+from flower_loopback import LoopbackGrid, server_identity  # noqa: F401
 from flwr.app import (
     Array,
     ArrayRecord,
     ConfigRecord,
     Context,
-    Error,
     Message,
     MetricRecord,
     RecordDict,
 )
 from flwr.clientapp import ClientApp
-from flwr.common.serde import (
-    context_from_proto,
-    context_to_proto,
-    message_from_proto,
-    message_to_proto,
-)
-from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg
-from flwr.supercore.task_identity import TaskIdentity
+from flwr.serverapp.strategy import FedAvg, FedAvgM, Strategy
 from phe import PaillierPrivateKey
 
 from secfl.dp import AdaptiveClipConfig
@@ -73,102 +64,7 @@ sys.path.insert(0, str(APP_DIR))
 from secfl_flower_app import client_app as example_client  # noqa: E402
 from secfl_flower_app import task  # noqa: E402
 
-RUN_ID = 4242
-RUN_CONFIG = {"lr": 0.05, "local-steps": 2}
 SECURE = ["secagg", "secagg+", "paillier"]
-
-
-class LoopbackGrid(Grid):
-    """Runs a ClientApp per node in this process, like SuperNodes would (see module doc)."""
-
-    def __init__(
-        self,
-        app: ClientApp,
-        n_nodes: int = 5,
-        node_config: dict[int, dict[str, str]] | None = None,
-    ) -> None:
-        self.app = app
-        self.partition = {1000 + 17 * p: p for p in range(n_nodes)}  # node id -> partition
-        extra = node_config or {}
-        self.contexts = {
-            node: context_to_proto(
-                Context(
-                    run_id=RUN_ID,
-                    node_id=node,
-                    node_config={"partition-id": p, **extra.get(p, {})},
-                    state=RecordDict(),
-                    run_config=dict(RUN_CONFIG),
-                )
-            )
-            for node, p in self.partition.items()
-        }
-        self.dead: set[int] = set()
-        self.replies: dict[str, Message] = {}
-        self.sent: list[Message] = []
-        self.tamper: Callable[[Message], None] | None = None  # a lying server's edits
-
-    def context(self, node: int) -> Context:
-        return context_from_proto(self.contexts[node])
-
-    def deliver(self, msg: Message) -> Message:
-        """One message to one node: a fresh ClientApp 'process', the context persisted."""
-        node = msg.metadata.dst_node_id
-        copy = message_from_proto(message_to_proto(msg))
-        ctx = context_from_proto(self.contexts[node])
-        try:
-            reply = self.app(copy, ctx)
-        except Exception as e:  # a crashing ClientApp yields an error reply, as in Flower
-            reply = Message(Error(code=2, reason=repr(e)), reply_to=copy)
-        self.contexts[node] = context_to_proto(ctx)
-        reply.metadata.__dict__["_message_id"] = uuid4().hex
-        return message_from_proto(message_to_proto(reply))
-
-    # Grid API
-    def set_run(self, run: object) -> None:  # type: ignore[override]
-        pass
-
-    @property
-    def run(self) -> object:  # type: ignore[override]
-        raise NotImplementedError
-
-    def create_message(self, *args: object, **kwargs: object) -> Message:  # type: ignore[override]
-        raise NotImplementedError
-
-    def get_node_ids(self) -> Iterable[int]:
-        return [n for n in self.partition if n not in self.dead]
-
-    def get_nodes(self) -> Iterable[object]:  # type: ignore[override]
-        raise NotImplementedError
-
-    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
-        ids = []
-        for msg in messages:
-            mid = uuid4().hex
-            msg.metadata.__dict__["_message_id"] = mid
-            ids.append(mid)
-            if self.tamper is not None:
-                self.tamper(msg)
-            self.sent.append(msg)
-            if msg.metadata.dst_node_id not in self.dead:
-                self.replies[mid] = self.deliver(msg)
-        return ids
-
-    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
-        return [self.replies.pop(m) for m in list(message_ids) if m in self.replies]
-
-    def send_and_receive(
-        self, messages: Iterable[Message], *, timeout: float | None = None
-    ) -> Iterable[Message]:
-        return self.pull_messages(self.push_messages(list(messages)))
-
-
-@pytest.fixture(autouse=True)
-def server_identity():
-    """Messages created by a ServerApp need the task identity Flower sets in that process."""
-    old = (TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id)
-    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = RUN_ID, 0, 1
-    yield
-    TaskIdentity._run_id, TaskIdentity._node_id, TaskIdentity._task_id = old
 
 
 def client_app(mod=secfl_mod) -> ClientApp:
@@ -208,11 +104,22 @@ def kill_at(grid: LoopbackGrid, round_phase_nodes: dict[tuple[int, str], list[in
     return hook
 
 
-def run(grid: LoopbackGrid, rounds: int = 2, **kwargs) -> tuple[SecureAggregation, list]:
-    """``rounds`` rounds; returns the strategy and the global model before each round."""
-    opts = {"protocol": "secagg+", "clip_bound": 5.0, "stage_timeout": 0.05, "train_timeout": 0.2}
+def run(
+    grid: LoopbackGrid, rounds: int = 2, *, wrapped: Strategy | None = None, **kwargs
+) -> tuple[SecureAggregation, list]:
+    """``rounds`` rounds of ``wrapped`` (FedAvg by default) behind SecureAggregation;
+    returns the strategy and the global model before each round. Unless ``weighting`` is
+    given, every survivor counts once (the nodes of ``client_app`` all have as many
+    examples)."""
+    opts = {
+        "protocol": "secagg+",
+        "clip_bound": 5.0,
+        "stage_timeout": 0.05,
+        "train_timeout": 0.2,
+        "weighting": Weighting.UNIFORM,
+    }
     opts.update(kwargs)
-    strategy = SecureAggregation(FedAvg(fraction_evaluate=0.0), **opts)
+    strategy = SecureAggregation(wrapped or FedAvg(fraction_evaluate=0.0), **opts)
     globals_seen: list[dict[str, np.ndarray]] = []
     strategy.start(
         grid=grid,
@@ -799,7 +706,11 @@ def test_the_simulator_and_flower_train_the_same_model(protocol, weighting, vari
     sim_params, fed = simulate(rounds, **options)
     replies: list[Message] = []
     grid = LoopbackGrid(counting_app(replies))
-    strategy, seen = run(grid, rounds=rounds, **options)
+    # Over Flower the server optimizer is the wrapped strategy's: FedAvgM's momentum and
+    # learning rate must move the model as the simulator's RoundCore does.
+    lr, momentum = options.pop("server_lr", 1.0), options.pop("server_momentum", 0.0)
+    wrapped = FedAvgM(fraction_evaluate=0.0, server_learning_rate=lr, server_momentum=momentum)
+    strategy, seen = run(grid, rounds=rounds, wrapped=wrapped, **options)
     assert [r.aborted for r in strategy.history] == [None] * rounds
     final = seen[-1]
     flower_params = np.concatenate([final["weight"], final["bias"]])

@@ -139,20 +139,27 @@ class RoundRecord:
     seconds: float
     crypto_seconds: float
     bytes_sent: int
-    fraction_clipped: float
+    fraction_clipped: float | None
+    """The fraction of the round's clients whose update was clipped. Under DP only a
+    released, accounted value: the noised estimate of adaptive clipping (its indicator
+    travels inside the noisy secure sum), or ``None`` with a fixed clip bound. Without DP,
+    the exact fraction."""
     clip_bound: float = 0.0
     """The L2 bound client updates were clipped to in this round."""
     epsilon: float | None = None
     """Cumulative epsilon (at the configured delta) after this round; None without DP."""
     metrics: Mapping[str, float] = field(default_factory=dict)
     rejected: Mapping[int, str] = field(default_factory=dict)
-    """Clients whose update was malformed (wrong shape, NaN/inf), left out of the round."""
+    """Clients whose update was malformed (wrong shape, NaN/inf), left out of the round. A
+    diagnostic of the simulated clients, **not covered by epsilon** (in a deployment each
+    client knows only its own)."""
     encode_seconds: float = 0.0
     """CPU time of the clients' clipping, encoding and distributed-DP noise (apart from
     ``crypto_seconds``, which is the protocol's)."""
     unchanged: tuple[int, ...] = ()
     """Clients whose training left the parameters exactly as they were (an all-zero
-    update): usually an optimizer that steps other parameters, or a zero learning rate."""
+    update): usually an optimizer that steps other parameters, or a zero learning rate. A
+    diagnostic of the simulated clients, **not covered by epsilon**."""
 
 
 WEAK_EPSILON = 10.0
@@ -417,6 +424,15 @@ class FederatedAveraging:
         order = np.argsort(self._rng.uint64(len(ids)), kind="stable")
         return {ids[int(i)]: phase for i in order[:n_drop]}
 
+    def _fraction_clipped(self, outcome: _Outcome, report: SimulationReport | None) -> float | None:
+        """What :attr:`RoundRecord.fraction_clipped` may release (see there)."""
+        if self.config.pipeline.dp is None:
+            return outcome.clipped / outcome.sampled if outcome.sampled else 0.0
+        clipper = self.core.clipper
+        if clipper is None or report is None or report.result is None:
+            return None  # no noised estimate this round (fixed bound, or no aggregate)
+        return clipper.reports[-1].fraction_clipped  # the server step just made it
+
     def _record(
         self, outcome: _Outcome, report: SimulationReport | None, aborted: str | None
     ) -> RoundRecord:
@@ -433,7 +449,7 @@ class FederatedAveraging:
             bytes_sent=(sum(report.bytes_up.values()) + sum(report.bytes_down.values()))
             if report
             else 0,
-            fraction_clipped=outcome.clipped / outcome.sampled if outcome.sampled else 0.0,
+            fraction_clipped=self._fraction_clipped(outcome, report),
             clip_bound=outcome.bound,
             epsilon=self.core.epsilon(),
             metrics=metrics,

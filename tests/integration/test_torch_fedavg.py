@@ -196,7 +196,8 @@ def test_adaptive_clipping_moves_the_bound(dp):
     assert all(r.aborted is None for r in history)
     assert bounds[0] == pytest.approx(0.01)
     assert bounds[-1] > bounds[0] * 2
-    assert history[0].fraction_clipped == 1.0
+    # Under DP only the noised estimate is released (the exact count is not covered).
+    assert history[0].fraction_clipped == (pytest.approx(1.0, abs=0.5) if dp else 1.0)
 
 
 # ----------------------------------------------------------------- a PyTorch user's habits

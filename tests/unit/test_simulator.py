@@ -227,3 +227,38 @@ def test_a_codec_planned_for_fewer_clients_is_refused_not_wrapped():
         codec.decode(report.result.aggregate, n_summed=10)
     with pytest.raises(InvalidArgument, match="same bits"):
         simulate_round(PlaintextProtocol(bits=32), {1: np.zeros(3, np.uint32)}, codec=codec)
+
+
+def test_fraction_clipped_is_released_only_when_accounted():
+    """Under DP the exact clipped fraction is not covered by epsilon: with a fixed bound it
+    is withheld (None); with adaptive clipping the noised estimate is released."""
+    from secfl.dp import AdaptiveClipConfig
+    from secfl.fl import FedAvgConfig, FederatedAveraging
+    from secfl.hazmat.rng import Csprng
+    from secfl.pipeline import DistributedDP, PipelineConfig
+
+    def local_update(idx: int, params: np.ndarray) -> tuple[np.ndarray, int]:
+        return params + (idx + 1.0), 1  # norm >= 2: every update is clipped at bound 1
+
+    def run(dp: DistributedDP | None, adaptive: AdaptiveClipConfig | None) -> object:
+        fed = FederatedAveraging(
+            FedAvgConfig(
+                rounds=1,
+                pipeline=PipelineConfig(protocol="secagg", clip_bound=1.0, dp=dp),
+                dropout=0.0,
+                adaptive_clip=adaptive,
+            ),
+            initial=np.zeros(4),
+            n_clients=6,
+            local_update=local_update,
+            rng=Csprng(seed=bytes(32)),
+        )
+        fed.run()
+        return fed.history[0].fraction_clipped
+
+    dp = DistributedDP(noise_multiplier=1.0)
+    assert run(None, None) == 1.0
+    assert run(dp, None) is None
+    noised = run(dp, AdaptiveClipConfig(initial_bound=1.0))
+    assert isinstance(noised, float)
+    assert 0.0 <= noised <= 1.0

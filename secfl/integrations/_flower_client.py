@@ -119,7 +119,9 @@ class SecflClientMod:
     through to the app unchanged. The mod refuses (answers with a Flower error, which the
     server counts as a dropout) any round that ``policy`` rejects: by default the plaintext
     protocol, rounds of fewer than 3 clients and Paillier keys under 2048 bits, and, on a
-    node that has an identity, any round not in the active threat model.
+    node that has an identity, any round not in the active threat model. In a round with
+    distributed DP the app's train metrics stay on the node (they are computed from its data
+    and are not covered by the epsilon) unless ``release_metrics_under_dp=True``.
 
     A node's identity (active threat model) comes from its node config: ``secfl-identity``
     is the path of its Ed25519 signing key, ``secfl-registry`` that of the registry of every
@@ -136,6 +138,7 @@ class SecflClientMod:
         min_paillier_bits: int = 2048,
         min_noise_multiplier: float | None = None,
         require_active: bool | None = None,
+        release_metrics_under_dp: bool = False,
     ) -> None:
         self.policy = ClientPolicy(
             protocols=tuple(protocols),
@@ -143,6 +146,7 @@ class SecflClientMod:
             min_paillier_bits=min_paillier_bits,
             min_noise_multiplier=min_noise_multiplier,
             require_active=require_active,
+            release_metrics_under_dp=release_metrics_under_dp,
         )
 
     def __repr__(self) -> str:
@@ -249,8 +253,14 @@ class SecflClientMod:
         state.save(context)
 
         content = RecordDict()
-        for key, metrics in reply.content.metric_records.items():
-            content[key] = _without_count(metrics, setup)
+        if setup.dp is not None and not self.policy.release_metrics_under_dp:
+            _log.info(
+                "secfl: this node's train metrics stay here: the round has distributed DP and "
+                "they are not covered by its epsilon (release_metrics_under_dp=True sends them)"
+            )
+        else:
+            for key, metrics in reply.content.metric_records.items():
+                content[key] = _without_count(metrics, setup)
         record = _reply_record(round_id, answer)
         if setup.active:
             record["client"] = setup.client_id

@@ -384,7 +384,11 @@ class SecureAggregation(Strategy):
     def _metrics(self, run: _Round) -> MetricRecord:
         out = MetricRecord()
         aggr = getattr(self.strategy, "train_metrics_aggr_fn", None)
-        contents = [run.train_metrics[n] for n in run.survivors if n in run.train_metrics]
+        contents = [  # under DP, nodes keep their metrics unless they chose to release them
+            run.train_metrics[n]
+            for n in run.survivors
+            if n in run.train_metrics and run.train_metrics[n].metric_records
+        ]
         if self.config.protocol != ProtocolName.PLAIN:  # nodes keep their counts: average uniformly
             for content in contents:
                 for record in content.metric_records.values():

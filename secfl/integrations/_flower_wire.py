@@ -326,6 +326,9 @@ class ClientPolicy:
     rounds in the active threat model; ``None`` means "if this node has an identity" (a
     node with an identity must not let a server downgrade it to honest-but-curious, where
     the server can show different survivor lists to different nodes).
+    ``release_metrics_under_dp``: in a round with distributed DP, send the app's train
+    metrics (computed from the node's data, in the clear, **not** covered by the round's
+    epsilon); by default they stay on the node.
     """
 
     protocols: tuple[str, ...] = _PROTECTED
@@ -333,6 +336,7 @@ class ClientPolicy:
     min_paillier_bits: int = 2048
     min_noise_multiplier: float | None = None
     require_active: bool | None = None
+    release_metrics_under_dp: bool = False
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.protocols if p not in _PROTOCOLS]

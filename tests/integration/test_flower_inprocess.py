@@ -727,3 +727,18 @@ def test_the_simulator_and_flower_train_the_same_model(protocol, weighting, vari
     for reply in replies:
         for record in reply.content.metric_records.values():
             assert "num-examples" not in record
+
+
+@pytest.mark.parametrize("release", [False, True])
+def test_under_dp_train_metrics_stay_on_the_node_unless_released(release):
+    """A node's train loss is computed from its data and not covered by epsilon."""
+    replies: list[Message] = []
+    app = ClientApp(mods=[_recording(replies), SecflClientMod(release_metrics_under_dp=release)])
+    app.train()(example_client.train)
+    strategy, _ = run(LoopbackGrid(app), rounds=1, dp=DistributedDP(noise_multiplier=1e-3))
+    assert strategy.history[0].aborted is None
+    sent = [
+        key for reply in replies for rec in reply.content.metric_records.values() for key in rec
+    ]
+    assert ("train-loss" in sent) == release
+    assert "num-examples" not in sent  # never in the clear under a protected protocol

@@ -45,6 +45,7 @@ _PRIVACY_ONLY = (
     "canaries",
     "rounds",
     "bits",
+    "clip_bound",
     "delta",
     "confidence",
 )
@@ -217,6 +218,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help=f"--privacy: bits of the ring (default: {_PRIVACY_DEFAULTS.bits})",
     )
     audit.add_argument(
+        "--clip-bound",
+        type=float,
+        default=None,
+        help="--privacy: L2 clip bound; each canary's update has this norm "
+        f"(default: {_PRIVACY_DEFAULTS.clip_bound})",
+    )
+    audit.add_argument(
         "--delta",
         type=float,
         default=None,
@@ -233,7 +241,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "--seed",
         type=int,
         default=None,
-        help="seed of the examples: the same seed replays a run (default: drawn and printed)",
+        help="seed of the examples (with --privacy: of the canaries, noise and protocol "
+        "secrets): the same seed replays a run (default: drawn and printed)",
     )
     audit.add_argument("--json", action="store_true", help="print one JSON object, not a table")
 

@@ -163,6 +163,8 @@ class PrivacyAuditReport:
         words += ["--rounds", str(c.rounds), "--protocol", c.protocol]
         if c.bits != PrivacyAuditConfig.bits:
             words += ["--bits", str(c.bits)]
+        if c.clip_bound != PrivacyAuditConfig.clip_bound:
+            words += ["--clip-bound", repr(c.clip_bound)]
         words += ["--delta", repr(c.delta), "--confidence", repr(c.confidence)]
         words += ["--seed", str(self.seed)]
         return shlex.join(words)

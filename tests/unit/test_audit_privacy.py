@@ -110,6 +110,8 @@ def test_seeded_runs_replay() -> None:
     a, b = run_privacy_audit(config, seed=9), run_privacy_audit(config, seed=9)
     assert a.to_json() | {"seconds": 0} == b.to_json() | {"seconds": 0}
     assert a.seed_drawn is False
+    other = PrivacyAuditConfig(mechanism=GAUSSIAN, protocol="plain", canaries=8, clip_bound=0.5)
+    assert "--clip-bound 0.5" in run_privacy_audit(other, seed=1).replay_command
     drawn = run_privacy_audit(config)
     assert drawn.seed_drawn is True
     assert drawn.replay_command.endswith(f"--seed {drawn.seed}")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from secfl import __version__
+from secfl.audit.privacy import PrivacyAuditConfig, PrivacyMechanism
 from secfl.errors import InvalidArgument, SecflError
 from secfl.paillier_keys import KEY_BITS
 from secfl.protocols.base import ProtocolName
@@ -34,6 +35,19 @@ _PHASES_HELP = (
     "phase in which the dropping clients leave: input (plain, paillier), decrypt "
     "(paillier), advertise, share, mask, unmask (secagg, secagg+), consistency (secagg "
     "with --active) (default: the protocol's first phase)"
+)
+_AUDIT_EXAMPLES = 50
+_PRIVACY_DEFAULTS = PrivacyAuditConfig()
+# Options of `secfl audit` that only the privacy audit uses (dest names).
+_PRIVACY_ONLY = (
+    "mechanism",
+    "noise_multiplier",
+    "canaries",
+    "rounds",
+    "bits",
+    "clip_bound",
+    "delta",
+    "confidence",
 )
 # Options of `secfl privacy` that only the distributed mechanisms use, with their defaults.
 _DISTRIBUTED_DEFAULTS = {"clients": 100, "bits": 32, "dimension": 10_000}
@@ -143,26 +157,92 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     )
     priv.add_argument("--json", action="store_true", help="print one JSON object, not a table")
 
-    audit = command("audit", "run the protocol audit (property-based tests)")
+    audit = command(
+        "audit",
+        "run the protocol audit (property-based tests), or with --privacy the empirical "
+        "privacy audit (canary clients, a lower bound on epsilon)",
+    )
     audit.add_argument(
         "--protocol",
         action="append",
         choices=PROTOCOLS,
         default=None,
         help="protocol to audit: plain, secagg, secagg+ or paillier; repeat the option for "
-        "several (default: all four)",
+        "several (default: all four). With --privacy: one of plain (gaussian only), secagg, "
+        f"secagg+ (default: {_PRIVACY_DEFAULTS.protocol})",
     )
     audit.add_argument(
         "--examples",
         type=int,
-        default=50,
-        help="Hypothesis examples per property (default: %(default)s)",
+        default=None,
+        help=f"Hypothesis examples per property (default: {_AUDIT_EXAMPLES})",
+    )
+    audit.add_argument(
+        "--privacy",
+        action="store_true",
+        help="run the empirical privacy audit instead: canary clients through the real "
+        "pipeline and protocol, and a one-run lower bound on epsilon (Steinke, Nasr, "
+        "Jagielski 2023) set against the accounted epsilon; exit status 1 if it exceeds it",
+    )
+    audit.add_argument(
+        "--mechanism",
+        choices=[m.value for m in PrivacyMechanism],
+        default=None,
+        help="--privacy: the noise, gaussian (central), ddg or skellam (distributed) "
+        f"(default: {_PRIVACY_DEFAULTS.mechanism.value})",
+    )
+    audit.add_argument(
+        "--noise-multiplier",
+        type=float,
+        metavar="Z",
+        default=None,
+        help=f"--privacy: noise multiplier z (default: {_PRIVACY_DEFAULTS.noise_multiplier})",
+    )
+    audit.add_argument(
+        "--canaries",
+        type=int,
+        default=None,
+        help="--privacy: canary clients per round, each owning one coordinate of the update "
+        f"(default: {_PRIVACY_DEFAULTS.canaries})",
+    )
+    audit.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help=f"--privacy: rounds every canary takes part in (default: {_PRIVACY_DEFAULTS.rounds})",
+    )
+    audit.add_argument(
+        "--bits",
+        type=int,
+        default=None,
+        help=f"--privacy: bits of the ring (default: {_PRIVACY_DEFAULTS.bits})",
+    )
+    audit.add_argument(
+        "--clip-bound",
+        type=float,
+        default=None,
+        help="--privacy: L2 clip bound; each canary's update has this norm "
+        f"(default: {_PRIVACY_DEFAULTS.clip_bound})",
+    )
+    audit.add_argument(
+        "--delta",
+        type=float,
+        default=None,
+        help=f"--privacy: delta of the bound and the accounted epsilon "
+        f"(default: {_PRIVACY_DEFAULTS.delta})",
+    )
+    audit.add_argument(
+        "--confidence",
+        type=float,
+        default=None,
+        help=f"--privacy: confidence of the lower bound (default: {_PRIVACY_DEFAULTS.confidence})",
     )
     audit.add_argument(
         "--seed",
         type=int,
         default=None,
-        help="seed of the examples: the same seed replays a run (default: drawn and printed)",
+        help="seed of the examples (with --privacy: of the canaries, noise and protocol "
+        "secrets): the same seed replays a run (default: drawn and printed)",
     )
     audit.add_argument("--json", action="store_true", help="print one JSON object, not a table")
 
@@ -206,7 +286,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help="where to draw the accuracy plot, a PNG (default: %(default)s)",
     )
     demo.add_argument("--no-plot", action="store_true", help="do not draw the PNG")
-    return p, {"privacy": priv}
+    return p, {"privacy": priv, "audit": audit}
 
 
 def _simulate(sc: Scenario, *, as_json: bool) -> int:
@@ -329,6 +409,39 @@ def _check_privacy(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
             )
 
 
+def _check_audit(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse options of the other audit (argparse error, exit 2)."""
+    if args.privacy:
+        if args.examples is not None:
+            parser.error("argument --examples: applies to the protocol audit, not --privacy")
+        if args.protocol is not None and len(args.protocol) > 1:
+            parser.error("argument --protocol: --privacy audits one protocol; give it once")
+        return
+    given = [
+        f"--{name.replace('_', '-')}" for name in _PRIVACY_ONLY if getattr(args, name) is not None
+    ]
+    if given:
+        parser.error(f"argument {', '.join(given)}: applies to --privacy only; add --privacy")
+
+
+def _privacy_audit(args: argparse.Namespace) -> int:
+    import logging
+
+    from secfl.audit.privacy import run_privacy_audit
+
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    options = {
+        name: getattr(args, name) for name in _PRIVACY_ONLY if getattr(args, name) is not None
+    }
+    if "mechanism" in options:
+        options["mechanism"] = PrivacyMechanism(options["mechanism"])
+    if args.protocol is not None:
+        options["protocol"] = args.protocol[0]
+    report = run_privacy_audit(PrivacyAuditConfig(**options), seed=args.seed)
+    print(json.dumps(report.to_json()) if args.json else report.format_text())
+    return 0 if report.passed else 1
+
+
 def _exit_status(e: SystemExit) -> int:
     """The status an argparse exit (help, version, usage error) stands for."""
     if e.code is None or isinstance(e.code, int):
@@ -348,6 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         if args.command == "privacy":
             _check_privacy(commands["privacy"], args)
+        if args.command == "audit":
+            _check_audit(commands["audit"], args)
     except SystemExit as e:
         return _exit_status(e)
     try:
@@ -389,9 +504,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "paillier-key":
             return _paillier_key(args.bits, args.out)
         if args.command == "audit":
+            if args.privacy:
+                return _privacy_audit(args)
             from secfl.audit import run_audit
 
-            report = run_audit(protocols=args.protocol, examples=args.examples, seed=args.seed)
+            examples = _AUDIT_EXAMPLES if args.examples is None else args.examples
+            report = run_audit(protocols=args.protocol, examples=examples, seed=args.seed)
             print(json.dumps(report.to_json()) if args.json else report.format_text())
             return 0 if report.passed else 1
         if args.command == "demo":

@@ -5,11 +5,20 @@
 * :func:`run_audit`: the property-based audit suite behind ``secfl audit`` (adversarial
   state machines, wire fuzzing, statistical checks). It needs Hypothesis, a development
   dependency (``pip install 'secfl[dev]'``); without it, it raises :class:`AuditUnavailable`.
+* :func:`run_privacy_audit`: the empirical privacy audit behind ``secfl audit --privacy``
+  (canary clients through the real pipeline and protocol, a one-run lower bound on epsilon
+  set against the accountant's). No extra dependency.
 
 See ``docs/audit.md``.
 """
 
 from secfl.audit._errors import AuditFailure, AuditUnavailable, Violation
+from secfl.audit.privacy import (
+    PrivacyAuditConfig,
+    PrivacyAuditReport,
+    PrivacyMechanism,
+    run_privacy_audit,
+)
 from secfl.audit.runner import (
     PROTOCOLS,
     AuditReport,
@@ -36,6 +45,9 @@ __all__ = [
     "Decryption",
     "Delivery",
     "Exchange",
+    "PrivacyAuditConfig",
+    "PrivacyAuditReport",
+    "PrivacyMechanism",
     "PropertyResult",
     "ProtocolReport",
     "RevealedShare",
@@ -45,4 +57,5 @@ __all__ = [
     "Violation",
     "check_view",
     "run_audit",
+    "run_privacy_audit",
 ]

@@ -276,7 +276,7 @@ def _privacy(args: argparse.Namespace) -> int:
 
     # dp-accounting logs (via absl) each fractional RDP order it skips; that is expected.
     logging.getLogger("absl").setLevel(logging.ERROR)
-    from secfl.dp.mechanisms import NoiseKind, plan_distributed
+    from secfl.dp.mechanisms import NoiseKind, ddg_collapse, plan_distributed
     from secfl.dp.rotation import padded_dimension
 
     def event(z: float) -> acc.DpEvent:
@@ -292,8 +292,12 @@ def _privacy(args: argparse.Namespace) -> int:
             noise_multiplier=z,
             kind=kind,
         )
+        collapse = ddg_collapse(plan.noise, n_clients=args.clients)
+        if collapse is not None:
+            weak[z] = collapse
         return plan.noise.event(n_clients=args.clients)
 
+    weak: dict[float, str] = {}
     for name, default in _DISTRIBUTED_DEFAULTS.items():
         if getattr(args, name) is None:
             setattr(args, name, default)
@@ -330,6 +334,9 @@ def _privacy(args: argparse.Namespace) -> int:
         out.update(clients=args.clients, bits=args.bits, dimension=args.dimension)
     if args.target_epsilon is not None:
         out["target_epsilon"] = args.target_epsilon
+    if z in weak:
+        out["warning"] = f"weak plan: {weak[z]}"
+        print(f"secfl privacy: warning: {out['warning']}", file=sys.stderr)
     if args.json:
         print(json.dumps(out))
     else:

@@ -253,14 +253,16 @@ def _with_solved_noise(config: FedAvgConfig, *, n_clients: int, dim: int) -> Fed
         return round_event
 
     skellam = base_dp.mechanism is DPMechanism.SKELLAM  # zero-out: see RoundCore
-    z = noise_multiplier_for_epsilon(
-        target,
-        delta=base_dp.delta,
-        q=q,
-        rounds=config.rounds,
-        mechanism=event,
-        neighboring=Neighboring.ZERO_OUT if skellam else Neighboring.ADD_OR_REMOVE_ONE,
-    )
+    with warnings.catch_warnings():  # the search tries weak plans; the solution is checked
+        warnings.simplefilter("ignore")
+        z = noise_multiplier_for_epsilon(
+            target,
+            delta=base_dp.delta,
+            q=q,
+            rounds=config.rounds,
+            mechanism=event,
+            neighboring=Neighboring.ZERO_OUT if skellam else Neighboring.ADD_OR_REMOVE_ONE,
+        )
     dp = dataclasses.replace(base_dp, noise_multiplier=z)
     pipeline = dataclasses.replace(config.pipeline, dp=dp)
     return dataclasses.replace(config, pipeline=pipeline, target_epsilon=None)

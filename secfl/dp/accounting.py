@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from secfl.dp import _pld, _rdp
-from secfl.errors import InvalidArgument
+from secfl.errors import InvalidArgument, SecflError
 
 __all__ = [
     "DEFAULT_ORDERS",
@@ -664,6 +664,22 @@ def epsilon_for_noise_multiplier(
     return acc.get_epsilon(delta)
 
 
+def _meets_or_floor(meets: Callable[[float], bool], z: float, target: float) -> bool:
+    """``meets(z)``, but a plan that stops fitting while the multiplier grows means the
+    target is below what any noise gives: say so (and why) instead of the planner's error."""
+    try:
+        return meets(z)
+    except SecflError as e:
+        raise InvalidArgument(
+            f"no noise multiplier reaches epsilon {target}: at z = {z:g} the plan fails "
+            f"({type(e).__name__}) before the target is met. Under add/remove the "
+            f"distributed mechanisms have a floor that more noise does not lower (one share "
+            f"more or less changes the sum's variance in every coordinate: about d'/(4 r^2) "
+            f"nats per order and round for r shares in d' coordinates): put more clients in "
+            f"each sum, lower the dimension, raise the target or lower rounds or q"
+        ) from None
+
+
 def _check_q_rounds(q: float, rounds: int) -> None:
     if isinstance(q, bool) or not isinstance(q, int | float) or not 0.0 < q <= 1.0:
         raise InvalidArgument(f"q (the sampling rate) must be in (0, 1], got {q!r}")
@@ -715,7 +731,7 @@ def noise_multiplier_for_epsilon(
         return eps <= target_epsilon
 
     hi = 1.0
-    while not meets(hi):
+    while not _meets_or_floor(meets, hi, target_epsilon):
         hi *= 2.0
         if hi > 2.0**30:
             raise InvalidArgument(

@@ -256,7 +256,7 @@ def estimate(cell: Cell, measured: Sequence[tuple[Cell, float]]) -> float | None
         growth = max([1.0] + [a / b for a, b in zip(mine, theirs, strict=True) if b > 0])
         bound = min(bound, c0 + (seconds - c0) * growth)
     if len({cost_terms(c) for c, _ in same}) >= 3:
-        from scipy.optimize import nnls  # type: ignore[import-untyped]
+        from scipy.optimize import nnls
 
         a = np.array([cost_terms(c) for c, _ in same])
         scale = np.where(a.max(axis=0) > 0, a.max(axis=0), 1.0)

@@ -110,7 +110,7 @@ MODELS: dict[str, tuple[str, tuple[str, ...], str, list[Term]]] = {
 
 def fit(rows: list[Row], field: str, terms: list[Term]) -> dict[str, Any] | None:
     """Non-negative least squares of ``field`` on ``terms``; None with too few rows."""
-    from scipy.optimize import nnls  # type: ignore[import-untyped]
+    from scipy.optimize import nnls
 
     if len(rows) < len(terms) + 1:
         return None

@@ -103,13 +103,24 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     )
     sim.add_argument("--json", action="store_true", help="print one JSON object, not a table")
 
-    priv = command("privacy", "epsilon of a DP training run (RDP accountant)")
+    priv = command(
+        "privacy",
+        "epsilon of a DP training run (PLD for the Gaussian, RDP for ddg and Skellam)",
+    )
     priv.add_argument(
         "--mechanism",
         choices=("gaussian", "ddg", "skellam"),
         default="gaussian",
         help="the noise: gaussian (central Gaussian), ddg (distributed discrete Gaussian), "
         "skellam (distributed Skellam) (default: %(default)s)",
+    )
+    priv.add_argument(
+        "--neighboring",
+        choices=("add-remove", "zero-out"),
+        default=None,
+        help="the neighbouring relation: add-remove (a client and its noise share present or "
+        "absent; default) or zero-out (its update replaced by zeros, its share kept; the only "
+        "one secfl accounts Skellam under, and its default there)",
     )
     noise = priv.add_mutually_exclusive_group(required=True)
     noise.add_argument(
@@ -345,7 +356,7 @@ def _privacy(args: argparse.Namespace) -> int:
 
     # dp-accounting logs (via absl) each fractional RDP order it skips; that is expected.
     logging.getLogger("absl").setLevel(logging.ERROR)
-    from secfl.dp.mechanisms import NoiseKind, plan_distributed
+    from secfl.dp.mechanisms import NoiseKind, ddg_collapse, plan_distributed
     from secfl.dp.rotation import padded_dimension
 
     def event(z: float) -> acc.DpEvent:
@@ -361,26 +372,40 @@ def _privacy(args: argparse.Namespace) -> int:
             noise_multiplier=z,
             kind=kind,
         )
+        collapse = ddg_collapse(plan.noise, n_clients=args.clients)
+        if collapse is not None:
+            weak[z] = collapse
         return plan.noise.event(n_clients=args.clients)
 
+    weak: dict[float, str] = {}
     for name, default in _DISTRIBUTED_DEFAULTS.items():
         if getattr(args, name) is None:
             setattr(args, name, default)
+    if args.neighboring is None:
+        args.neighboring = "zero-out" if args.mechanism == "skellam" else "add-remove"
+    relation = {
+        "add-remove": acc.Neighboring.ADD_OR_REMOVE_ONE,
+        "zero-out": acc.Neighboring.ZERO_OUT,
+    }[args.neighboring]
     common = {
         "delta": args.delta,
         "q": args.sampling_rate,
         "rounds": args.rounds,
         "mechanism": event,
+        "neighboring": relation,
     }
     if args.target_epsilon is not None:
         z = acc.noise_multiplier_for_epsilon(args.target_epsilon, **common)
     else:  # argparse requires exactly one of the two
         z = args.noise_multiplier
     eps = acc.epsilon_for_noise_multiplier(z, **common)
+    method = acc.accounting_method_for(event(z), neighboring=relation)
     out: dict[str, object] = {
         "mechanism": args.mechanism,
         "epsilon": eps,
         "delta": args.delta,
+        "neighboring": args.neighboring,
+        "accounting": method.value,
         "rounds": args.rounds,
         "noise_multiplier": z,
         "sampling_rate": args.sampling_rate,
@@ -389,6 +414,9 @@ def _privacy(args: argparse.Namespace) -> int:
         out.update(clients=args.clients, bits=args.bits, dimension=args.dimension)
     if args.target_epsilon is not None:
         out["target_epsilon"] = args.target_epsilon
+    if z in weak:
+        out["warning"] = f"weak plan: {weak[z]}"
+        print(f"secfl privacy: warning: {out['warning']}", file=sys.stderr)
     if args.json:
         print(json.dumps(out))
     else:
@@ -400,6 +428,11 @@ def _privacy(args: argparse.Namespace) -> int:
 
 def _check_privacy(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse options that the chosen mechanism would ignore (argparse error, exit 2)."""
+    if args.mechanism == "skellam" and args.neighboring == "add-remove":
+        parser.error(
+            "argument --neighboring: secfl has no add/remove bound for Skellam (the share "
+            "count changes with the client); use --mechanism ddg, or --neighboring zero-out"
+        )
     if args.mechanism == "gaussian":
         given = [f"--{name}" for name in _DISTRIBUTED_DEFAULTS if getattr(args, name) is not None]
         if given:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,7 +21,13 @@ import numpy as np
 
 from secfl.dp.accounting import DpEvent
 from secfl.dp.clipping import clip_l2
-from secfl.dp.mechanisms import DistributedPlan, NoiseKind, conditional_round, plan_distributed
+from secfl.dp.mechanisms import (
+    DistributedPlan,
+    NoiseKind,
+    conditional_round,
+    ddg_collapse,
+    plan_distributed,
+)
 from secfl.dp.rotation import RandomizedHadamard, padded_dimension
 from secfl.encoding import MAX_BITS, MIN_BITS, FixedPointCodec, Rounding, plan_codec, required_bits
 from secfl.errors import EncodingOverflow, InvalidArgument
@@ -238,6 +245,9 @@ class Pipeline:
                     f"{dim} values): raise bits (32 suits most runs), or lower the noise "
                     f"multiplier or the number of clients per round. The planner: {e}"
                 ) from None
+            collapse = ddg_collapse(self.dp_plan.noise, n_clients=n_clients)
+            if collapse is not None:
+                warnings.warn(f"weak distributed-DP plan: {collapse}", stacklevel=2)
             self.codec = FixedPointCodec(
                 bits=config.bits,
                 scale_bits=self.dp_plan.scale_bits,

@@ -50,10 +50,12 @@ from scipy import stats
 from secfl import errors
 from secfl.dp import (
     DEFAULT_ORDERS,
+    AccountingMethod,
     ComposedEvent,
     DiscreteGaussianSumEvent,
     DistributedNoise,
     GaussianEvent,
+    Neighboring,
     NoiseKind,
     PoissonSampledEvent,
     RandomizedHadamard,
@@ -1058,7 +1060,9 @@ def _gaussian_case(z: float, q: float, rounds: int, delta: float) -> Json:
         _close(
             f"gaussian z={z} q={q} T={rounds}: RDP at order {a}", float(lib_r), float(ref_r), 1e-6
         )
-    default = epsilon_for_noise_multiplier(z, delta=delta, q=q, rounds=rounds)
+    default = epsilon_for_noise_multiplier(
+        z, delta=delta, q=q, rounds=rounds, method=AccountingMethod.RDP
+    )
     import dp_accounting
 
     ref_acc = dp_accounting.rdp.RdpAccountant()
@@ -1066,12 +1070,10 @@ def _gaussian_case(z: float, q: float, rounds: int, delta: float) -> Json:
     if q < 1.0:
         inner = dp_accounting.PoissonSampledDpEvent(q, inner)
     ref_acc.compose(dp_accounting.SelfComposedDpEvent(inner, rounds))
-    _close(
-        f"gaussian z={z} q={q} T={rounds}: default orders vs dp-accounting",
-        default,
-        ref_acc.get_epsilon(delta),
-        1e-9,
-    )
+    # secfl computes the fractional orders dp-accounting 0.6.0 drops: never above it, and
+    # never above the independent integer-order value.
+    if not default <= min(ref_acc.get_epsilon(delta), float(eps_ref)) * (1 + 1e-9):
+        raise MismatchError(f"gaussian z={z} q={q} T={rounds}: default orders above the references")
     return {
         "noise_multiplier": z,
         "sampling_rate": q,
@@ -1101,7 +1103,8 @@ def _distributed_case(name: str, ev: Json, q: float, rounds: int, delta: float) 
         )
         formula = "AKL21 Thm. 3.5, Zhu-Wang Thm. 6 when sampled, CKS20 Prop. 12"
     one = event if q >= 1.0 else PoissonSampledEvent(q, event)
-    lib = RdpAccountant().compose(ComposedEvent(one, rounds)).get_epsilon(delta)
+    zero_out = RdpAccountant(neighboring=Neighboring.ZERO_OUT)
+    lib = zero_out.compose(ComposedEvent(one, rounds)).get_epsilon(delta)
     ref, order = ref_distributed_eps(ev, q, rounds, delta)
     _close(f"{name}: epsilon", lib, float(ref), 1e-6)
     out = {
@@ -1112,6 +1115,7 @@ def _distributed_case(name: str, ev: Json, q: float, rounds: int, delta: float) 
         "delta": delta,
         "epsilon": _sig(lib),
         "best_order": order,
+        "neighboring": "zero_out",
         "formula": formula,
     }
     if ev["kind"] == "ddg":
@@ -1196,8 +1200,9 @@ def accounting_vectors() -> Json:
         )
         realized.append(case)
 
-    target = noise_multiplier_for_epsilon(8.0, delta=1e-5, q=0.1, rounds=100)
-    reached = epsilon_for_noise_multiplier(target, delta=1e-5, q=0.1, rounds=100)
+    rdp = AccountingMethod.RDP
+    target = noise_multiplier_for_epsilon(8.0, delta=1e-5, q=0.1, rounds=100, method=rdp)
+    reached = epsilon_for_noise_multiplier(target, delta=1e-5, q=0.1, rounds=100, method=rdp)
     if not reached <= 8.0:
         raise MismatchError("noise_multiplier_for_epsilon missed its target")
     return {
@@ -1205,9 +1210,12 @@ def accounting_vectors() -> Json:
             "Expected epsilons (spec section 10). gaussian[]: epsilon_integer_orders is an "
             "independent mpmath computation (sampled-Gaussian RDP at orders 2..64, 128, 256, "
             "CKS20 Prop. 12 conversion) that secfl's RdpAccountant with those orders matches to "
-            "1e-6 relative; epsilon_default_orders is secfl's value on DEFAULT_ORDERS (equal to "
-            "dp-accounting's). distributed[], realized[]: secfl regression values on "
-            "DEFAULT_ORDERS from the formula named, re-derived in mpmath to 1e-6 by the generator."
+            "1e-6 relative; epsilon_default_orders is secfl's RDP value on DEFAULT_ORDERS "
+            "(fractional orders computed, so at most dp-accounting's). "
+            "distributed[], realized[]: secfl regression values on DEFAULT_ORDERS from the "
+            "formula named, under the zero-out "
+            "relation (Neighboring.ZERO_OUT: the client's share in both sums), re-derived in "
+            "mpmath to 1e-6 by the generator. noise_multiplier_for_epsilon[]: RDP."
         ),
         "spec": SPEC,
         "generator": GENERATOR,

@@ -8,15 +8,18 @@ un-rotates it. :mod:`~secfl.dp.accounting` turns what each round did into (epsil
 
 from secfl.dp.accounting import (
     DEFAULT_ORDERS,
+    AccountingMethod,
     ComposedEvent,
     DiscreteGaussianSumEvent,
     DpEvent,
     FixedSizeSampledEvent,
     GaussianEvent,
     Neighboring,
+    PldAccountant,
     PoissonSampledEvent,
     RdpAccountant,
     SkellamSumEvent,
+    accounting_method_for,
     epsilon_for_noise_multiplier,
     noise_multiplier_for_epsilon,
 )
@@ -57,6 +60,7 @@ from secfl.dp.rotation import RandomizedHadamard, fwht, padded_dimension
 
 __all__ = [
     "DEFAULT_ORDERS",
+    "AccountingMethod",
     "AdaptiveClipConfig",
     "AdaptiveClipper",
     "ClipResult",
@@ -74,11 +78,13 @@ __all__ = [
     "NoiseKind",
     "NoiseReservoir",
     "Placement",
+    "PldAccountant",
     "PoissonSampledEvent",
     "RandomizedHadamard",
     "RdpAccountant",
     "SignalBound",
     "SkellamSumEvent",
+    "accounting_method_for",
     "clip_l2",
     "clip_per_layer",
     "conditional_round",

@@ -28,20 +28,23 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from secfl.dp import _rdp
-from secfl.errors import InvalidArgument
+from secfl.dp import _pld, _rdp
+from secfl.errors import InvalidArgument, SecflError
 
 __all__ = [
     "DEFAULT_ORDERS",
+    "AccountingMethod",
     "ComposedEvent",
     "DiscreteGaussianSumEvent",
     "DpEvent",
     "FixedSizeSampledEvent",
     "GaussianEvent",
     "Neighboring",
+    "PldAccountant",
     "PoissonSampledEvent",
     "RdpAccountant",
     "SkellamSumEvent",
+    "accounting_method_for",
     "epsilon_for_noise_multiplier",
     "noise_multiplier_for_epsilon",
 ]
@@ -257,9 +260,25 @@ class Neighboring(enum.Enum):
     """Which pairs of datasets a guarantee protects."""
 
     ADD_OR_REMOVE_ONE = "add_or_remove_one"
-    """One client's data present or absent (the relation for Poisson sampling)."""
+    """One client present or absent (the relation for Poisson sampling). For the
+    distributed mechanisms an absent client sends no noise share either: the neighbouring
+    sums differ in the update *and* in one share (spec section 10.5)."""
     REPLACE_ONE = "replace_one"
     """One client's data replaced by another's (the relation for fixed-size sampling)."""
+    ZERO_OUT = "zero_out"
+    """One client's update replaced by zeros, its noise share kept in both sums (what
+    secfl v1 computed for ddg and Skellam). Weaker than ADD_OR_REMOVE_ONE when the share
+    count is visible; the only relation secfl accounts Skellam sums under."""
+
+
+class AccountingMethod(enum.Enum):
+    """How an epsilon is computed."""
+
+    PLD = "pld"
+    """Privacy loss distributions (dp_accounting's PLD accountant; exact for unsampled
+    Gaussians): the tight method, for Gaussian and Poisson-sampled Gaussian events."""
+    RDP = "rdp"
+    """Renyi DP: every supported event (the only one for ddg and Skellam)."""
 
 
 def _gaussian_only(event: DpEvent) -> bool:
@@ -343,14 +362,25 @@ class RdpAccountant:
         """Why ``event`` cannot be accounted here, or None if it can."""
         if not isinstance(event, DpEvent):
             return f"{event!r} is not a secfl DpEvent"
+        if isinstance(event, SkellamSumEvent) and self._neighboring is not Neighboring.ZERO_OUT:
+            return (
+                "secfl has no bound for Skellam sums whose share count differs between "
+                "neighbours (add/remove); use the discrete Gaussian (ddg), which has one, or "
+                "account under Neighboring.ZERO_OUT and report it as a zero-out guarantee"
+            )
         if isinstance(event, GaussianEvent | DiscreteGaussianSumEvent | SkellamSumEvent):
             return None
         if isinstance(event, ComposedEvent):
             return self._unsupported(event.event)
         if isinstance(event, PoissonSampledEvent):
-            if self._neighboring is not Neighboring.ADD_OR_REMOVE_ONE:
-                return "Poisson sampling is accounted under Neighboring.ADD_OR_REMOVE_ONE only"
+            if self._neighboring is Neighboring.REPLACE_ONE:
+                return (
+                    "Poisson sampling is accounted under Neighboring.ADD_OR_REMOVE_ONE "
+                    "(or ZERO_OUT) only"
+                )
             inner = event.event
+            if isinstance(inner, SkellamSumEvent):
+                return self._unsupported(inner)
             if _gaussian_only(inner) or isinstance(
                 inner, DiscreteGaussianSumEvent | SkellamSumEvent
             ):
@@ -385,6 +415,7 @@ class RdpAccountant:
         from dp_accounting.rdp import rdp_privacy_accountant
 
         relation = {
+            Neighboring.ZERO_OUT: NeighboringRelation.ADD_OR_REMOVE_ONE,
             Neighboring.ADD_OR_REMOVE_ONE: NeighboringRelation.ADD_OR_REMOVE_ONE,
             Neighboring.REPLACE_ONE: NeighboringRelation.REPLACE_ONE,
         }[self._neighboring]
@@ -395,9 +426,16 @@ class RdpAccountant:
         out: np.ndarray = np.asarray(acc.rdp, dtype=np.float64)
         return out
 
-    @staticmethod
-    def _base_curve(event: DpEvent) -> Callable[[np.ndarray], np.ndarray]:
+    def _base_curve(self, event: DpEvent) -> Callable[[np.ndarray], np.ndarray]:
         if isinstance(event, DiscreteGaussianSumEvent):
+            if self._neighboring is Neighboring.ADD_OR_REMOVE_ONE:
+                return lambda a: _rdp.ddg_add_remove_rdp(
+                    a,
+                    local_sigma=event.local_sigma,
+                    n_clients=event.n_clients,
+                    l2_sensitivity=event.l2_sensitivity,
+                    dimension=event.dimension,
+                )
             return lambda a: _rdp.ddg_rdp(
                 a,
                 local_sigma=event.local_sigma,
@@ -416,6 +454,11 @@ class RdpAccountant:
 
     def _curve(self, event: DpEvent) -> np.ndarray:
         """The RDP curve of one occurrence of a supported event at ``self._orders``."""
+        if isinstance(event, PoissonSampledEvent) and isinstance(event.event, GaussianEvent):
+            # Fractional orders computed, not dropped (dp_accounting 0.6.0 drops some).
+            return _rdp.sampled_gaussian_rdp(
+                self._orders, event.sampling_probability, event.event.noise_multiplier
+            )
         if _gaussian_only(event) or (
             isinstance(event, PoissonSampledEvent | FixedSizeSampledEvent)
             and _gaussian_only(event.event)
@@ -481,6 +524,89 @@ class RdpAccountant:
         )
 
 
+def _gaussian_parts(event: DpEvent, count: int) -> list[tuple[float, float, int]] | None:
+    """``event`` as (q, z, count) parts of Gaussians, or None if it is not of that form."""
+    if isinstance(event, GaussianEvent):
+        return [(1.0, event.noise_multiplier, count)]
+    if isinstance(event, PoissonSampledEvent) and isinstance(event.event, GaussianEvent):
+        return [(event.sampling_probability, event.event.noise_multiplier, count)]
+    if isinstance(event, ComposedEvent):
+        return _gaussian_parts(event.event, count * event.count)
+    return None
+
+
+class PldAccountant:
+    """Composes Gaussian events (unsampled or Poisson-sampled, and their compositions) into
+    a privacy loss distribution and reports the tight (epsilon, delta).
+
+    Unsampled Gaussians are composed exactly (analytic Gaussian); anything sampled goes to
+    ``dp_accounting``'s PLD accountant with a pessimistic discretization that is chosen per
+    query (:mod:`secfl.dp._pld`): the epsilon is never below the true one and within about
+    0.2 % of it. Only ``Neighboring.ADD_OR_REMOVE_ONE`` is supported; ddg and Skellam events
+    need :class:`RdpAccountant`.
+    """
+
+    __slots__ = ("_ledger", "_parts")
+
+    def __init__(self, *, neighboring: Neighboring = Neighboring.ADD_OR_REMOVE_ONE) -> None:
+        if neighboring is not Neighboring.ADD_OR_REMOVE_ONE:
+            raise InvalidArgument(
+                f"PldAccountant accounts under Neighboring.ADD_OR_REMOVE_ONE only, got "
+                f"{neighboring!r}; use RdpAccountant for other relations"
+            )
+        self._parts: list[tuple[float, float, int]] = []
+        self._ledger: list[tuple[DpEvent, int]] = []
+
+    @property
+    def neighboring(self) -> Neighboring:
+        """The neighbouring relation of the guarantee (always ADD_OR_REMOVE_ONE)."""
+        return Neighboring.ADD_OR_REMOVE_ONE
+
+    @property
+    def ledger(self) -> tuple[tuple[DpEvent, int], ...]:
+        """Every ``(event, count)`` composed so far, oldest first."""
+        return tuple(self._ledger)
+
+    def supports(self, event: DpEvent) -> bool:
+        """Whether :meth:`compose` would accept ``event`` (no state changes)."""
+        return isinstance(event, DpEvent) and _gaussian_parts(event, 1) is not None
+
+    def compose(self, event: DpEvent, *, count: int = 1) -> PldAccountant:
+        """Add ``count`` occurrences of ``event``; returns ``self`` for chaining.
+
+        Raises :class:`InvalidArgument` (state unchanged) for an unsupported event.
+        """
+        _count(count, "count")
+        parts = _gaussian_parts(event, count) if isinstance(event, DpEvent) else None
+        if parts is None:
+            raise InvalidArgument(
+                f"cannot account {event!r} with PLD: Gaussian events (unsampled or "
+                "Poisson-sampled, composed) only; use RdpAccountant for ddg and Skellam"
+            )
+        self._parts.extend(parts)
+        self._ledger.append((event, count))
+        return self
+
+    def get_epsilon(self, delta: float) -> float:
+        """The epsilon of everything composed so far, at ``delta``."""
+        if isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < 1:
+            raise InvalidArgument(f"delta must be in (0, 1), got {delta!r}")
+        if not self._parts:
+            return 0.0
+        return _pld.sampled_gaussian_epsilon(self._parts, delta)
+
+    def get_delta(self, epsilon: float) -> float:
+        """The delta of everything composed so far, at ``epsilon``."""
+        if isinstance(epsilon, bool) or not isinstance(epsilon, int | float) or epsilon < 0:
+            raise InvalidArgument(f"epsilon must be a number >= 0, got {epsilon!r}")
+        if not self._parts:
+            return 0.0
+        return _pld.sampled_gaussian_delta(self._parts, epsilon)
+
+    def __repr__(self) -> str:
+        return f"PldAccountant(events={len(self._ledger)})"
+
+
 Mechanism = Callable[[float], DpEvent]
 """Maps a noise multiplier to one round's (unsampled) event, e.g. ``GaussianEvent``."""
 
@@ -496,6 +622,16 @@ def _rounds_event(
     return ComposedEvent(event, rounds)
 
 
+def accounting_method_for(
+    event: DpEvent, *, neighboring: Neighboring = Neighboring.ADD_OR_REMOVE_ONE
+) -> AccountingMethod:
+    """The tightest method secfl has for ``event``: PLD for Gaussian events under
+    add/remove, RDP otherwise."""
+    if neighboring is Neighboring.ADD_OR_REMOVE_ONE and _gaussian_parts(event, 1) is not None:
+        return AccountingMethod.PLD
+    return AccountingMethod.RDP
+
+
 def epsilon_for_noise_multiplier(
     noise_multiplier: float,
     *,
@@ -504,18 +640,44 @@ def epsilon_for_noise_multiplier(
     rounds: int,
     mechanism: Mechanism = GaussianEvent,
     orders: Sequence[float] | None = None,
+    neighboring: Neighboring = Neighboring.ADD_OR_REMOVE_ONE,
+    method: AccountingMethod | None = None,
 ) -> float:
     """Epsilon after ``rounds`` rounds, each sampling clients w.p. ``q`` (1 = everyone).
 
     ``mechanism`` builds one round's event from the noise multiplier: ``GaussianEvent``
     (default), or e.g. ``functools.partial(DiscreteGaussianSumEvent.for_noise_multiplier,
-    l2_sensitivity=..., n_clients=..., dimension=...)``.
+    l2_sensitivity=..., n_clients=..., dimension=...)``. ``method`` defaults to the
+    tightest available (:func:`accounting_method_for`: PLD for Gaussians, RDP for ddg and
+    Skellam); ``orders`` applies to RDP.
     """
     _positive(noise_multiplier, "noise_multiplier")
     _check_q_rounds(q, rounds)
-    acc = RdpAccountant(orders=orders)
-    acc.compose(_rounds_event(noise_multiplier, q=q, rounds=rounds, mechanism=mechanism))
+    if method is not None and not isinstance(method, AccountingMethod):
+        raise InvalidArgument(f"method must be an AccountingMethod or None, got {method!r}")
+    event = _rounds_event(noise_multiplier, q=q, rounds=rounds, mechanism=mechanism)
+    chosen = method or accounting_method_for(event, neighboring=neighboring)
+    if chosen is AccountingMethod.PLD:
+        return PldAccountant(neighboring=neighboring).compose(event).get_epsilon(delta)
+    acc = RdpAccountant(orders=orders, neighboring=neighboring)
+    acc.compose(event)
     return acc.get_epsilon(delta)
+
+
+def _meets_or_floor(meets: Callable[[float], bool], z: float, target: float) -> bool:
+    """``meets(z)``, but a plan that stops fitting while the multiplier grows means the
+    target is below what any noise gives: say so (and why) instead of the planner's error."""
+    try:
+        return meets(z)
+    except SecflError as e:
+        raise InvalidArgument(
+            f"no noise multiplier reaches epsilon {target}: at z = {z:g} the plan fails "
+            f"({type(e).__name__}) before the target is met. Under add/remove the "
+            f"distributed mechanisms have a floor that more noise does not lower (one share "
+            f"more or less changes the sum's variance in every coordinate: about d'/(4 r^2) "
+            f"nats per order and round for r shares in d' coordinates): put more clients in "
+            f"each sum, lower the dimension, raise the target or lower rounds or q"
+        ) from None
 
 
 def _check_q_rounds(q: float, rounds: int) -> None:
@@ -533,6 +695,8 @@ def noise_multiplier_for_epsilon(
     mechanism: Mechanism = GaussianEvent,
     orders: Sequence[float] | None = None,
     rtol: float = 1e-4,
+    neighboring: Neighboring = Neighboring.ADD_OR_REMOVE_ONE,
+    method: AccountingMethod | None = None,
 ) -> float:
     """The smallest noise multiplier (to ``rtol``) whose epsilon is <= ``target_epsilon``.
 
@@ -551,7 +715,14 @@ def noise_multiplier_for_epsilon(
     def meets(z: float) -> bool:
         try:
             eps = epsilon_for_noise_multiplier(
-                z, delta=delta, q=q, rounds=rounds, mechanism=mechanism, orders=orders
+                z,
+                delta=delta,
+                q=q,
+                rounds=rounds,
+                mechanism=mechanism,
+                orders=orders,
+                neighboring=neighboring,
+                method=method,
             )
         except InvalidArgument:
             if z < 1.0:
@@ -560,7 +731,7 @@ def noise_multiplier_for_epsilon(
         return eps <= target_epsilon
 
     hi = 1.0
-    while not meets(hi):
+    while not _meets_or_floor(meets, hi, target_epsilon):
         hi *= 2.0
         if hi > 2.0**30:
             raise InvalidArgument(

@@ -589,6 +589,38 @@ def distributed_required_bits(
     return max(MIN_BITS, total.bit_length() + 1)
 
 
+DDG_TAU_LIMIT = 0.01
+"""Above this many nats per round of KLS21's tau term (tau x d', at every order), a ddg
+plan's guarantee is dominated by the sum of its shares not being a discrete Gaussian."""
+
+
+def ddg_collapse(noise: DistributedNoise, *, n_clients: int) -> str | None:
+    """Why a ddg plan's guarantee collapses (shares too small for KLS21's bound), naming
+    the fixes; None when it does not (or for Skellam, which has no such term).
+
+    The ddg curve adds tau x d' nats per round at every order (tau = 10 sum_k
+    exp(-2 pi^2 sigma_l^2 k/(k+1))): negligible for sigma_l >= 1.5, ruinous below 1 (e.g.
+    z = 1, q = 0.05, T = 200, 2000 clients, 14 bits, d = 4096: sigma_l = 0.73, epsilon
+    352 855, where Skellam gives 6.76).
+    """
+    if noise.kind is not NoiseKind.DISCRETE_GAUSSIAN:
+        return None
+    from secfl.dp import _rdp
+
+    sigma = math.sqrt(noise.local_variance)
+    cost = _rdp.ddg_tau(sigma, n_clients) * noise.dimension
+    if cost <= DDG_TAU_LIMIT:
+        return None
+    return (
+        f"each client's discrete Gaussian share has sigma_l = {sigma:.3g}, so the sum of "
+        f"{n_clients} shares is far from a discrete Gaussian and costs {cost:.3g} nats per "
+        f"round (KLS21's tau x d' = {noise.dimension}): the epsilon is mostly that term. Use "
+        f"Skellam (DPMechanism.SKELLAM, no such term), more bits (a finer scale gives each "
+        f"share more integer noise), fewer clients per ring, or a larger noise multiplier, "
+        f"until sigma_l >= 1.5"
+    )
+
+
 @dataclass(frozen=True)
 class DistributedPlan:
     """A fixed-point scale and noise for distributed DP that fit the modulus.

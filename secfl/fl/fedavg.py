@@ -21,13 +21,24 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from secfl._text import plural
-from secfl.dp.accounting import DpEvent, RdpAccountant, noise_multiplier_for_epsilon
+from secfl.dp.accounting import (
+    DpEvent,
+    Neighboring,
+    RdpAccountant,
+    noise_multiplier_for_epsilon,
+)
 from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper
 from secfl.errors import InvalidArgument, SecflError
 from secfl.fl.round import RoundCore, RoundShape, Weighting, encode_update
 from secfl.hazmat.rng import Csprng
 from secfl.paillier_keys import PaillierPrivateKey
-from secfl.pipeline import SECAGG_PLUS_CORRUPT, Pipeline, PipelineConfig, build_protocol
+from secfl.pipeline import (
+    SECAGG_PLUS_CORRUPT,
+    DPMechanism,
+    Pipeline,
+    PipelineConfig,
+    build_protocol,
+)
 from secfl.protocols.base import AggregationProtocol, ProtocolName
 from secfl.protocols.secagg import SecAggPhase, ThreatModel
 from secfl.runtime.simulator import SimulationReport, simulate_round
@@ -248,13 +259,17 @@ def _with_solved_noise(config: FedAvgConfig, *, n_clients: int, dim: int) -> Fed
         assert round_event is not None
         return round_event
 
-    z = noise_multiplier_for_epsilon(
-        target,
-        delta=base_dp.delta,
-        q=q,
-        rounds=config.rounds,
-        mechanism=event,
-    )
+    skellam = base_dp.mechanism is DPMechanism.SKELLAM  # zero-out: see RoundCore
+    with warnings.catch_warnings():  # the search tries weak plans; the solution is checked
+        warnings.simplefilter("ignore")
+        z = noise_multiplier_for_epsilon(
+            target,
+            delta=base_dp.delta,
+            q=q,
+            rounds=config.rounds,
+            mechanism=event,
+            neighboring=Neighboring.ZERO_OUT if skellam else Neighboring.ADD_OR_REMOVE_ONE,
+        )
     dp = dataclasses.replace(base_dp, noise_multiplier=z)
     pipeline = dataclasses.replace(config.pipeline, dp=dp)
     return dataclasses.replace(config, pipeline=pipeline, target_epsilon=None)

@@ -25,16 +25,17 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from secfl.dp.accounting import PoissonSampledEvent, RdpAccountant
+from secfl.dp.accounting import Neighboring, PoissonSampledEvent, RdpAccountant
 from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper, clip_l2
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
 from secfl.paillier_keys import KEY_BITS, PaillierPrivateKey, generate_paillier_keypair
-from secfl.pipeline import Pipeline, PipelineConfig
+from secfl.pipeline import DPMechanism, Pipeline, PipelineConfig
 from secfl.protocols.base import ProtocolName
 
 __all__ = [
@@ -46,6 +47,12 @@ __all__ = [
     "encode_update",
 ]
 
+_SKELLAM_ZERO_OUT = (
+    "Skellam noise is accounted under the zero-out relation (a client's update replaced by "
+    "zeros, its noise share kept; accountant.neighboring is Neighboring.ZERO_OUT): secfl has "
+    "no add/remove bound for Skellam sums, whose share count changes with the client. Use "
+    "DPMechanism.DISCRETE_GAUSSIAN for an add/remove-one guarantee"
+)
 _WEIGHT_SLOT_NORM2 = 1.0  # the weight is at most 1
 _INDICATOR_NORM2 = 0.25  # the indicator is +-1/2
 
@@ -210,7 +217,13 @@ class RoundCore:
         self.server_lr = server_lr
         self.server_momentum = server_momentum
         self.sampling_rate = sampling_rate
-        self.accountant = RdpAccountant() if pipeline.dp is not None else None
+        self.accountant: RdpAccountant | None = None
+        if pipeline.dp is not None:
+            relation = Neighboring.ADD_OR_REMOVE_ONE
+            if pipeline.dp.mechanism is DPMechanism.SKELLAM:
+                relation = Neighboring.ZERO_OUT
+                warnings.warn(_SKELLAM_ZERO_OUT, stacklevel=3)
+            self.accountant = RdpAccountant(neighboring=relation)
         self.clipper = AdaptiveClipper(adaptive_clip) if adaptive_clip is not None else None
         self._velocity: np.ndarray | None = None
         self._paillier_keys = paillier_keys

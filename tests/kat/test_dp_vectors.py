@@ -24,9 +24,11 @@ import pytest
 from secfl import errors
 from secfl.dp import (
     DEFAULT_ORDERS,
+    AccountingMethod,
     ComposedEvent,
     DiscreteGaussianSumEvent,
     GaussianEvent,
+    Neighboring,
     NoiseKind,
     PoissonSampledEvent,
     RandomizedHadamard,
@@ -269,7 +271,11 @@ def test_gaussian_epsilon_matches_independent_computation(case: Json) -> None:
     eps, order = acc.get_epsilon_and_order(delta)
     assert eps == pytest.approx(case["epsilon_integer_orders"], rel=1e-6)
     assert order == case["best_integer_order"]
-    default = epsilon_for_noise_multiplier(z, delta=delta, q=q, rounds=rounds)
+    default = epsilon_for_noise_multiplier(
+        z, delta=delta, q=q, rounds=rounds, method=AccountingMethod.RDP
+    )
+    pld = epsilon_for_noise_multiplier(z, delta=delta, q=q, rounds=rounds)
+    assert pld <= default  # the default method (PLD) is the tighter
     assert default == pytest.approx(case["epsilon_default_orders"], rel=1e-9)
     assert default <= eps * (1 + 1e-9)  # the finer default grid can only help
 
@@ -280,7 +286,9 @@ def test_distributed_epsilon(case: Json) -> None:
     one: Any = (
         ev if case["sampling_rate"] >= 1.0 else PoissonSampledEvent(case["sampling_rate"], ev)
     )
-    acc = RdpAccountant().compose(ComposedEvent(one, case["rounds"]))
+    assert case["neighboring"] == "zero_out"
+    acc = RdpAccountant(neighboring=Neighboring.ZERO_OUT)
+    acc.compose(ComposedEvent(one, case["rounds"]))
     eps, order = acc.get_epsilon_and_order(case["delta"])
     assert eps == pytest.approx(case["epsilon"], rel=1e-9)
     assert order == case["best_order"]
@@ -294,7 +302,7 @@ def test_realized_guarantee_from_actual_survivors(case: Json) -> None:
     ev = noise.event(n_clients=case["survivors"])
     assert ev == event(case["event"])
     assert ev.noise_multiplier == pytest.approx(case["noise_multiplier_realized"], rel=1e-9)
-    acc = RdpAccountant().compose(
+    acc = RdpAccountant(neighboring=Neighboring.ZERO_OUT).compose(
         ComposedEvent(PoissonSampledEvent(case["sampling_rate"], ev), case["rounds"])
     )
     assert acc.get_epsilon(case["delta"]) == pytest.approx(case["epsilon"], rel=1e-9)
@@ -309,7 +317,12 @@ def test_realized_epsilon_falls_with_more_survivors() -> None:
 def test_noise_multiplier_for_epsilon() -> None:
     for case in load("accounting")["noise_multiplier_for_epsilon"]:
         z = case["noise_multiplier"]
-        kwargs = {"delta": case["delta"], "q": case["sampling_rate"], "rounds": case["rounds"]}
+        kwargs = {
+            "delta": case["delta"],
+            "q": case["sampling_rate"],
+            "rounds": case["rounds"],
+            "method": AccountingMethod.RDP,
+        }
         # The recorded multiplier (6 digits, rounded) reaches the target; 0.1% less does not.
         assert epsilon_for_noise_multiplier(z * (1 + 1e-5), **kwargs) <= case["target_epsilon"]
         assert epsilon_for_noise_multiplier(z * (1 - 1e-3), **kwargs) > case["target_epsilon"]

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from secfl.dp import (
+    AccountingMethod,
     GaussianEvent,
     RandomizedHadamard,
     clip_l2,
@@ -111,7 +112,13 @@ def test_conditional_round_never_exceeds_bound(x, seed, beta):
 def test_gaussian_epsilon_decreases_with_noise_and_grows_with_rounds(z, factor, q, rounds):
     def eps(zz, tt):
         return epsilon_for_noise_multiplier(
-            zz, delta=1e-5, q=q, rounds=tt, mechanism=GaussianEvent, orders=[2.0, 4.0, 8.0, 32.0]
+            zz,
+            delta=1e-5,
+            q=q,
+            rounds=tt,
+            mechanism=GaussianEvent,
+            orders=[2.0, 4.0, 8.0, 32.0],
+            method=AccountingMethod.RDP,  # the property of the RDP path (PLD: the unit tests)
         )
 
     base = eps(z, rounds)

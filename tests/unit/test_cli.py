@@ -281,3 +281,19 @@ def test_one_client_is_singular() -> None:
     report, _ = run_scenario(sc)
     assert report.aborted is not None
     assert "only 1 client advertised keys" in report.aborted
+
+
+def test_privacy_warns_when_a_ddg_plan_collapses(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["privacy", "--mechanism", "ddg", "--noise-multiplier", "1", "--clients", "2000"]
+    argv += ["--bits", "14", "--dimension", "4096", "--sampling-rate", "0.05", "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert "Skellam" in out["warning"]
+    assert "warning: weak plan" in captured.err
+
+
+def test_privacy_refuses_skellam_under_add_remove(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["privacy", "--mechanism", "skellam", "--noise-multiplier", "1"]
+    assert main([*argv, "--neighboring", "add-remove"]) == 2
+    assert "use --mechanism ddg" in capsys.readouterr().err

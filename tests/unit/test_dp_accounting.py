@@ -12,6 +12,7 @@ from dp_accounting.rdp import rdp_privacy_accountant
 from scipy import special, stats
 
 from secfl.dp import (
+    AccountingMethod,
     ComposedEvent,
     DiscreteGaussianSumEvent,
     FixedSizeSampledEvent,
@@ -25,6 +26,8 @@ from secfl.dp import (
     noise_multiplier_for_epsilon,
 )
 from secfl.errors import InvalidArgument
+
+ZO = Neighboring.ZERO_OUT  # the published ddg/Skellam curves are zero-out bounds
 
 INT_ORDERS = [float(a) for a in range(2, 65)] + [128.0, 256.0]
 
@@ -121,7 +124,7 @@ def test_single_client_ddg_is_the_gaussian_curve():
     ddg = DiscreteGaussianSumEvent(local_sigma=30.0, n_clients=1, l2_sensitivity=20.0, dimension=64)
     assert ddg.tau == 0.0
     assert ddg.noise_multiplier == 1.5
-    a = RdpAccountant(orders=INT_ORDERS).compose(ddg)
+    a = RdpAccountant(orders=INT_ORDERS, neighboring=ZO).compose(ddg)
     b = RdpAccountant(orders=INT_ORDERS).compose(GaussianEvent(1.5))
     assert np.allclose(a.rdp, b.rdp, rtol=1e-12)
 
@@ -138,7 +141,9 @@ def test_ddg_tau_and_prop14_terms():
         a / 2 * (e2**2 + 2 * e1 * tau + tau**2 * 10),
         a / 2 * (e2 + math.sqrt(10) * tau) ** 2,
     )
-    assert RdpAccountant(orders=[a]).compose(ev).rdp[0] == pytest.approx(expected, rel=1e-12)
+    assert RdpAccountant(orders=[a], neighboring=ZO).compose(ev).rdp[0] == pytest.approx(
+        expected, rel=1e-12
+    )
 
 
 def test_skellam_curve_and_gaussian_limit():
@@ -147,16 +152,20 @@ def test_skellam_curve_and_gaussian_limit():
     expected = a * 100 / (2 * v) + min(
         ((2 * a - 1) * 100 + 6 * 100) / (4 * v * v), 3 * 100 / (2 * v)
     )
-    assert RdpAccountant(orders=[a]).compose(ev).rdp[0] == pytest.approx(expected, rel=1e-12)
+    assert RdpAccountant(orders=[a], neighboring=ZO).compose(ev).rdp[0] == pytest.approx(
+        expected, rel=1e-12
+    )
     # Fine scale (large sensitivity, same noise multiplier): Skellam -> Gaussian from above.
     # Integer orders: the Skellam and DDG curves are evaluated at ceil(order) (see _rdp).
-    gauss = epsilon_for_noise_multiplier(1.0, delta=1e-5, q=1.0, rounds=10, orders=INT_ORDERS)
+    gauss = epsilon_for_noise_multiplier(
+        1.0, delta=1e-5, q=1.0, rounds=10, orders=INT_ORDERS, method=AccountingMethod.RDP
+    )
     for sens, slack in ((10.0, 0.2), (1e4, 1e-3)):
         mech = functools.partial(
             SkellamSumEvent.for_noise_multiplier, l2_sensitivity=sens, n_clients=10, dimension=1000
         )
         eps = epsilon_for_noise_multiplier(
-            1.0, delta=1e-5, q=1.0, rounds=10, mechanism=mech, orders=INT_ORDERS
+            1.0, delta=1e-5, q=1.0, rounds=10, mechanism=mech, orders=INT_ORDERS, neighboring=ZO
         )
         assert gauss <= eps <= gauss * (1 + slack)
 
@@ -184,8 +193,10 @@ def test_poisson_sampled_ddg_and_skellam():
             1.0, l2_sensitivity=100.0, n_clients=50, dimension=1024
         ),
     ):
-        sampled = RdpAccountant().compose(ComposedEvent(PoissonSampledEvent(0.05, event), 100))
-        full = RdpAccountant().compose(ComposedEvent(event, 100))
+        sampled = RdpAccountant(neighboring=ZO).compose(
+            ComposedEvent(PoissonSampledEvent(0.05, event), 100)
+        )
+        full = RdpAccountant(neighboring=ZO).compose(ComposedEvent(event, 100))
         gauss = RdpAccountant().compose(
             ComposedEvent(PoissonSampledEvent(0.05, GaussianEvent(1.0)), 100)
         )
@@ -232,7 +243,7 @@ def test_ddg_bound_dominates_exact_divergence(sigma, n, shift):
     for _ in range(n - 1):
         total = _log_convolve(total, single)
     ev = DiscreteGaussianSumEvent(local_sigma=sigma, n_clients=n, l2_sensitivity=shift, dimension=1)
-    bound = RdpAccountant(orders=[2.0, 3.0, 5.0, 10.0, 30.0]).compose(ev).rdp
+    bound = RdpAccountant(orders=[2.0, 3.0, 5.0, 10.0, 30.0], neighboring=ZO).compose(ev).rdp
     exact = [_worst_renyi(total, _shift(total, shift), a) for a in (2, 3, 5, 10, 30)]
     assert (np.array(exact) <= bound * (1 + 1e-9)).all()
     if (sigma, n) == (0.5, 2):  # tau matters: the sum is less private than a Gaussian
@@ -244,13 +255,13 @@ def test_skellam_bound_dominates_exact_divergence(variance, shift):
     lp = stats.skellam.logpmf(_Y, variance / 2, variance / 2)
     ev = SkellamSumEvent(local_variance=variance, n_clients=1, l2_sensitivity=shift, dimension=1)
     orders = [2.0, 3.0, 5.0, 10.0]
-    bound = RdpAccountant(orders=orders).compose(ev).rdp
+    bound = RdpAccountant(orders=orders, neighboring=ZO).compose(ev).rdp
     exact = [_worst_renyi(lp, _shift(lp, shift), a) for a in orders]
     assert (np.array(exact) <= bound * (1 + 1e-9)).all()
     # Poisson subsampling (add/remove one): P versus the mixture (1-q) P + q P_shifted.
     q = 0.1
     mix = np.logaddexp(math.log1p(-q) + lp, math.log(q) + _shift(lp, shift))
-    sampled = RdpAccountant(orders=orders).compose(PoissonSampledEvent(q, ev)).rdp
+    sampled = RdpAccountant(orders=orders, neighboring=ZO).compose(PoissonSampledEvent(q, ev)).rdp
     exact_sampled = [_worst_renyi(lp, mix, a) for a in orders]
     assert (np.array(exact_sampled) <= sampled * (1 + 1e-9)).all()
     assert (sampled <= bound).all()
@@ -275,7 +286,10 @@ def _mechanisms():
 @pytest.mark.parametrize("mechanism", list(_mechanisms()))
 def test_monotonicity(mechanism):
     def eps(z=1.0, q=0.05, rounds=100):
-        return epsilon_for_noise_multiplier(z, delta=1e-5, q=q, rounds=rounds, mechanism=mechanism)
+        relation = ZO if mechanism is not GaussianEvent else Neighboring.ADD_OR_REMOVE_ONE
+        return epsilon_for_noise_multiplier(
+            z, delta=1e-5, q=q, rounds=rounds, mechanism=mechanism, neighboring=relation
+        )
 
     by_noise = [eps(z=z) for z in (0.6, 0.8, 1.0, 1.5, 3.0)]
     assert all(a > b for a, b in itertools.pairwise(by_noise))
@@ -298,7 +312,16 @@ def test_noise_multiplier_for_epsilon_round_trip():
         2.0,
         1e-5,
     )
-    assert z == pytest.approx(ref, rel=2e-3)
+    assert z <= ref * (1 + 1e-3)  # PLD is tighter than RDP: a smaller z meets the target
+    pld = dp_accounting.calibrate_dp_mechanism(
+        dp_accounting.pld.PLDAccountant,
+        lambda s: dp_accounting.SelfComposedDpEvent(
+            dp_accounting.PoissonSampledDpEvent(0.01, dp_accounting.GaussianDpEvent(s)), 1000
+        ),
+        2.0,
+        1e-5,
+    )
+    assert z == pytest.approx(pld, rel=2e-3)
 
 
 def test_noise_multiplier_for_epsilon_ddg_treats_tiny_shares_as_too_small():
@@ -378,3 +401,160 @@ def test_get_delta_inverts_get_epsilon():
     acc = RdpAccountant().compose(ComposedEvent(PoissonSampledEvent(0.02, GaussianEvent(1.2)), 500))
     eps = acc.get_epsilon(1e-6)
     assert acc.get_delta(eps) == pytest.approx(1e-6, rel=1e-3)
+
+
+# -- add/remove: the neighbour lacks the client's share too ------------------------------------
+
+
+@pytest.mark.parametrize(("sigma", "n", "shift"), [(0.6, 2, 1), (1.0, 3, 2), (2.0, 4, 3)])
+def test_ddg_add_remove_bound_dominates_exact_divergence(sigma, n, shift):
+    """Exact 1-D divergences (log-space convolution) between n shares + shift and n - 1
+    shares, both directions, against the add/remove curve."""
+    single = -(_Y.astype(float) ** 2) / (2 * sigma**2)
+    single -= special.logsumexp(single)
+    fewer = single
+    for _ in range(n - 2):
+        fewer = _log_convolve(fewer, single)
+    more = _log_convolve(fewer, single)
+    p = _shift(more, shift)
+    orders = [a for a in (1.5, 2.0, 3.0, 5.0, 10.0) if a < n]
+    ev = DiscreteGaussianSumEvent(local_sigma=sigma, n_clients=n, l2_sensitivity=shift, dimension=1)
+    bound = RdpAccountant(orders=orders).compose(ev).rdp
+    exact = [max(_renyi(p, fewer, a), _renyi(fewer, p, a)) for a in orders]
+    assert (np.array(exact) <= bound * (1 + 1e-9)).all()
+    assert (np.array(exact) >= bound * 0.5).all() or sigma < 1  # and not vacuous
+    zero_out = RdpAccountant(orders=orders, neighboring=ZO).compose(ev).rdp
+    assert (bound > zero_out).all()  # the missing share costs
+
+
+def test_add_remove_matches_the_gaussian_variance_formula_and_the_issue():
+    """Issue 17's cases: q = 1, one round, d' = 16384, noise for m = 80 of 100 (16 of 20),
+    every client survives: zero-out 4.16, add/remove 6.45 (n = 100) and 33.7 (n = 20)."""
+    for n, expected in ((100, 6.45), (20, 33.7)):
+        m = n - math.floor(0.2 * n)
+        planned = DiscreteGaussianSumEvent.for_noise_multiplier(
+            1.0, l2_sensitivity=1e6, n_clients=m, dimension=16384
+        )
+        ev = DiscreteGaussianSumEvent(
+            local_sigma=planned.local_sigma, n_clients=n, l2_sensitivity=1e6, dimension=16384
+        )
+        zero_out = RdpAccountant(neighboring=ZO).compose(ev).get_epsilon(1e-5)
+        add_remove = RdpAccountant().compose(ev).get_epsilon(1e-5)
+        assert zero_out == pytest.approx(4.16, abs=0.01)
+        assert add_remove == pytest.approx(expected, abs=0.05)
+        # mpmath: Renyi divergence of the two Gaussians (per coordinate x d', plus the shift)
+        mpmath.mp.dps = 40
+        v1 = mpmath.mpf(n) * mpmath.mpf(ev.local_sigma) ** 2
+        v0 = v1 - mpmath.mpf(ev.local_sigma) ** 2
+        for a in (2, 4):
+            ref = max(
+                mpmath.log(
+                    mpmath.quad(
+                        lambda y, a=a, s=s, t=t: (
+                            mpmath.npdf(y, 0, mpmath.sqrt(s)) ** a
+                            * mpmath.npdf(y, 0, mpmath.sqrt(t)) ** (1 - a)
+                        ),
+                        [-mpmath.inf, 0, mpmath.inf],
+                    )
+                )
+                / (a - 1)
+                * 16384
+                + a * mpmath.mpf(1e12) / (2 * (a * t + (1 - a) * s))
+                for s, t in ((v1, v0), (v0, v1))
+            )
+            ours = RdpAccountant(orders=[float(a)]).compose(ev).rdp[0]
+            assert ours == pytest.approx(float(ref), rel=1e-6)
+            assert ours >= float(ref) * (1 - 1e-9)
+
+
+def test_skellam_is_refused_under_add_remove_and_named_zero_out():
+    ev = SkellamSumEvent(local_variance=100.0, n_clients=10, l2_sensitivity=5.0, dimension=64)
+    acc = RdpAccountant()
+    assert not acc.supports(ev)
+    with pytest.raises(InvalidArgument, match="ZERO_OUT"):
+        acc.compose(PoissonSampledEvent(0.1, ev))
+    assert acc.ledger == ()
+    assert RdpAccountant(neighboring=ZO).supports(PoissonSampledEvent(0.1, ev))
+
+
+# -- PLD and fractional-order RDP for the Gaussian ---------------------------------------------
+
+
+def _dp_pld(z, q, rounds, delta=1e-5):
+    from dp_accounting.pld import pld_privacy_accountant
+
+    event = dp_accounting.GaussianDpEvent(z)
+    if q < 1:
+        event = dp_accounting.PoissonSampledDpEvent(q, event)
+    acc = pld_privacy_accountant.PLDAccountant()
+    acc.compose(dp_accounting.SelfComposedDpEvent(event, rounds))
+    return acc.get_epsilon(delta)
+
+
+@pytest.mark.parametrize(
+    ("z", "q", "rounds"), [(1.0, 0.1, 100), (3.0, 0.01, 100), (0.8, 1.0, 10), (1.5, 1.0, 1)]
+)
+def test_pld_is_within_one_percent_of_dp_accounting(z, q, rounds):
+    ours = epsilon_for_noise_multiplier(z, delta=1e-5, q=q, rounds=rounds)
+    ref = _dp_pld(z, q, rounds)
+    assert abs(ours - ref) <= 0.01 * ref
+    rdp = epsilon_for_noise_multiplier(
+        z, delta=1e-5, q=q, rounds=rounds, method=AccountingMethod.RDP
+    )
+    assert ours <= rdp  # PLD is the tighter of two upper bounds
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("z", [0.5, 0.8, 1.0, 1.5, 3.0])
+def test_pld_grid_within_one_percent(z):
+    for q, rounds in itertools.product((0.01, 0.1, 1.0), (1, 100, 1000)):
+        ours = epsilon_for_noise_multiplier(z, delta=1e-5, q=q, rounds=rounds)
+        ref = _dp_pld(z, q, rounds)
+        assert abs(ours - ref) <= 0.01 * ref, (z, q, rounds)
+
+
+def test_unsampled_gaussian_pld_is_the_exact_analytic_gaussian():
+    """Balle-Wang: delta(eps) of N(mu, 1) vs N(0, 1), evaluated independently in mpmath."""
+    mpmath.mp.dps = 40
+    z, rounds = 0.8, 10
+    eps = epsilon_for_noise_multiplier(z, delta=1e-5, q=1.0, rounds=rounds)
+    mu = mpmath.sqrt(rounds) / z
+    ncdf = mpmath.ncdf
+    delta_at = ncdf(-eps / mu + mu / 2) - mpmath.exp(eps) * ncdf(-eps / mu - mu / 2)
+    assert float(delta_at) <= 1e-5 * (1 + 1e-9)
+    e2 = eps * (1 - 1e-9)
+    assert float(ncdf(-e2 / mu + mu / 2) - mpmath.exp(e2) * ncdf(-e2 / mu - mu / 2)) > 1e-5 * (
+        1 - 1e-6
+    )
+
+
+def test_fractional_orders_are_computed_not_dropped():
+    """Issue 17: dp-accounting 0.6.0's RDP gives 236.45 at z = 0.5, q = 0.1, T = 1000 (it
+    drops fractional orders); Opacus's RDP gives 136.05, PLD 126.17."""
+    kw = {"delta": 1e-5, "q": 0.1, "rounds": 1000}
+    rdp = epsilon_for_noise_multiplier(0.5, method=AccountingMethod.RDP, **kw)
+    assert rdp == pytest.approx(136.05, abs=0.01)
+    assert epsilon_for_noise_multiplier(0.5, **kw) == pytest.approx(126.17, abs=0.01)
+    # independent: the integral defining A_a, in mpmath, at a fractional order
+    mpmath.mp.dps = 30
+    q, z, a = 0.1, 0.5, 1.5
+    f = lambda x: ((1 - q) + q * mpmath.exp((2 * x - 1) / (2 * z * z))) ** a * mpmath.npdf(x, 0, z)  # noqa: E731
+    ref = float(mpmath.log(mpmath.quad(f, [-mpmath.inf, 0, 1, mpmath.inf])) / (a - 1))
+    ours = _rdp.sampled_gaussian_rdp(np.array([a]), q, z)[0]
+    assert ref <= ours <= ref * (1 + 1e-8)
+
+
+def test_pld_accountant_supports_gaussians_only():
+    from secfl.dp import PldAccountant
+
+    acc = PldAccountant()
+    ev = DiscreteGaussianSumEvent(local_sigma=3.0, n_clients=4, l2_sensitivity=5.0, dimension=8)
+    assert not acc.supports(ev)
+    with pytest.raises(InvalidArgument, match="RdpAccountant"):
+        acc.compose(ev)
+    assert acc.get_epsilon(1e-5) == 0.0
+    acc.compose(ComposedEvent(PoissonSampledEvent(0.1, GaussianEvent(1.0)), 10))
+    eps = acc.get_epsilon(1e-5)
+    assert acc.get_delta(eps) <= 1.01e-5
+    with pytest.raises(InvalidArgument):
+        PldAccountant(neighboring=Neighboring.REPLACE_ONE)

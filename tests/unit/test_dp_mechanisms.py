@@ -437,3 +437,24 @@ def test_plan_distributed_validates_before_searching():
             plan_distributed(**{**args, **bad})
     with pytest.raises(InvalidArgument, match="exceeds"):
         plan_distributed(**{**args, "min_clients": 11})
+
+
+def test_ddg_collapse_is_named_with_its_fixes():
+    """Issue 17: z = 1, 2000 clients, 14 bits, d = 4096 gives sigma_l = 0.73 (ddg epsilon
+    in the hundreds of thousands): the plan warns and names Skellam, bits, clients, z."""
+    from secfl.dp.mechanisms import ddg_collapse
+
+    kw = {"bits": 14, "n_clients": 2000, "min_clients": 2000, "clip_bound": 1.0}
+    weak = plan_distributed(
+        **kw, dimension=4096, noise_multiplier=1.0, kind=NoiseKind.DISCRETE_GAUSSIAN
+    )
+    reason = ddg_collapse(weak.noise, n_clients=2000)
+    assert reason is not None
+    for fix in ("Skellam", "more bits", "fewer clients", "larger noise multiplier"):
+        assert fix in reason
+    ok = plan_distributed(
+        **{**kw, "bits": 20}, dimension=4096, noise_multiplier=1.0, kind=NoiseKind.DISCRETE_GAUSSIAN
+    )
+    assert ddg_collapse(ok.noise, n_clients=2000) is None
+    sk = plan_distributed(**kw, dimension=4096, noise_multiplier=1.0, kind=NoiseKind.SKELLAM)
+    assert ddg_collapse(sk.noise, n_clients=2000) is None

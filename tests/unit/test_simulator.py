@@ -166,7 +166,10 @@ def test_cli_privacy_target_epsilon(capsys):
     out = json.loads(capsys.readouterr().out)
     assert rc == 0
     assert out["epsilon"] <= 2
-    assert out["noise_multiplier"] == pytest.approx(1.0223, rel=1e-3)  # dp-accounting: 1.02229
+    # PLD (dp-accounting's PLD calibration: 0.9593); its RDP needed 1.02229
+    assert out["noise_multiplier"] == pytest.approx(0.9593, rel=2e-3)
+    assert out["accounting"] == "pld"
+    assert out["neighboring"] == "add-remove"
 
 
 def test_cli_privacy_needs_noise_or_target(capsys):

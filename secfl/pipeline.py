@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from secfl.dp.accounting import DpEvent
+from secfl.dp.accounting import DpEvent, Neighboring
 from secfl.dp.clipping import clip_l2
 from secfl.dp.mechanisms import (
     DistributedPlan,
@@ -93,10 +93,15 @@ class DistributedDP:
     """``None``: solved by the driver from ``FedAvgConfig(target_epsilon=...)``."""
     delta: float = 1e-5
     beta: float = math.exp(-0.5)
+    neighboring: Neighboring = Neighboring.ADD_OR_REMOVE_ONE
+    """The relation the run's epsilon is accounted for (server side; not sent to clients).
+    Skellam has only a zero-out bound: it needs ``Neighboring.ZERO_OUT`` here, explicitly."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.mechanism, DPMechanism):
             raise InvalidArgument(f"mechanism must be a DPMechanism, got {self.mechanism!r}")
+        if not isinstance(self.neighboring, Neighboring):
+            raise InvalidArgument(f"neighboring must be a Neighboring, got {self.neighboring!r}")
         z = self.noise_multiplier
         if z is not None and not (isinstance(z, int | float) and math.isfinite(z) and z > 0):
             raise InvalidArgument(f"noise_multiplier must be a number > 0, got {z!r}")

@@ -30,7 +30,7 @@ import numpy as np
 
 from secfl.audit._errors import AuditFailure, Violation
 from secfl.audit.one_run import GuessOutcome, score_guesses
-from secfl.dp.accounting import GaussianEvent, RdpAccountant
+from secfl.dp.accounting import GaussianEvent, Neighboring, RdpAccountant
 from secfl.dp.mechanisms import GaussianMechanism, Placement
 from secfl.errors import InvalidArgument, ProtocolAbort
 from secfl.hazmat.rng import Csprng
@@ -283,7 +283,11 @@ def run_privacy_audit(
     )
     updates = np.zeros((m, m))
     updates[np.flatnonzero(included), np.flatnonzero(included)] = c  # canary i: c * e_i
-    accountant = RdpAccountant()
+    # The experiment is zero-out (an out canary sends zeros and keeps its noise share): the
+    # distributed mechanisms are held to their zero-out epsilon, the tightest that applies.
+    accountant = RdpAccountant(
+        neighboring=Neighboring.ADD_OR_REMOVE_ONE if central else Neighboring.ZERO_OUT
+    )
     scores = np.zeros(m)
     for round_id in range(1, config.rounds + 1):
         inputs = {i + 1: pipeline.client_side(updates[i], rng=rng).encoded for i in range(m)}

@@ -23,18 +23,16 @@ import numpy as np
 from secfl._text import plural
 from secfl.dp.accounting import (
     DpEvent,
-    Neighboring,
     RdpAccountant,
     noise_multiplier_for_epsilon,
 )
 from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper
 from secfl.errors import InvalidArgument, SecflError
-from secfl.fl.round import RoundCore, RoundShape, Weighting, encode_update
+from secfl.fl.round import RoundCore, RoundShape, Weighting, accounting_relation, encode_update
 from secfl.hazmat.rng import Csprng
 from secfl.paillier_keys import PaillierPrivateKey
 from secfl.pipeline import (
     SECAGG_PLUS_CORRUPT,
-    DPMechanism,
     Pipeline,
     PipelineConfig,
     build_protocol,
@@ -259,7 +257,7 @@ def _with_solved_noise(config: FedAvgConfig, *, n_clients: int, dim: int) -> Fed
         assert round_event is not None
         return round_event
 
-    skellam = base_dp.mechanism is DPMechanism.SKELLAM  # zero-out: see RoundCore
+    relation = accounting_relation(base_dp)
     with warnings.catch_warnings():  # the search tries weak plans; the solution is checked
         warnings.simplefilter("ignore")
         z = noise_multiplier_for_epsilon(
@@ -268,7 +266,7 @@ def _with_solved_noise(config: FedAvgConfig, *, n_clients: int, dim: int) -> Fed
             q=q,
             rounds=config.rounds,
             mechanism=event,
-            neighboring=Neighboring.ZERO_OUT if skellam else Neighboring.ADD_OR_REMOVE_ONE,
+            neighboring=relation,
         )
     dp = dataclasses.replace(base_dp, noise_multiplier=z)
     pipeline = dataclasses.replace(config.pipeline, dp=dp)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +34,7 @@ from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper, clip_l2
 from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
 from secfl.paillier_keys import KEY_BITS, PaillierPrivateKey, generate_paillier_keypair
-from secfl.pipeline import DPMechanism, Pipeline, PipelineConfig
+from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig
 from secfl.protocols.base import ProtocolName
 
 __all__ = [
@@ -48,13 +47,26 @@ __all__ = [
 ]
 
 _SKELLAM_ZERO_OUT = (
-    "Skellam noise is accounted under the zero-out relation (a client's update replaced by "
-    "zeros, its noise share kept; accountant.neighboring is Neighboring.ZERO_OUT): secfl has "
-    "no add/remove bound for Skellam sums, whose share count changes with the client. Use "
-    "DPMechanism.DISCRETE_GAUSSIAN for an add/remove-one guarantee"
+    "secfl has no add/remove-one bound for Skellam noise (the sum's share count changes with "
+    "the client), only a zero-out one (a client's update replaced by zeros, its noise share "
+    "kept). Use DPMechanism.DISCRETE_GAUSSIAN for an add/remove-one guarantee, or accept the "
+    "weaker relation explicitly: DistributedDP(mechanism=DPMechanism.SKELLAM, "
+    "neighboring=Neighboring.ZERO_OUT)"
 )
 _WEIGHT_SLOT_NORM2 = 1.0  # the weight is at most 1
 _INDICATOR_NORM2 = 0.25  # the indicator is +-1/2
+
+
+def accounting_relation(dp: DistributedDP) -> Neighboring:
+    """The relation ``dp`` is accounted for; refuses one secfl cannot bound."""
+    if dp.neighboring is Neighboring.REPLACE_ONE:
+        raise InvalidArgument(
+            "DistributedDP(neighboring=REPLACE_ONE) is not offered: federated averaging samples "
+            "clients by Poisson sampling, whose relation is add/remove-one (the default)"
+        )
+    if dp.mechanism is DPMechanism.SKELLAM and dp.neighboring is Neighboring.ADD_OR_REMOVE_ONE:
+        raise InvalidArgument(_SKELLAM_ZERO_OUT)
+    return dp.neighboring
 
 
 class Weighting(enum.Enum):
@@ -219,11 +231,7 @@ class RoundCore:
         self.sampling_rate = sampling_rate
         self.accountant: RdpAccountant | None = None
         if pipeline.dp is not None:
-            relation = Neighboring.ADD_OR_REMOVE_ONE
-            if pipeline.dp.mechanism is DPMechanism.SKELLAM:
-                relation = Neighboring.ZERO_OUT
-                warnings.warn(_SKELLAM_ZERO_OUT, stacklevel=3)
-            self.accountant = RdpAccountant(neighboring=relation)
+            self.accountant = RdpAccountant(neighboring=accounting_relation(pipeline.dp))
         self.clipper = AdaptiveClipper(adaptive_clip) if adaptive_clip is not None else None
         self._velocity: np.ndarray | None = None
         self._paillier_keys = paillier_keys

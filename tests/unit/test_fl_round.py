@@ -179,3 +179,20 @@ def test_given_small_keys_run_with_dp_in_the_simulator(small_paillier_keys):
     )
     (record,) = fed.run()
     assert record.aborted is None
+
+
+def test_skellam_needs_zero_out_chosen_explicitly():
+    """No add/remove bound for Skellam: refused, never silently accounted as zero-out."""
+    from secfl.dp import Neighboring
+    from secfl.pipeline import DistributedDP, DPMechanism, PipelineConfig
+
+    skellam = DistributedDP(mechanism=DPMechanism.SKELLAM)
+    with pytest.raises(InvalidArgument, match=r"neighboring=Neighboring\.ZERO_OUT"):
+        RoundCore(PipelineConfig(protocol="secagg", dp=skellam))
+    zero_out = DistributedDP(mechanism=DPMechanism.SKELLAM, neighboring=Neighboring.ZERO_OUT)
+    core = RoundCore(PipelineConfig(protocol="secagg", dp=zero_out))
+    assert core.accountant is not None
+    assert core.accountant.neighboring is Neighboring.ZERO_OUT
+    ddg = RoundCore(PipelineConfig(protocol="secagg", dp=DistributedDP()))
+    assert ddg.accountant is not None
+    assert ddg.accountant.neighboring is Neighboring.ADD_OR_REMOVE_ONE

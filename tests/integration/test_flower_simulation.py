@@ -5,9 +5,9 @@ virtual SuperNodes whose ClientApps run in Ray workers (the ``flower-sim`` extra
 message goes through Flower's in-memory SuperLink state and a Ray task, with the node's
 ``Context`` kept by the engine between messages. Two SecAgg+ rounds of
 :class:`~secfl.integrations.flower.SecureAggregation` over ``FedAvg``; the ClientApp is the
-example app's training behind ``secfl_mod`` and a test mod that crashes chosen nodes on a
-chosen secfl message of a round (a ClientApp exception is an error reply, which secfl counts
-as a dropout of that phase):
+example app's training behind ``secfl_mod`` and the example's ``CrashMod``, which crashes
+chosen nodes on a chosen secfl message of a round (a ClientApp exception is an error reply,
+which secfl counts as a dropout of that phase):
 
 * round 1: three nodes crash in the mask phase (after sharing their keys: the server
   rebuilds their pairwise masks from the survivors' shares);
@@ -15,7 +15,7 @@ as a dropout of that phase):
 
 Each round must end with the other nodes aggregated, the crashed ones in ``dropped`` with a
 one-line reason, and the new global model equal to the old one plus the mean of the
-survivors' (clipped) updates, recomputed here, to the codec's quantum. About a minute on 2 cores
+survivors' (clipped) updates, recomputed here, to the codec's quantum. About 20 s on 2 cores
 (Ray's start is ~5 s of it); part of ``make test``, skipped without Ray.
 """
 
@@ -26,7 +26,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ pytest.importorskip("flwr", reason="the flower extra (flwr) is not installed")
 pytest.importorskip("ray", reason="the flower-sim extra (ray) is not installed")
 
 import ray
-from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message
+from flwr.app import Array, ArrayRecord, Context
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
@@ -46,41 +47,29 @@ from flwr.supercore.task_identity import TaskIdentity
 from secfl.fl import Weighting
 from secfl.hazmat.rng import Csprng
 from secfl.integrations._flower_common import one_line_reason
-from secfl.integrations.flower import RECORD_KEY, SecureAggregation, secfl_mod
+from secfl.integrations.flower import SecureAggregation, secfl_mod
 from secfl.pipeline import Pipeline, PipelineConfig
 
 APP_DIR = Path(__file__).resolve().parents[2] / "examples" / "flower_app"
 sys.path.insert(0, str(APP_DIR))  # Ray workers get this process's sys.path as PYTHONPATH
+from marked_processes import marked_pids  # noqa: E402
 from secfl_flower_app import client_app as example_client  # noqa: E402
 from secfl_flower_app import settings, task  # noqa: E402
+from secfl_flower_app.faults import CrashMod  # noqa: E402
 
 NODES = 60
 ROUNDS = 2
 CLIP, DROPOUT, LR, STEPS = 5.0, 0.2, 0.05, 2
-# partition id -> (round, number of the round's secfl message on which its ClientApp raises)
-CRASHES = {3: (1, 3), 17: (1, 3), 42: (1, 3), 5: (2, 2), 8: (2, 2), 50: (2, 1)}
+# (partition, round) -> number of the round's secfl message on which its ClientApp raises
+CRASHES = {(3, 1): 3, (17, 1): 3, (42, 1): 3, (5, 2): 2, (8, 2): 2, (50, 2): 1}
 PHASES = {1: "advertise", 2: "share", 3: "mask"}  # SecAgg+'s n-th message of a round
-COUNTER = "test.crash"
-
-
-def crash_mod(msg: Message, context: Context, call_next: Callable[..., Message]) -> Message:
-    """Raise on the secfl message that ``CRASHES`` names for this node's partition."""
-    record = msg.content.config_records.get(RECORD_KEY)
-    if record is None:
-        return call_next(msg, context)
-    server_round = int(record["round"])
-    seen = context.state.config_records.get(COUNTER)
-    count = 1 + (int(seen["count"]) if seen and seen["round"] == server_round else 0)
-    context.state[COUNTER] = ConfigRecord({"round": server_round, "count": count})
-    partition = int(context.node_config["partition-id"])
-    if CRASHES.get(partition) == (server_round, count):
-        raise RuntimeError(f"test crash: partition {partition}, round {server_round}")
-    return call_next(msg, context)
+MARK = "SECFL_SIMULATION_TEST"  # environment marker of every process the engine starts
 
 
 def client_app() -> ClientApp:
-    """The example's training behind the crash mod and ``secfl_mod``."""
-    app = ClientApp(mods=[crash_mod, secfl_mod])
+    """The example's training behind ``secfl_mod`` and the example's crash mod. Ray workers
+    import all of it by name: Flower gives them this process's ``sys.path``."""
+    app = ClientApp(mods=[CrashMod(CRASHES), secfl_mod])
     app.train()(example_client.train)
     return app
 
@@ -115,40 +104,23 @@ def server_app(out: dict[str, object]) -> ServerApp:
     return app
 
 
-def _children(pid: int) -> set[int]:
-    """Every living descendant of process ``pid`` (from /proc)."""
-    parent: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                stat = (entry / "stat").read_text()
-                parent[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, pp in parent.items() if pp in frontier} - found
-        found |= frontier
-    return found
-
-
 @pytest.fixture
 def simulation_cleanup(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Test functions travel to Ray workers by value; afterwards what the engine changed in
-    this process is restored, Ray is down and every process it started is gone (checked,
-    and killed by pid if one lingers)."""
+    """Afterwards what the engine changed in this process is restored, Ray is down and
+    every process it started (Ray's daemons and workers, which inherit the ``MARK``
+    environment variable) is gone: checked, and killed by pid if one lingers."""
+    token = uuid.uuid4().hex
+    monkeypatch.setenv(MARK, token)
     monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))  # Flower rewrites it
     for name in ("_run_id", "_node_id", "_task_id"):  # run_simulation sets them for good
         monkeypatch.setattr(TaskIdentity, name, getattr(TaskIdentity, name))
-    before = _children(os.getpid())
-    module = sys.modules[__name__]
-    ray.cloudpickle.register_pickle_by_value(module)
     try:
         yield
     finally:
-        ray.cloudpickle.unregister_pickle_by_value(module)
         if ray.is_initialized():
             ray.shutdown()
-        deadline = time.monotonic() + 30.0
-        while (left := _children(os.getpid()) - before) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 30.0  # Ray's workers exit a few seconds after it
+        while (left := marked_pids(MARK, token)) and time.monotonic() < deadline:
             time.sleep(0.2)
         for pid in left:
             with contextlib.suppress(ProcessLookupError):
@@ -198,14 +170,14 @@ def test_secagg_plus_rounds_with_crashing_nodes_in_the_simulation_engine(simulat
     assert len(seen) == ROUNDS + 1
     quantum = codec_quantum()
     for record in strategy.history:
-        crashed = {p: PHASES[n] for p, (r, n) in CRASHES.items() if r == record.round}
+        crashed = {p: PHASES[n] for (p, r), n in CRASHES.items() if r == record.round}
         assert record.aborted is None
         assert len(record.nodes) == NODES
         assert len(record.survivors) == NODES - len(crashed)
         assert set(record.survivors) == set(record.nodes) - set(record.dropped)
         why = [reason.split(": ", 1) for reason in record.dropped.values()]
         assert sorted((phase, one_line_reason(text)) for phase, text in why) == sorted(
-            (phase, f"RuntimeError: test crash: partition {p}, round {record.round}")
+            (phase, f"RuntimeError: crash on purpose: partition {p}, round {record.round}")
             for p, phase in crashed.items()
         )
         survivors = sorted(set(range(NODES)) - set(crashed))

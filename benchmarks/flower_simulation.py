@@ -22,6 +22,7 @@ secfl, Flower and numpy on its first message.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -43,7 +44,12 @@ PHASES = ("advertise", "share", "mask", "unmask")
 PAGE = "flower-simulation"
 
 
-# ----------------------------------------------------------------------------- memory
+# ----------------------------------------------------------------------------- sampling
+TICK = os.sysconf("SC_CLK_TCK")
+DELIVERY = "add_messages_to_queue"
+"""The simulation engine's thread that hands stored messages to the Ray workers."""
+
+
 def _rss_peak() -> int:
     """This process's peak resident set (``VmHWM``), in bytes."""
     with open("/proc/self/status") as f:
@@ -53,13 +59,24 @@ def _rss_peak() -> int:
     return 0
 
 
+def _stat(path: str) -> list[str]:
+    """The fields of a /proc ``stat`` file after the command name (``[0]`` is the state)."""
+    with open(path) as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def _cpu(path: str) -> float:
+    """User + system CPU seconds from a /proc ``stat`` file."""
+    fields = _stat(path)
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 def _descendants(pid: int) -> set[int]:
     parent: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                stat = (entry / "stat").read_text()
-                parent[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+                parent[int(entry.name)] = int(_stat(f"{entry}/stat")[1])
             except (OSError, IndexError, ValueError):
                 continue
     found, frontier = set(), {pid}
@@ -80,22 +97,33 @@ def _pss(pid: int) -> int:
     return 0
 
 
-class ChildMemory(threading.Thread):
-    """Samples the summed PSS of this process's descendants (Ray's processes) every
-    ``interval`` seconds; :attr:`peak` is the largest sum seen, :attr:`largest` the largest
-    single process."""
+class Sampler(threading.Thread):
+    """Every ``interval`` seconds, from /proc: the summed PSS of this process's descendants
+    (Ray's processes: :attr:`peak`, and :attr:`largest` of one), their CPU seconds, and the
+    CPU seconds of each of this process's Python threads by name (Python names a thread
+    ``Thread-N (target)``), so that the engine's delivery thread can be told apart."""
 
     def __init__(self, interval: float = 0.5) -> None:
         super().__init__(daemon=True)
         self.interval = interval
         self.peak = self.largest = 0
+        self.child_cpu: dict[int, float] = {}
+        self.thread_cpu: dict[str, float] = {}
         self._halt = threading.Event()
 
     def run(self) -> None:
         while not self._halt.wait(self.interval):
-            sizes = [_pss(p) for p in _descendants(os.getpid())]
+            children = _descendants(os.getpid())
+            sizes = [_pss(p) for p in children]
             self.peak = max(self.peak, sum(sizes))
             self.largest = max([self.largest, *sizes])
+            for pid in children:
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    self.child_cpu[pid] = _cpu(f"/proc/{pid}/stat")
+            for thread in threading.enumerate():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    key = f"{thread.name} {thread.native_id}"
+                    self.thread_cpu[key] = _cpu(f"/proc/self/task/{thread.native_id}/stat")
 
     def stop(self) -> None:
         self._halt.set()
@@ -122,11 +150,11 @@ def flower_run(n: int, rounds: int, dropout: float) -> dict[str, Any]:
             f"{k}={json.dumps(v) if isinstance(v, str) else v}" for k, v in settings.items()
         )
         argv = ["--num-supernodes", str(n), "--crash", str(dropout), "--run-config", run_config]
-        sampler = ChildMemory()
+        sampler = Sampler()
         sampler.start()
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         run_simulation.main(argv)
-        total = time.perf_counter() - t0
+        total, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         sampler.stop()
         result = json.loads(result_file.read_text())
     dropped = math.floor(dropout * n)
@@ -150,6 +178,11 @@ def flower_run(n: int, rounds: int, dropout: float) -> dict[str, Any]:
         "driver_peak_bytes": _rss_peak(),
         "ray_peak_bytes": sampler.peak,
         "ray_largest_process_bytes": sampler.largest,
+        "driver_cpu_seconds": cpu,
+        "delivery_cpu_seconds": sum(
+            v for k, v in sampler.thread_cpu.items() if f"({DELIVERY})" in k
+        ),
+        "ray_cpu_seconds": sum(sampler.child_cpu.values()),
     }
 
 
@@ -205,7 +238,35 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
+def _time_row(n: int, f: dict[str, Any], m: dict[str, Any], load: float) -> str:
+    rounds = f["rounds"]
+    steady = rounds[1:] or rounds  # the rounds after the first
+    times = [r["seconds"] for r in steady]
+    later = _mean(times)
+    phases = [_mean([r["phase_seconds"].get(p, 0.0) for r in steady]) for p in PHASES]
+    correct = all(r["correct"] for r in rounds) and m["correct"]
+    return (
+        f"| {n} | {secs(rounds[0]['seconds'])} "
+        f"| {secs(later)} ({secs(min(times))}-{secs(max(times))}) | "
+        + " | ".join(secs(x) for x in phases)
+        + f" | {secs(f['run_seconds'])} | {secs(m['round_seconds'])} "
+        f"| {later / m['round_seconds']:.1f}x | {'yes' if correct else 'NO'} | {load:.1f} |"
+    )
+
+
+def _resource_row(n: int, f: dict[str, Any], m: dict[str, Any]) -> str:
+    cpu, delivery = f["driver_cpu_seconds"], f["delivery_cpu_seconds"]
+    memory = f["driver_peak_bytes"] + f["ray_peak_bytes"]
+    return (
+        f"| {n} | {secs(cpu)} | {secs(delivery)} ({delivery / cpu:.0%}) "
+        f"| {secs(f['ray_cpu_seconds'])} | {_mb(f['driver_peak_bytes'])} "
+        f"| {_mb(f['ray_peak_bytes'])} | {_mb(f['ray_largest_process_bytes'])} "
+        f"| {_mb(m['peak_bytes'])} | {memory / m['peak_bytes']:.1f}x |"
+    )
+
+
 def markdown(results: dict[str, Any]) -> str:
+    """The page: the machine and its load, a time table and a resource table, notes."""
     env = results["environment"]
     ls, le = results["load_average"]["start"], results["load_average"]["end"]
     mem = env.get("memory_bytes")
@@ -229,59 +290,50 @@ def markdown(results: dict[str, Any]) -> str:
         "n, d, dropout rate and phase (one round, every party in one process, one after "
         "the other). See the module docstring of `benchmarks/flower_simulation.py`.",
         "",
-        "| n | first round s | later rounds s: mean (min-max) | advertise | share | mask | unmask "
-        "| whole run s | driver peak RSS MB | Ray processes peak PSS MB | in-memory round s "
-        "| in-memory peak RSS MB | round: Flower / in-memory | memory: Flower / in-memory "
-        "| correct | load |",
-        "|" + "---|" * 16,
+        "## Time",
+        "",
+        "| n | first round s | later rounds s: mean (min-max) | advertise | share | mask "
+        "| unmask | whole run s | in-memory round s | Flower / in-memory | correct | load |",
+        "|" + "---|" * 12,
     ]
-    for row in results["rows"]:
-        f, m = row["flower"], row["inmemory"]
-        if "error" in f or "error" in m:
-            why = f.get("error") or m.get("error")
-            lines.append(f"| {row['n']} | " + " | ".join(["-"] * 13) + f" | {why} | - |")
-            continue
-        rounds = f["rounds"]
-        steady = rounds[1:] or rounds  # the rounds after the first
-        times = [r["seconds"] for r in steady]
-        later = _mean(times)
-        memory = f["driver_peak_bytes"] + f["ray_peak_bytes"]
-        correct = all(r["correct"] for r in rounds) and m["correct"]
-        lines.append(
-            f"| {row['n']} | {secs(rounds[0]['seconds'])} "
-            f"| {secs(later)} ({secs(min(times))}-{secs(max(times))}) | "
-            + " | ".join(
-                secs(_mean([r["phase_seconds"].get(p, 0.0) for r in steady])) for p in PHASES
-            )
-            + f" | {secs(f['run_seconds'])} | {_mb(f['driver_peak_bytes'])} "
-            f"| {_mb(f['ray_peak_bytes'])} | {secs(m['round_seconds'])} | {_mb(m['peak_bytes'])} "
-            f"| {later / m['round_seconds']:,.0f}x | {memory / m['peak_bytes']:.1f}x "
-            f"| {'yes' if correct else 'NO'} | {row['load']:.1f} |"
-        )
+    ok = [r for r in results["rows"] if "error" not in r["flower"] and "error" not in r["inmemory"]]
+    lines += [_time_row(r["n"], r["flower"], r["inmemory"], r["load"]) for r in ok]
     lines += [
         "",
+        "## CPU and memory",
+        "",
+        "| n | driver CPU s | of it, the engine's delivery loop | Ray processes CPU s "
+        "| driver peak RSS MB | Ray processes peak PSS MB | largest Ray process MB "
+        "| in-memory peak RSS MB | memory: Flower / in-memory |",
+        "|" + "---|" * 9,
+    ]
+    lines += [_resource_row(r["n"], r["flower"], r["inmemory"]) for r in ok]
+    lines += [""]
+    for r in results["rows"]:
+        if r not in ok:
+            why = r["flower"].get("error") or r["inmemory"].get("error")
+            lines += [f"n = {r['n']} did not complete: {why}", ""]
+    lines += [
         "* **first round**: includes Ray starting its ClientApp workers, each importing "
         "secfl, Flower and numpy on its first message; **later rounds** are the steady "
         "state. Phase columns are the later rounds' mean wall seconds per phase, from "
-        "sending the phase's messages to the last reply (`advertise` carries the training).",
+        "sending the phase's messages to the last reply (`advertise` carries the training); "
+        "the strategy polls for replies every 0.2 s.",
         "* **whole run**: `run_simulation` from call to return (Ray's start and shutdown, "
         "every round).",
-        "* **driver peak RSS**: the process running `run_simulation` (ServerApp thread, "
-        "Flower's in-memory SuperLink state, Ray's driver). **Ray processes peak PSS**: the "
-        "largest sum, over one 0.5 s sample, of the proportional set sizes of the processes "
-        "Ray started (GCS, raylet, ClientApp workers); the largest single one was "
-        + ", ".join(
-            f"{_mb(r['flower']['ray_largest_process_bytes'])} MB (n = {r['n']})"
-            for r in results["rows"]
-            if "error" not in r["flower"]
-        )
-        + ".",
         "* **correct**: every Flower round aggregated exactly the n - floor(dropout x n) "
         "nodes that did not crash (none aborted), and the in-memory round's decoded sum "
         "matched its inputs (tests/integration/test_flower_simulation.py checks Flower's "
         "aggregate itself).",
         "* **load**: the 1-minute load average when the row's runs ended (above "
         f"{env['cores']}, the number of cores, other processes were waiting for the CPU too).",
+        "* **driver**: the process running `run_simulation` (the ServerApp thread with "
+        "secfl's server, Flower's in-memory SuperLink state and its delivery threads, Ray's "
+        f"driver). **Delivery loop**: the engine's `{DELIVERY}` thread, which every 0.1 s "
+        "asks the SuperLink state for each node's next message; each ask scans every stored "
+        "message. **Ray processes**: those Ray started (GCS, raylet, ClientApp workers); CPU "
+        "seconds and the peak of their summed proportional set sizes, sampled every 0.5 s "
+        "from /proc.",
         "* **in-memory**: `run_scenario` (what `secfl simulate --protocol secagg+ --clients n "
         f"--dim {results['dim']} --dropout {results['dropout']} --dropout-phase mask` runs), "
         "round wall seconds, peak RSS of its whole process. **Ratios**: Flower's later-round "

@@ -5,6 +5,7 @@ keys, and the mapping between a model's arrays and one flat vector (see
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,3 +137,41 @@ def _get_str(record: ConfigRecord, key: str) -> str:
     if not isinstance(value, str):
         raise IntegrityError(f"secfl record field {key!r} must be a string")
     return value
+
+
+# ============================================================================ reasons
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+_FRAME = re.compile(r'^\s+File "')
+_FLOWER_WRAP = re.compile(r"<class '([^']+)'>:<'(.*)'>", re.DOTALL)
+"""How Flower words a ClientApp's exception: ``<class 'ValueError'>:<'message'>``."""
+
+
+def one_line_reason(text: str, limit: int = 200) -> str:
+    """The gist of an error reply's reason, on one line of at most ``limit`` characters.
+
+    A ClientApp that raises under Flower's simulation engine comes back with the whole Ray
+    traceback as its reason (terminal colour codes included), which would swamp a round's
+    ``dropped`` map and its log line. This strips ANSI escape sequences, rewords Flower's
+    ``<class 'T'>:<'message'>`` as ``T: message``, keeps of a traceback only the exception
+    line that first follows a frame (``RuntimeError: boom``: in a chain, the root cause),
+    collapses whitespace (other multi-line text becomes one line) and cuts what is past
+    ``limit`` with an ellipsis.
+    """
+    if limit < 1:
+        raise InvalidArgument(f"limit must be at least 1 character, got {limit}")
+    text = _ANSI.sub("", text).strip()
+    wrapped = _FLOWER_WRAP.fullmatch(text)
+    if wrapped is not None:
+        text = wrapped[1] + (f": {wrapped[2]}" if wrapped[2] else "")
+    lines = text.splitlines()
+    if any(_FRAME.match(line) for line in lines):
+        text = next((line for line in reversed(lines) if line.strip()), "")
+        in_frame = False
+        for line in lines:
+            if _FRAME.match(line):
+                in_frame = True
+            elif in_frame and line.strip() and not line[0].isspace():
+                text = line
+                break
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "\u2026"

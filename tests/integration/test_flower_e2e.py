@@ -72,6 +72,7 @@ STAGE_TIMEOUT = 60.0
 MARK = "SECFL_E2E_RUN"  # environment marker of every process this test starts
 
 sys.path.insert(0, str(APP_DIR))
+from marked_processes import marked_pids  # noqa: E402
 from secfl_flower_app import task  # noqa: E402
 
 from secfl.identities import generate_identities, save_paillier_key  # noqa: E402
@@ -152,7 +153,7 @@ class Federation:
             except subprocess.TimeoutExpired:
                 _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
-        for pid in _marked_pids(self.env[MARK]):  # e.g. the SuperLink's detached SuperExec
+        for pid in marked_pids(MARK, self.env[MARK]):  # e.g. the SuperLink's detached SuperExec
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
@@ -160,20 +161,6 @@ class Federation:
 def _signal_group(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-
-
-def _marked_pids(token: str) -> list[int]:
-    """Processes whose environment holds this test's marker (only ones it started)."""
-    pids, needle = [], f"{MARK}={token}".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                pids.append(int(entry.name))
-        except OSError:
-            continue
-    return pids
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordD
 from flwr.clientapp import ClientApp
 
 from secfl.integrations.flower import secfl_mod
-from secfl_flower_app import task
+from secfl_flower_app import settings, task
 
 app = ClientApp(mods=[secfl_mod])
 
@@ -22,11 +22,9 @@ def _arrays(msg: Message) -> dict[str, np.ndarray]:
 def train(msg: Message, context: Context) -> Message:
     """Train on this node's partition, starting from the global model."""
     partition = int(context.node_config["partition-id"])
+    cfg = settings.run_config(context)
     new, examples, train_loss = task.train(
-        _arrays(msg),
-        partition,
-        lr=float(context.run_config["lr"]),
-        steps=int(context.run_config["local-steps"]),
+        _arrays(msg), partition, lr=float(cfg["lr"]), steps=int(cfg["local-steps"])
     )
     content = RecordDict(
         {

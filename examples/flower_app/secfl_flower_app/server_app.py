@@ -13,7 +13,7 @@ from flwr.serverapp.strategy import FedAvg
 from secfl.identities import Registry, load_paillier_public_key
 from secfl.integrations.flower import SecureAggregation
 from secfl.protocols.secagg import ThreatModel
-from secfl_flower_app import task
+from secfl_flower_app import settings, task
 
 app = ServerApp()
 
@@ -21,16 +21,21 @@ app = ServerApp()
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     """Run the federation: FedAvg sampling and evaluation, secfl aggregation."""
-    cfg = context.run_config
+    cfg = settings.run_config(context)
     hooks = _TestHooks(cfg)
-    registry, paillier_key = str(cfg.get("registry", "")), str(cfg.get("paillier-public-key", ""))
+    registry, paillier_key = str(cfg["registry"]), str(cfg["paillier-public-key"])
     extra: dict[str, object] = {}
     if registry:
         extra.update(threat_model=ThreatModel.ACTIVE, registry=Registry.load(registry))
     if paillier_key:
         extra.update(paillier_public_key=load_paillier_public_key(paillier_key))
     strategy = SecureAggregation(
-        FedAvg(fraction_train=1.0, fraction_evaluate=float(cfg["fraction-evaluate"])),
+        FedAvg(
+            fraction_train=1.0,
+            fraction_evaluate=float(cfg["fraction-evaluate"]),
+            min_train_nodes=int(cfg["min-nodes"]),
+            min_available_nodes=int(cfg["min-nodes"]),
+        ),
         protocol=str(cfg["protocol"]),
         clip_bound=float(cfg["clip-bound"]),
         dropout=float(cfg["dropout"]),
@@ -52,10 +57,10 @@ def main(grid: Grid, context: Context) -> None:
 class _TestHooks:
     """What the end-to-end test needs; inert when the test settings are empty."""
 
-    def __init__(self, cfg: dict[str, object]) -> None:
-        self.result_file = str(cfg.get("result-file", ""))
-        self.pause_at = {p.strip() for p in str(cfg.get("pause-at", "")).split(",") if p.strip()}
-        self.control_dir = Path(str(cfg.get("control-dir", "") or "."))
+    def __init__(self, cfg: dict[str, bool | int | float | str]) -> None:
+        self.result_file = str(cfg["result-file"])
+        self.pause_at = {p.strip() for p in str(cfg["pause-at"]).split(",") if p.strip()}
+        self.control_dir = Path(str(cfg["control-dir"]) or ".")
         self.globals: dict[int, dict[str, list[float]]] = {}
 
     def record_global(self, server_round: int, arrays: ArrayRecord) -> MetricRecord | None:

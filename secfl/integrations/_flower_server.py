@@ -44,6 +44,7 @@ from secfl.integrations._flower_common import (
     _get_int,
     _Layout,
     _log,
+    one_line_reason,
 )
 from secfl.integrations._flower_compose import check_composable, strategy_step
 from secfl.integrations._flower_wire import SEED_BYTES, PaillierParams, RoundSetup
@@ -487,7 +488,8 @@ class _Round:
                 f"the key holder (node {node}) did not answer within {owner.stage_timeout:g} s"
             )
         if reply.has_error():
-            raise ProtocolAbort(f"the key holder (node {node}) refused: {reply.error.reason}")
+            why = one_line_reason(reply.error.reason or "") or f"error {reply.error.code}"
+            raise ProtocolAbort(f"the key holder (node {node}) refused: {why}")
         record = reply.content.config_records.get(RECORD_KEY)
         if record is None or _get_int(record, "round") != self.round:
             raise IntegrityError("the key holder's reply carries no secfl record of this round")
@@ -710,7 +712,8 @@ class _Round:
             self.dropped[node] = f"{phase}: no reply within {timeout:g} s"
             return None
         if reply.has_error():
-            self.dropped[node] = f"{phase}: {reply.error.reason or f'error {reply.error.code}'}"
+            why = one_line_reason(reply.error.reason or "") or f"error {reply.error.code}"
+            self.dropped[node] = f"{phase}: {why}"
             return None
         record = reply.content.config_records.get(RECORD_KEY)
         try:

@@ -211,13 +211,51 @@ def _check_survivable(config: FedAvgConfig, n_clients: int) -> None:
         )
 
 
+TARGET_MISS = 0.01
+"""Under Poisson sampling a target epsilon is solved for rounds this unlikely to be smaller
+(all rounds together): a smaller cohort has fewer noise shares and, under add/remove, a
+larger epsilon; the run warns if it ever exceeds the target."""
+
+
+def _small_cohort(n_clients: int, q: float, rounds: int) -> int:
+    """The largest k with P[some round samples fewer than k] <= TARGET_MISS, at least 2:
+    each of ``rounds`` Poisson-sampled rounds draws Binomial(n_clients, q) clients."""
+    per_round = TARGET_MISS / rounds
+    log_q, log_not_q = math.log(q), math.log1p(-q) if q < 1 else -math.inf
+    cdf, k = 0.0, 0
+    for k in range(n_clients + 1):  # cdf = P[Binomial <= k]
+        if q == 1.0:
+            term = 1.0 if k == n_clients else 0.0
+        else:
+            log_pmf = (
+                math.lgamma(n_clients + 1)
+                - math.lgamma(k + 1)
+                - math.lgamma(n_clients - k + 1)
+                + k * log_q
+                + (n_clients - k) * log_not_q
+            )
+            term = math.exp(log_pmf)
+        if cdf + term > per_round:
+            break
+        cdf += term
+    return max(2, k)
+
+
 def _expected_pipeline(
-    config: FedAvgConfig, pipeline: PipelineConfig, n_clients: int, dim: int
+    config: FedAvgConfig,
+    pipeline: PipelineConfig,
+    n_clients: int,
+    dim: int,
+    *,
+    cohort: int | None = None,
 ) -> Pipeline:
-    """The pipeline of a round of the expected size (the numerics only, nothing secret)."""
+    """The pipeline of a round of ``cohort`` sampled clients (default: the expected size;
+    the numerics only, nothing secret)."""
     m = config.clients_per_round or n_clients
     if config.sampling_rate is not None:
         m = max(2, round(config.sampling_rate * n_clients))
+    if cohort is not None:
+        m = cohort
     adaptive = config.adaptive_clip
     shape = RoundShape(
         model_dim=dim,
@@ -240,18 +278,23 @@ def _with_solved_noise(config: FedAvgConfig, *, n_clients: int, dim: int) -> Fed
     ``config.rounds`` rounds is at most ``config.target_epsilon``.
 
     Each round is accounted as the run will account it: the distributed-DP event of the
-    round's pipeline, for the expected number of sampled clients and its fewest survivors,
-    Poisson-amplified at ``sampling_rate``.
+    round's pipeline for its fewest survivors, Poisson-amplified at ``sampling_rate``. Under
+    Poisson sampling the round is taken as small as :func:`_small_cohort` (the target then
+    holds unless some round samples fewer, probability at most :data:`TARGET_MISS`); with a
+    fixed ``clients_per_round``, that number.
     """
     base_dp, target = config.pipeline.dp, config.target_epsilon
     assert base_dp is not None
     assert target is not None
     q = config.sampling_rate or 1.0
+    cohort = None
+    if config.sampling_rate is not None:
+        cohort = _small_cohort(n_clients, config.sampling_rate, config.rounds)
 
     def event(z: float) -> DpEvent:
         dp = dataclasses.replace(base_dp, noise_multiplier=z)
         pipe = _expected_pipeline(
-            config, dataclasses.replace(config.pipeline, dp=dp), n_clients, dim
+            config, dataclasses.replace(config.pipeline, dp=dp), n_clients, dim, cohort=cohort
         )
         round_event = pipe.dp_event(survivors=pipe.min_survivors)
         assert round_event is not None

@@ -265,3 +265,18 @@ def test_fraction_clipped_is_released_only_when_accounted():
     noised = run(dp, AdaptiveClipConfig(initial_bound=1.0))
     assert isinstance(noised, float)
     assert 0.0 <= noised <= 1.0
+
+
+def test_the_target_epsilon_is_solved_for_a_pessimistic_cohort():
+    """P[some round is smaller] <= TARGET_MISS, computed exactly for small cases."""
+    from math import comb
+
+    from secfl.fl.fedavg import TARGET_MISS, _small_cohort
+
+    for n, q, rounds in ((20, 0.5, 3), (60, 0.2, 10), (200, 0.05, 1)):
+        k = _small_cohort(n, q, rounds)
+        below = sum(comb(n, j) * q**j * (1 - q) ** (n - j) for j in range(k))
+        assert 1 - (1 - below) ** rounds <= TARGET_MISS * 1.0001
+        above = sum(comb(n, j) * q**j * (1 - q) ** (n - j) for j in range(k + 1))
+        assert k == 2 or above * rounds > TARGET_MISS  # the largest such k
+    assert _small_cohort(10, 1.0, 5) == 10

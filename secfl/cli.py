@@ -29,7 +29,9 @@ _PROTOCOL_HELP = (
     "plain (no protection: the baseline), secagg (pairwise masking over the complete "
     "graph), secagg+ (masking over a sparse graph; the complete graph when there are too "
     "few clients for a sparse one), paillier (additively homomorphic encryption, "
-    "decrypted by a key holder)"
+    "decrypted by a key holder). All assume a server that follows the protocol "
+    "(honest-but-curious; secagg+ is only offered so); against a server that deviates, "
+    "deploy secagg in the active threat model (docs/threat-model.md)"
 )
 _PHASES_HELP = (
     "phase in which the dropping clients leave: input (plain, paillier), decrypt "

@@ -23,12 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import phe
+from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -54,6 +56,8 @@ REGISTRY_FORMAT = "secfl-registry"
 REGISTRY_VERSION = 1
 _DIGEST_LABEL = b"secfl registry v1"
 _MAX_ID = (1 << 32) - 1
+_CANONICAL_ID = re.compile(r"[1-9][0-9]{0,9}")
+"""A registry id's only spelling: "7", never "07" or a non-ASCII digit (which int() also reads)."""
 
 
 @dataclass(frozen=True)
@@ -107,10 +111,7 @@ class Registry:
     @classmethod
     def from_json(cls, text: str) -> Registry:
         """Parse a registry file; anything malformed raises :class:`InvalidArgument`."""
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InvalidArgument(f"the registry is not valid JSON: {e}") from None
+        doc = _strict_json(text, "the registry")
         if not isinstance(doc, dict) or doc.get("format") != REGISTRY_FORMAT:
             raise InvalidArgument(f"not a secfl registry (expected format {REGISTRY_FORMAT!r})")
         if doc.get("version") != REGISTRY_VERSION:
@@ -122,8 +123,11 @@ class Registry:
             raise InvalidArgument("the registry's 'clients' must be an object of id -> hex key")
         keys: dict[int, VerifyKey] = {}
         for name, value in clients.items():
-            if not (isinstance(name, str) and name.isdecimal() and isinstance(value, str)):
-                raise InvalidArgument(f"registry entry {name!r}: expected a decimal id -> hex key")
+            if not (_CANONICAL_ID.fullmatch(name) and isinstance(value, str)):
+                raise InvalidArgument(
+                    f"registry entry {name!r}: expected an id written in ASCII digits without "
+                    f"leading zeros (one spelling per id) -> hex key"
+                )
             try:
                 keys[int(name)] = VerifyKey.from_bytes(bytes.fromhex(value))
             except (ValueError, SecflError) as e:
@@ -171,8 +175,8 @@ def load_signing_key(path: str | os.PathLike[str]) -> SigningKey:
     data = _read(path, "signing key")
     try:
         key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as e:
-        raise InvalidArgument(f"{os.fspath(path)}: not an unencrypted PEM private key") from e
+    except (ValueError, TypeError, UnsupportedAlgorithm, InternalError):
+        raise InvalidArgument(f"{os.fspath(path)}: not an unencrypted PEM private key") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise InvalidArgument(
             f"{os.fspath(path)}: a {type(key).__name__}, secfl identities are Ed25519"
@@ -233,7 +237,10 @@ def load_paillier_private_key(path: str | os.PathLike[str]) -> PaillierPrivateKe
     n, p, q = fields["n"], fields["p"], fields["q"]
     if p * q != n:
         raise InvalidArgument(f"{os.fspath(path)}: p * q is not n")
-    return PaillierPrivateKey(PaillierPublicKey(n), p, q)
+    try:
+        return PaillierPrivateKey(PaillierPublicKey(n), p, q)
+    except ValueError:  # e.g. p == q; the values stay out of the message and the chain
+        raise InvalidArgument(f"{os.fspath(path)}: not a valid Paillier key pair") from None
 
 
 def load_paillier_public_key(path: str | os.PathLike[str]) -> PaillierPublicKey:
@@ -242,10 +249,7 @@ def load_paillier_public_key(path: str | os.PathLike[str]) -> PaillierPublicKey:
 
 
 def _paillier_doc(path: str | os.PathLike[str], fmt: str, keys: tuple[str, ...]) -> dict[str, int]:
-    try:
-        doc = json.loads(_read(path, "Paillier key"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InvalidArgument(f"{os.fspath(path)}: not valid JSON: {e}") from None
+    doc = _strict_json(_read(path, "Paillier key"), os.fspath(path))
     if not isinstance(doc, dict) or doc.get("format") != fmt or doc.get("version") != 1:
         raise InvalidArgument(f"{os.fspath(path)}: not a {fmt} file (version 1)")
     out: dict[str, int] = {}
@@ -260,6 +264,29 @@ def _paillier_doc(path: str | os.PathLike[str], fmt: str, keys: tuple[str, ...])
     if out["n"].bit_length() < 1024:
         raise InvalidArgument(f"{os.fspath(path)}: a {out['n'].bit_length()}-bit modulus")
     return out
+
+
+def _strict_json(text: str | bytes, what: str) -> object:
+    """``json.loads`` that raises only :class:`InvalidArgument`: for malformed or
+    non-UTF-8 text, a key repeated in one object (JSON lets the last one win silently), and
+    nesting deep enough to exhaust the parser's recursion."""
+
+    def unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        seen: dict[str, object] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise InvalidArgument(f"{what}: the key {key!r} appears twice in one object")
+            seen[key] = value
+        return seen
+
+    try:
+        return json.loads(text, object_pairs_hook=unique)
+    except RecursionError:
+        raise InvalidArgument(f"{what}: JSON nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+        if isinstance(e, InvalidArgument):
+            raise
+        raise InvalidArgument(f"{what}: not valid JSON: {e}") from None
 
 
 def _read(path: str | os.PathLike[str], what: str) -> bytes:

@@ -128,7 +128,12 @@ def _solved(noise_multiplier: float | None) -> float:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """User choices for the client/server chain, validated at construction."""
+    """User choices for the client/server chain, validated at construction.
+
+    ``protocol`` (default ``secagg+``): every protocol in its default, honest-but-curious
+    mode assumes a server that follows the protocol; against one that deviates only
+    ``secagg`` with ``threat_model=ThreatModel.ACTIVE`` holds (docs/threat-model.md).
+    """
 
     protocol: str = ProtocolName.SECAGG_PLUS
     clip_bound: float = 1.0

@@ -116,7 +116,10 @@ class SecureAggregation(Strategy):
 
     ``protocol``, ``clip_bound``, ``bits``, ``dropout`` (the fraction of nodes a round must
     tolerate), ``dp`` and ``paillier_bits`` mean what they mean in
-    :class:`~secfl.pipeline.PipelineConfig` and :class:`~secfl.pipeline.Pipeline`.
+    :class:`~secfl.pipeline.PipelineConfig` and :class:`~secfl.pipeline.Pipeline`. The
+    default ``secagg+`` (like every protocol's honest-but-curious mode) assumes a SuperLink
+    that follows the protocol; against one that deviates, use ``secagg`` with
+    ``threat_model=ThreatModel.ACTIVE``.
     ``weighting`` is ``None`` (follow the strategy: by examples, each count capped at
     ``example_cap``) or :attr:`Weighting.UNIFORM` to count every survivor once instead
     (no weight slot in the sum). ``train_timeout`` bounds the first phase (it includes local

@@ -13,6 +13,8 @@ from secfl.errors import InvalidArgument
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey
 from secfl.identities import (
+    REGISTRY_FORMAT,
+    REGISTRY_VERSION,
     Registry,
     generate_identities,
     load_paillier_private_key,
@@ -94,7 +96,7 @@ def test_registry_json_round_trip_and_digest(tmp_path):
         ({"format": "x", "version": 1, "clients": {}}, "not a secfl registry"),
         ({"format": "secfl-registry", "version": 2, "clients": {}}, "version"),
         ({"format": "secfl-registry", "version": 1, "clients": []}, "'clients'"),
-        ({"format": "secfl-registry", "version": 1, "clients": {"-1": "00"}}, "decimal id"),
+        ({"format": "secfl-registry", "version": 1, "clients": {"-1": "00"}}, "ASCII digits"),
         ({"format": "secfl-registry", "version": 1, "clients": {"1": "zz"}}, "bad verify key"),
         ({"format": "secfl-registry", "version": 1, "clients": {"1": "00" * 32}}, "small order"),
     ],
@@ -171,3 +173,74 @@ def test_cli_paillier_key_writes_a_matching_pair(tmp_path, capsys):
     private = load_paillier_private_key(tmp_path / "pk" / "paillier.key")
     assert load_paillier_public_key(tmp_path / "pk" / "paillier.pub") == private.public_key
     assert private.public_key.n.bit_length() == 2048
+
+
+# ------------------------------------------------------------------ hostile file content
+def _registry_doc(clients: str) -> str:
+    return f'{{"format": "{REGISTRY_FORMAT}", "version": {REGISTRY_VERSION}, "clients": {clients}}}'
+
+
+@pytest.mark.parametrize(
+    "clients",
+    [
+        '{"01": "%s", "2": "%s"}',  # a second spelling of id 1
+        '{"\\u0661": "%s", "2": "%s"}',  # ARABIC-INDIC DIGIT ONE, which int() reads as 1
+        '{"+1": "%s", "2": "%s"}',
+        '{"1": "%s", "1": "%s"}',  # a repeated key: JSON would keep the last one silently
+    ],
+)
+def test_registry_refuses_aliased_and_duplicate_ids(clients):
+    a, b = (SigningKey.generate(rng=Csprng()).verify_key().to_bytes().hex() for _ in range(2))
+    with pytest.raises(InvalidArgument):
+        Registry.from_json(_registry_doc(clients % (a, b)))
+
+
+@pytest.mark.parametrize("depth", [10_000, 200_000])
+def test_deeply_nested_json_is_refused_by_every_loader(tmp_path, depth):
+    nested = "[" * depth + "]" * depth
+    with pytest.raises(InvalidArgument):
+        Registry.from_json(nested)
+    with pytest.raises(InvalidArgument):
+        Registry.from_json(_registry_doc(nested))
+    path = tmp_path / "key.json"
+    path.write_text('{"format": "x", "n": ' + nested + "}")
+    for load in (load_paillier_private_key, load_paillier_public_key):
+        with pytest.raises(InvalidArgument):
+            load(path)
+
+
+def test_every_single_bit_flip_of_a_signing_key_gives_a_key_or_invalid_argument(tmp_path):
+    """cryptography raises UnsupportedAlgorithm or InternalError for some flipped DERs."""
+    key = SigningKey.generate(rng=Csprng(seed=bytes(32)))
+    good = tmp_path / "good.pem"
+    save_signing_key(key, good)
+    pem = good.read_bytes()
+    path = tmp_path / "flipped.pem"
+    outcomes: dict[str, int] = {"key": 0, "refused": 0}
+    chained = []
+    for i in range(len(pem) * 8):
+        flipped = bytearray(pem)
+        flipped[i // 8] ^= 1 << (i % 8)
+        path.write_bytes(bytes(flipped))
+        try:
+            load_signing_key(path)
+            outcomes["key"] += 1
+        except InvalidArgument as e:
+            outcomes["refused"] += 1
+            if e.__cause__ is not None:
+                chained.append(i)
+    assert outcomes["key"] > 0  # a flip inside the 32 key bytes is another valid key
+    assert outcomes["refused"] > 0
+    assert chained == []  # nothing from cryptography chained
+
+
+def test_a_paillier_key_with_p_equal_q_is_refused_without_its_values(tmp_path):
+    p = (1 << 521) - 1  # a prime: n = p^2 has 1042 bits
+    path = tmp_path / "key.json"
+    doc = {"format": "secfl-paillier-private-key", "version": 1}
+    doc.update(n=hex(p * p), p=hex(p), q=hex(p))
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InvalidArgument) as e:
+        load_paillier_private_key(path)
+    assert hex(p)[2:12] not in str(e.value)
+    assert e.value.__cause__ is None

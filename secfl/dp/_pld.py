@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 COARSE_INTERVAL = 1e-3
 """The first value discretization interval (in nats of privacy loss)."""
@@ -79,7 +80,8 @@ def sampled_gaussian_epsilon(
     return coarse
 
 
-def _pld_epsilon(parts: Sequence[tuple[float, float, int]], delta: float, interval: float) -> float:
+def _pld_accountant(parts: Sequence[tuple[float, float, int]], interval: float) -> Any:
+    """dp-accounting's PLD accountant with the ``(q, z, count)`` parts composed."""
     import dp_accounting
     from dp_accounting.pld import pld_privacy_accountant
 
@@ -89,7 +91,11 @@ def _pld_epsilon(parts: Sequence[tuple[float, float, int]], delta: float, interv
         if q < 1.0:
             event = dp_accounting.PoissonSampledDpEvent(q, event)
         acc.compose(dp_accounting.SelfComposedDpEvent(event, count))
-    return float(acc.get_epsilon(delta))
+    return acc
+
+
+def _pld_epsilon(parts: Sequence[tuple[float, float, int]], delta: float, interval: float) -> float:
+    return float(_pld_accountant(parts, interval).get_epsilon(delta))
 
 
 def sampled_gaussian_delta(parts: Sequence[tuple[float, float, int]], epsilon: float) -> float:
@@ -97,13 +103,4 @@ def sampled_gaussian_delta(parts: Sequence[tuple[float, float, int]], epsilon: f
     if all(q >= 1.0 for q, _, _ in parts):
         mu = math.sqrt(sum(count / (z * z) for _, z, count in parts))
         return gaussian_delta(epsilon, mu)
-    import dp_accounting
-    from dp_accounting.pld import pld_privacy_accountant
-
-    acc = pld_privacy_accountant.PLDAccountant(value_discretization_interval=1e-4)
-    for q, z, count in parts:
-        event: object = dp_accounting.GaussianDpEvent(z)
-        if q < 1.0:
-            event = dp_accounting.PoissonSampledDpEvent(q, event)
-        acc.compose(dp_accounting.SelfComposedDpEvent(event, count))
-    return float(acc.get_delta(epsilon))
+    return float(_pld_accountant(parts, 1e-4).get_delta(epsilon))

@@ -220,21 +220,19 @@ larger epsilon; the run warns if it ever exceeds the target."""
 def _small_cohort(n_clients: int, q: float, rounds: int) -> int:
     """The largest k with P[some round samples fewer than k] <= TARGET_MISS, at least 2:
     each of ``rounds`` Poisson-sampled rounds draws Binomial(n_clients, q) clients."""
+    if q >= 1.0:  # every client, every round
+        return max(2, n_clients)
     per_round = TARGET_MISS / rounds
-    log_q, log_not_q = math.log(q), math.log1p(-q) if q < 1 else -math.inf
+    log_q, log_not_q = math.log(q), math.log1p(-q)
     cdf, k = 0.0, 0
-    for k in range(n_clients + 1):  # cdf = P[Binomial <= k]
-        if q == 1.0:
-            term = 1.0 if k == n_clients else 0.0
-        else:
-            log_pmf = (
-                math.lgamma(n_clients + 1)
-                - math.lgamma(k + 1)
-                - math.lgamma(n_clients - k + 1)
-                + k * log_q
-                + (n_clients - k) * log_not_q
-            )
-            term = math.exp(log_pmf)
+    for k in range(n_clients + 1):  # cdf = P[Binomial < k]
+        term = math.exp(
+            math.lgamma(n_clients + 1)
+            - math.lgamma(k + 1)
+            - math.lgamma(n_clients - k + 1)
+            + k * log_q
+            + (n_clients - k) * log_not_q
+        )
         if cdf + term > per_round:
             break
         cdf += term

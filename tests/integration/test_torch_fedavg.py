@@ -429,7 +429,7 @@ def test_target_epsilon_solves_the_noise_and_is_met():
     assert 0 < z < 20
     history = fed.run()
     assert history[-1].epsilon is not None
-    assert history[-1].epsilon <= 8.0 * 1.05  # solved for the expected round size
+    assert history[-1].epsilon <= 8.0 * 1.05  # solved for a pessimistic round size
 
 
 @pytest.mark.parametrize(

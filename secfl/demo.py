@@ -65,6 +65,9 @@ class DemoSettings:
     clip_bound: float = 1.0
     noise_multiplier: float = 0.95
     delta: float = 1e-5
+    max_cohort: int = 171
+    """The public cohort bound the DP variant's scale is planned for (what FedAvg asks of
+    these 480 clients at q = 0.2 over 8 rounds: a larger round is that unlikely)."""
     local_epochs: int = 5
     lr: float = 0.5
     server_lr: float = 3.0
@@ -153,7 +156,11 @@ def accuracy(model: nn.Module, test: Data) -> float:
 def fedavg_config(variant: Variant, settings: DemoSettings, *, rounds: int) -> FedAvgConfig:
     """The variant's run: every field but the noise is the same for all variants."""
     dp = (
-        DistributedDP(noise_multiplier=settings.noise_multiplier, delta=settings.delta)
+        DistributedDP(
+            noise_multiplier=settings.noise_multiplier,
+            delta=settings.delta,
+            max_cohort=settings.max_cohort,
+        )
         if variant.dp
         else None
     )

@@ -12,6 +12,7 @@ for a pipeline from keys its caller passes in: nothing is generated or looked up
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import warnings
 from collections.abc import Mapping
@@ -96,6 +97,12 @@ class DistributedDP:
     neighboring: Neighboring = Neighboring.ADD_OR_REMOVE_ONE
     """The relation the run's epsilon is accounted for (server side; not sent to clients).
     Skellam has only a zero-out bound: it needs ``Neighboring.ZERO_OUT`` here, explicitly."""
+    max_cohort: int | None = None
+    """A public bound on a round's cohort: the fixed-point scale is planned for it, so the
+    scale the aggregate reveals is the same whoever is sampled (add/remove-one changes the
+    cohort's size). A round with more clients fails before anything is sent. ``None``:
+    the scale is planned for each round's own cohort, sound only where that size is a
+    public constant (``FedAvgConfig(clients_per_round=...)``, or zero-out)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.mechanism, DPMechanism):
@@ -109,12 +116,28 @@ class DistributedDP:
             raise InvalidArgument(f"delta must be in (0, 1), got {self.delta}")
         if not 0.0 <= self.beta < 1.0:
             raise InvalidArgument(f"beta must be in [0, 1), got {self.beta}")
+        k = self.max_cohort
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 2):
+            raise InvalidArgument(f"max_cohort must be an int >= 2 or None, got {k!r}")
 
 
 _ACTIVE_ONLY_SECAGG = (
     "the active threat model is provided for protocol 'secagg' (complete graph) only, not "
     "{name!r}: see protocols/secagg-v1.md section 12"
 )
+
+
+def provisioned_survivors(n_clients: int, dropout: float) -> int:
+    """The survivors a round of ``n_clients`` tolerating ``dropout`` provisions noise for."""
+    return max(2, n_clients - math.floor(dropout * n_clients))
+
+
+@functools.lru_cache(maxsize=64)
+def cohort_noise_floor(max_cohort: int, dropout: float) -> int:
+    """The share count m with max_cohort / m >= n / provisioned_survivors(n) for every cohort
+    n <= max_cohort: planned with it, the scale leaves room for any such round's noise."""
+    worst = max(n / provisioned_survivors(n, dropout) for n in range(2, max_cohort + 1))
+    return max(1, math.floor(max_cohort / worst))
 
 
 def _solved(noise_multiplier: float | None) -> float:
@@ -223,7 +246,7 @@ class Pipeline:
         self.config = config
         self.dim = dim
         self.dropout = dropout
-        self.min_survivors = max(2, n_clients - math.floor(dropout * n_clients))
+        self.min_survivors = provisioned_survivors(n_clients, dropout)
         self.dp_plan: DistributedPlan | None = None
         self._rotation: RandomizedHadamard | None = None
         dp = config.dp
@@ -232,21 +255,39 @@ class Pipeline:
                 n_clients=n_clients, clip_bound=config.clip_bound, bits=config.bits
             )
         else:
+            if dp.max_cohort is not None and n_clients > dp.max_cohort:
+                raise InvalidArgument(
+                    f"a cohort of {n_clients} clients exceeds DistributedDP(max_cohort="
+                    f"{dp.max_cohort}), the public bound the scale is planned for: raise "
+                    f"max_cohort or sample fewer clients"
+                )
             kind = (
                 NoiseKind.DISCRETE_GAUSSIAN
                 if dp.mechanism is DPMechanism.DISCRETE_GAUSSIAN
                 else NoiseKind.SKELLAM
             )
+            plan = functools.partial(
+                plan_distributed,
+                bits=config.bits,
+                clip_bound=config.clip_bound,
+                dimension=padded_dimension(dim),
+                noise_multiplier=_solved(dp.noise_multiplier),
+                kind=kind,
+                beta=dp.beta,
+            )
             try:
-                self.dp_plan = plan_distributed(
-                    bits=config.bits,
+                scale_bits = None
+                if dp.max_cohort is not None:  # room for any cohort up to it, and the
+                    # sampler's range for the largest shares (two survivors)
+                    k = dp.max_cohort
+                    scale_bits = min(
+                        plan(n_clients=k, min_clients=cohort_noise_floor(k, dropout)).scale_bits,
+                        plan(n_clients=2, min_clients=2).scale_bits,
+                    )
+                self.dp_plan = plan(
                     n_clients=n_clients,
                     min_clients=min(self.min_survivors, n_clients),
-                    clip_bound=config.clip_bound,
-                    dimension=padded_dimension(dim),
-                    noise_multiplier=_solved(dp.noise_multiplier),
-                    kind=kind,
-                    beta=dp.beta,
+                    scale_bits=scale_bits,
                 )
             except EncodingOverflow as e:  # said in the planner's terms: say it in ours
                 raise EncodingOverflow(

@@ -649,6 +649,7 @@ def plan_distributed(
     beta: float = math.exp(-0.5),
     failure_probability: float = 1e-9,
     signal: SignalBound = SignalBound.WORST_CASE,
+    scale_bits: int | None = None,
 ) -> DistributedPlan:
     """The finest power-of-two scale at which ``n_clients`` updates plus noise fit ``bits``.
 
@@ -658,6 +659,8 @@ def plan_distributed(
     updates plus the noise tail at ``failure_probability`` must fit ``bits`` (see
     :func:`distributed_required_bits`). ``dimension`` is the length of the noised vector.
     Raises :class:`EncodingOverflow` naming what to change when no scale fits.
+    ``scale_bits``: plan at this scale only (one planned for a larger public cohort, so
+    the scale does not depend on the round's), or raise if it does not fit.
     """
     if isinstance(bits, bool) or not isinstance(bits, int) or not MIN_BITS <= bits <= MAX_BITS:
         raise InvalidArgument(f"bits must be an int in {MIN_BITS}..{MAX_BITS}, got {bits!r}")
@@ -671,11 +674,16 @@ def plan_distributed(
     if not isinstance(kind, NoiseKind):
         raise InvalidArgument(f"kind must be a NoiseKind, got {kind!r}")
     rounded_l2_bound(l2_bound=1.0, dimension=dimension, beta=beta)  # validates both
+    if scale_bits is not None and (
+        isinstance(scale_bits, bool) or not isinstance(scale_bits, int) or abs(scale_bits) > 52
+    ):
+        raise InvalidArgument(f"scale_bits must be an int in -52..52, got {scale_bits!r}")
+    scales = range(52, -53, -1) if scale_bits is None else (scale_bits,)
     last_error: SecflError | None = None
-    for scale_bits in range(52, -53, -1):
+    for scale in scales:
         try:
             sens = rounded_l2_bound(
-                l2_bound=math.ldexp(clip_bound, scale_bits), dimension=dimension, beta=beta
+                l2_bound=math.ldexp(clip_bound, scale), dimension=dimension, beta=beta
             )
             noise = DistributedNoise(
                 kind=kind,
@@ -691,7 +699,7 @@ def plan_distributed(
         need = distributed_required_bits(
             n_clients=n_clients,
             clip_bound=clip_bound,
-            scale_bits=scale_bits,
+            scale_bits=scale,
             noise=noise,
             failure_probability=failure_probability,
             signal=signal,
@@ -699,7 +707,7 @@ def plan_distributed(
         if need <= bits:
             return DistributedPlan(
                 bits=bits,
-                scale_bits=scale_bits,
+                scale_bits=scale,
                 noise=noise,
                 required_bits=need,
                 failure_probability=failure_probability,
@@ -714,6 +722,7 @@ def plan_distributed(
         )
     raise EncodingOverflow(
         f"{plural(n_clients, 'client')} x clip_bound {clip_bound} with noise_multiplier "
-        f"{noise_multiplier} over {plural(min_clients, 'client')} do not fit in {bits} bits at any "
-        f"scale; raise bits, or lower n_clients or the noise multiplier"
+        f"{noise_multiplier} over {plural(min_clients, 'client')} do not fit in {bits} bits at "
+        f"{'any scale' if scale_bits is None else f'scale 2^{scale_bits}'}; raise bits, or "
+        f"lower n_clients or the noise multiplier"
     )

@@ -23,6 +23,7 @@ import numpy as np
 from secfl._text import plural
 from secfl.dp.accounting import (
     DpEvent,
+    Neighboring,
     RdpAccountant,
     noise_multiplier_for_epsilon,
 )
@@ -142,6 +143,9 @@ class RoundRecord:
 
     round: int
     sampled: int
+    """How many clients the round sampled. Like ``survivors`` and ``dropped``, an exact
+    count the simulator reports, **not covered by epsilon** (under Poisson sampling it
+    depends on who is in the data); the accounted output is the noised aggregate."""
     survivors: int
     dropped: int
     aborted: str | None
@@ -209,6 +213,71 @@ def _check_survivable(config: FedAvgConfig, n_clients: int) -> None:
             f"survivors, but secagg unmasks only with at least {need} (its threshold must "
             f"exceed half the clients): lower dropout or sample more clients per round"
         )
+
+
+COHORT_MISS = 1e-9
+"""``DistributedDP(max_cohort=K)`` must make a round above K (which fails, an event epsilon
+does not cover) this unlikely over the run, relative to delta: the failure adds at most
+(1 + e^epsilon) times its probability to delta (distributed-dp-v1 section 10.5)."""
+
+
+def _needed_max_cohort(n_clients: int, q: float, rounds: int, delta: float) -> int:
+    """The smallest K with ``rounds`` x P[Binomial(n_clients + 1, q) > K] <= COHORT_MISS x
+    delta: the add neighbour of this population has one client more."""
+    n = n_clients + 1
+    if q >= 1.0:
+        return max(2, n)
+    limit = COHORT_MISS * delta / rounds
+    log_q, log_not_q = math.log(q), math.log1p(-q)
+    spread = math.sqrt(n * q * (1.0 - q))
+    top = min(n, math.ceil(n * q + 50.0 * spread + 50.0))  # P[above top] is far below limit
+    tail = 0.0  # P[Binomial > k], from k = top down
+    for k in range(top - 1, -1, -1):
+        tail += math.exp(
+            math.lgamma(n + 1)
+            - math.lgamma(k + 2)
+            - math.lgamma(n - k)
+            + (k + 1) * log_q
+            + (n - k - 1) * log_not_q
+        )
+        if tail > limit:
+            return max(2, k + 1)
+    return 2
+
+
+def _check_max_cohort(config: FedAvgConfig, n_clients: int) -> None:
+    """Under add/remove the scale must not follow the cohort: refuse a run whose cohort is
+    not a public constant unless ``DistributedDP(max_cohort=...)`` bounds it tightly."""
+    dp = config.pipeline.dp
+    if dp is None:
+        return
+    k = dp.max_cohort
+    expected = config.clients_per_round or n_clients * (config.sampling_rate or 1.0)
+    if k is not None and k < expected:
+        raise InvalidArgument(
+            f"DistributedDP(max_cohort={k}) is below the {expected:g} clients a round "
+            f"samples{' on average' if config.sampling_rate else ''}: rounds above it fail"
+        )
+    if dp.neighboring is not Neighboring.ADD_OR_REMOVE_ONE or config.clients_per_round:
+        return
+    q = config.sampling_rate or 1.0
+    need = _needed_max_cohort(n_clients, q, config.rounds, dp.delta)
+    if k is not None and k >= need:
+        return
+    how = (
+        f"Poisson sampling at rate {q}"
+        if config.sampling_rate is not None
+        else "every client in every round"
+    )
+    given = "no max_cohort" if k is None else f"max_cohort={k}"
+    raise InvalidArgument(
+        f"add/remove-one DP with {how} and {given}: the fixed-point scale must be planned "
+        f"for a public bound on the cohort, or the scale the aggregate reveals depends on "
+        f"who is in the data. Give DistributedDP(max_cohort={need}) or more (for these "
+        f"{n_clients} clients and their add neighbour, a round above it, which fails, has "
+        f"probability <= {COHORT_MISS:g} x delta over {plural(config.rounds, 'round')}), "
+        f"or fixed-size sampling (clients_per_round), or neighboring=Neighboring.ZERO_OUT"
+    )
 
 
 TARGET_MISS = 0.01
@@ -343,6 +412,7 @@ class FederatedAveraging:
                 f"clients_per_round={config.clients_per_round} exceeds the {n_clients} clients"
             )
         _check_survivable(config, n_clients)
+        _check_max_cohort(config, n_clients)
         self.target_epsilon = config.target_epsilon
         """The target the noise multiplier was solved for (``config`` holds the solution)."""
         if config.target_epsilon is not None:
@@ -397,6 +467,14 @@ class FederatedAveraging:
         if len(sampled) < 2:
             outcome = _Outcome(number, len(sampled), t0, 0, {}, shape.clip_bound)
             return self._record(outcome, None, "fewer than 2 clients sampled")
+        cap = cfg.pipeline.dp.max_cohort if cfg.pipeline.dp is not None else None
+        if cap is not None and len(sampled) > cap:
+            outcome = _Outcome(number, len(sampled), t0, 0, {}, shape.clip_bound)
+            return self._record(
+                outcome,
+                None,
+                f"{len(sampled)} clients sampled, above DistributedDP(max_cohort={cap})",
+            )
         round_rng = self._rng.spawn()  # the rotation seed, then the protocol's secrets
         pipeline = Pipeline(
             shape.pipeline_config(self.core.config),

@@ -21,7 +21,7 @@ from flwr.app import (
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
-from secfl.dp.accounting import RdpAccountant
+from secfl.dp.accounting import Neighboring, RdpAccountant
 from secfl.dp.clipping import AdaptiveClipConfig
 from secfl.errors import (
     InsufficientSurvivors,
@@ -186,6 +186,18 @@ class SecureAggregation(Strategy):
             dp=dp,
             threat_model=threat_model,
         )
+        if (
+            dp is not None
+            and dp.max_cohort is None
+            and dp.neighboring is Neighboring.ADD_OR_REMOVE_ONE
+        ):
+            raise InvalidArgument(
+                "over Flower a round's cohort is the strategy's selection of the connected "
+                "nodes, so under add/remove-one the distributed-DP scale must be planned for a "
+                "public bound, or the scale the aggregate reveals depends on who is connected: "
+                "give DistributedDP(max_cohort=K), K at least the most nodes a round samples "
+                "(a larger round fails before anything is sent), or neighboring=ZERO_OUT"
+            )
         if (threat_model is ThreatModel.ACTIVE) != (registry is not None):
             raise InvalidArgument(
                 "the active threat model needs the registry of the nodes' identities (and a "
@@ -347,6 +359,10 @@ class SecureAggregation(Strategy):
         nodes = run.nodes
         if len(nodes) < 2:
             run.finish(None, "fewer than 2 nodes were sampled")
+            return None, None
+        cap = self.config.dp.max_cohort if self.config.dp is not None else None
+        if cap is not None and len(nodes) > cap:
+            run.finish(None, f"{len(nodes)} nodes sampled, above DistributedDP(max_cohort={cap})")
             return None, None
         layout = _Layout.of(arrays)
         shape = self.core.shape(layout.size)

@@ -13,20 +13,21 @@ node says who it is: ``client_id`` is 0 and the node takes the id its own signin
 in its own registry, whose digest the set-up carries so that a mismatch is reported as one.
 Body layout (big-endian, :mod:`secfl.wire` conventions)::
 
-    u8 setup_version (3) | u64 round_id | u32 client_id | u32 n_clients | u32 model_dim
+    u8 setup_version (4) | u64 round_id | u32 client_id | u32 n_clients | u32 model_dim
     | u8 protocol (0 plain, 1 secagg, 2 secagg+, 3 paillier) | u8 bits | u8 scale_bits + 64
     | f64 clip_bound | f64 dropout | u8 weighting (0 uniform, 1 examples) | u32 example_cap
     | u8 adaptive (0 fixed clip bound, 1 the indicator slot) | blob weight_key (UTF-8)
     | raw(32) pipeline_seed
     | u8 dp (0 none, 1 discrete Gaussian, 2 Skellam) [| f64 noise_multiplier | f64 delta
-    | f64 beta] | u16 paillier_bits [| blob Paillier modulus n | u8 value_bits
-    | u32 min_clients] | u8 threat_model (0 honest-but-curious, 1 active)
+    | f64 beta | u32 max_cohort (0: none)] | u16 paillier_bits [| blob Paillier modulus n
+    | u8 value_bits | u32 min_clients] | u8 threat_model (0 honest-but-curious, 1 active)
     [| raw(32) registry digest]      (f64 = IEEE 754 binary64, 8 bytes)
 
 ``model_dim`` and ``clip_bound`` are the model's size and the bound its update is clipped
 to this round; with ``weighting``, ``example_cap`` and ``adaptive`` they make the round's
 :class:`~secfl.fl.round.RoundShape`, from which both sides derive the pipeline (version 2
-carried the pipeline's dimension and bound instead, and had no ``adaptive``).
+carried the pipeline's dimension and bound instead, and had no ``adaptive``; version 4
+added ``max_cohort``, the public cohort bound the distributed-DP scale is planned for).
 
 The client rebuilds the pipeline from these values and checks the codec it gets against
 ``scale_bits``; each protocol's first request then pins the rest (dimension, ring,
@@ -60,7 +61,7 @@ __all__ = ["MSG_RUNTIME_SETUP", "SETUP_VERSION", "ClientPolicy", "PaillierParams
 MSG_RUNTIME_SETUP = 0x51
 """Wire type of the set-up frame (wire-v1 registry, runtime range 0x50-0x5F)."""
 _MSG_RUNTIME_SETUP_V1 = 0x50  # retired: the layout before the threat model was added
-SETUP_VERSION = 3
+SETUP_VERSION = 4
 SEED_BYTES = 32
 DIGEST_BYTES = 32
 
@@ -237,6 +238,7 @@ class RoundSetup:
             z = self.dp.noise_multiplier
             assert z is not None  # checked in __post_init__
             w.raw(_f64(z)).raw(_f64(self.dp.delta)).raw(_f64(self.dp.beta))
+            w.u32(self.dp.max_cohort or 0)
         w.u16(self.paillier_bits)
         if self.paillier is not None:
             n = self.paillier.n
@@ -263,7 +265,7 @@ class RoundSetup:
         r = wire.Reader(body)
         version = r.u8()
         if version != SETUP_VERSION:
-            older = " (an older secfl: run the same version everywhere)" if version < 3 else ""
+            older = " (an older secfl: run the same version everywhere)" if version < 4 else ""
             raise IntegrityError(
                 f"set-up version {version} is not supported{older}; this secfl speaks "
                 f"{SETUP_VERSION}"
@@ -284,7 +286,14 @@ class RoundSetup:
         dp = None
         if mechanism is not None:
             nm, delta, beta = _read_f64(r), _read_f64(r), _read_f64(r)
-            dp = DistributedDP(mechanism=mechanism, noise_multiplier=nm, delta=delta, beta=beta)
+            cap = r.u32()
+            dp = DistributedDP(
+                mechanism=mechanism,
+                noise_multiplier=nm,
+                delta=delta,
+                beta=beta,
+                max_cohort=cap or None,
+            )
         paillier_bits = r.u16()
         paillier = None
         if protocol == ProtocolName.PAILLIER:

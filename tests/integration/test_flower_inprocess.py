@@ -34,6 +34,7 @@ from flwr.serverapp.strategy import FedAvg, FedAvgM, Strategy
 from phe import PaillierPrivateKey
 
 from secfl.dp import AdaptiveClipConfig
+from secfl.dp.accounting import Neighboring
 from secfl.errors import InvalidArgument
 from secfl.fl import FedAvgConfig, FederatedAveraging, Weighting
 from secfl.hazmat.rng import Csprng
@@ -205,7 +206,7 @@ def test_too_many_dropouts_abort_cleanly_and_keep_the_model():
 
 def test_distributed_dp_round_uses_the_same_rotation_on_both_sides():
     grid = LoopbackGrid(client_app())
-    dp = DistributedDP(noise_multiplier=1e-3)
+    dp = DistributedDP(noise_multiplier=1e-3, max_cohort=20)
     strategy, seen = run(grid, rounds=1, protocol="secagg+", dp=dp)
     (record,) = strategy.history
     assert record.aborted is None
@@ -249,7 +250,7 @@ def test_client_policy_min_clients_and_noise():
     strategy, _ = run(grid, rounds=1)
     assert strategy.history[0].aborted is not None
     grid = LoopbackGrid(client_app(SecflClientMod(min_noise_multiplier=0.5)))
-    strategy, _ = run(grid, rounds=1, dp=DistributedDP(noise_multiplier=0.1))
+    strategy, _ = run(grid, rounds=1, dp=DistributedDP(noise_multiplier=0.1, max_cohort=20))
     assert all("noise_multiplier >= 0.5" in why for why in strategy.history[0].dropped.values())
 
 
@@ -334,6 +335,9 @@ def test_misuse_raises_typed_errors(paillier_keys):
         SecureAggregation(FedAvg(), stage_timeout=0)
     with pytest.raises(InvalidArgument, match="distributed DP needs a secure protocol"):
         SecureAggregation(FedAvg(), protocol="plain", dp=DistributedDP())
+    with pytest.raises(InvalidArgument, match=r"add/remove-one.*DistributedDP\(max_cohort=K\)"):
+        SecureAggregation(FedAvg(), dp=DistributedDP())  # the scale would follow the cohort
+    SecureAggregation(FedAvg(), dp=DistributedDP(neighboring=Neighboring.ZERO_OUT))
     with pytest.raises(InvalidArgument, match="not both"):
         SecureAggregation(
             FedAvg(),
@@ -596,7 +600,7 @@ def test_nodes_that_pinned_a_paillier_key_refuse_rounds_under_another(
 def test_active_round_with_distributed_dp(pki):
     registry, configs = pki
     grid = LoopbackGrid(client_app(), node_config=configs)
-    dp = DistributedDP(noise_multiplier=1e-3)
+    dp = DistributedDP(noise_multiplier=1e-3, max_cohort=20)
     strategy, seen = run_active(grid, registry, dp=dp)
     (record,) = strategy.history
     assert record.aborted is None
@@ -683,7 +687,7 @@ VARIANTS = {
         "server_momentum": 0.6,
         "server_lr": 0.8,
     },
-    "ddg": {"dp": DistributedDP(noise_multiplier=0.002)},
+    "ddg": {"dp": DistributedDP(noise_multiplier=0.002, max_cohort=20)},
 }
 
 
@@ -735,10 +739,20 @@ def test_under_dp_train_metrics_stay_on_the_node_unless_released(release):
     replies: list[Message] = []
     app = ClientApp(mods=[_recording(replies), SecflClientMod(release_metrics_under_dp=release)])
     app.train()(example_client.train)
-    strategy, _ = run(LoopbackGrid(app), rounds=1, dp=DistributedDP(noise_multiplier=1e-3))
+    strategy, _ = run(
+        LoopbackGrid(app), rounds=1, dp=DistributedDP(noise_multiplier=1e-3, max_cohort=20)
+    )
     assert strategy.history[0].aborted is None
     sent = [
         key for reply in replies for rec in reply.content.metric_records.values() for key in rec
     ]
     assert ("train-loss" in sent) == release
     assert "num-examples" not in sent  # never in the clear under a protected protocol
+
+
+def test_a_round_above_max_cohort_fails_before_anything_is_sent():
+    grid = LoopbackGrid(client_app())
+    strategy, _ = run(grid, rounds=1, dp=DistributedDP(noise_multiplier=1e-3, max_cohort=2))
+    (record,) = strategy.history
+    assert record.aborted is not None
+    assert "nodes sampled, above DistributedDP(max_cohort=2)" in record.aborted

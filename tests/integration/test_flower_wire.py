@@ -51,6 +51,7 @@ def setup(**changes) -> RoundSetup:
     [
         {},
         {"dp": DistributedDP(mechanism=DPMechanism.SKELLAM, noise_multiplier=0.7)},
+        {"dp": DistributedDP(noise_multiplier=0.5, max_cohort=40)},
         {"weighting": Weighting.EXAMPLES, "weight_key": "exemples-\u00e9"},
         {"adaptive": True, "weighting": Weighting.EXAMPLES},
         {"protocol": "paillier", "paillier": PAILLIER},
@@ -81,7 +82,7 @@ def test_malformed_setup_frames_raise_integrity_errors():
     for cut in (0, 5, 8, 20, len(data) - 1):
         with pytest.raises((IntegrityError, InvalidArgument)):
             RoundSetup.from_bytes(data[:cut])
-    for version in (1, 2, 4):  # 1 had no threat model, 2 no round shape
+    for version in (1, 2, 3, 5):  # 1 had no threat model, 2 no round shape, 3 no max_cohort
         body = bytearray(data)
         body[8] = version
         with pytest.raises(IntegrityError, match="version"):

@@ -418,7 +418,7 @@ def test_rounds_that_release_nothing_are_not_composed() -> None:
         fed = FederatedAveraging(
             FedAvgConfig(
                 rounds=2,
-                pipeline=PipelineConfig(protocol="secagg", dp=DistributedDP()),
+                pipeline=PipelineConfig(protocol="secagg", dp=DistributedDP(max_cohort=5)),
                 sampling_rate=sampling_rate,
             ),
             initial=np.zeros(4),

@@ -259,7 +259,7 @@ def test_fraction_clipped_is_released_only_when_accounted():
         fed.run()
         return fed.history[0].fraction_clipped
 
-    dp = DistributedDP(noise_multiplier=1.0)
+    dp = DistributedDP(noise_multiplier=1.0, max_cohort=7)
     assert run(None, None) == 1.0
     assert run(dp, None) is None
     noised = run(dp, AdaptiveClipConfig(initial_bound=1.0))
@@ -280,3 +280,91 @@ def test_the_target_epsilon_is_solved_for_a_pessimistic_cohort():
         above = sum(comb(n, j) * q**j * (1 - q) ** (n - j) for j in range(k + 1))
         assert k == 2 or above * rounds > TARGET_MISS  # the largest such k
     assert _small_cohort(10, 1.0, 5) == 10
+
+
+def test_the_cohort_bound_is_computed_exactly_and_refused_when_missing_or_short():
+    """Issue 17: under add/remove the scale is planned for a public max_cohort that makes a
+    larger round (which fails) at most COHORT_MISS x delta likely over the run."""
+    from math import comb
+
+    from secfl.dp.accounting import Neighboring
+    from secfl.errors import InvalidArgument
+    from secfl.fl import FedAvgConfig, FederatedAveraging
+    from secfl.fl.fedavg import COHORT_MISS, _needed_max_cohort
+    from secfl.hazmat.rng import Csprng
+    from secfl.pipeline import DistributedDP, PipelineConfig
+
+    for n, q, rounds, delta in ((20, 0.5, 3, 1e-5), (60, 0.2, 10, 1e-6), (200, 0.05, 1, 1e-5)):
+        k = _needed_max_cohort(n, q, rounds, delta)
+
+        def above(k: int, n: int = n + 1, q: float = q) -> float:
+            return sum(comb(n, j) * q**j * (1 - q) ** (n - j) for j in range(k + 1, n + 1))
+
+        assert rounds * above(k) <= COHORT_MISS * delta * 1.0001
+        assert rounds * above(k - 1) > COHORT_MISS * delta  # the smallest such k
+    assert _needed_max_cohort(10, 1.0, 5, 1e-5) == 11  # every client, and one more
+
+    def fed(dp: DistributedDP, **kwargs: object) -> FederatedAveraging:
+        cfg = FedAvgConfig(rounds=2, pipeline=PipelineConfig(protocol="secagg", dp=dp), **kwargs)
+        return FederatedAveraging(
+            cfg,
+            initial=np.zeros(4),
+            n_clients=20,
+            local_update=lambda i, p: (p + 0.01, 1),
+            rng=Csprng(seed=bytes(32)),
+        )
+
+    need = _needed_max_cohort(20, 0.5, 2, 1e-5)
+    for dp in (DistributedDP(), DistributedDP(max_cohort=need - 1)):
+        with pytest.raises(InvalidArgument, match=f"max_cohort={need}\\) or more"):
+            fed(dp, sampling_rate=0.5)
+    with pytest.raises(InvalidArgument, match="max_cohort=21\\) or more"):
+        fed(DistributedDP())  # every client in every round: the add neighbour has 21
+    with pytest.raises(InvalidArgument, match="max_cohort=7\\) is below the 8 clients"):
+        fed(DistributedDP(max_cohort=7), clients_per_round=8)
+    fed(DistributedDP(), clients_per_round=8)  # a constant cohort: nothing to bound
+    fed(DistributedDP(neighboring=Neighboring.ZERO_OUT), sampling_rate=0.5)  # same cohorts
+    history = fed(DistributedDP(max_cohort=need), sampling_rate=0.5).run()
+    assert all(r.aborted is None for r in history)
+
+
+def test_the_scale_is_the_max_cohorts_and_a_larger_round_fails_leaving_the_model():
+    from secfl.dp.accounting import Neighboring
+    from secfl.fl import FedAvgConfig, FederatedAveraging
+    from secfl.hazmat.rng import Csprng
+    from secfl.pipeline import DistributedDP, Pipeline, PipelineConfig
+
+    dp = DistributedDP(max_cohort=300)
+    cfg = PipelineConfig(protocol="secagg+", dp=dp)
+    scales = {
+        Pipeline(
+            cfg, n_clients=n, dim=10000, dropout=0.2, rng=Csprng(seed=bytes(32))
+        ).codec.scale_bits
+        for n in (2, 20, 25, 26, 57, 58, 121, 122, 249, 250, 300)
+    }
+    assert len(scales) == 1  # without max_cohort: 26, 25, 24, 23 across these cohorts
+    with pytest.raises(InvalidArgument, match=r"cohort of 301 clients exceeds.*max_cohort=300"):
+        Pipeline(cfg, n_clients=301, dim=10000, rng=Csprng(seed=bytes(32)))
+
+    zero_out = DistributedDP(max_cohort=10, neighboring=Neighboring.ZERO_OUT)
+    fed = FederatedAveraging(
+        FedAvgConfig(
+            rounds=10, pipeline=PipelineConfig(protocol="secagg", dp=zero_out), sampling_rate=0.5
+        ),
+        initial=np.zeros(4),
+        n_clients=20,
+        local_update=lambda i, p: (p + 0.01, 1),
+        rng=Csprng(seed=bytes(32)),
+    )
+    for _ in range(10):  # about 41% of rounds sample more than 10 of the 20 clients
+        before = fed.params.copy()
+        record = fed.run_round()
+        if record.sampled > 10:
+            assert (
+                record.aborted
+                == f"{record.sampled} clients sampled, above DistributedDP(max_cohort=10)"
+            )
+            np.testing.assert_array_equal(fed.params, before)
+            break
+    else:
+        pytest.fail("the seeded run never sampled more than 10 clients")

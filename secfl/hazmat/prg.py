@@ -9,6 +9,7 @@ reaches several GB/s per core with AES-NI.
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -118,6 +119,12 @@ class KeystreamBuffer:
         self._zeros = np.zeros(nbytes, dtype=np.uint8)
         self._raw = np.empty(nbytes + _BLOCK, dtype=np.uint8)
         self.words = self._raw[:nbytes].view(dtype)
+
+    def __repr__(self) -> str:
+        return f"KeystreamBuffer(<{self.words.size} secret words>)"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("KeystreamBuffer holds keystream (a mask) and cannot be pickled")
 
     def fill(self, seed: bytes, *, label: bytes = b"") -> np.ndarray:
         """Keystream of ``(seed, label)`` as words (same bytes as :func:`expand_into`)."""

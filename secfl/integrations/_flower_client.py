@@ -63,10 +63,10 @@ class _ClientState:
     run: bytes = b""
     last_round: int = -1
     status: str = _DONE
-    seed: bytes = b""
+    seed: bytes = field(default=b"", repr=False)  # the round's secret seed
     setup: bytes = b""
-    value: bytes = b""
-    transcript: list[bytes] = field(default_factory=list)
+    value: bytes = field(default=b"", repr=False)  # the encoded (noised) update
+    transcript: list[bytes] = field(default_factory=list, repr=False)  # replayed to rebuild
 
     @classmethod
     def load(cls, context: Context, run_id: int) -> _ClientState:

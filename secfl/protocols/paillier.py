@@ -13,6 +13,7 @@ decrypted signed sum reduced mod 2^bits is the sum over Z_{2^bits}.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -178,17 +179,18 @@ class PaillierKeyHolder(Party):
             )
         # The round id is spent by any well-formed attempt, successful or not.
         self._done_rounds.add(round_id)
-        try:
+        signed: np.ndarray | None = None
+        with contextlib.suppress(IntegrityError):  # refused below, with no __context__
             vector = hp.ciphertexts_from_bytes(
                 msg.ciphertexts, cfg.public_key, cfg.layout, count=count, n_summed=n_summed
             )
             signed = hp.decrypt_vector(self._crt_key, vector)
-        except IntegrityError:
+        if signed is None:
             # Never echo decrypted values (slot contents, lengths) back to the aggregator.
             raise IntegrityError(
                 "the encrypted sum is not a well-formed sum of n_summed in-range inputs; "
                 "refusing to release it"
-            ) from None
+            )
         return m.DecryptedSum(round_id, _to_ring(signed, cfg.bits), cfg.bits).to_bytes()
 
     def __repr__(self) -> str:

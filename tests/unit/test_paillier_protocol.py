@@ -209,5 +209,8 @@ def test_key_holder_refusal_leaks_no_plaintext_and_spends_the_round(keys):
     with pytest.raises(IntegrityError) as err:
         holder.handle(wire.frame(pp.MSG_ENCRYPTED_SUM, body))
     assert not any(ch.isdigit() for ch in str(err.value).replace("n_summed", ""))
+    # Issue 18, item 6: nothing decrypted rides along in the exception chain either.
+    assert err.value.__context__ is None
+    assert err.value.__cause__ is None
     with pytest.raises(ProtocolAbort, match="already decrypted"):
         holder.handle(wire.frame(pp.MSG_ENCRYPTED_SUM, body))

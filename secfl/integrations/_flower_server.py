@@ -116,10 +116,12 @@ class SecureAggregation(Strategy):
 
     ``protocol``, ``clip_bound``, ``bits``, ``dropout`` (the fraction of nodes a round must
     tolerate), ``dp`` and ``paillier_bits`` mean what they mean in
-    :class:`~secfl.pipeline.PipelineConfig` and :class:`~secfl.pipeline.Pipeline`. The
-    default ``secagg+`` (like every protocol's honest-but-curious mode) assumes a SuperLink
-    that follows the protocol; against one that deviates, use ``secagg`` with
-    ``threat_model=ThreatModel.ACTIVE``.
+    :class:`~secfl.pipeline.PipelineConfig` and :class:`~secfl.pipeline.Pipeline`. By
+    default (``protocol=None``, ``threat_model=None``): with a ``registry`` of the nodes'
+    identities, ``secagg`` in the active threat model (a SuperLink that may deviate);
+    without one, ``secagg+``, which like every protocol's honest-but-curious mode assumes
+    a SuperLink that follows the protocol (a lying one can isolate an input: see
+    protocols/secagg-v1.md section 10.2).
     ``weighting`` is ``None`` (follow the strategy: by examples, each count capped at
     ``example_cap``) or :attr:`Weighting.UNIFORM` to count every survivor once instead
     (no weight slot in the sum). ``train_timeout`` bounds the first phase (it includes local
@@ -144,7 +146,7 @@ class SecureAggregation(Strategy):
         self,
         strategy: Strategy,
         *,
-        protocol: str = ProtocolName.SECAGG_PLUS,
+        protocol: str | None = None,
         clip_bound: float = 1.0,
         bits: int = 32,
         dropout: float = 0.2,
@@ -157,7 +159,7 @@ class SecureAggregation(Strategy):
         stage_timeout: float = 60.0,
         poll_interval: float = 0.2,
         on_stage: StageHook | None = None,
-        threat_model: ThreatModel = ThreatModel.HONEST_BUT_CURIOUS,
+        threat_model: ThreatModel | None = None,
         registry: Registry | None = None,
         paillier_public_key: PaillierPublicKey | phe.PaillierPublicKey | None = None,
         paillier_keys: PaillierPrivateKey | None = None,
@@ -170,6 +172,12 @@ class SecureAggregation(Strategy):
         if isinstance(strategy, SecureAggregation):
             raise InvalidArgument("SecureAggregation cannot wrap another SecureAggregation")
         check_composable(strategy)
+        if threat_model is None:  # identities exist: a server that may lie is assumed
+            active = registry is not None
+            threat_model = ThreatModel.ACTIVE if active else ThreatModel.HONEST_BUT_CURIOUS
+        if protocol is None:
+            active = threat_model is ThreatModel.ACTIVE
+            protocol = ProtocolName.SECAGG if active else ProtocolName.SECAGG_PLUS
         if weighting is None:
             weighting = Weighting.EXAMPLES
         if dp is not None and dp.noise_multiplier is None:

@@ -480,7 +480,7 @@ def test_active_misuse_raises_typed_errors(pki):
             FedAvg(), protocol="secagg+", threat_model=ThreatModel.ACTIVE, registry=registry
         )
     with pytest.raises(InvalidArgument, match="used only by it"):
-        SecureAggregation(FedAvg(), protocol="secagg", registry=registry)
+        SecureAggregation(FedAvg(), registry=registry, threat_model=ThreatModel.HONEST_BUT_CURIOUS)
 
 
 # ------------------------------------------------------------------ Paillier key holder node
@@ -756,3 +756,16 @@ def test_a_round_above_max_cohort_fails_before_anything_is_sent():
     (record,) = strategy.history
     assert record.aborted is not None
     assert "nodes sampled, above DistributedDP(max_cohort=2)" in record.aborted
+
+
+def test_identities_make_the_active_threat_model_the_default(pki):
+    """Issue 18, item 2: wherever identities exist, a server that may lie is assumed."""
+    registry, _ = pki
+    with_ids = SecureAggregation(FedAvg(), registry=registry)
+    assert with_ids.config.threat_model is ThreatModel.ACTIVE
+    assert with_ids.config.protocol == "secagg"
+    plain = SecureAggregation(FedAvg())
+    assert plain.config.threat_model is ThreatModel.HONEST_BUT_CURIOUS
+    assert plain.config.protocol == "secagg+"
+    with pytest.raises(InvalidArgument, match="active threat model"):
+        SecureAggregation(FedAvg(), registry=registry, protocol="secagg+")

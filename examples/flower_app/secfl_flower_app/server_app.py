@@ -12,7 +12,6 @@ from flwr.serverapp.strategy import FedAvg
 
 from secfl.identities import Registry, load_paillier_public_key
 from secfl.integrations.flower import SecureAggregation
-from secfl.protocols.secagg import ThreatModel
 from secfl_flower_app import settings, task
 
 app = ServerApp()
@@ -26,7 +25,7 @@ def main(grid: Grid, context: Context) -> None:
     registry, paillier_key = str(cfg["registry"]), str(cfg["paillier-public-key"])
     extra: dict[str, object] = {}
     if registry:
-        extra.update(threat_model=ThreatModel.ACTIVE, registry=Registry.load(registry))
+        extra.update(registry=Registry.load(registry))  # secagg, active threat model
     if paillier_key:
         extra.update(paillier_public_key=load_paillier_public_key(paillier_key))
     strategy = SecureAggregation(

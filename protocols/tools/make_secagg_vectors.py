@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the SecAgg / SecAgg+ known-answer vectors in ``protocols/vectors/secagg/``.
+"""Generate the SecAgg / SecAgg+ known-answer vectors in ``protocols/vectors/secagg-v2/``.
 
 Usage::
 
@@ -10,24 +10,28 @@ Each vector drives the real ``secfl`` sessions (``SecAggProtocol`` from
 ``secfl/protocols/secagg.py``) through one round with **seeded** randomness: the protocol
 factory gets ``Csprng(seed=protocol)``, inputs come from ``Csprng(seed=inputs)`` and, in
 active mode, the Ed25519 identities from ``Csprng(seed=identities)``. The driver (the
-"round schedule" of ``protocols/secagg-v1.md`` section 11) is fixed, so every frame of the
+"round schedule" of ``protocols/secagg-v1.md`` section 11, unchanged by
+``protocols/secagg-v2.md``) is fixed, so every frame of the
 round is reproducible byte for byte; the vector records each frame's hex and SHA-256 in
 order, the masked inputs, the expected aggregate and survivors, or the expected abort.
 
 Before anything is written, every finished round is re-checked by an **independent
 reference** written here from the specification and sharing no code with ``secfl``: it
 parses the recorded frames with ``int.from_bytes``, recomputes the neighbour graph from the
-SHA-256 graph seed and raw AES-CTR, recovers every revealed secret from the shares in the
-UNMASK frames with its own Lagrange interpolation over GF(2^24 + 43), recomputes the self
-masks PRG(b_u, "self") with ``cryptography``'s AES-CTR, the pairwise masks of dropped
-clients with ``cryptography``'s X25519 and HKDF, verifies Ed25519 signatures (active mode),
+SHA-256 graph seed and raw AES-CTR and rebuilds every KEYS and SURVIVORS frame from it
+(secagg-v2: each carries the recipient's neighbourhood only), recovers every revealed
+secret from the shares in the UNMASK frames with its own Lagrange interpolation over
+GF(2^24 + 43), recomputes the self masks PRG(b_u, "self") with ``cryptography``'s
+AES-CTR, the pairwise masks of dropped clients with ``cryptography``'s X25519 and HKDF,
+verifies Ed25519 signatures (active mode),
 and checks that ``sum(masked) - sum(self masks) + (dropped clients' pairwise masks)`` is the
 aggregate and equals the plaintext sum of the survivors' inputs. If the library and the
 reference disagree, the script stops with exit status 2 and writes nothing.
 
 ``--check`` exits 1 if a committed file differs from what the generator produces now, or
 if the directory holds a vector the generator no longer produces (a vector never changes
-meaning: new behaviour gets a new spec version and new files).
+meaning: new behaviour gets a new spec version and new files). The secagg-v1 vectors stay
+in ``protocols/vectors/secagg-v1/`` as a record of that version; the library speaks v2.
 """
 
 from __future__ import annotations
@@ -56,9 +60,9 @@ from secfl.protocols.graphs import neighbourhoods
 from secfl.protocols.secagg import SecAggConfig, SecAggProtocol, ThreatModel
 
 ROOT = Path(__file__).resolve().parents[2]
-VECTOR_DIR = ROOT / "protocols" / "vectors" / "secagg"
+VECTOR_DIR = ROOT / "protocols" / "vectors" / "secagg-v2"
 GENERATOR = "protocols/tools/make_secagg_vectors.py"
-SPEC = "protocols/secagg-v1.md"
+SPEC = "protocols/secagg-v2.md"
 
 Json = dict[str, Any]
 
@@ -83,7 +87,7 @@ def _agree(what: str, lib: object, ref: object) -> None:
 
 
 def _seed(case: str, purpose: str) -> bytes:
-    return hashlib.sha256(f"secfl-kat:secagg-v1:{case}:{purpose}".encode()).digest()
+    return hashlib.sha256(f"secfl-kat:secagg-v2:{case}:{purpose}".encode()).digest()
 
 
 # --------------------------------------------------------------------------------------
@@ -162,6 +166,32 @@ CASES: tuple[Case, ...] = (
         round_id=0x5EC0A66000000005,
         degree=4,
         dropouts={3: "share", 8: "mask"},
+    ),
+    Case(
+        "plus-neighbourhood-survivors",
+        "SecAgg+, n=16, degree k=6, t=4, bits=32; clients 1, 2 and 14 drop in "
+        "MaskedInputCollection and client 7 in Unmasking: every SURVIVORS frame carries "
+        "|U3| = 13 and only the recipient's surviving neighbours (secagg-v2).",
+        n=16,
+        threshold=4,
+        bits=32,
+        dim=5,
+        round_id=0x5EC0A6600000000A,
+        degree=6,
+        dropouts={1: "mask", 2: "mask", 14: "mask", 7: "unmask"},
+    ),
+    Case(
+        "plus-degenerate-complete",
+        "SecAgg+ configured with degree 4 for n=6; client 6 never advertises, so m = 5 and "
+        "degree >= m - 1: the graph over U1 is complete and every client checks the KEYS "
+        "frame as the complete graph's (secagg-v2 section 5.1).",
+        n=6,
+        threshold=3,
+        bits=16,
+        dim=4,
+        round_id=0x5EC0A6600000000B,
+        degree=4,
+        dropouts={6: "advertise"},
     ),
     Case(
         "active-honest",
@@ -338,17 +368,17 @@ def run_case(case: Case) -> Json:
 
 
 # --------------------------------------------------------------------------------------
-# Independent reference (from protocols/secagg-v1.md; no secfl code below this line)
+# Independent reference (from protocols/secagg-v2.md; no secfl code below this line)
 # --------------------------------------------------------------------------------------
 
-CTX = b"secfl-secagg-v1"
+CTX = b"secfl-secagg-v2"
 PRIME = (1 << 24) + 43
 CHUNKS = 11
 SHARE_BYTES = 44
 ENVELOPE_BYTES = 12 + 8 + 2 * SHARE_BYTES + 16
 HKDF_SALT = b"secfl/kex/x25519-hkdf-sha256/v1"
-T_ADV_REQ, T_ADV, T_KEYS, T_SHARE_KEYS, T_SHARES = 0x10, 0x11, 0x12, 0x13, 0x14
-T_MASKED, T_SURVIVORS, T_CONSISTENCY, T_SIGNATURES, T_UNMASK = 0x15, 0x16, 0x17, 0x18, 0x19
+T_ADV_REQ, T_ADV, T_KEYS, T_SHARE_KEYS, T_SHARES = 0x10, 0x11, 0x1A, 0x13, 0x14
+T_MASKED, T_SURVIVORS, T_CONSISTENCY, T_SIGNATURES, T_UNMASK = 0x15, 0x1B, 0x17, 0x18, 0x19
 
 
 def u32(v: int) -> bytes:
@@ -490,29 +520,29 @@ def reference_check(vec: Json) -> Json:
         r.end()
         keys[c] = (c_pk, s_pk)
 
-    # ShareKeys: U1 and the graph from the KEYS frames.
+    # ShareKeys: U1 = the recipients of KEYS (one each); each frame carries m = |U1| and
+    # the recipient's neighbours with their evaluation points x = 1 + index in U1.
     derived: Json = {}
     keys_frames = sent("server->client", T_KEYS)
     if not keys_frames:
         return derived
-    members: list[int] | None = None
+    members = sorted(keys_frames)
+    _agree("U1 = clients that advertised", members, sorted(keys))
+    point = {c: i + 1 for i, c in enumerate(members)}
     graph_sent: dict[int, list[int]] = {}
     for c, d in keys_frames.items():
         r = RefReader(d, T_KEYS, rid)
-        m = r.ids()
-        members = m if members is None else members
-        _agree("U1 in every KEYS frame", m, members)
+        _agree(f"m in the KEYS frame to {c}", r.int(4), len(members))
         nbrs = []
         for _ in range(r.int(4)):
             v = r.int(4)
+            _agree(f"evaluation point of {v} sent to {c}", r.int(4), point[v])
             _agree(f"keys of {v} relayed to {c}", (r.take(32), r.take(32)), keys[v])
             if active:
                 _agree(f"signature of {v} relayed to {c}", r.take(64), signed[v])
             nbrs.append(v)
         r.end()
         graph_sent[c] = nbrs
-    assert members is not None
-    _agree("U1 = clients that advertised", members, sorted(keys))
     graph = ref_graph(rid, members, degree)
     _agree("neighbour graph (KEYS frames vs SHA-256 seed + AES-CTR)", graph_sent, graph)
     derived["members"] = members
@@ -540,11 +570,13 @@ def reference_check(vec: Json) -> Json:
         masked[c] = [int.from_bytes(raw[i * width : (i + 1) * width], "little") for i in range(dim)]
     survivors = sorted(masked)
     derived["masked"] = [{"client": c, "values": masked[c]} for c in survivors]
-    surv_frame = ref_frame(
-        T_SURVIVORS, u64(rid) + u32(len(survivors)) + b"".join(map(u32, survivors))
-    )
-    for c, d in sent("server->client", T_SURVIVORS).items():
-        _agree(f"SURVIVORS to {c}", d.hex(), surv_frame.hex())
+    to_survivors = sent("server->client", T_SURVIVORS)
+    if to_survivors:
+        _agree("SURVIVORS go to U3", sorted(to_survivors), survivors)
+    for c, d in to_survivors.items():
+        listed = [v for v in graph[c] if v in masked]  # U3 ∩ N(c), increasing
+        body = u64(rid) + u32(len(survivors)) + u32(len(listed)) + b"".join(map(u32, listed))
+        _agree(f"SURVIVORS to {c}", d.hex(), ref_frame(T_SURVIVORS, body).hex())
     if active:
         message = CTX + b"/survivors" + u64(rid) + b"".join(map(u32, survivors))
         for c, d in sent("client->server", T_CONSISTENCY).items():
@@ -638,7 +670,7 @@ def build(case: Case) -> Json:
 
 
 def _lib_graph_seed(case: Case, members: list[int]) -> bytes:
-    """The graph seed as the spec defines it (secagg-v1 section 5)."""
+    """The graph seed as the spec defines it (secagg-v1 section 5 with secagg-v2's CTX)."""
     ids = b"".join(m.to_bytes(4, "big") for m in members)
     return hashlib.sha256(CTX + b"/graph" + case.round_id.to_bytes(8, "big") + ids).digest()
 

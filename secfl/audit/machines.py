@@ -563,15 +563,21 @@ def _old_secagg(config: sa.SecAggConfig, dim: int) -> list[tuple[int, int, bytes
     return _record_round(rounds.secagg_protocol(config, rng.spawn()), inputs, rounds.ROUND_ID - 1)
 
 
-def _read_ids(frame: bytes) -> list[int]:
-    """The id list of a SURVIVORS or KEYS frame, read leniently (forged lists included)."""
+def _read_survivors(frame: bytes) -> tuple[int, list[int]]:
+    """The count and listed neighbours of a SURVIVORS frame (secagg-v2), read leniently
+    (forged lists included)."""
     r = wire.Reader(wire.unframe(frame)[1])
     r.u64()
-    return [r.u32() for _ in range(r.u32())]
+    total = r.u32()
+    return total, [r.u32() for _ in range(r.u32())]
 
 
-def _survivors_frame(ids: list[int]) -> bytes:
-    return sm.Survivors(rounds.ROUND_ID, tuple(ids)).to_bytes()
+def _survivors_frame(ids: list[int], to: int) -> bytes:
+    """SURVIVORS for client ``to`` claiming the survivor list ``ids`` (which may omit
+    ``to``, be short or unsorted: to_bytes writes any list): the count is len(ids), the
+    listed ids are those other than ``to``."""
+    listed = tuple(u for u in ids if u != to)
+    return sm.Survivors(rounds.ROUND_ID, len(ids), listed).to_bytes()
 
 
 def _envelopes(frame: bytes) -> list[tuple[int, bytes]]:
@@ -659,11 +665,17 @@ class _SecAggAudit(_RoundMachine):
         # an adversarial schedule (with its smaller coalition) may contain.
         return self.adversarial or _frame_type(pkt.data) != sa.MSG_SURVIVORS
 
-    def _members(self, v: int) -> list[int]:
-        """U1 as client v was told (from the KEYS request it answered)."""
+    def _neighbours(self, v: int) -> list[int]:
+        """N(v) as client v was told (the KEYS request it answered, secagg-v2)."""
         for e in self.recorder.transcript.answered(sa.MSG_KEYS):
             if e.client == v:
-                return _read_ids(e.request)
+                keys = sm.Keys.from_bytes(
+                    e.request,
+                    round_id=rounds.ROUND_ID,
+                    max_clients=self.spec.n,
+                    signed=self.spec.active,
+                )
+                return [k.client for k in keys.entries]
         return []
 
     def _held(self, v: int) -> set[int]:
@@ -692,25 +704,28 @@ class _SecAggAudit(_RoundMachine):
     def _forge(self, plan: Deviation, pkt: _Packet) -> _Packet | None:
         v, t = pkt.dst, self.spec.threshold
         if plan.kind == "split-view":
-            listed = _read_ids(pkt.data)
-            toggles = [u for u in self._members(v) if u != v]
+            total, listed = _read_survivors(pkt.data)
+            toggles = self._neighbours(v)
             if not toggles:
                 return None
-            other = sorted(set(listed) ^ {toggles[plan.which % len(toggles)]})
+            flip = toggles[plan.which % len(toggles)]
+            other = sorted(set(listed) ^ {flip})
+            count = total + (1 if flip in other else -1)
             # A different well-formed list: within what the spec says stays private.
-            return replace(
-                pkt, data=_survivors_frame(other), forged=f"split view {other}, others {listed}"
-            )
+            data = sm.Survivors(rounds.ROUND_ID, count, tuple(other)).to_bytes()
+            return replace(pkt, data=data, forged=f"split view {other}, others {listed}")
         if plan.kind == "forged-list":
-            members = self._members(v)
-            others = [u for u in members if u != v]
+            others = self._neighbours(v)
             base = [*others[:t], v]
-            if plan.flaw == "omit-self":
-                ids = others
-            elif plan.flaw == "too-short":
+            if plan.flaw == "omit-self":  # a count that leaves the client itself out
+                data = sm.Survivors(rounds.ROUND_ID, len(others), tuple(others)).to_bytes()
+                return replace(
+                    pkt, data=data, forged=f"omit-self survivor count {others}", taints=True
+                )
+            if plan.flaw == "too-short":
                 ids = sorted(base[-t:])
             elif plan.flaw == "outsider":
-                ids = sorted({*base, max([*members, 0]) + 1})
+                ids = sorted({*base, max([*others, v, self.spec.n]) + 1})
             elif plan.flaw == "unsorted":
                 ids = sorted(base, reverse=True)
             else:  # no-shares: a listed neighbour whose envelope never reached v
@@ -718,7 +733,7 @@ class _SecAggAudit(_RoundMachine):
                 if not missing:
                     return None
                 ids = sorted({*base, missing[0]})
-            data = _survivors_frame(ids)  # to_bytes writes even an unsorted list
+            data = _survivors_frame(ids, v)  # to_bytes writes even an unsorted list
             return replace(pkt, data=data, forged=f"{plan.flaw} survivor list {ids}", taints=True)
         if plan.kind == "withhold-envelope":
             entries = _envelopes(pkt.data)
@@ -782,7 +797,7 @@ class _SecAggAudit(_RoundMachine):
         if not done:
             return
         v = done[to % len(done)]
-        frame = _survivors_frame(self._members(v))
+        frame = _survivors_frame([*self._neighbours(v), v], v)
         if self.spec.active:
             frame = sm.Signatures(rounds.ROUND_ID, ()).to_bytes()
         pkt = _Packet(SERVER, v, frame, forged="second unmasking request", taints=True)

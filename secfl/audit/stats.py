@@ -29,7 +29,7 @@ import numpy as np
 from secfl import wire
 from secfl._text import plural
 from secfl.audit import _rounds as rounds
-from secfl.audit.transcript import ShareKind, Transcript, TranscriptRecorder
+from secfl.audit.transcript import ShareKind, TranscriptRecorder, evaluation_points
 from secfl.hazmat import shamir
 from secfl.hazmat.prg import expand_uniform, uint_dtype
 from secfl.protocols import paillier as pl
@@ -126,14 +126,6 @@ def check_masked_uniform(protocol: str, *, trials: int = 4, seed: int = 0, dim: 
     return f"{tests} tests over {trials} rounds passed"
 
 
-def _members(tr: Transcript) -> list[int]:
-    for e in tr.answered(sa.MSG_KEYS):
-        r = wire.Reader(wire.unframe(e.request)[1])
-        r.u64()
-        return [r.u32() for _ in range(r.u32())]
-    return []
-
-
 def check_masks_cancel(spec: rounds.SecAggSpec, share_dropouts: tuple[int, ...] = ()) -> str:
     """Reconstruct the self masks from the transcript and check the algebra (module doc).
 
@@ -152,8 +144,7 @@ def check_masks_cancel(spec: rounds.SecAggSpec, share_dropouts: tuple[int, ...] 
     if report.result is None:
         return f"round aborted: {report.aborted}"
     tr = recorder.transcript
-    members = _members(tr)
-    point = {v: i + 1 for i, v in enumerate(members)}
+    point = evaluation_points(tr)
     t, bits, d = spec.threshold, spec.bits, spec.dim
     by_owner: dict[int, list[tuple[int, bytes]]] = {}
     for s in tr.revealed_shares():

@@ -11,7 +11,8 @@ adversarial state machine::
     check_view(recorder.transcript)      # raises AuditFailure if the view is forbidden
 
 :func:`check_view` computes the **adversary's view** from the transcript and compares it
-with the leakage the protocol's specification allows (``protocols/secagg-v1.md`` section 10,
+with the leakage the protocol's specification allows (``protocols/secagg-v1.md`` section 10
+with the messages of ``protocols/secagg-v2.md``,
 ``protocols/paillier-sum-v1.md`` section 10, ``protocols/plaintext-v1.md``):
 
 * The adversary is the server together with the coalition. Everything a client *sends*
@@ -30,9 +31,7 @@ shows counts only.
 from __future__ import annotations
 
 import enum
-import hashlib
 import itertools
-import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NoReturn
@@ -57,7 +56,6 @@ from secfl.protocols.base import (
     RoundResult,
     ServerSession,
 )
-from secfl.protocols.graphs import neighbourhoods
 
 __all__ = [
     "Decryption",
@@ -77,7 +75,6 @@ SERVER: ClientId = 0
 _KEY = 32
 _SIG = 64
 _ENVELOPE = aead.OVERHEAD + 8 + 2 * shamir.SHARE_BYTES  # 124 bytes
-_CTX = b"secfl-secagg-v1"
 
 # Below this many random bits a masked vector may equal its input by chance.
 _MIN_MASK_BITS = 40
@@ -137,7 +134,8 @@ class RevealedShare:
     """A share of ``owner``'s secret of ``kind``, revealed by ``holder`` in UNMASK.
 
     ``share`` is its 44-byte encoding (``secfl.hazmat.shamir.shares_from_bytes``); the
-    holder's evaluation point is 1 + its index in the sorted member list U1.
+    holder's evaluation point is 1 + its index in the sorted member list U1 (the ``x`` its
+    KEYS entry carries, secagg-v2).
     """
 
     owner: ClientId
@@ -460,26 +458,64 @@ def _lenient(parse: Callable[[wire.Reader], object], frame: bytes, msg_type: int
     return out
 
 
-def _parse_survivors(frame: bytes) -> list[int] | None:
-    out = _lenient(_id_list, frame, _sa.MSG_SURVIVORS)
-    return out if isinstance(out, list) else None
+@dataclass(frozen=True)
+class _KeysView:
+    """What a KEYS request (secagg-v2) told its client: m = |U1|, and for each neighbour
+    its two public keys (64 bytes) and its evaluation point."""
+
+    members: int
+    keys: dict[int, bytes]
+    points: dict[int, int]
 
 
-def _parse_keys(frame: bytes, active: bool) -> tuple[list[int], dict[int, bytes]] | None:
+@dataclass(frozen=True)
+class _SurvivorsView:
+    """What a SURVIVORS request (secagg-v2) told client ``to``: |U3| and U3 ∩ N(to)."""
+
+    total: int
+    listed: list[int]
+
+    def survivors(self, to: ClientId) -> set[int]:
+        """The survivors this client acts on: the listed neighbours and itself."""
+        return {*self.listed, to}
+
+
+def _parse_survivors(frame: bytes) -> _SurvivorsView | None:
     def parse(r: wire.Reader) -> object:
-        members = _id_list(r)
-        if members is None:
-            return None
+        total = r.u32()
+        listed = _id_list(r)
+        return None if listed is None else _SurvivorsView(total, listed)
+
+    out = _lenient(parse, frame, _sa.MSG_SURVIVORS)
+    return out if isinstance(out, _SurvivorsView) else None
+
+
+def _parse_keys(frame: bytes, active: bool) -> _KeysView | None:
+    def parse(r: wire.Reader) -> object:
+        members = r.u32()
         keys: dict[int, bytes] = {}
+        points: dict[int, int] = {}
         for _ in range(r.u32()):
             v = r.u32()
+            points[v] = r.u32()
             keys[v] = r.raw(2 * _KEY)
             if active:
                 r.raw(_SIG)
-        return members, keys
+        return _KeysView(members, keys, points)
 
     out = _lenient(parse, frame, _sa.MSG_KEYS)
-    return out if isinstance(out, tuple) else None
+    return out if isinstance(out, _KeysView) else None
+
+
+def evaluation_points(transcript: Transcript) -> dict[ClientId, int]:
+    """Each client's Shamir evaluation point, as the KEYS requests clients answered
+    state it (secagg-v2: the x of every neighbour's entry)."""
+    out: dict[ClientId, int] = {}
+    for e in transcript.answered(_sa.MSG_KEYS):
+        view = _parse_keys(e.request, transcript.active)
+        if view is not None:
+            out.update(view.points)
+    return out
 
 
 def _parse_pairs(frame: bytes, msg_type: int, size: int) -> list[tuple[int, bytes]] | None:
@@ -516,12 +552,6 @@ def _parse_unmask(frame: bytes) -> list[tuple[int, ShareKind, bytes]] | None:
 def _parse_signature(frame: bytes) -> bytes | None:
     out = _lenient(lambda r: r.raw(_SIG), frame, _sa.MSG_CONSISTENCY)
     return out if isinstance(out, bytes) else None
-
-
-def _graph_seed(round_id: int, members: list[int]) -> bytes:
-    # protocols/secagg-v1.md section 5 (recomputed here, independently of secagg.py)
-    ids = struct.pack(f">{len(members)}I", *members)
-    return hashlib.sha256(_CTX + b"/graph" + struct.pack(">Q", round_id) + ids).digest()
 
 
 # ----------------------------------------------------------------------------- checking
@@ -636,17 +666,25 @@ class _SecAggCheck:
         self.out: list[Violation] = []
         self.honest = set(tr.inputs) - tr.coalition
         # What each client accepted, in protocol order.
-        self.members: dict[ClientId, list[int]] = {}
-        self.keys: dict[ClientId, dict[int, bytes]] = {}
+        self.members: dict[ClientId, int] = {}  # m = |U1| as the client was told
+        self.keys: dict[ClientId, dict[int, bytes]] = {}  # its neighbours' keys
         self.held: dict[ClientId, set[int]] = {}
         self.lists: dict[ClientId, list[int]] = {}  # the survivor list a client acted on
-        self.all_lists: list[list[int]] = []  # every well-formed list any client was sent
+        self.totals: dict[ClientId, _SurvivorsView] = {}
+        # Every well-formed list any client was sent (secagg-v2: restricted to its
+        # recipient's neighbours, with the recipient itself added).
+        self.all_lists: list[tuple[ClientId, set[int]]] = []
+        all_neighbours: dict[ClientId, set[int]] = {}
         for e in tr.exchanges:
             t = _type_of(e.request)
             if t == _sa.MSG_SURVIVORS and _round_of(e.request) == tr.round_id:
-                listed = _parse_survivors(e.request)
-                if listed is not None:
-                    self.all_lists.append(listed)
+                shown = _parse_survivors(e.request)
+                if shown is not None:
+                    self.all_lists.append((e.client, shown.survivors(e.client)))
+            if t == _sa.MSG_KEYS and _round_of(e.request) == tr.round_id:
+                view = _parse_keys(e.request, tr.active)
+                if view is not None:
+                    all_neighbours.setdefault(e.client, set()).update(view.keys)
             if not e.answered:
                 continue
             if t == _sa.MSG_KEYS:
@@ -654,7 +692,7 @@ class _SecAggCheck:
                 if parsed is None:
                     self._bad(e, "a malformed KEYS request")
                     continue
-                self.members[e.client], self.keys[e.client] = parsed
+                self.members[e.client], self.keys[e.client] = parsed.members, parsed.keys
             elif t == _sa.MSG_SHARES:
                 pairs = _parse_pairs(e.request, _sa.MSG_SHARES, _ENVELOPE)
                 if pairs is None:
@@ -662,11 +700,17 @@ class _SecAggCheck:
                     continue
                 self.held[e.client] = {u for u, _ in pairs}
             elif t == _sa.MSG_SURVIVORS:
-                listed = _parse_survivors(e.request)
-                if listed is None:
+                shown = _parse_survivors(e.request)
+                if shown is None:
                     self._bad(e, "a malformed SURVIVORS request")
                     continue
-                self.lists[e.client] = listed
+                self.lists[e.client] = sorted(shown.survivors(e.client))
+                self.totals[e.client] = shown
+        # Who may name u in a survivor list: u itself and the clients u was a neighbour of.
+        self.listers: dict[ClientId, set[int]] = {}
+        for r, neighbours in all_neighbours.items():
+            for u in neighbours:
+                self.listers.setdefault(u, {u}).add(r)
         # What the adversary holds.
         self.envelopes: set[tuple[int, int]] = set()  # (owner, holder)
         for owner, frame in tr.emitted(_sa.MSG_SHARE_KEYS):
@@ -688,12 +732,8 @@ class _SecAggCheck:
         return self.out
 
     def _neighbours(self, v: ClientId) -> frozenset[int]:
-        members = self.members.get(v, [])
-        if v not in members:
-            return frozenset()
-        rid = self.tr.round_id or 0
-        graph = neighbourhoods(members, degree=self.tr.degree, seed=_graph_seed(rid, members))
-        return graph[v]
+        """N(v) as v accepted it (secagg-v2: the clients whose keys its KEYS carried)."""
+        return frozenset(self.keys.get(v, {}))
 
     # ---- what honest clients sent
     def _unmask_messages(self) -> None:
@@ -746,25 +786,34 @@ class _SecAggCheck:
 
     def _survivor_lists(self) -> None:
         t = self.t
-        for v, listed in sorted(self.lists.items()):
+        for v, shown in sorted(self.totals.items()):
             if v in self.tr.coalition:
                 continue
             problems = []
-            if v not in listed:
-                problems.append("omits the client itself")
-            if len(listed) < t + 1:
-                problems.append(f"has {len(listed)} < t + 1 = {t + 1} entries")
+            listed = set(shown.listed)
+            if shown.total < t + 1:
+                problems.append(f"counts {shown.total} < t + 1 = {t + 1} survivors")
             members = self.members.get(v)
-            if members is not None and not set(listed) <= set(members):
-                problems.append(f"names {sorted(set(listed) - set(members))} outside U1")
-            lying = (set(listed) & self._neighbours(v)) - self.held.get(v, set())
+            if len(listed) + 1 > shown.total or (members is not None and shown.total > members):
+                problems.append(
+                    f"counts {shown.total} survivors with {len(listed)} listed neighbours plus "
+                    f"the client itself and {members} members"
+                )
+            if v in self.keys:
+                outside = listed - self._neighbours(v)
+                if outside:
+                    problems.append(f"names {sorted(outside)}, which are not its neighbours")
+                if len(self.keys[v]) + 1 == members and shown.total != len(listed) + 1:
+                    problems.append("disagrees with its own count on the complete graph")
+            lying = (listed & self._neighbours(v)) - self.held.get(v, set())
             if lying:
                 problems.append(f"names neighbours {sorted(lying)} whose shares never arrived")
             for p in problems:
                 self.out.append(
                     Violation(
                         "survivor-list-rules",
-                        f"client {v} accepted the survivor list {listed}, which {p}",
+                        f"client {v} accepted the survivor list {self.lists[v]} (count "
+                        f"{shown.total}), which {p}",
                     )
                 )
 
@@ -778,12 +827,13 @@ class _SecAggCheck:
         for v, members in sorted(self.members.items()):
             if v in self.tr.coalition:
                 continue
-            if v not in members or len(members) < t + 1:
+            if v in self.keys.get(v, {}) or members < t + 1:
                 self.out.append(
                     Violation(
                         "keys-rules",
-                        f"client {v} accepted the member list {members} (it must contain the "
-                        f"client and at least t + 1 = {t + 1} ids)",
+                        f"client {v} accepted a KEYS request of {members} members with "
+                        f"neighbours {sorted(self.keys.get(v, {}))} (it must not list the "
+                        f"client and must count at least t + 1 = {t + 1} members)",
                     )
                 )
             if not self.tr.active:
@@ -881,7 +931,8 @@ class _SecAggCheck:
                         f"s_{u}^SK (holders {sorted(holders.get((u, ShareKind.MASKING_KEY), ()))})",
                     )
                 )
-            survivor = all(u in listed for listed in self.all_lists)
+            listers = self.listers.get(u, {u})
+            survivor = all(u in listed for r, listed in self.all_lists if r in listers)
             if u in accepted_masked and survivor and s_known:
                 self.out.append(
                     Violation(

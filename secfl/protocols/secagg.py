@@ -1,6 +1,8 @@
 """SecAgg (Bonawitz et al., CCS 2017) and SecAgg+ (Bell et al., CCS 2020), sans-I/O.
 
-Normative description: ``protocols/secagg-v1.md``. One implementation serves both: the
+Normative description: ``protocols/secagg-v2.md`` (secagg-v1 with messages that carry a
+client's neighbourhood only, so that a SecAgg+ client's cost does not grow with n). One
+implementation serves both: the
 neighbour graph is complete for SecAgg and a Harary graph over a seeded permutation for
 SecAgg+ (:mod:`secfl.protocols.graphs`). Phases (server collects, in order):
 
@@ -12,6 +14,11 @@ server) and sends ``y_u = x_u + PRG(b_u) + sum_{v in N(u), v > u} PRG(s_uv)
 - sum_{v in N(u), v < u} PRG(s_uv)  (mod 2^bits)``. At unmasking each survivor reveals,
 for each neighbour, the share of b (if that neighbour's masked input arrived) or of s_SK
 (if not), never both; the server removes the masks and learns only the sum.
+
+Cost (secagg-v2): everything a client receives or checks concerns its neighbours (their
+keys and evaluation points, which of them survived) plus two counts, so a SecAgg+ client
+does O(k) work besides its O(k*d) masks; the server sums masked inputs as they arrive and
+does O(n*k) bookkeeping plus O(n*d + dropped*k*d) unmasking.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,7 +63,7 @@ from secfl.protocols.graphs import neighbourhoods
 
 __all__ = ["SecAggConfig", "SecAggPhase", "SecAggProtocol", "ThreatModel"]
 
-_CTX = b"secfl-secagg-v1"
+_CTX = b"secfl-secagg-v2"
 
 # Message types (protocols/wire-v1.md registry, 0x10-0x2F).
 MSG_ADVERTISE_REQUEST = m.AdvertiseRequest.TYPE
@@ -152,7 +159,7 @@ class SecAggConfig:
                     "the active threat model is only provided for the complete graph "
                     "(degree=None): with a sparse SecAgg+ graph a lying server can show each "
                     "neighbourhood its own survivor list, which the global consistency round "
-                    "does not catch (see protocols/secagg-v1.md)"
+                    "does not catch (see protocols/secagg-v1.md section 12)"
                 )
             need = (2 * holders) // 3 + 1
             if self.threshold < need:
@@ -209,7 +216,7 @@ def _advertise_message(round_id: int, cid: int, c_pk: bytes, s_pk: bytes) -> byt
     return _CTX + b"/advertise" + struct.pack(">QI", round_id, cid) + c_pk + s_pk
 
 
-def _survivors_message(round_id: int, survivors: list[int]) -> bytes:
+def _survivors_message(round_id: int, survivors: Sequence[int]) -> bytes:
     return _CTX + b"/survivors" + struct.pack(">Q", round_id) + m.u32s(survivors)
 
 
@@ -234,11 +241,15 @@ class _Masker:
         return acc
 
 
-@dataclass
+@dataclass(repr=False)
 class _Peer:
+    x: int  # Shamir evaluation point of this peer (1 + its index in U1)
     c_pk: KexPublicKey
     s_pk: KexPublicKey
     channel: bytes = b""  # AES-GCM key shared with this peer, derived once
+
+    def __repr__(self) -> str:
+        return f"<_Peer x={self.x}>"
 
 
 class SecAggProtocol(AggregationProtocol):
@@ -339,11 +350,12 @@ class SecAggClient(ClientSession):
         self._c_sk = KexPrivateKey.generate(rng=rng)
         self._s_sk = KexPrivateKey.generate(rng=rng)
         self._b = rng.bytes(SEED_BYTES)
-        self._members: list[int] = []  # U1, sorted
+        self._members = 0  # m = |U1| as the server stated it
+        self._complete = False  # the graph over U1 is complete (N(u) = U1 minus u)
         self._neighbours: frozenset[int] = frozenset()
         self._peers: dict[int, _Peer] = {}
         self._held: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # u -> (share b_u, share s_u)
-        self._survivors: list[int] = []
+        self._survivors: tuple[int, ...] = ()  # active (complete graph): the list L it signed
 
     def _respond(self, data: bytes) -> bytes | None:
         handlers = {
@@ -375,33 +387,47 @@ class SecAggClient(ClientSession):
         self._phase = SHARE
         return m.Advertise(self.round_id, c_pk, s_pk, sig).to_bytes()
 
-    # share: check the key list, share b_u and s_u^SK with the neighbours
+    # share: check the neighbours' keys, share b_u and s_u^SK with them
     def _on_keys(self, data: bytes) -> bytes:
+        cfg = self.config
         msg = m.Keys.from_bytes(
-            data, round_id=self.round_id, max_clients=self.config.n_clients, signed=self._active
+            data, round_id=self.round_id, max_clients=cfg.n_clients, signed=self._active
         )
-        members = list(msg.members)
-        if self.id not in members:
-            raise ProtocolAbort(f"client {self.id} is missing from the server's key list")
-        if len(members) < self.config.threshold + 1:
+        members = msg.members
+        if members < cfg.threshold + 1:
             raise InsufficientSurvivors(
-                f"only {plural(len(members), 'client')} advertised keys; the threshold needs "
-                f"{self.config.threshold + 1}"
+                f"only {plural(members, 'client')} advertised keys; the threshold needs "
+                f"{cfg.threshold + 1}"
             )
-        graph = neighbourhoods(
-            members, degree=self.config.degree, seed=_graph_seed(self.round_id, members)
-        )
-        neighbours = graph[self.id]
-        if len(msg.entries) != len(neighbours):
+        # secagg-v2 section 5.1: the complete graph is decided on m, as the server does.
+        complete = cfg.degree is None or cfg.degree >= members - 1
+        expected = members - 1 if complete or cfg.degree is None else cfg.degree
+        if len(msg.entries) != expected:
             raise IntegrityError(
-                f"expected keys of {plural(len(neighbours), 'neighbour')}, got {len(msg.entries)}"
+                f"expected keys of {plural(expected, 'neighbour')} among {members} members, "
+                f"got {len(msg.entries)}"
+            )
+        ids = [e.client for e in msg.entries]
+        if self.id in ids:
+            raise IntegrityError(f"client {self.id} is listed as its own neighbour")
+        if complete:
+            # Every member is a neighbour: U1 is known exactly, and so are the points.
+            ranked = sorted([*ids, self.id])
+            points = {c: i + 1 for i, c in enumerate(ranked)}
+            wrong = [e.client for e in msg.entries if e.x != points[e.client]]
+        else:
+            given = [e.x for e in msg.entries]
+            wrong = [e.client for e in msg.entries if not 1 <= e.x <= members]
+            if len(set(given)) != len(given):
+                wrong.append(0)
+        if wrong:
+            raise IntegrityError(
+                f"key list gives wrong or repeated evaluation points (clients {wrong[:5]})"
             )
         peers: dict[int, _Peer] = {}
         seen = {self._c_sk.public_key().to_bytes(), self._s_sk.public_key().to_bytes()}
         for entry in msg.entries:
             v, c_pk, s_pk, sig = entry.client, entry.c_pk, entry.s_pk, entry.signature
-            if v not in neighbours or v in peers:
-                raise IntegrityError(f"key list has an unexpected or repeated client {v}")
             if c_pk in seen or s_pk in seen:
                 raise ProtocolAbort(f"client {v} advertised a public key already in use")
             seen |= {c_pk, s_pk}
@@ -409,20 +435,20 @@ class SecAggClient(ClientSession):
                 if v not in self._registry:
                     raise ProtocolAbort(f"client {v} has no identity in the registry")
                 self._registry[v].verify(sig, _advertise_message(self.round_id, v, c_pk, s_pk))
-            peers[v] = _Peer(KexPublicKey.from_bytes(c_pk), KexPublicKey.from_bytes(s_pk))
-        if len(peers) < self.config.threshold:
+            peers[v] = _Peer(entry.x, KexPublicKey.from_bytes(c_pk), KexPublicKey.from_bytes(s_pk))
+        if len(peers) < cfg.threshold:
             raise InsufficientSurvivors(
                 f"client {self.id} has {len(peers)} neighbours, fewer than the threshold "
-                f"{self.config.threshold}"
+                f"{cfg.threshold}"
             )
-        self._members, self._neighbours, self._peers = members, neighbours, peers
+        self._members, self._complete = members, complete
+        self._neighbours, self._peers = frozenset(peers), peers
 
         holders = sorted(peers)
-        index = {c: i + 1 for i, c in enumerate(members)}
-        xs = np.array([index[v] for v in holders], dtype=np.int64)
+        xs = np.array([peers[v].x for v in holders], dtype=np.int64)
         shares = shamir.share(
             [self._b, self._s_sk.private_bytes()],
-            threshold=self.config.threshold,
+            threshold=cfg.threshold,
             xs=xs,
             rng=self._rng,
         )
@@ -472,33 +498,48 @@ class SecAggClient(ClientSession):
         self._phase = CONSISTENCY if self._active else UNMASK
         return m.MaskedInput(self.round_id, y, self.config.bits).to_bytes()
 
-    def _check_survivors(self, survivors: list[int]) -> None:
-        if self.id not in survivors:
-            raise ProtocolAbort(f"client {self.id} is missing from the survivor list")
-        if len(survivors) < self.config.survivors_floor:
+    def _check_survivors(self, msg: m.Survivors) -> frozenset[int]:
+        """The survivor-list rules (secagg-v2 section 6): the neighbours named as
+        survivors, after checking the count and the names against what this client knows.
+        Sets throughout: O(k) for SecAgg+, O(n) for the complete graph."""
+        total, listed = msg.total, frozenset(msg.neighbours)
+        floor = self.config.survivors_floor
+        if total < floor:
             raise InsufficientSurvivors(
-                f"{plural(len(survivors), 'survivor')}; the round needs at least "
-                f"{self.config.survivors_floor}"
+                f"{plural(total, 'survivor')}; the round needs at least {floor}"
             )
-        unknown = [u for u in survivors if u not in self._members]
-        if unknown:
-            raise ProtocolAbort(f"survivor list names clients that never advertised: {unknown[:5]}")
-        lying = [u for u in survivors if u in self._neighbours and u not in self._held]
+        if total > self._members or len(listed) + 1 > total:
+            raise ProtocolAbort(
+                f"survivor count {total} is impossible with {plural(self._members, 'member')} "
+                f"and {plural(len(listed), 'listed neighbour')} plus this client"
+            )
+        outside = listed - self._neighbours
+        if outside:
+            raise ProtocolAbort(
+                f"survivor list names clients that are not neighbours: {sorted(outside)[:5]}"
+            )
+        lying = listed - self._held.keys()
         if lying:
             raise ProtocolAbort(
-                f"survivor list names neighbours whose shares never arrived: {lying[:5]}"
+                f"survivor list names neighbours whose shares never arrived: {sorted(lying)[:5]}"
             )
+        if self._complete and total != len(listed) + 1:
+            # Complete graph: the list is U3 minus this client, so the count must agree.
+            raise ProtocolAbort(
+                f"survivor count {total} disagrees with the {plural(len(listed), 'survivor')} "
+                f"listed on the complete graph"
+            )
+        return listed
 
-    # consistency (active): sign the survivor list
+    # consistency (active, complete graph): sign the survivor list
     def _on_survivors(self, data: bytes) -> bytes:
         msg = m.Survivors.from_bytes(
             data, round_id=self.round_id, max_clients=self.config.n_clients
         )
-        survivors = list(msg.survivors)
-        self._check_survivors(survivors)
-        self._survivors = survivors
+        listed = self._check_survivors(msg)
+        self._survivors = tuple(sorted(listed | {self.id}))
         assert self._signing_key is not None
-        sig = self._signing_key.sign(_survivors_message(self.round_id, survivors))
+        sig = self._signing_key.sign(_survivors_message(self.round_id, self._survivors))
         self._phase = UNMASK
         return m.SurvivorConsistency(self.round_id, sig).to_bytes()
 
@@ -508,10 +549,11 @@ class SecAggClient(ClientSession):
             sigs = m.Signatures.from_bytes(
                 data, round_id=self.round_id, max_entries=len(self._survivors)
             )
+            survivors = frozenset(self._survivors)
             signers: set[int] = set()
             message = _survivors_message(self.round_id, self._survivors)
             for v, sig in sigs.entries:
-                if v not in self._survivors or v in signers or v not in self._registry:
+                if v not in survivors or v in signers or v not in self._registry:
                     raise ProtocolAbort(
                         f"signature from a non-survivor, repeated or unregistered client {v}"
                     )
@@ -522,13 +564,11 @@ class SecAggClient(ClientSession):
                     f"only {plural(len(signers), 'survivor')} confirmed the survivor list; need "
                     f"{self.config.survivors_floor}"
                 )
-            survivors = set(self._survivors)
         else:
             shown = m.Survivors.from_bytes(
                 data, round_id=self.round_id, max_clients=self.config.n_clients
             )
-            self._check_survivors(list(shown.survivors))
-            survivors = set(shown.survivors)
+            survivors = self._check_survivors(shown)
         entries = []
         for u in sorted(self._held):
             kind = _KIND_SELF if u in survivors else _KIND_SK
@@ -543,8 +583,10 @@ class SecAggClient(ClientSession):
 class _ServerState:
     keys: dict[int, tuple[bytes, bytes, bytes]] = field(default_factory=dict)
     mask_keys: dict[int, KexPublicKey] = field(default_factory=dict)  # parsed s_pk
-    members: list[int] = field(default_factory=list)
+    members: frozenset[int] = frozenset()  # U1
+    points: dict[int, int] = field(default_factory=dict)  # Shamir x of each member
     graph: dict[int, frozenset[int]] = field(default_factory=dict)
+    survivors_message: bytes = b""  # active: survivors(U3), what every signer signs
     envelopes: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
     shared: set[int] = field(default_factory=set)  # U2
     masked: set[int] = field(default_factory=set)  # U3
@@ -595,7 +637,7 @@ class SecAggServer(ServerSession):
     def receive(self, client_id: ClientId, data: bytes) -> None:
         handlers = {
             ADVERTISE: (self._invited, self._s.keys, self._recv_advertise),
-            SHARE: (set(self._s.members), self._s.shared, self._recv_share_keys),
+            SHARE: (self._s.members, self._s.shared, self._recv_share_keys),
             MASK: (self._s.shared, self._s.masked, self._recv_masked),
             CONSISTENCY: (self._s.masked, self._s.signatures, self._recv_consistency),
             UNMASK: (self._s.masked, self._s.unmasked, self._recv_unmask),
@@ -647,13 +689,13 @@ class SecAggServer(ServerSession):
 
     def _recv_consistency(self, cid: int, data: bytes) -> None:
         sig = m.SurvivorConsistency.from_bytes(data, round_id=self.round_id).signature
-        self._registry[cid].verify(sig, _survivors_message(self.round_id, sorted(self._s.masked)))
+        self._registry[cid].verify(sig, self._s.survivors_message)
         self._s.signatures[cid] = sig
 
     def _recv_unmask(self, cid: int, data: bytes) -> None:
         if self._active and cid not in self._s.signatures:
             raise ProtocolAbort(f"client {cid} did not confirm the survivor list")
-        holds = [u for u in self._s.graph[cid] if u in self._s.shared]
+        holds = self._s.graph[cid] & self._s.shared
         msg = m.Unmask.from_bytes(data, round_id=self.round_id, max_entries=len(holds))
         count = len(msg.entries)
         if count != len(holds):
@@ -696,15 +738,23 @@ class SecAggServer(ServerSession):
     def _after_advertise(self) -> dict[ClientId, bytes]:
         s = self._s
         self._need(len(s.keys), "advertised keys")
-        s.members = sorted(s.keys)
+        members = sorted(s.keys)
+        s.members = frozenset(members)
+        s.points = {c: i + 1 for i, c in enumerate(members)}
         s.graph = neighbourhoods(
-            s.members, degree=self.config.degree, seed=_graph_seed(self.round_id, s.members)
+            members, degree=self.config.degree, seed=_graph_seed(self.round_id, members)
         )
-        members = tuple(s.members)
+        entry = {v: m.KeyEntry(v, s.points[v], *s.keys[v]) for v in members}
+        complete = len(members) > 1 and len(s.graph[members[0]]) == len(members) - 1
+        everyone = tuple(entry[v] for v in members)
         out = {}
-        for c in s.members:
-            entries = tuple(m.KeyEntry(v, *s.keys[v]) for v in sorted(s.graph[c]))
-            out[c] = m.Keys(self.round_id, members, entries).to_bytes()
+        for c in members:
+            # secagg-v2: only the neighbours' keys (and m); O(k) bytes per client.
+            if complete:
+                entries = tuple(e for e in everyone if e.client != c)
+            else:
+                entries = tuple(entry[v] for v in sorted(s.graph[c]))
+            out[c] = m.Keys(self.round_id, len(members), entries).to_bytes()
         self._phase = SHARE
         return out
 
@@ -720,10 +770,23 @@ class SecAggServer(ServerSession):
         return out
 
     def _after_mask(self) -> dict[ClientId, bytes]:
-        self._need(len(self._s.masked), "sent masked inputs", floor=self.config.survivors_floor)
+        s = self._s
+        self._need(len(s.masked), "sent masked inputs", floor=self.config.survivors_floor)
         self._phase = CONSISTENCY if self._active else UNMASK
-        survivors = tuple(sorted(self._s.masked))
-        return dict.fromkeys(survivors, m.Survivors(self.round_id, survivors).to_bytes())
+        survivors = tuple(sorted(s.masked))
+        total = len(survivors)
+        if self._active:
+            s.survivors_message = _survivors_message(self.round_id, survivors)
+        complete = len(s.graph[survivors[0]]) == len(s.members) - 1
+        out = {}
+        for u in survivors:
+            # secagg-v2: |U3| and U3 ∩ N(u) only; O(k) bytes per client on a sparse graph.
+            if complete:
+                listed = tuple(v for v in survivors if v != u)
+            else:
+                listed = tuple(sorted(s.graph[u] & s.masked))
+            out[u] = m.Survivors(self.round_id, total, listed).to_bytes()
+        return out
 
     def _after_consistency(self) -> dict[ClientId, bytes]:
         s = self._s
@@ -746,7 +809,7 @@ class SecAggServer(ServerSession):
         s = self._s
         self._need(len(s.unmasked), "revealed shares")
         t = self.config.threshold
-        index = {c: i + 1 for i, c in enumerate(s.members)}
+        index = s.points
         by_owner: dict[int, list[tuple[int, np.ndarray]]] = {}
         for holder in sorted(s.unmasked):
             for u, _, share in s.unmasked[holder]:

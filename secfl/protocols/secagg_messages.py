@@ -1,4 +1,4 @@
-"""SecAgg's messages (secagg-v1 section 6) as small typed classes: bytes in, bytes out.
+"""SecAgg's messages (secagg-v2 section 4) as small typed classes: bytes in, bytes out.
 
 Each class knows its wire type, writes itself with :meth:`to_bytes` and parses with
 ``from_bytes``, which checks everything structural (frame type, the round id, lengths, the
@@ -73,9 +73,9 @@ def read_ids(r: wire.Reader, *, limit: int) -> tuple[int, ...]:
     count = r.u32()
     if count > limit:
         raise IntegrityError(
-            f"id list of {plural(count, 'entry', 'entries')} exceeds the {limit} clients invited"
+            f"id list of {plural(count, 'entry', 'entries')} exceeds the {limit} clients allowed"
         )
-    ids = tuple(r.u32() for _ in range(count))
+    ids = struct.unpack(f">{count}I", r.raw(4 * count))
     if any(b <= a for a, b in itertools.pairwise(ids)):
         raise IntegrityError("id list must be strictly increasing (sorted, no duplicates)")
     return ids
@@ -129,9 +129,11 @@ class Advertise:
 
 @dataclass(frozen=True)
 class KeyEntry:
-    """One neighbour's advertised keys, as relayed by the server."""
+    """One neighbour's advertised keys, as relayed by the server, with the neighbour's
+    Shamir evaluation point ``x`` (1 + its index in the sorted member list U1)."""
 
     client: int
+    x: int
     c_pk: bytes
     s_pk: bytes
     signature: bytes = b""
@@ -139,31 +141,37 @@ class KeyEntry:
 
 @dataclass(frozen=True)
 class Keys:
-    """Server -> client: who advertised (the members), and its neighbours' keys."""
+    """Server -> client (secagg-v2): how many clients advertised (m = |U1|) and the keys
+    and evaluation points of the client's neighbours only, in increasing id."""
 
-    TYPE: ClassVar[int] = 0x12
+    TYPE: ClassVar[int] = 0x1A
     round_id: int
-    members: tuple[int, ...]
+    members: int
     entries: tuple[KeyEntry, ...]
 
     def to_bytes(self) -> bytes:
-        w = wire.Writer().u64(self.round_id).u32(len(self.members)).raw(u32s(self.members))
-        w.u32(len(self.entries))
+        w = wire.Writer().u64(self.round_id).u32(self.members).u32(len(self.entries))
         for e in self.entries:
-            w.u32(e.client).raw(e.c_pk).raw(e.s_pk).raw(e.signature)
+            w.u32(e.client).u32(e.x).raw(e.c_pk).raw(e.s_pk).raw(e.signature)
         return wire.frame(self.TYPE, w.getvalue())
 
     @classmethod
     def from_bytes(cls, data: bytes, *, round_id: int, max_clients: int, signed: bool) -> Keys:
         r = open_frame(data, cls.TYPE, round_id)
-        members = read_ids(r, limit=max_clients)
-        count = _read_count(r, len(members), "key entries")
+        members = r.u32()
+        if members > max_clients:
+            raise IntegrityError(
+                f"KEYS counts {members} members, more than the {max_clients} clients allowed"
+            )
+        count = _read_count(r, max(members - 1, 0), "key entries")
         sig = SIG_BYTES if signed else 0
         entries = tuple(
-            KeyEntry(r.u32(), r.raw(KEY_BYTES), r.raw(KEY_BYTES), r.raw(sig) if sig else b"")
+            KeyEntry(r.u32(), r.u32(), r.raw(KEY_BYTES), r.raw(KEY_BYTES), r.raw(sig))
             for _ in range(count)
         )
         r.finish()
+        if any(b.client <= a.client for a, b in itertools.pairwise(entries)):
+            raise IntegrityError("key entries must be in strictly increasing client id")
         return cls(round_id, members, entries)
 
 
@@ -214,22 +222,29 @@ class MaskedInput(_messages.VectorMessage):
 
 @dataclass(frozen=True)
 class Survivors:
-    """Server -> client: the clients whose masked input is in the sum."""
+    """Server -> client u (secagg-v2): how many masked inputs are in the sum (|U3|, u's
+    own included) and which of u's neighbours sent one (U3 ∩ N(u), increasing id)."""
 
-    TYPE: ClassVar[int] = 0x16
+    TYPE: ClassVar[int] = 0x1B
     round_id: int
-    survivors: tuple[int, ...]
+    total: int
+    neighbours: tuple[int, ...]
 
     def to_bytes(self) -> bytes:
-        w = wire.Writer().u64(self.round_id).u32(len(self.survivors)).raw(u32s(self.survivors))
-        return wire.frame(self.TYPE, w.getvalue())
+        w = wire.Writer().u64(self.round_id).u32(self.total).u32(len(self.neighbours))
+        return wire.frame(self.TYPE, w.raw(u32s(self.neighbours)).getvalue())
 
     @classmethod
     def from_bytes(cls, data: bytes, *, round_id: int, max_clients: int) -> Survivors:
         r = open_frame(data, cls.TYPE, round_id)
-        survivors = read_ids(r, limit=max_clients)
+        total = r.u32()
+        if total > max_clients:
+            raise IntegrityError(
+                f"SURVIVORS counts {total} survivors, more than the {max_clients} clients allowed"
+            )
+        neighbours = read_ids(r, limit=max(total - 1, 0))
         r.finish()
-        return cls(round_id, survivors)
+        return cls(round_id, total, neighbours)
 
 
 @dataclass(frozen=True)

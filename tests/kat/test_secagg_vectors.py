@@ -1,12 +1,15 @@
-"""Known-answer tests for SecAgg / SecAgg+: replay every vector in protocols/vectors/secagg/.
+"""Known-answer tests for SecAgg / SecAgg+: replay every vector in protocols/vectors/secagg-v2/.
 
 The vectors are generated (and cross-checked against an independent reference) by
 ``protocols/tools/make_secagg_vectors.py``; these tests only read them. Each round is
 rebuilt from the recorded configuration and seeds and driven with the recorded schedule
-(``protocols/secagg-v1.md`` section 11): every frame must come out byte for byte, and the
-masked inputs, aggregate, survivors, refusals and abort must match. A failure means the
-library no longer implements ``secagg-v1`` as specified (or its randomness consumption
-changed, which also changes the meaning of a seed: that needs a new spec version).
+(``protocols/secagg-v1.md`` section 11, kept by ``secagg-v2``): every frame must come out
+byte for byte, and the masked inputs, aggregate, survivors, refusals and abort must match.
+A failure means the library no longer implements ``secagg-v2`` as specified (or its
+randomness consumption changed, which also changes the meaning of a seed: that needs a new
+spec version). The secagg-v1 vectors (``protocols/vectors/secagg-v1/``) are a record of
+the previous version, which the library no longer speaks: only their self-consistency and
+the message types they use are checked.
 """
 
 from __future__ import annotations
@@ -30,13 +33,16 @@ from secfl.protocols import secagg
 from secfl.protocols.graphs import neighbourhoods
 from secfl.protocols.secagg import SecAggConfig, SecAggProtocol, ThreatModel
 
-VECTORS = Path(__file__).resolve().parents[2] / "protocols" / "vectors" / "secagg"
+VECTORS = Path(__file__).resolve().parents[2] / "protocols" / "vectors" / "secagg-v2"
+V1_VECTORS = VECTORS.parent / "secagg-v1"
 
 REQUIRED = {
     "full-honest",
     "full-mask-dropout",
     "full-share-and-mask-dropout",
     "plus-sparse-dropouts",
+    "plus-neighbourhood-survivors",
+    "plus-degenerate-complete",
     "active-honest",
     "abort-mask-below-threshold",
 }
@@ -142,6 +148,21 @@ def replay(name: str) -> Json:
     }
 
 
+@pytest.mark.parametrize("path", sorted(V1_VECTORS.glob("*.json")), ids=lambda p: p.stem)
+def test_v1_record_is_self_consistent_and_uses_the_v1_types(path: Path) -> None:
+    vec = json.loads(path.read_text())
+    assert vec["spec"] == "protocols/secagg-v1.md"
+    types = set()
+    for f in vec["frames"]:
+        raw = bytes.fromhex(f["hex"])
+        assert hashlib.sha256(raw).hexdigest() == f["sha256"]
+        types.add(raw[3])
+    # KEYS 0x12 and SURVIVORS 0x16 are v1's; v2 replaced them by 0x1A and 0x1B
+    assert secagg.MSG_KEYS not in types
+    assert secagg.MSG_SURVIVORS not in types
+    assert 0x12 in types
+
+
 def test_vector_set_present() -> None:
     present = {n.removesuffix(".json") for n in names()}
     assert present >= REQUIRED, f"missing vectors: {sorted(REQUIRED - present)}"
@@ -231,7 +252,7 @@ def test_graph(name: str) -> None:
         pytest.skip("round aborted before the graph was fixed")
     members = derived["members"]
     ids = b"".join(m.to_bytes(4, "big") for m in members)
-    seed = hashlib.sha256(b"secfl-secagg-v1/graph" + vec["round_id"].to_bytes(8, "big") + ids)
+    seed = hashlib.sha256(b"secfl-secagg-v2/graph" + vec["round_id"].to_bytes(8, "big") + ids)
     graph = neighbourhoods(members, degree=vec["config"]["degree"], seed=seed.digest())
     assert [{"client": c, "neighbours": sorted(graph[c])} for c in members] == derived["graph"]
     degree = vec["config"]["degree"]

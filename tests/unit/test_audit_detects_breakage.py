@@ -13,9 +13,12 @@ def _hbc_property():
 
 
 def test_audit_fails_when_clients_stop_checking_survivor_lists(monkeypatch):
-    # secagg-v1 section 8.4: a client refuses a survivor list that omits it, is shorter
-    # than t + 1, or names clients outside U1 or neighbours whose shares never arrived.
-    monkeypatch.setattr(secagg.SecAggClient, "_check_survivors", lambda self, survivors: None)
+    # secagg-v2 section 6: a client refuses a survivor count below t + 1 or one that leaves
+    # it out, a list naming non-neighbours or neighbours whose shares never arrived. The
+    # broken client believes whatever neighbours the list names.
+    monkeypatch.setattr(
+        secagg.SecAggClient, "_check_survivors", lambda self, shown: frozenset(shown.neighbours)
+    )
     report = run_audit(protocols=["secagg"], examples=60, seed=1)
     assert not report.passed
     (secagg_report,) = report.protocols
@@ -38,15 +41,15 @@ def test_audit_fails_when_clients_stop_checking_survivor_lists(monkeypatch):
 
 
 def test_audit_catches_a_removed_overlap_refusal(monkeypatch):
-    # Rule 4 of secagg-v1 section 8.4: refuse a list naming a neighbour whose shares never
+    # Rule 4 of secagg-v2 section 6: refuse a list naming a neighbour whose shares never
     # arrived. Here the client believes it holds every neighbour's shares when it checks.
     real = secagg.SecAggClient._check_survivors
 
-    def no_overlap_check(self, survivors):
+    def no_overlap_check(self, shown):
         held = self._held
         self._held = dict.fromkeys(self._neighbours)
         try:
-            real(self, survivors)
+            return real(self, shown)
         finally:
             self._held = held
 

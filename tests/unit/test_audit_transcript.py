@@ -203,10 +203,10 @@ def test_transcript_holds_secrets():
 
 
 def test_known_secagg_plus_split_view_attack_is_flagged():
-    # secagg-v1 section 12 item 1: on a sparse graph a lying server can show each client
-    # its own survivor list so that u's holders reveal b_u while the holders of each of
-    # u's neighbours reveal that neighbour's s^SK. No client check fails; the view
-    # exposes x_u. Degree 2, t = 2, six clients: the smallest instance.
+    # secagg-v1 section 12 item 1 (unchanged in v2): on a sparse graph a lying server can
+    # show each client its own survivor list so that u's holders reveal b_u while the
+    # holders of each of u's neighbours reveal that neighbour's s^SK. No client check
+    # fails; the view exposes x_u. Degree 2, t = 2, six clients: the smallest instance.
     n, t = 6, 2
     cfg = SecAggConfig(bits=32, threshold=t, n_clients=n, degree=2)
     recorder = TranscriptRecorder()
@@ -228,8 +228,10 @@ def test_known_secagg_plus_split_view_attack_is_flagged():
     for v in neighbours[b] - {u}:
         hidden[v] = {b}
     for c in clients:
-        listed = sorted(set(values) - hidden.get(c, set()))
-        body = wire.Writer().u64(1).u32(len(listed)).raw(struct.pack(f">{len(listed)}I", *listed))
+        # secagg-v2: the count, and the neighbours of c the (lying) list keeps
+        listed = sorted(neighbours[c] - hidden.get(c, set()))
+        body = wire.Writer().u64(1).u32(n - len(hidden.get(c, ()))).u32(len(listed))
+        body.raw(struct.pack(f">{len(listed)}I", *listed))
         clients[c].handle(wire.frame(secagg.MSG_SURVIVORS, body.getvalue()))  # all accept
     with pytest.raises(AuditFailure) as info:
         check_view(recorder.transcript)

@@ -141,8 +141,12 @@ class Round:
         self.reqs = self.server.advance()
 
 
-def _survivors_frame(round_id, ids):
-    body = wire.Writer().u64(round_id).u32(len(ids)).raw(struct.pack(f">{len(ids)}I", *ids))
+def _survivors_frame(round_id, ids, to):
+    """SURVIVORS (secagg-v2) for client ``to`` claiming the survivor list ``ids``: the
+    count and the listed neighbours (on the complete graph: everyone but ``to``)."""
+    listed = sorted(set(ids) - {to})
+    body = wire.Writer().u64(round_id).u32(len(ids)).u32(len(listed))
+    body.raw(struct.pack(f">{len(listed)}I", *listed))
     return wire.frame(secagg.MSG_SURVIVORS, body.getvalue())
 
 
@@ -153,10 +157,10 @@ def test_server_listing_a_client_without_shares_as_survivor_is_refused():
     r.step()  # mask
     # Claiming 6 survived would make clients reveal shares they never received.
     with pytest.raises(ProtocolAbort, match="never arrived"):
-        r.clients[1].handle(_survivors_frame(1, [1, 2, 3, 4, 5, 6]))
+        r.clients[1].handle(_survivors_frame(1, [1, 2, 3, 4, 5, 6], 1))
     # client 1 is now closed: it refuses even an honest request afterwards
     with pytest.raises(ProtocolAbort):
-        r.clients[1].handle(_survivors_frame(1, [1, 2, 3, 4, 5]))
+        r.clients[1].handle(_survivors_frame(1, [1, 2, 3, 4, 5], 1))
 
 
 def test_client_never_answers_the_unmask_request_twice():
@@ -164,11 +168,11 @@ def test_client_never_answers_the_unmask_request_twice():
     r.step()
     r.step()
     r.step(skip={6})
-    first = r.clients[2].handle(_survivors_frame(1, [1, 2, 3, 4, 5]))
+    first = r.clients[2].handle(_survivors_frame(1, [1, 2, 3, 4, 5], 2))
     assert first is not None
     # a second request with 6 now listed as a survivor would yield b_6 after s_6
     with pytest.raises(ProtocolAbort):
-        r.clients[2].handle(_survivors_frame(1, [1, 2, 3, 4, 5, 6]))
+        r.clients[2].handle(_survivors_frame(1, [1, 2, 3, 4, 5, 6], 2))
 
 
 def test_active_mode_catches_split_survivor_views():
@@ -179,7 +183,7 @@ def test_active_mode_catches_split_survivor_views():
     assert r.server.phase == "consistency"
     # The server shows client 1 a list claiming 6 survived (to get b_6 from client 1 while
     # the others reveal s_6), and the honest list to everyone else.
-    sig1 = r.clients[1].handle(_survivors_frame(1, [1, 2, 3, 4, 5, 6, 7, 8]))
+    sig1 = r.clients[1].handle(_survivors_frame(1, [1, 2, 3, 4, 5, 6, 7, 8], 1))
     assert sig1 is not None
     for c in (2, 3, 4, 5, 7, 8):
         r.server.receive(c, r.clients[c].handle(r.reqs[c]))
@@ -221,8 +225,8 @@ def test_substituted_key_is_detected_in_active_mode():
     r = Round(active=True)
     r.step()
     req = bytearray(r.reqs[1])
-    # header 8 + round 8 + count 4 + 6 ids * 4 + count 4 + id 4 = first neighbour's c_pk
-    off = 8 + 8 + 4 + 24 + 4 + 4
+    # header 8 + round 8 + m 4 + count 4 + id 4 + x 4 = first neighbour's c_pk
+    off = 8 + 8 + 4 + 4 + 4 + 4
     req[off : off + 32] = bytes(r.reqs[2][off : off + 32])  # key of 2's first neighbour
     with pytest.raises(SecflError):
         r.clients[1].handle(bytes(req))

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
+import numpy as np
+
 from secfl import wire
 from secfl._text import plural
 from secfl.errors import IntegrityError, ProtocolAbort
@@ -299,6 +301,11 @@ class UnmaskEntry:
     share: bytes
 
 
+_UNMASK_ENTRY = np.dtype(
+    [("owner", ">u4"), ("kind", "u1"), ("share", "<u4", (shamir.CHUNKS,))]
+)  # packed: 4 + 1 + 44 = 49 bytes, the wire layout of one UnmaskEntry
+
+
 @dataclass(frozen=True)
 class Unmask:
     """Client -> server: exactly one share per neighbour whose shares it holds."""
@@ -306,6 +313,22 @@ class Unmask:
     TYPE: ClassVar[int] = 0x19
     round_id: int
     entries: tuple[UnmaskEntry, ...]
+
+    @staticmethod
+    def arrays_from_bytes(
+        data: bytes, *, round_id: int, max_entries: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The same message parsed in one pass (the server's path): owners and kinds as
+        int64 vectors and the shares as an int64 ``(count, CHUNKS)`` array; every share
+        element checked to be < p (:class:`IntegrityError`)."""
+        r = open_frame(data, Unmask.TYPE, round_id)
+        count = _read_count(r, max_entries, "revealed shares")
+        rec = np.frombuffer(r.raw(count * _UNMASK_ENTRY.itemsize), dtype=_UNMASK_ENTRY)
+        r.finish()
+        shares = rec["share"].astype(np.int64)
+        if shares.size and int(shares.max()) >= shamir.PRIME:
+            raise IntegrityError(f"share element outside the field [0, {shamir.PRIME})")
+        return rec["owner"].astype(np.int64), rec["kind"].astype(np.int64), shares
 
     def to_bytes(self) -> bytes:
         w = wire.Writer().u64(self.round_id).u32(len(self.entries))

@@ -122,8 +122,8 @@ def test_masked_input_looks_uniform():
 class Round:
     """Drives one round by hand so tests can play a deviating server."""
 
-    def __init__(self, n=6, t=4, *, active=False, d=8):
-        self.p = protocol(n, t, active=active)
+    def __init__(self, n=6, t=4, *, active=False, d=8, degree=None):
+        self.p = protocol(n, t, active=active, degree=degree)
         self.ins = inputs(n, d)
         self.server = self.p.server(round_id=1, client_ids=frozenset(self.ins), dim=d)
         self.clients = {
@@ -354,3 +354,134 @@ def test_inconsistent_shares_abort_and_close_the_server():
     with pytest.raises(IntegrityError):
         r.server.advance()
     assert r.server.phase == "aborted"
+
+
+# ---- secagg-v2: neighbourhood-sized messages and checks (protocols/secagg-v2.md)
+def test_secagg_plus_client_traffic_does_not_grow_with_n():
+    # Same degree and threshold at n = 40 and n = 160: every message a client receives
+    # carries its neighbourhood only, so the downlink is the same (secagg-v2 section 4).
+    down = {}
+    for n in (40, 160):
+        p = protocol(n, 4, degree=6)
+        rep = simulate_round(p, inputs(n, 16))
+        assert rep.correct
+        down[n] = set(rep.bytes_down.values())
+    assert down[40] == down[160]
+    assert len(down[40]) == 1
+
+
+def test_server_sums_masked_inputs_as_they_arrive():
+    # The server keeps one running sum, not the masked vectors: the memory it holds after
+    # the mask phase does not grow with the number of clients that sent one.
+    import tracemalloc
+
+    n, d = 24, 50_000
+    p = protocol(n, 4, degree=6)
+    ins = inputs(n, d)
+    server = p.server(round_id=1, client_ids=frozenset(ins), dim=d)
+    clients = {c: p.client(round_id=1, client_id=c, value=v) for c, v in ins.items()}
+    reqs = server.start()
+    for _ in range(2):  # advertise, share
+        for c, req in reqs.items():
+            server.receive(c, clients[c].handle(req))
+        reqs = server.advance()
+    replies = {c: clients[c].handle(req) for c, req in reqs.items()}
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for c, reply in replies.items():
+        server.receive(c, reply)
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert held < 2 * 4 * d  # well below n = 24 vectors of 4 * d bytes
+
+
+def _keys_request(r, to):
+    return secagg.m.Keys.from_bytes(r.reqs[to], round_id=1, max_clients=64, signed=False)
+
+
+@pytest.mark.parametrize("flaw", ["count", "self", "point", "repeated-point", "members"])
+def test_client_refuses_a_malformed_neighbourhood(flaw):
+    from dataclasses import replace
+
+    sparse = flaw in ("repeated-point", "count")
+    r = Round(n=12, t=3, degree=4) if sparse else Round(n=8, t=5)
+    r.step()  # advertise
+    keys = _keys_request(r, 1)
+    entries = list(keys.entries)
+    if flaw == "count":  # a sparse neighbourhood one short of the degree
+        entries = entries[:-1]
+    elif flaw == "self":  # the client listed as its own neighbour
+        entries[0] = replace(entries[0], client=1)
+        entries.sort(key=lambda e: e.client)
+    elif flaw == "point":  # complete graph: a point that is not 1 + the rank in U1
+        entries[0] = replace(entries[0], x=entries[1].x)
+    elif flaw == "repeated-point":
+        entries[1] = replace(entries[1], x=entries[0].x)
+    else:  # m smaller than the neighbourhood implies
+        keys = replace(keys, members=keys.members - 1)
+    data = replace(keys, entries=tuple(entries)).to_bytes()
+    with pytest.raises(SecflError):
+        r.clients[1].handle(data)
+
+
+def _v2_survivors(total, listed):
+    body = wire.Writer().u64(1).u32(total).u32(len(listed))
+    body.raw(struct.pack(f">{len(listed)}I", *listed))
+    return wire.frame(secagg.MSG_SURVIVORS, body.getvalue())
+
+
+@pytest.mark.parametrize(
+    ("total", "listed", "error"),
+    [
+        (5, [2, 3, 4, 5], InsufficientSurvivors),  # below t + 1 = 6
+        (8, [2, 3, 4, 5, 6, 7], ProtocolAbort),  # more survivors than the m = 7 members
+        (6, [2, 3, 4, 5, 6, 7], IntegrityError),  # a count that leaves the client itself out
+        (7, [2, 3, 4, 5, 6], ProtocolAbort),  # complete graph: count disagrees with the list
+        (7, [2, 3, 4, 5, 6, 8], ProtocolAbort),  # 8 never advertised: not a neighbour
+        (3, [2, 3, 4], IntegrityError),  # a count below the list plus itself: malformed
+    ],
+)
+def test_client_checks_the_survivor_count(total, listed, error):
+    r = Round(n=8, t=5)
+    r.step(skip={8})  # advertise: m = 7
+    r.step()
+    r.step()
+    with pytest.raises(error):
+        r.clients[1].handle(_v2_survivors(total, listed))
+    assert r.clients[1].phase == "aborted"
+
+
+def test_survivor_list_naming_a_non_neighbour_is_refused():
+    r = Round(n=12, t=3, degree=4)
+    r.step()
+    r.step()
+    r.step()
+    honest = secagg.m.Survivors.from_bytes(r.reqs[1], round_id=1, max_clients=12)
+    assert len(honest.neighbours) == 4  # the neighbourhood, not the 12 members
+    stranger = min(set(range(2, 13)) - set(honest.neighbours))
+    listed = sorted({*honest.neighbours, stranger})
+    with pytest.raises(ProtocolAbort, match="not neighbours"):
+        r.clients[1].handle(_v2_survivors(12, listed))
+
+
+def test_survivor_checks_are_not_quadratic():
+    # Issue 18 item 7: sets, not list membership. A complete-graph client checks a list
+    # of m - 1 survivors; 8x the clients must cost far less than 64x the time.
+    import time
+
+    def check_time(m):
+        client = protocol(4, 3).client(round_id=1, client_id=1, value=np.zeros(1, np.uint32))
+        others = tuple(range(2, m + 1))
+        client._members, client._complete = m, True
+        client._neighbours = frozenset(others)
+        client._held = dict.fromkeys(others)
+        shown = secagg.m.Survivors(1, m, others)
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            client._check_survivors(shown)
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    small, large = check_time(2_000), check_time(16_000)
+    assert large < 24 * small + 0.01

@@ -184,7 +184,7 @@ CASES: tuple[Case, ...] = (
         "plus-degenerate-complete",
         "SecAgg+ configured with degree 4 for n=6; client 6 never advertises, so m = 5 and "
         "degree >= m - 1: the graph over U1 is complete and every client checks the KEYS "
-        "frame as the complete graph's (secagg-v2 section 5.1).",
+        "frame as the complete graph's (secagg-v2 section 5).",
         n=6,
         threshold=3,
         bits=16,

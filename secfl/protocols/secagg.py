@@ -2,9 +2,8 @@
 
 Normative description: ``protocols/secagg-v2.md`` (secagg-v1 with messages that carry a
 client's neighbourhood only, so that a SecAgg+ client's cost does not grow with n). One
-implementation serves both: the
-neighbour graph is complete for SecAgg and a Harary graph over a seeded permutation for
-SecAgg+ (:mod:`secfl.protocols.graphs`). Phases (server collects, in order):
+implementation serves both: the neighbour graph is complete for SecAgg and a Harary graph
+over a seeded permutation for SecAgg+ (:mod:`secfl.protocols.graphs`). Phases (server collects, in order):
 
 ``advertise`` -> ``share`` -> ``mask`` -> [``consistency``, active mode] -> ``unmask``
 
@@ -399,7 +398,7 @@ class SecAggClient(ClientSession):
                 f"only {plural(members, 'client')} advertised keys; the threshold needs "
                 f"{cfg.threshold + 1}"
             )
-        # secagg-v2 section 5.1: the complete graph is decided on m, as the server does.
+        # secagg-v2 section 5: the complete graph is decided on m, as the server does.
         complete = cfg.degree is None or cfg.degree >= members - 1
         expected = members - 1 if complete or cfg.degree is None else cfg.degree
         if len(msg.entries) != expected:
@@ -415,14 +414,14 @@ class SecAggClient(ClientSession):
             ranked = sorted([*ids, self.id])
             points = {c: i + 1 for i, c in enumerate(ranked)}
             wrong = [e.client for e in msg.entries if e.x != points[e.client]]
-        else:
-            given = [e.x for e in msg.entries]
+        else:  # the server's points are trusted to be its U1 ranks; they must be usable
             wrong = [e.client for e in msg.entries if not 1 <= e.x <= members]
-            if len(set(given)) != len(given):
-                wrong.append(0)
+            if len({e.x for e in msg.entries}) != len(msg.entries):
+                raise IntegrityError("key list gives two neighbours the same evaluation point")
         if wrong:
             raise IntegrityError(
-                f"key list gives wrong or repeated evaluation points (clients {wrong[:5]})"
+                f"key list gives wrong evaluation points to clients {wrong[:5]} (secagg-v2 "
+                f"section 5, check 4)"
             )
         peers: dict[int, _Peer] = {}
         seen = {self._c_sk.public_key().to_bytes(), self._s_sk.public_key().to_bytes()}

@@ -454,11 +454,12 @@ def test_a_key_substituted_by_the_server_is_caught_by_the_signature(pki):
     def substitute_a_key(msg: Message) -> None:
         record = msg.content.config_records[RECORD_KEY]
         request = record["request"]
-        # KEYS (share phase, 0x12): header 8 | round 8 | 5 ids 4 + 20 | count 4 | first entry:
-        # id 4, then its encryption key. Flip one bit of that key, for one node only.
-        if msg.metadata.dst_node_id == victim and request[:4] == b"SF\x01\x12":
+        # KEYS (share phase, secagg-v2 0x1A): header 8 | round 8 | m 4 | count 4 | first
+        # entry: id 4, point 4, then its encryption key. Flip one bit of that key, for one
+        # node only.
+        if msg.metadata.dst_node_id == victim and request[:4] == b"SF\x01\x1a":
             forged = bytearray(request)
-            forged[8 + 8 + 24 + 4 + 4] ^= 1
+            forged[8 + 8 + 4 + 4 + 4 + 4] ^= 1
             record["request"] = bytes(forged)
 
     grid.tamper = substitute_a_key

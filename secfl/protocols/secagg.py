@@ -3,7 +3,8 @@
 Normative description: ``protocols/secagg-v2.md`` (secagg-v1 with messages that carry a
 client's neighbourhood only, so that a SecAgg+ client's cost does not grow with n). One
 implementation serves both: the neighbour graph is complete for SecAgg and a Harary graph
-over a seeded permutation for SecAgg+ (:mod:`secfl.protocols.graphs`). Phases (server collects, in order):
+over a seeded permutation for SecAgg+ (:mod:`secfl.protocols.graphs`). Phases (server
+collects, in order):
 
 ``advertise`` -> ``share`` -> ``mask`` -> [``consistency``, active mode] -> ``unmask``
 

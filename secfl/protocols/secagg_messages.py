@@ -20,7 +20,7 @@ import numpy as np
 
 from secfl import wire
 from secfl._text import plural
-from secfl.errors import IntegrityError, ProtocolAbort
+from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort
 from secfl.hazmat import aead, shamir
 from secfl.protocols import _messages
 
@@ -68,6 +68,26 @@ def _read_count(r: wire.Reader, limit: int, what: str) -> int:
     if count > limit:
         raise IntegrityError(f"{what}: {count} in the message, more than the {limit} allowed")
     return count
+
+
+_U32 = struct.Struct(">I")
+_TWO_U32 = struct.Struct(">II")
+
+
+def _records(r: wire.Reader, count: int, size: int) -> list[bytes]:
+    """``count`` fixed-size records, taken in one bounds-checked read (the count is
+    already bounded by the caller)."""
+    raw = r.raw(count * size)
+    return [raw[i : i + size] for i in range(0, count * size, size)]
+
+
+def _join(parts: Iterable[bytes], what: str) -> bytes:
+    """The concatenated records of a message; a field that does not fit its u32 is the
+    caller's error (as :class:`wire.Writer` reports it)."""
+    try:
+        return b"".join(parts)
+    except struct.error as e:
+        raise InvalidArgument(f"a {what} field does not fit its u32: {e}") from e
 
 
 def read_ids(r: wire.Reader, *, limit: int) -> tuple[int, ...]:
@@ -141,6 +161,12 @@ class KeyEntry:
     signature: bytes = b""
 
 
+def _key_entry(b: bytes) -> KeyEntry:
+    client, x = _TWO_U32.unpack_from(b)
+    k = 8 + KEY_BYTES
+    return KeyEntry(client, x, b[8:k], b[k : k + KEY_BYTES], b[k + KEY_BYTES :])
+
+
 @dataclass(frozen=True)
 class Keys:
     """Server -> client (secagg-v2): how many clients advertised (m = |U1|) and the keys
@@ -152,10 +178,15 @@ class Keys:
     entries: tuple[KeyEntry, ...]
 
     def to_bytes(self) -> bytes:
-        w = wire.Writer().u64(self.round_id).u32(self.members).u32(len(self.entries))
-        for e in self.entries:
-            w.u32(e.client).u32(e.x).raw(e.c_pk).raw(e.s_pk).raw(e.signature)
-        return wire.frame(self.TYPE, w.getvalue())
+        head = wire.Writer().u64(self.round_id).u32(self.members).u32(len(self.entries))
+        body = _join(
+            (
+                _TWO_U32.pack(e.client, e.x) + bytes(e.c_pk) + bytes(e.s_pk) + bytes(e.signature)
+                for e in self.entries
+            ),
+            "key entry",
+        )
+        return wire.frame(self.TYPE, head.getvalue() + body)
 
     @classmethod
     def from_bytes(cls, data: bytes, *, round_id: int, max_clients: int, signed: bool) -> Keys:
@@ -167,10 +198,7 @@ class Keys:
             )
         count = _read_count(r, max(members - 1, 0), "key entries")
         sig = SIG_BYTES if signed else 0
-        entries = tuple(
-            KeyEntry(r.u32(), r.u32(), r.raw(KEY_BYTES), r.raw(KEY_BYTES), r.raw(sig))
-            for _ in range(count)
-        )
+        entries = tuple(_key_entry(b) for b in _records(r, count, 8 + 2 * KEY_BYTES + sig))
         r.finish()
         if any(b.client <= a.client for a, b in itertools.pairwise(entries)):
             raise IntegrityError("key entries must be in strictly increasing client id")
@@ -186,16 +214,17 @@ class _Envelopes:
     envelopes: tuple[tuple[int, bytes], ...]
 
     def to_bytes(self) -> bytes:
-        w = wire.Writer().u64(self.round_id).u32(len(self.envelopes))
-        for client, env in self.envelopes:
-            w.u32(client).raw(env)
-        return wire.frame(self.TYPE, w.getvalue())
+        head = wire.Writer().u64(self.round_id).u32(len(self.envelopes))
+        body = _join((_U32.pack(c) + bytes(env) for c, env in self.envelopes), "envelope")
+        return wire.frame(self.TYPE, head.getvalue() + body)
 
     @classmethod
     def from_bytes(cls: type[M], data: bytes, *, round_id: int, max_entries: int) -> M:
         r = open_frame(data, cls.TYPE, round_id)  # type: ignore[attr-defined]
         count = _read_count(r, max_entries, "share envelopes")
-        envelopes = tuple((r.u32(), r.raw(ENVELOPE_BYTES)) for _ in range(count))
+        envelopes = tuple(
+            (_U32.unpack_from(b)[0], b[4:]) for b in _records(r, count, 4 + ENVELOPE_BYTES)
+        )
         r.finish()
         return cls(round_id, envelopes)  # type: ignore[call-arg]
 

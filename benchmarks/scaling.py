@@ -9,13 +9,16 @@ to both and read with k = n - 1 for SecAgg and k from ``plan_secagg_plus`` for S
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from benchmarks import secagg_scaling
 from benchmarks.report import dim, header, secs
+from benchmarks.runner import OUT_DIR
 
 __all__ = ["MODELS", "fit", "fit_all", "markdown", "project"]
 
@@ -270,6 +273,9 @@ def markdown(results: dict[str, Any]) -> str:
         "are then only indicative.",
         "",
     ]
+    measured = OUT_DIR / secagg_scaling.JSON_NAME  # python -m benchmarks.secagg_scaling
+    if measured.exists():
+        lines += [*secagg_scaling.section(json.loads(measured.read_text())), ""]
     proj = sc.get("projection", [])
     if proj:
         lines += [
@@ -277,7 +283,11 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             "Degree k and threshold t from `plan_secagg_plus(n, dropout, corrupt=0.05)`; "
             "dropped = dropout x n, all leaving after sharing keys (the server's worst case). "
-            "One core, no parallelism, nothing measured at these sizes.",
+            "One core, no parallelism, nothing measured at these sizes (n = 10^3..10^4 at "
+            "d = 10^4 is measured in the section above). The client formula has no n term: "
+            "it describes secagg-v2, where nothing a SecAgg+ client receives or checks grows "
+            "with n, and did not describe secagg-v1, whose clients received every member "
+            "and survivor id (issue 19).",
             "",
             "| n | d | dropout | k | t | client CPU s | server CPU s | up B/client "
             "| complete graph: client s | complete graph: server s |",

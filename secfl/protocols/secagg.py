@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -579,13 +579,33 @@ class SecAggClient(ClientSession):
 
 
 # ----------------------------------------------------------------------------- server
+class _CompleteGraph(Mapping[int, frozenset[int]]):
+    """The complete graph's neighbourhoods, N(u) = U1 minus u, made when asked: O(n)
+    memory for the whole graph instead of O(n) per member."""
+
+    def __init__(self, members: frozenset[int]) -> None:
+        self._members = members
+
+    def __getitem__(self, u: int) -> frozenset[int]:
+        if u not in self._members:
+            raise KeyError(u)
+        return self._members - {u}
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._members)
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+
 @dataclass
 class _ServerState:
     keys: dict[int, tuple[bytes, bytes, bytes]] = field(default_factory=dict)
     mask_keys: dict[int, KexPublicKey] = field(default_factory=dict)  # parsed s_pk
     members: frozenset[int] = frozenset()  # U1
     points: dict[int, int] = field(default_factory=dict)  # Shamir x of each member
-    graph: dict[int, frozenset[int]] = field(default_factory=dict)
+    complete: bool = False  # the graph over U1 is complete (decided on |U1|, v1 section 5)
+    graph: Mapping[int, frozenset[int]] = field(default_factory=dict)
     survivors_message: bytes = b""  # active: survivors(U3), what every signer signs
     envelopes: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
     shared: set[int] = field(default_factory=set)  # U2
@@ -741,16 +761,20 @@ class SecAggServer(ServerSession):
         members = sorted(s.keys)
         s.members = frozenset(members)
         s.points = {c: i + 1 for i, c in enumerate(members)}
-        s.graph = neighbourhoods(
-            members, degree=self.config.degree, seed=_graph_seed(self.round_id, members)
-        )
+        degree = self.config.degree
+        s.complete = degree is None or degree >= len(members) - 1
+        if s.complete:
+            s.graph = _CompleteGraph(s.members)
+        else:
+            s.graph = neighbourhoods(
+                members, degree=degree, seed=_graph_seed(self.round_id, members)
+            )
         entry = {v: m.KeyEntry(v, s.points[v], *s.keys[v]) for v in members}
-        complete = len(members) > 1 and len(s.graph[members[0]]) == len(members) - 1
         everyone = tuple(entry[v] for v in members)
         out = {}
         for c in members:
             # secagg-v2: only the neighbours' keys (and m); O(k) bytes per client.
-            if complete:
+            if s.complete:
                 entries = tuple(e for e in everyone if e.client != c)
             else:
                 entries = tuple(entry[v] for v in sorted(s.graph[c]))
@@ -777,11 +801,10 @@ class SecAggServer(ServerSession):
         total = len(survivors)
         if self._active:
             s.survivors_message = _survivors_message(self.round_id, survivors)
-        complete = len(s.graph[survivors[0]]) == len(s.members) - 1
         out = {}
         for u in survivors:
             # secagg-v2: |U3| and U3 ∩ N(u) only; O(k) bytes per client on a sparse graph.
-            if complete:
+            if s.complete:
                 listed = tuple(v for v in survivors if v != u)
             else:
                 listed = tuple(sorted(s.graph[u] & s.masked))

@@ -602,6 +602,7 @@ class _CompleteGraph(Mapping[int, frozenset[int]]):
 class _ServerState:
     keys: dict[int, tuple[bytes, bytes, bytes]] = field(default_factory=dict)
     mask_keys: dict[int, KexPublicKey] = field(default_factory=dict)  # parsed s_pk
+    key_owner: dict[bytes, int] = field(default_factory=dict)  # each advertised key's client
     members: frozenset[int] = frozenset()  # U1
     points: dict[int, int] = field(default_factory=dict)  # Shamir x of each member
     complete: bool = False  # the graph over U1 is complete (decided on |U1|, v1 section 5)
@@ -681,8 +682,17 @@ class SecAggServer(ServerSession):
             if cid not in self._registry:
                 raise ProtocolAbort(f"client {cid} has no identity in the registry")
             self._registry[cid].verify(sig, _advertise_message(self.round_id, cid, c_pk, s_pk))
+        # secagg-v2 section 7: a key already advertised (by another client, or as this
+        # client's other key) would make every honest client abort at KEYS; refuse the
+        # advertisement instead, so the copier drops out and the round goes on. In active
+        # mode its signed advertisement is the evidence.
+        owners = {self._s.key_owner[k] for k in (c_pk, s_pk) if k in self._s.key_owner}
+        if owners or c_pk == s_pk:
+            whose = f"client {min(owners)}'s" if owners else "its other"
+            raise IntegrityError(f"client {cid} advertised a public key that is {whose} key")
         self._s.keys[cid] = (c_pk, s_pk, sig)
         self._s.mask_keys[cid] = parsed_s_pk
+        self._s.key_owner.update({c_pk: cid, s_pk: cid})
 
     def _recv_share_keys(self, cid: int, data: bytes) -> None:
         expected = self._s.graph[cid]

@@ -484,3 +484,37 @@ def test_survivor_checks_are_not_quadratic():
     client._held = dict.fromkeys(others)
     client._check_survivors(secagg.m.Survivors(1, m, others))
     assert CountingId.calls < 10 * m
+
+
+@pytest.mark.parametrize("active", [False, True])
+def test_a_client_reusing_anothers_keys_is_refused_by_the_server_and_the_round_goes_on(active):
+    """Issue 18, item 4: one copier no longer aborts every round at KEYS."""
+    from secfl.protocols.secagg_messages import Advertise
+
+    r = Round(n=7, t=5 if active else 4, active=active)
+    replies = {c: r.clients[c].handle(req) for c, req in r.reqs.items()}
+    keys = seeded(51)
+    ids = {c: SigningKey.generate(rng=keys) for c in range(1, 8)}
+
+    def advertise(cid, c_pk, s_pk):  # signed by cid in active mode: valid, and evidence
+        message = secagg._advertise_message(1, cid, c_pk, s_pk)
+        return Advertise(1, c_pk, s_pk, ids[cid].sign(message) if active else b"").to_bytes()
+
+    two = Advertise.from_bytes(replies[2], round_id=1, signed=active)
+    four = Advertise.from_bytes(replies[4], round_id=1, signed=active)
+    for c in (1, 2):
+        r.server.receive(c, replies[c])
+    with pytest.raises(IntegrityError, match="client 3 advertised a public key that is client 2's"):
+        r.server.receive(3, advertise(3, two.c_pk, two.s_pk))
+    with pytest.raises(IntegrityError, match="that is its other key"):
+        r.server.receive(4, advertise(4, four.c_pk, four.c_pk))  # refused, state unchanged
+    for c in (4, 5, 6, 7):
+        r.server.receive(c, replies[c])
+    r.reqs = r.server.advance()
+    assert 3 not in r.reqs  # the copier dropped out; nobody else noticed
+    while r.reqs:
+        r.step(skip=(3,))
+    survivors = sorted(set(range(1, 8)) - {3})
+    assert sorted(r.server.result.survivors) == survivors
+    expected = sum(r.ins[c].astype(np.uint64) for c in survivors) % (1 << BITS)
+    assert r.server.result.aggregate.tolist() == expected.tolist()

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -59,10 +59,12 @@ __all__ = [
     "ThresholdDecryption",
     "ThresholdPublicKey",
     "combine",
+    "combine_verified",
     "deal_key",
     "generate_key",
     "generate_safe_prime",
     "partial_decrypt",
+    "screen_partials",
     "verify_partial",
 ]
 
@@ -617,7 +619,7 @@ class ThresholdDecryption:
 
     plaintexts: tuple[int, ...]
     used: tuple[int, ...]
-    rejected: dict[int, str]
+    rejected: Mapping[int, str]
 
 
 def _lagrange_delta(indices: Sequence[int], delta: int) -> list[int]:
@@ -635,6 +637,35 @@ def _lagrange_delta(indices: Sequence[int], delta: int) -> list[int]:
     return out
 
 
+def screen_partials(
+    public_key: ThresholdPublicKey,
+    ciphertexts: Sequence[int],
+    partials: Sequence[PartialDecryption],
+    *,
+    context: bytes,
+) -> tuple[tuple[PartialDecryption, ...], dict[int, str]]:
+    """Verify every partial: the valid ones (one per holder) and, by holder index, why
+    each other was refused (a failed proof, or two answers from one holder)."""
+    if not isinstance(public_key, ThresholdPublicKey):
+        raise InvalidArgument("public_key must be a ThresholdPublicKey")
+    valid: dict[int, PartialDecryption] = {}
+    rejected: dict[int, str] = {}
+    for part in partials:
+        if not isinstance(part, PartialDecryption):
+            raise InvalidArgument("partials must be PartialDecryption objects")
+        if part.index in valid or part.index in rejected:
+            rejected[part.index] = "sent more than one partial decryption"
+            valid.pop(part.index, None)
+            continue
+        try:
+            verify_partial(public_key, ciphertexts, part, context=context)
+        except IntegrityError as exc:
+            rejected[part.index] = str(exc)
+            continue
+        valid[part.index] = part
+    return tuple(valid[i] for i in sorted(valid)), rejected
+
+
 def combine(
     public_key: ThresholdPublicKey,
     ciphertexts: Sequence[int],
@@ -648,26 +679,29 @@ def combine(
     Raises :class:`InsufficientSurvivors` when fewer than t distinct holders sent a valid
     partial decryption (its message names the refused holders).
     """
+    valid, rejected = screen_partials(public_key, ciphertexts, partials, context=context)
+    return combine_verified(public_key, ciphertexts, valid, rejected=rejected)
+
+
+def combine_verified(
+    public_key: ThresholdPublicKey,
+    ciphertexts: Sequence[int],
+    partials: Sequence[PartialDecryption],
+    *,
+    rejected: Mapping[int, str] | None = None,
+) -> ThresholdDecryption:
+    """Combine partials that :func:`screen_partials` accepted (distinct holders, proofs
+    verified); ``rejected`` is carried into the result and named in the error raised
+    (:class:`InsufficientSurvivors`) when fewer than t remain."""
     pk = public_key
     if not isinstance(pk, ThresholdPublicKey):
         raise InvalidArgument("public_key must be a ThresholdPublicKey")
-    valid: dict[int, PartialDecryption] = {}
-    rejected: dict[int, str] = {}
-    for part in partials:
-        if not isinstance(part, PartialDecryption):
-            raise InvalidArgument("partials must be PartialDecryption objects")
-        if part.index in valid or part.index in rejected:
-            rejected[part.index] = "sent more than one partial decryption"
-            valid.pop(part.index, None)
-            continue
-        try:
-            verify_partial(pk, ciphertexts, part, context=context)
-        except IntegrityError as exc:
-            rejected[part.index] = str(exc)
-            continue
-        valid[part.index] = part
+    refused = dict(rejected or {})
+    valid = {p.index: p for p in partials}
+    if len(valid) != len(partials):
+        raise InvalidArgument("partials must come from distinct holders")
     if len(valid) < pk.threshold:
-        named = f"; refused holders {sorted(rejected)}" if rejected else ""
+        named = f"; refused holders {sorted(refused)}" if refused else ""
         raise InsufficientSurvivors(
             f"{plural(len(valid), 'valid partial decryption')}, the key needs {pk.threshold}{named}"
         )
@@ -677,6 +711,8 @@ def combine(
     inv = gmpy2.invert(4 * mpz(pk.delta) ** 2 % n, n)
     exps = [2 * mu for mu in mus]
     columns = [valid[i].values for i in used]
+    if any(len(col) != len(ciphertexts) for col in columns):
+        raise InvalidArgument("every partial must hold one value per ciphertext")
     plaintexts = []
     for j in range(len(ciphertexts)):
         acc = mpz(1)
@@ -685,5 +721,7 @@ def combine(
             if ex < 0:
                 base, ex = gmpy2.invert(base, nsq), -ex
             acc = acc * gmpy2.powmod(base, ex, nsq) % nsq
+        if acc % n != 1:  # pragma: no cover - verified partials always give 1 mod n
+            raise IntegrityError("combined partial decryptions are not 1 mod n")
         plaintexts.append(int((acc - 1) // n * inv % n))
-    return ThresholdDecryption(tuple(plaintexts), tuple(used), rejected)
+    return ThresholdDecryption(tuple(plaintexts), tuple(used), refused)

@@ -16,7 +16,13 @@ from secfl.audit.privacy import PrivacyAuditConfig, PrivacyMechanism
 from secfl.errors import InvalidArgument, SecflError
 from secfl.paillier_keys import KEY_BITS
 from secfl.protocols.base import ProtocolName
-from secfl.runtime.scenario import PROTOCOLS, Scenario, report_json, run_scenario
+from secfl.runtime.scenario import (
+    PROTOCOLS,
+    SIMULATE_PROTOCOLS,
+    Scenario,
+    report_json,
+    run_scenario,
+)
 
 __all__ = ["main"]
 
@@ -68,9 +74,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     sim = command("simulate", "simulate one secure aggregation round in memory")
     sim.add_argument(
         "--protocol",
-        choices=PROTOCOLS,
+        choices=SIMULATE_PROTOCOLS,
         default="plain",
-        help=f"aggregation protocol: {_PROTOCOL_HELP} (default: %(default)s)",
+        help=f"aggregation protocol: {_PROTOCOL_HELP}; paillier-threshold (paillier-sum-v2: "
+        "a 3-of-5 threshold key dealt for the round, key holders that check every client's "
+        "signed input) (default: %(default)s)",
     )
     sim.add_argument(
         "--clients", type=int, default=10, help="number of clients n (default: %(default)s)"

@@ -124,3 +124,14 @@ def test_cli_writes_a_threshold_key_that_decrypts(tmp_path, capsys) -> None:
     rng = seeded(1)
     parts = [tp.partial_decrypt(s, [c], context=b"cli", rng=rng) for s in shares]
     assert tp.combine(pk, [c], parts, context=b"cli").plaintexts == (31337,)
+
+
+def test_cli_simulates_a_threshold_round(capsys) -> None:
+    from secfl.cli import main
+
+    args = ["simulate", "--protocol", "paillier-threshold", "--clients", "4", "--dim", "50"]
+    assert main([*args, "--dropout", "0.25", "--seed", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["protocol"] == "paillier-threshold"
+    assert out["correct"] is True
+    assert out["dropped"] == 1

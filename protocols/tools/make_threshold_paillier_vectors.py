@@ -237,7 +237,10 @@ class RefKey:
         big_c = pow(math.prod(pow(c, r, nsq) for c, r in zip(cs, rho, strict=True)) % nsq, 4, nsq)
         big_ci = pow(math.prod(pow(d, r, nsq) for d, r in zip(ds, rho, strict=True)) % nsq, 2, nsq)
         nb = self.nonce_bits
-        nonce = int.from_bytes(rng.bytes((nb + 7) // 8), "little") & ((1 << nb) - 1)
+        fresh = rng.bytes(32)
+        seed = hashlib.sha256(LABEL + b" nonce" + self.el(s) + sigma + fresh).digest()
+        raw = hashlib.shake_256(seed).digest((nb + 7) // 8)
+        nonce = int.from_bytes(raw, "little") & ((1 << nb) - 1)
         a, b = pow(big_c, nonce, nsq), pow(self.v, nonce, nsq)
         e = self.challenge(sigma, big_c, big_ci, a, b)
         z = nonce + e * self.delta * s

@@ -28,7 +28,10 @@ Design
   Delta^2 M), so M = L(c') (4 Delta^2)^-1 mod n.
 * **Randomness** only from the injected :class:`~secfl.hazmat.rng.Csprng` (safe-prime
   candidates, polynomial, v, proof nonces), so a seeded generator reproduces a key and its
-  proofs exactly (known-answer vectors).
+  proofs exactly (known-answer vectors). Proof nonces are hedged: hashed with the share
+  and the statement, so a replayed generator cannot reuse a nonce for another statement.
+* **Not constant time**: gmpy2's modular exponentiation, like phe's, leaks timing that
+  depends on the share; run key holders where their timing is not observable at fine grain.
 * Key shares refuse pickling and keep s_i out of ``repr``; :meth:`KeyShare.private_number`
   exports it explicitly.
 """
@@ -534,6 +537,24 @@ def _check_context(context: bytes) -> bytes:
     return context
 
 
+def _nonce(share: KeyShare, statement: bytes, rng: Csprng) -> Any:
+    """The proof's r, hedged: SHAKE-256 of (s_i, the statement, 32 fresh Csprng bytes).
+
+    A Csprng replayed from a saved state (a restored holder, a reused seed) can then never
+    give one r for two statements, which would reveal s_i from the two responses."""
+    pk = share.public_key
+    seed = hashlib.sha256(
+        _LABEL
+        + b" nonce"
+        + int(share._s).to_bytes(pk.ciphertext_bytes, "big")
+        + statement
+        + rng.bytes(32)
+    ).digest()
+    nbytes = (pk.nonce_bits + 7) // 8
+    raw = hashlib.shake_256(seed).digest(nbytes)
+    return mpz.from_bytes(raw, "little") & ((1 << pk.nonce_bits) - 1)
+
+
 def partial_decrypt(
     share: KeyShare, ciphertexts: Sequence[int], *, context: bytes, rng: Csprng
 ) -> PartialDecryption:
@@ -560,7 +581,7 @@ def partial_decrypt(
     big_c = gmpy2.powmod(u, 4, nsq)
     x = exp // 2  # Delta s_i
     big_ci = gmpy2.powmod(big_c, x, nsq)  # = (prod c_{j,i}^rho_j)^2 for honest values
-    r = _random_bits(pk.nonce_bits, rng)
+    r = _nonce(share, statement, rng)
     a = gmpy2.powmod(big_c, r, nsq)
     b = gmpy2.powmod(pk._v, r, nsq)
     e = _challenge(pk, statement, big_c, big_ci, a, b)

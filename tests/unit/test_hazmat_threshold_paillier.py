@@ -320,3 +320,13 @@ def test_shares_refuse_pickle_and_keep_the_secret_out_of_repr(key) -> None:
     assert str(s.private_number()) not in repr(s)
     assert hex(s.private_number())[2:] not in repr(s)
     assert "fingerprint" in repr(pk)
+
+
+def test_a_replayed_csprng_never_reuses_a_nonce_across_statements(key) -> None:
+    """Two proofs with one r would give (z - z') = (e - e') Delta s_i: the share."""
+    pk, shares = key
+    cts = encrypt(pk, [1])
+    a = tp.partial_decrypt(shares[0], cts, context=b"one", rng=seeded(21))
+    b = tp.partial_decrypt(shares[0], cts, context=b"two", rng=seeded(21))
+    leak = (a.challenge - b.challenge) * pk.delta * shares[0].private_number()
+    assert a.response - b.response != leak

@@ -415,8 +415,12 @@ class ThresholdPaillierServer(ServerSession):
         index = KEY_HOLDER_PARTY_BASE - client_id
         if 1 <= index <= holders:
             require_phase(self._phase, DECRYPT, "a key holder's answer")
-            if index in self._answers:
-                raise ProtocolAbort(f"key holder {index} already answered this round")
+            if index in self._answers or index in self._rejected_holders:
+                # Two answers: neither is used, and the holder is named (not an abort, so
+                # that one misbehaving holder cannot stop a round the others can finish).
+                self._answers.pop(index, None)
+                self._rejected_holders[index] = "it sent two answers for one round"
+                return
             self._answers[index] = bytes(data)  # checked at the deadline, by its proof
             return
         require_phase(self._phase, INPUT, "an input message")

@@ -342,3 +342,31 @@ def test_configuration_and_secrets(key, identities) -> None:
         pickle.dumps(h1)
     assert str(shares[0].private_number()) not in repr(h1)
     assert issubclass(InsufficientSurvivors, SecflError)
+
+
+def test_a_holder_answering_twice_is_named_and_the_rest_decrypt(key, identities) -> None:
+    proto, holders = make(key, identities)
+    xs = inputs()
+    server = proto.server(round_id=1, client_ids=frozenset(xs), dim=DIM)
+    for cid, req in server.start().items():
+        server.receive(cid, proto.client(round_id=1, client_id=cid, value=xs[cid]).handle(req))
+    outgoing = server.advance()
+    for h in holders:
+        answer = h.handle(outgoing[h.party_id])
+        server.receive(h.party_id, answer)
+        if h.index == 1:
+            server.receive(h.party_id, answer)  # again
+            server.receive(h.party_id, answer)  # and again
+    server.advance()
+    assert server.rejected_holders == {1: "it sent two answers for one round"}
+    expected = sum(x.astype(np.uint64) for x in xs.values()).astype(np.uint16)
+    assert np.array_equal(server.result.aggregate, expected)
+
+
+def test_a_request_with_more_inputs_than_n_clients_is_refused(key, identities) -> None:
+    proto, (h1, *_) = make(key, identities)
+    signed = signed_inputs(proto, inputs())
+    size = proto.config.input_bytes(DIM)
+    extra = [(c, bytes(size), bytes(64)) for c in range(7, 9)]
+    with pytest.raises(IntegrityError, match="at most 6"):
+        h1.handle(request(1, [*entries_of(signed, range(1, 7)), *extra]))

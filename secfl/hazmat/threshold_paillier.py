@@ -214,6 +214,10 @@ class ThresholdPublicKey:
             value = _check_int(name, x, 1, nsq - 1)
             if math.gcd(value, n) != 1:
                 raise InvalidArgument(f"{name} is not a unit mod n^2")
+        if verification_base == 1 or any(vk == 1 for vk in vks):
+            raise InvalidArgument("v and every v_i must differ from 1")
+        if gmpy2.jacobi(mpz(verification_base) % n, n) != 1:
+            raise InvalidArgument("v is not a square mod n^2 (its Jacobi symbol mod n is not 1)")
         self._n = mpz(n)
         self._nsq = self._n * self._n
         self._threshold = t

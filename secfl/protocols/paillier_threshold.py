@@ -139,6 +139,10 @@ class ThresholdPaillierConfig:
         return 4 + n_ct * pk.ciphertext_bytes + tp.CHALLENGE_BITS // 8 + pk.response_bytes
 
     def signed_message(self, round_id: int, client_id: ClientId, dim: int, cts: bytes) -> bytes:
+        """What client ``client_id`` signs over its ciphertext bytes ``cts``."""
+        return self._signed_message(round_id, client_id, dim, m.input_digest(cts))
+
+    def _signed_message(self, round_id: int, client_id: ClientId, dim: int, digest: bytes) -> bytes:
         return m.signed_input_message(
             fingerprint=self.public_key.fingerprint(),
             round_id=round_id,
@@ -148,7 +152,7 @@ class ThresholdPaillierConfig:
             value_bits=self.effective_value_bits,
             n_clients=self.n_clients,
             min_clients=self.min_clients,
-            digest=m.input_digest(cts),
+            digest=digest,
         )
 
 
@@ -157,13 +161,19 @@ def _context(set_digest: bytes) -> bytes:
 
 
 def _check_signed_input(
-    cfg: ThresholdPaillierConfig, round_id: int, cid: ClientId, dim: int, cts: bytes, sig: bytes
+    cfg: ThresholdPaillierConfig,
+    round_id: int,
+    cid: ClientId,
+    dim: int,
+    digest: bytes,
+    sig: bytes,
 ) -> None:
+    """Client ``cid`` signed the ciphertexts of SHA-256 ``digest`` for this round."""
     vk = cfg.registry.get(cid)
     if vk is None:
         raise ProtocolAbort(f"client {cid} has no identity in the registry")
     try:
-        vk.verify(sig, cfg.signed_message(round_id, cid, dim, cts))
+        vk.verify(sig, cfg._signed_message(round_id, cid, dim, digest))
     except IntegrityError:
         raise IntegrityError(
             f"client {cid}'s signature does not cover these ciphertexts for round {round_id}"
@@ -216,8 +226,8 @@ class ThresholdPaillierKeyHolder(Party):
         digests = [m.input_digest(cts) for _, cts, _ in msg.inputs]
         if len(set(digests)) != len(digests):
             raise ProtocolAbort("two clients' inputs are identical; refusing the sum")
-        for (cid, cts, sig), _ in zip(msg.inputs, digests, strict=True):
-            _check_signed_input(cfg, round_id, cid, dim, cts, sig)
+        for (cid, _, sig), digest in zip(msg.inputs, digests, strict=True):
+            _check_signed_input(cfg, round_id, cid, dim, digest, sig)
         # Every structural check passed: the round id is spent, whatever follows.
         self._done_rounds.add(round_id)
         pk = cfg.public_key.to_phe()
@@ -382,6 +392,7 @@ class ThresholdPaillierServer(ServerSession):
         self._dim = dim
         self._size = config.input_bytes(dim)
         self._inputs: dict[ClientId, tuple[bytes, bytes]] = {}
+        self._digests: dict[bytes, ClientId] = {}  # SHA-256 of each accepted input
         self._answers: dict[int, bytes] = {}
         self._set_digest = b""
         self._product: tuple[int, ...] = ()
@@ -435,13 +446,12 @@ class ThresholdPaillierServer(ServerSession):
         hp.ciphertexts_from_bytes(  # range and unit checks, so that holders never refuse
             msg.ciphertexts, cfg.public_key.to_phe(), cfg.layout, count=self._dim, n_summed=1
         )
-        _check_signed_input(
-            cfg, self.round_id, client_id, self._dim, msg.ciphertexts, msg.signature
-        )
         digest = m.input_digest(msg.ciphertexts)
-        if any(m.input_digest(cts) == digest for cts, _ in self._inputs.values()):
+        _check_signed_input(cfg, self.round_id, client_id, self._dim, digest, msg.signature)
+        if digest in self._digests:
             raise ProtocolAbort(f"client {client_id} sent a copy of another client's input")
         self._inputs[client_id] = (msg.ciphertexts, msg.signature)
+        self._digests[digest] = client_id
 
     def advance(self) -> dict[PartyId, bytes]:
         if self._phase not in (INPUT, DECRYPT):
@@ -475,7 +485,7 @@ class ThresholdPaillierServer(ServerSession):
             fingerprint=cfg.public_key.fingerprint(),
             round_id=self.round_id,
             dim=self._dim,
-            entries=[(cid, m.input_digest(cts)) for cid, (cts, _) in ordered],
+            entries=sorted((cid, d) for d, cid in self._digests.items()),
         )
         self._phase = DECRYPT
         frame = request.to_bytes()

@@ -330,3 +330,23 @@ def test_a_replayed_csprng_never_reuses_a_nonce_across_statements(key) -> None:
     b = tp.partial_decrypt(shares[0], cts, context=b"two", rng=seeded(21))
     leak = (a.challenge - b.challenge) * pk.delta * shares[0].private_number()
     assert a.response - b.response != leak
+
+
+def test_public_keys_with_a_trivial_or_non_square_base_are_refused(key) -> None:
+    """With v = 1 every v_i = v^w holds, and a proof would bind no exponent."""
+    pk, _ = key
+    vks = list(pk.verification_keys)
+    with pytest.raises(InvalidArgument, match="differ from 1"):
+        tp.ThresholdPublicKey(pk.n, threshold=3, verification_base=1, verification_keys=vks)
+    with pytest.raises(InvalidArgument, match="differ from 1"):
+        tp.ThresholdPublicKey(
+            pk.n,
+            threshold=3,
+            verification_base=pk.verification_base,
+            verification_keys=[1, *vks[1:]],
+        )
+    non_square = next(x for x in range(2, 100) if gmpy2.jacobi(x, pk.n) == -1)
+    with pytest.raises(InvalidArgument, match="not a square"):
+        tp.ThresholdPublicKey(
+            pk.n, threshold=3, verification_base=non_square, verification_keys=vks
+        )

@@ -46,12 +46,12 @@ def _cpu(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.process_time() - t0, out
 
 
-def run(*, quick: bool, sample: int, progress: bool) -> dict[str, Any]:
+def run(*, quick: bool, sample: int, progress: bool, dim: int | None = None) -> dict[str, Any]:
     def say(msg: str) -> None:
         if progress:
             print(msg, file=sys.stderr, flush=True)
 
-    n, d = (CLIENTS, 2_000) if quick else (CLIENTS, DIM)
+    n, d = CLIENTS, dim if dim is not None else (2_000 if quick else DIM)
     rng = Csprng(seed=b"secfl-bench-paillier-threshold-0")
     say("dealing a 2048-bit 3-of-5 key (safe primes) ...")
     t_key, (pk, shares) = _cpu(

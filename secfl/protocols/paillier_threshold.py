@@ -15,6 +15,7 @@ that does and does not imply).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -503,7 +504,7 @@ class ThresholdPaillierServer(ServerSession):
                     raise IntegrityError("it answered for another round or another input set")
                 part = tp.PartialDecryption.from_bytes(msg.body, pk, count=len(self._product))
                 if part.index != index:
-                    raise IntegrityError(f"it signed its answer as holder {part.index}")
+                    raise IntegrityError(f"it answered as holder {part.index}")
             except IntegrityError as e:
                 self._rejected_holders[index] = str(e)
                 continue
@@ -513,15 +514,17 @@ class ThresholdPaillierServer(ServerSession):
         )
         self._rejected_holders.update(refused)
         out = tp.combine_verified(pk, self._product, valid, rejected=self._rejected_holders)
-        try:
+        signed: np.ndarray | None = None
+        with contextlib.suppress(IntegrityError):  # refused below, with no __context__
             signed = hp.decode_plaintexts(
                 out.plaintexts, cfg.layout, count=self._dim, n_summed=len(self._inputs)
             )
-        except IntegrityError:
+        if signed is None:
+            # Name no decrypted value (slot contents) in the error or its chain.
             raise IntegrityError(
                 "the decrypted sum is not a well-formed sum of the signed inputs (a client's "
                 "input was out of range)"
-            ) from None
+            )
         survivors = frozenset(self._inputs)
         self._result = RoundResult(
             aggregate=_to_ring(signed, cfg.bits),

@@ -370,3 +370,32 @@ def test_a_request_with_more_inputs_than_n_clients_is_refused(key, identities) -
     extra = [(c, bytes(size), bytes(64)) for c in range(7, 9)]
     with pytest.raises(IntegrityError, match="at most 6"):
         h1.handle(request(1, [*entries_of(signed, range(1, 7)), *extra]))
+
+
+def test_an_out_of_range_input_is_refused_with_no_decrypted_value_in_the_chain(
+    key, identities
+) -> None:
+    pk, _ = key
+    proto, holders = make(key, identities)
+    cfg = proto.config
+    xs = inputs()
+    server = proto.server(round_id=1, client_ids=frozenset(xs), dim=DIM)
+    requests = server.start()
+    for cid in (1, 2):
+        reply = proto.client(round_id=1, client_id=cid, value=xs[cid]).handle(requests[cid])
+        server.receive(cid, reply)
+    pub = pk.to_phe()
+    n_ct = cfg.layout.ciphertexts_for(DIM)
+    cts = b"".join(
+        pub.raw_encrypt(pk.n - 12345).to_bytes(pk.ciphertext_bytes, "big") for _ in range(n_ct)
+    )
+    sig = identities[3].sign(cfg.signed_message(1, 3, DIM, cts))
+    server.receive(3, m.SignedInput(1, cts, sig).to_bytes())  # signed: a malicious client
+    outgoing = server.advance()
+    for h in holders:
+        server.receive(h.party_id, h.handle(outgoing[h.party_id]))
+    with pytest.raises(IntegrityError, match="well-formed") as info:
+        server.advance()
+    assert info.value.__context__ is None
+    assert info.value.__cause__ is None
+    assert server.phase == "aborted"

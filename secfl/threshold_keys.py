@@ -12,6 +12,7 @@ content (the same rules as :mod:`secfl.identities`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -141,7 +142,10 @@ def load_key_share(
     if public_key is not None and public != public_key:
         raise InvalidArgument(f"{what}: the share belongs to another threshold key")
     index = _small_int(doc, "index", what)
-    try:
-        return tp.KeyShare(public, index, _hex(doc, "share", what))
-    except InvalidArgument:
-        raise InvalidArgument(f"{what}: the share does not match its verification key") from None
+    share = _hex(doc, "share", what)
+    loaded: tp.KeyShare | None = None
+    with contextlib.suppress(InvalidArgument):  # refused below, with no __context__
+        loaded = tp.KeyShare(public, index, share)
+    if loaded is None:
+        raise InvalidArgument(f"{what}: the share does not match its verification key")
+    return loaded

@@ -309,7 +309,10 @@ class KeyShare:
         if not isinstance(public_key, ThresholdPublicKey):
             raise InvalidArgument("public_key must be a ThresholdPublicKey")
         index = _check_int("index", index, 1, public_key.holders)
-        share = _check_int("share", share, 0, public_key.n**2 - 1)
+        if isinstance(share, bool) or not isinstance(share, int | _MPZ):
+            raise InvalidArgument(f"share must be an int, got {type(share).__name__}")
+        if not 0 <= share < public_key.n**2:
+            raise InvalidArgument("share must be in 0..n^2 - 1")  # never echo a secret
         expected = public_key._vks[index - 1]
         if gmpy2.powmod(public_key._v, public_key.delta * share, public_key._nsq) != expected:
             raise InvalidArgument(f"the share does not match verification key v_{index}")

@@ -135,3 +135,20 @@ def test_cli_simulates_a_threshold_round(capsys) -> None:
     assert out["protocol"] == "paillier-threshold"
     assert out["correct"] is True
     assert out["dropped"] == 1
+
+
+def test_a_refused_share_is_never_echoed(tmp_path, key) -> None:
+    doc = _doc(tmp_path, key)
+    secret = int(doc["share"], 16)
+    for bad in (secret + 1, key[0].n ** 2 + secret):
+        path = tmp_path / f"echo-{bad % 97}"
+        path.write_text(json.dumps({**doc, "share": hex(bad)}))
+        with pytest.raises(InvalidArgument) as info:
+            load_key_share(path)
+        assert info.value.__context__ is None
+        assert info.value.__cause__ is None
+        for text in (str(bad), hex(bad)[2:], str(secret)):
+            assert text not in str(info.value)
+    with pytest.raises(InvalidArgument) as info:
+        tp.KeyShare(key[0], 1, key[0].n ** 2 + 5)
+    assert str(key[0].n ** 2 + 5) not in str(info.value)

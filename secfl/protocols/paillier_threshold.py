@@ -41,6 +41,7 @@ from secfl.protocols.base import (
     AggregationProtocol,
     ClientId,
     ClientSession,
+    NamedValue,
     Party,
     PartyId,
     Phase,
@@ -61,6 +62,7 @@ __all__ = [
     "ThresholdPaillierKeyHolder",
     "ThresholdPaillierProtocol",
     "ThresholdPaillierServer",
+    "ThresholdPhase",
     "key_holder_party",
 ]
 
@@ -70,6 +72,17 @@ KEY_HOLDER_PARTY_BASE: PartyId = -100
 """Key holder i is party ``KEY_HOLDER_PARTY_BASE - i`` (never on the wire)."""
 
 INPUT, DONE, START, ABORTED = Phase.INPUT, Phase.DONE, Phase.START, Phase.ABORTED
+
+
+class ThresholdPhase(NamedValue):
+    """The aggregator's phase after :attr:`PaillierPhase.DECRYPT` when it asked only some
+    key holders first (``ask_first``) and too few valid answers came back."""
+
+    DECRYPT_MORE = "decrypt-more"
+    """The same request, to the key holders not asked yet."""
+
+
+DECRYPT_MORE = ThresholdPhase.DECRYPT_MORE
 
 
 def key_holder_party(index: int) -> PartyId:
@@ -89,6 +102,11 @@ class ThresholdPaillierConfig:
     n_clients: int
     value_bits: int | None = None
     min_clients: int = 2
+    ask_first: int | None = None
+    """How many key holders the aggregator asks at first (indices 1..ask_first); the others
+    only when fewer than t of those gave a valid answer by the deadline (phase
+    ``decrypt-more``, one more round trip). ``None``: all m at once, the most robust (m - t
+    may be down or lying at no extra latency) but every answering holder does the work."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.public_key, tp.ThresholdPublicKey):
@@ -115,6 +133,12 @@ class ThresholdPaillierConfig:
             raise InvalidArgument(
                 f"min_clients must be in 2..n_clients={self.n_clients}, got "
                 f"{self.min_clients}: a key holder never decrypts a single input"
+            )
+        pk = self.public_key
+        if self.ask_first is not None and not pk.threshold <= self.ask_first <= pk.holders:
+            raise InvalidArgument(
+                f"ask_first must be in t..m = {pk.threshold}..{pk.holders} (or None: all), "
+                f"got {self.ask_first}"
             )
         _ = self.layout
 
@@ -268,7 +292,7 @@ class ThresholdPaillierProtocol(AggregationProtocol):
     """
 
     name = PROTOCOL_NAME
-    phases: tuple[str, ...] = (INPUT, DECRYPT)
+    phases: tuple[str, ...] = (INPUT, DECRYPT, DECRYPT_MORE)
 
     def __init__(
         self,
@@ -395,6 +419,9 @@ class ThresholdPaillierServer(ServerSession):
         self._inputs: dict[ClientId, tuple[bytes, bytes]] = {}
         self._digests: dict[bytes, ClientId] = {}  # SHA-256 of each accepted input
         self._answers: dict[int, bytes] = {}
+        self._asked: set[int] = set()
+        self._valid: dict[int, tp.PartialDecryption] = {}  # verified partials, by holder
+        self._request_frame = b""
         self._set_digest = b""
         self._product: tuple[int, ...] = ()
         self._rejected_holders: dict[int, str] = {}
@@ -426,7 +453,10 @@ class ThresholdPaillierServer(ServerSession):
         holders = self.config.public_key.holders
         index = KEY_HOLDER_PARTY_BASE - client_id
         if 1 <= index <= holders:
-            require_phase(self._phase, DECRYPT, "a key holder's answer")
+            if self._phase not in (DECRYPT, DECRYPT_MORE) or index not in self._asked:
+                raise ProtocolAbort(
+                    f"key holder {index} answered in phase {str(self._phase)!r} without being asked"
+                )
             if index in self._answers or index in self._rejected_holders:
                 # Two answers: neither is used, and the holder is named (not an abort, so
                 # that one misbehaving holder cannot stop a round the others can finish).
@@ -455,10 +485,18 @@ class ThresholdPaillierServer(ServerSession):
         self._digests[digest] = client_id
 
     def advance(self) -> dict[PartyId, bytes]:
-        if self._phase not in (INPUT, DECRYPT):
+        if self._phase not in (INPUT, DECRYPT, DECRYPT_MORE):
             raise LocalProtocolError(f"advance() called in phase {self._phase!r}")
         try:
-            return self._request_partials() if self._phase == INPUT else self._finish()
+            if self._phase == INPUT:
+                return self._request_partials()
+            self._screen()
+            pk = self.config.public_key
+            unasked = set(range(1, pk.holders + 1)) - self._asked
+            if self._phase == DECRYPT and len(self._valid) < pk.threshold and unasked:
+                self._phase = DECRYPT_MORE  # too few valid answers: ask the others
+                return self._ask(unasked)
+            return self._finish()
         except SecflError:
             self._phase = ABORTED
             raise
@@ -489,15 +527,23 @@ class ThresholdPaillierServer(ServerSession):
             entries=sorted((cid, d) for d, cid in self._digests.items()),
         )
         self._phase = DECRYPT
-        frame = request.to_bytes()
-        return {key_holder_party(i): frame for i in range(1, cfg.public_key.holders + 1)}
+        self._request_frame = request.to_bytes()
+        first = cfg.public_key.holders if cfg.ask_first is None else cfg.ask_first
+        return self._ask(set(range(1, first + 1)))
 
-    def _finish(self) -> dict[PartyId, bytes]:
+    def _ask(self, indices: set[int]) -> dict[PartyId, bytes]:
+        self._asked |= indices
+        return {key_holder_party(i): self._request_frame for i in sorted(indices)}
+
+    def _screen(self) -> None:
+        """Parse and verify every answer not yet verified (refused holders are named)."""
         cfg = self.config
         pk = cfg.public_key
         size = cfg.partial_bytes(self._dim)
         partials = []
         for index, data in sorted(self._answers.items()):
+            if index in self._valid or index in self._rejected_holders:
+                continue
             try:
                 msg = m.Partial.from_bytes(data, size=size)
                 if msg.round_id != self.round_id or msg.set_digest != self._set_digest:
@@ -513,6 +559,12 @@ class ThresholdPaillierServer(ServerSession):
             pk, self._product, partials, context=_context(self._set_digest)
         )
         self._rejected_holders.update(refused)
+        self._valid.update({p.index: p for p in valid})
+
+    def _finish(self) -> dict[PartyId, bytes]:
+        cfg = self.config
+        pk = cfg.public_key
+        valid = [self._valid[i] for i in sorted(self._valid)]
         out = tp.combine_verified(pk, self._product, valid, rejected=self._rejected_holders)
         signed: np.ndarray | None = None
         with contextlib.suppress(IntegrityError):  # refused below, with no __context__

@@ -63,7 +63,7 @@ class WithDown(pt.ThresholdPaillierProtocol):
         return out
 
 
-def make(key, identities, *, holders=(1, 2, 3, 4, 5), min_clients=3, seed=7):
+def make(key, identities, *, holders=(1, 2, 3, 4, 5), min_clients=3, seed=7, ask_first=None):
     pk, shares = key
     cfg = pt.ThresholdPaillierConfig(
         public_key=pk,
@@ -72,6 +72,7 @@ def make(key, identities, *, holders=(1, 2, 3, 4, 5), min_clients=3, seed=7):
         n_clients=N_CLIENTS,
         value_bits=12,
         min_clients=min_clients,
+        ask_first=ask_first,
     )
     rng = seeded(seed)
     kh = [pt.ThresholdPaillierKeyHolder(cfg, shares[i - 1], rng=rng.spawn()) for i in holders]
@@ -399,3 +400,44 @@ def test_an_out_of_range_input_is_refused_with_no_decrypted_value_in_the_chain(
     assert info.value.__context__ is None
     assert info.value.__cause__ is None
     assert server.phase == "aborted"
+
+
+# --------------------------------------------------------------------------------------
+# Asking t holders first (ask_first)
+
+
+def test_asking_t_first_leaves_the_other_holders_idle(key, identities) -> None:
+    proto, _ = make(key, identities, ask_first=3)
+    report = simulate_round(proto, inputs())
+    assert report.correct
+    busy = {pid for pid, (down, _) in report.party_bytes.items() if down}
+    assert busy == {pt.key_holder_party(i) for i in (1, 2, 3)}
+
+
+@pytest.mark.parametrize("case", ["down", "liar"])
+def test_the_others_are_asked_when_too_few_valid_answers_came(key, identities, case) -> None:
+    pk, _ = key
+    present = (1, 3, 4, 5) if case == "down" else (1, 2, 3, 4, 5)
+    proto, holders = make(key, identities, holders=present, ask_first=3)
+    if case == "liar":
+        honest = {h.index: h for h in holders}[2]
+        parties = dict(proto.parties())
+        parties[pt.key_holder_party(2)] = Liar(honest, pk.n**2, pk.ciphertext_bytes)
+        proto.parties = lambda: parties  # type: ignore[method-assign]
+    report = simulate_round(proto, inputs())
+    assert report.correct
+    busy = {pid for pid, (down, _) in report.party_bytes.items() if down}
+    assert busy == {pt.key_holder_party(i) for i in (1, 2, 3, 4, 5)}
+
+
+def test_asking_first_aborts_when_fewer_than_t_exist(key, identities) -> None:
+    proto, _ = make(key, identities, holders=(1, 3), ask_first=4)
+    report = simulate_round(proto, inputs())
+    assert report.aborted is not None
+    assert report.aborted.startswith("InsufficientSurvivors")
+
+
+def test_ask_first_is_between_t_and_m(key, identities) -> None:
+    for bad in (2, 6, 0):
+        with pytest.raises(InvalidArgument, match="ask_first"):
+            make(key, identities, ask_first=bad)

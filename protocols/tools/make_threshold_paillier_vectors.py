@@ -384,7 +384,7 @@ def _identities() -> dict[int, SigningKey]:
     }
 
 
-def _config(pk: tp.ThresholdPublicKey) -> pt.ThresholdPaillierConfig:
+def _config(pk: tp.ThresholdPublicKey, ask_first: int | None = None) -> pt.ThresholdPaillierConfig:
     ids = _identities()
     return pt.ThresholdPaillierConfig(
         public_key=pk,
@@ -393,6 +393,7 @@ def _config(pk: tp.ThresholdPublicKey) -> pt.ThresholdPaillierConfig:
         n_clients=ROUND["n_clients"],
         value_bits=ROUND["value_bits"],
         min_clients=ROUND["min_clients"],
+        ask_first=ask_first,
     )
 
 
@@ -408,9 +409,24 @@ def _inputs() -> dict[int, list[int]]:
     return out
 
 
-def run_round() -> tuple[Json, dict[int, bytes]]:
+ROUNDS = {
+    "round": (
+        None,
+        "A 3-of-5 round with 3 clients; key holder 2 is down, holders 1, 3, 4, 5 answer and "
+        "the aggregator combines 1, 3, 4 (spec section 8).",
+    ),
+    "round-ask-first": (
+        3,
+        "The same round with ask_first = 3: holders 1, 2, 3 are asked, 2 is down, so the "
+        "aggregator asks 4 and 5 in phase decrypt-more and combines 1, 3, 4 (spec 8.2).",
+    ),
+}
+
+
+def run_round(name: str) -> tuple[Json, dict[int, bytes]]:
+    ask_first, description = ROUNDS[name]
     pk, shares = lib_key()
-    cfg = _config(pk)
+    cfg = _config(pk, ask_first)
     holders = [
         pt.ThresholdPaillierKeyHolder(cfg, s, rng=Csprng(seed=_seed(f"holder:{s.index}")))
         for s in shares
@@ -448,33 +464,34 @@ def run_round() -> tuple[Json, dict[int, bytes]]:
         server.receive(c, reply)
     outgoing = server.advance()
     parties = proto.parties()
-    for i in range(1, HOLDERS + 1):
-        req = outgoing[pt.key_holder_party(i)]
-        record("server->key_holder", i, req)
-        if i == DOWN:
-            continue
-        answer = parties[pt.key_holder_party(i)].handle(req)
-        assert answer is not None
-        record("key_holder->server", i, answer)
-        server.receive(pt.key_holder_party(i), answer)
-    if server.advance():
-        raise MismatchError("the round did not end after the key holders' answers")
+    phases = [str(server.phase)]
+    while outgoing:
+        for i in sorted(pt.KEY_HOLDER_PARTY_BASE - party for party in outgoing):
+            req = outgoing[pt.key_holder_party(i)]
+            record("server->key_holder", i, req)
+            if i == DOWN:
+                continue
+            answer = parties[pt.key_holder_party(i)].handle(req)
+            assert answer is not None
+            record("key_holder->server", i, answer)
+            server.receive(pt.key_holder_party(i), answer)
+        outgoing = server.advance()
+        phases.append(str(server.phase))
     return {
-        "description": (
-            "A 3-of-5 round with 3 clients; key holder 2 is down, holders 1, 3, 4, 5 answer "
-            "and the aggregator combines 1, 3, 4 (spec section 8)."
-        ),
+        "description": description,
         "warning": KEY_WARNING,
         "driver": (
             "Build ThresholdPaillierConfig from key.json's key, the registry of the clients' "
-            "Ed25519 keys (seed of client c: client_seeds_hex), and config; key holder i "
-            "draws from Csprng(holder_seeds_hex[i]), the protocol from protocol_seed_hex. "
-            "server.start(); for each client in increasing id: client.handle(request), "
-            "server.receive; server.advance() gives one request per key holder; each holder "
-            "except the one down answers, in increasing index, to server.receive; a last "
-            "server.advance() ends the round."
+            "Ed25519 keys (seed of client c: client_seeds_hex), config and ask_first; key "
+            "holder i draws from Csprng(holder_seeds_hex[i]), the protocol from "
+            "protocol_seed_hex. server.start(); for each client in increasing id: "
+            "client.handle(request), server.receive; then while server.advance() returns "
+            "requests: each key holder addressed, in increasing index, except the one down, "
+            "answers to server.receive. phases: the server's phase after each advance()."
         ),
         "config": ROUND,
+        "ask_first": ask_first,
+        "phases": phases,
         "round_id": ROUND_ID,
         "down": DOWN,
         "client_seeds_hex": {str(c): _seed(f"client:{c}").hex() for c in inputs},
@@ -553,8 +570,14 @@ def ref_check_round(vec: Json, ref: RefKey) -> None:
         + b"".join(ref_u32(c) + hashlib.sha256(ct).digest() for c, ct, _ in entries)
     ).digest()
     ctx = b"secfl paillier-sum-v2 decrypt " + set_digest
+    first = list(range(1, (vec["ask_first"] or HOLDERS) + 1))
+    asked = first
+    if len([i for i in first if i != vec["down"]]) < THRESHOLD:
+        asked = first + list(range(len(first) + 1, HOLDERS + 1))  # spec 8.2: decrypt-more
+    order = [f["party"] for f in vec["frames"] if f["direction"] == "server->key_holder"]
+    _agree("key holders asked, in order", order, asked)
     partials: dict[int, list[int]] = {}
-    for i in range(1, HOLDERS + 1):
+    for i in asked:
         _agree(
             f"request to holder {i}", frames[("server->key_holder", i)].hex(), decrypt_request.hex()
         )
@@ -664,14 +687,13 @@ def refusal_vectors(signed: dict[int, bytes]) -> Json:
 
 def generate() -> dict[str, str]:
     ref = RefKey(KEY_P, KEY_Q, HOLDERS, THRESHOLD, _seed("deal"))
-    round_vec, signed = run_round()
-    ref_check_round(round_vec, ref)
-    files = {
-        "key.json": key_vectors(ref),
-        "partial.json": partial_vectors(ref),
-        "round.json": round_vec,
-        "refusals.json": refusal_vectors(signed),
-    }
+    files: dict[str, Json] = {"key.json": key_vectors(ref), "partial.json": partial_vectors(ref)}
+    signed: dict[int, bytes] = {}
+    for name in ROUNDS:
+        vec, signed = run_round(name)
+        ref_check_round(vec, ref)
+        files[f"{name}.json"] = vec
+    files["refusals.json"] = refusal_vectors(signed)
     for vec in files.values():
         vec["generator"] = GENERATOR
         vec["spec"] = SPEC

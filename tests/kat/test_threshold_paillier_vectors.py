@@ -102,11 +102,13 @@ def config(pk: tp.ThresholdPublicKey, vec: Json) -> pt.ThresholdPaillierConfig:
         n_clients=cfg["n_clients"],
         value_bits=cfg["value_bits"],
         min_clients=cfg["min_clients"],
+        ask_first=vec.get("ask_first"),
     )
 
 
-def test_round() -> None:
-    vec = load("round")
+@pytest.mark.parametrize("name", ["round", "round-ask-first"])
+def test_round(name: str) -> None:
+    vec = load(name)
     pk, shares = key()
     cfg = config(pk, vec)
     ids = {
@@ -133,22 +135,27 @@ def test_round() -> None:
     server = proto.server(round_id=rid, client_ids=frozenset(inputs), dim=dim)
     requests = server.start()
     for c in sorted(inputs):
-        client = proto.client(round_id=rid, client_id=c, value=np.array(inputs[c], dtype=np.uint16))
+        value = np.array(inputs[c], dtype=np.uint16)
+        client = proto.client(round_id=rid, client_id=c, value=value)
         expect("server->client", c, requests[c])
         reply = client.handle(requests[c])
         assert reply is not None
         expect("client->server", c, reply)
         server.receive(c, reply)
     outgoing = server.advance()
-    for i in sorted(holders):
-        request = outgoing[pt.key_holder_party(i)]
-        expect("server->key_holder", i, request)
-        if i == vec["down"]:
-            continue
-        answer = holders[i].handle(request)
-        expect("key_holder->server", i, answer)
-        server.receive(pt.key_holder_party(i), answer)
-    assert server.advance() == {}
+    phases = [str(server.phase)]
+    while outgoing:
+        for i in sorted(pt.KEY_HOLDER_PARTY_BASE - party for party in outgoing):
+            request = outgoing[pt.key_holder_party(i)]
+            expect("server->key_holder", i, request)
+            if i == vec["down"]:
+                continue
+            answer = holders[i].handle(request)
+            expect("key_holder->server", i, answer)
+            server.receive(pt.key_holder_party(i), answer)
+        outgoing = server.advance()
+        phases.append(str(server.phase))
+    assert phases == vec["phases"]
     assert next(frames, None) is None
     assert [int(v) for v in server.result.aggregate] == vec["expected"]["aggregate"]
     assert sorted(server.result.survivors) == vec["expected"]["survivors"]

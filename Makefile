@@ -42,6 +42,7 @@ vectors: $(STAMP)
 	$(BIN)/python protocols/tools/make_vectors.py
 	$(BIN)/python protocols/tools/make_secagg_vectors.py
 	$(BIN)/python protocols/tools/make_paillier_vectors.py
+	$(BIN)/python protocols/tools/make_threshold_paillier_vectors.py
 	$(BIN)/python protocols/tools/make_dp_vectors.py
 	$(BIN)/python protocols/tools/make_seeded_vectors.py
 

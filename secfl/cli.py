@@ -16,7 +16,13 @@ from secfl.audit.privacy import PrivacyAuditConfig, PrivacyMechanism
 from secfl.errors import InvalidArgument, SecflError
 from secfl.paillier_keys import KEY_BITS
 from secfl.protocols.base import ProtocolName
-from secfl.runtime.scenario import PROTOCOLS, Scenario, report_json, run_scenario
+from secfl.runtime.scenario import (
+    PROTOCOLS,
+    SIMULATE_PROTOCOLS,
+    Scenario,
+    report_json,
+    run_scenario,
+)
 
 __all__ = ["main"]
 
@@ -68,9 +74,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     sim = command("simulate", "simulate one secure aggregation round in memory")
     sim.add_argument(
         "--protocol",
-        choices=PROTOCOLS,
+        choices=SIMULATE_PROTOCOLS,
         default="plain",
-        help=f"aggregation protocol: {_PROTOCOL_HELP} (default: %(default)s)",
+        help=f"aggregation protocol: {_PROTOCOL_HELP}; paillier-threshold (paillier-sum-v2: "
+        "a 3-of-5 threshold key dealt for the round, key holders that check every client's "
+        "signed input) (default: %(default)s)",
     )
     sim.add_argument(
         "--clients", type=int, default=10, help="number of clients n (default: %(default)s)"
@@ -284,7 +292,24 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help=f"bits of the modulus n: {' or '.join(map(str, KEY_BITS))} (default: %(default)s)",
     )
     pkey.add_argument(
-        "--out", type=Path, required=True, help="directory for paillier.key and paillier.pub"
+        "--out",
+        type=Path,
+        required=True,
+        help="directory for paillier.key and paillier.pub (with --holders: "
+        "paillier-threshold.pub and paillier-share-1.key .. paillier-share-m.key)",
+    )
+    pkey.add_argument(
+        "--holders",
+        type=int,
+        default=None,
+        help="share the private key among m key holders (paillier-sum-v2, safe primes, "
+        "made by this trusted dealer); needs --threshold",
+    )
+    pkey.add_argument(
+        "--threshold",
+        type=int,
+        default=None,
+        help="t: how many of the m key holders must answer to decrypt (with --holders)",
     )
 
     demo = command("demo", "federated training on digits with each protocol")
@@ -348,6 +373,24 @@ def _paillier_key(bits: int, out: Path) -> int:
     print(f"wrote {out}/paillier.key (private, owner-only: the key holder's machine only)")
     n_bits = private.public_key.bits
     print(f"      {out}/paillier.pub (public: the ServerApp's, n has {n_bits} bits)")
+    return 0
+
+
+def _threshold_key(bits: int, out: Path, holders: int | None, threshold: int | None) -> int:
+    from secfl.hazmat.threshold_paillier import generate_key
+    from secfl.threshold_keys import save_threshold_key
+
+    if holders is None or threshold is None:
+        raise InvalidArgument("--holders and --threshold go together: give both (e.g. 5 and 3)")
+    try:
+        public, shares = generate_key(bits=bits, holders=holders, threshold=threshold)
+    except InvalidArgument as e:
+        raise InvalidArgument(f"--bits/--holders/--threshold: {e}") from None
+    paths = save_threshold_key(public, shares, out)
+    print(f"wrote {paths[0]} (public: clients, aggregator and every key holder)")
+    for path in paths[1:]:
+        print(f"      {path} (private, owner-only: that key holder's machine only)")
+    print(f"a {threshold}-of-{holders} key, n has {public.bits} bits; the dealer keeps no copy")
     return 0
 
 
@@ -537,6 +580,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"      {args.out}/registry.json (digest {registry.digest().hex()[:16]}...)")
             return 0
         if args.command == "paillier-key":
+            if args.holders is not None or args.threshold is not None:
+                return _threshold_key(args.bits, args.out, args.holders, args.threshold)
             return _paillier_key(args.bits, args.out)
         if args.command == "audit":
             if args.privacy:

@@ -86,6 +86,7 @@ __all__ = [
     "ciphertext_bytes",
     "ciphertexts_from_bytes",
     "ciphertexts_to_bytes",
+    "decode_plaintexts",
     "decrypt_int",
     "decrypt_vector",
     "encrypt_int",
@@ -762,19 +763,43 @@ def decrypt_vector(
         raise InvalidArgument("vector must be a CiphertextVector")
     if crt.n != vector.public_key.n:
         raise InvalidArgument("private_key does not belong to the vector's public key")
-    layout = vector.layout
+    return decode_plaintexts(
+        [crt.decrypt(c) for c in vector.ciphertexts],
+        vector.layout,
+        count=vector.count,
+        n_summed=vector.n_summed,
+    )
+
+
+def decode_plaintexts(
+    plaintexts: Sequence[Any], layout: PackingLayout, *, count: int, n_summed: int
+) -> npt.NDArray[np.int64]:
+    """The signed slot-wise sum of ``n_summed`` vectors of ``count`` values from the
+    decrypted plaintexts of their packed sum (however they were decrypted: CRT here,
+    threshold decryption in :mod:`secfl.hazmat.threshold_paillier`).
+
+    Raises :class:`IntegrityError` when a plaintext or slot is not what ``n_summed``
+    in-range values can produce (see :func:`decrypt_vector`).
+    """
+    if not isinstance(layout, PackingLayout):
+        raise InvalidArgument("layout must be a PackingLayout")
+    _check_int("count", count, 0, None)
+    _check_int("n_summed", n_summed, 1, layout.n_clients)
+    if len(plaintexts) != layout.ciphertexts_for(count):
+        raise InvalidArgument(
+            f"{count} values need {layout.ciphertexts_for(count)} plaintexts, got {len(plaintexts)}"
+        )
     limit_bits = layout._plaintext_bits
-    plaintexts = []
-    for index, c in enumerate(vector.ciphertexts):
-        m = crt.decrypt(c)
-        if m.bit_length() > limit_bits:
+    checked = []
+    for index, m in enumerate(plaintexts):
+        m = mpz(m)
+        if m < 0 or m.bit_length() > limit_bits:
             raise IntegrityError(
                 f"ciphertext {index} decrypts to a {m.bit_length()}-bit plaintext, more than "
                 f"the layout's {limit_bits} bits: a contribution was malformed"
             )
-        plaintexts.append(m)
-    slots = _unpack(plaintexts, layout)
-    n_summed, count = vector.n_summed, vector.count
+        checked.append(m)
+    slots = _unpack(checked, layout)
     ceiling = n_summed * ((1 << layout.value_bits) - 1)
     if slots.size and int(slots.max()) > ceiling:
         index = int(np.flatnonzero(slots > np.uint64(ceiling))[0])

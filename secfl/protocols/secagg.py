@@ -28,6 +28,7 @@ import hashlib
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn, SupportsIndex
 
 import numpy as np
 
@@ -252,6 +253,17 @@ class _Peer:
         return f"<_Peer x={self.x}>"
 
 
+class _Held(dict[int, tuple[np.ndarray, np.ndarray]]):
+    """The shares a client holds, owner -> (share of b_u, share of s_u^SK): secret, so
+    neither printed nor pickled."""
+
+    def __repr__(self) -> str:
+        return f"<shares of {len(self)} owners>"
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        raise TypeError("held Shamir shares are secret and cannot be pickled")
+
+
 class SecAggProtocol(AggregationProtocol):
     """Factory of SecAgg / SecAgg+ sessions for one configuration.
 
@@ -354,7 +366,7 @@ class SecAggClient(ClientSession):
         self._complete = False  # the graph over U1 is complete (N(u) = U1 minus u)
         self._neighbours: frozenset[int] = frozenset()
         self._peers: dict[int, _Peer] = {}
-        self._held: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # u -> (share b_u, share s_u)
+        self._held = _Held()
         self._survivors: tuple[int, ...] = ()  # active (complete graph): the list L it signed
 
     def _respond(self, data: bytes) -> bytes | None:
@@ -469,7 +481,7 @@ class SecAggClient(ClientSession):
     # mask: keep the shares addressed to us, send the masked input
     def _on_shares(self, data: bytes) -> bytes:
         msg = m.Shares.from_bytes(data, round_id=self.round_id, max_entries=len(self._peers))
-        held: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        held = _Held()
         for u, env in msg.envelopes:
             if u not in self._peers or u in held:
                 raise IntegrityError(f"share envelope from unexpected or repeated client {u}")
@@ -574,7 +586,7 @@ class SecAggClient(ClientSession):
             kind = _KIND_SELF if u in survivors else _KIND_SK
             entries.append(m.UnmaskEntry(u, kind, shamir.shares_to_bytes(self._held[u][kind])))
         self._phase = DONE
-        self._held = {}
+        self._held = _Held()
         return m.Unmask(self.round_id, tuple(entries)).to_bytes()
 
 

@@ -474,11 +474,17 @@ class ThresholdPaillierServer(ServerSession):
         if msg.round_id != self.round_id:
             raise ProtocolAbort(f"client {client_id} sent an input for round {msg.round_id}")
         cfg = self.config
-        hp.ciphertexts_from_bytes(  # range and unit checks, so that holders never refuse
-            msg.ciphertexts, cfg.public_key.to_phe(), cfg.layout, count=self._dim, n_summed=1
-        )
         digest = m.input_digest(msg.ciphertexts)
         _check_signed_input(cfg, self.round_id, client_id, self._dim, digest, msg.signature)
+        try:  # range and unit checks, so that holders never refuse; the client signed it
+            hp.ciphertexts_from_bytes(
+                msg.ciphertexts, cfg.public_key.to_phe(), cfg.layout, count=self._dim, n_summed=1
+            )
+        except IntegrityError as e:
+            raise IntegrityError(
+                f"client {client_id} signed a malformed input ({e}); its signature is the "
+                f"evidence, and it is left out of the round"
+            ) from None
         if digest in self._digests:
             raise ProtocolAbort(f"client {client_id} sent a copy of another client's input")
         self._inputs[client_id] = (msg.ciphertexts, msg.signature)

@@ -441,3 +441,30 @@ def test_ask_first_is_between_t_and_m(key, identities) -> None:
     for bad in (2, 6, 0):
         with pytest.raises(InvalidArgument, match="ask_first"):
             make(key, identities, ask_first=bad)
+
+
+def test_a_client_signing_an_out_of_range_ciphertext_is_named_and_the_round_goes_on(
+    key, identities
+) -> None:
+    """Issue 18, item 4: identified by its own signature, left out; the others' sum."""
+    proto, _ = make(key, identities)
+    xs = inputs()
+    signed = signed_inputs(proto, xs)
+    width = key[0].ciphertext_bytes
+    zero = bytes(width) + bytes(signed[3].ciphertexts[width:])  # 0 is no ciphertext
+    message = proto.config.signed_message(1, 3, DIM, zero)
+    bad = m.SignedInput(1, zero, identities[3].sign(message))
+    server = proto.server(round_id=1, client_ids=frozenset(xs), dim=DIM)
+    server.start()
+    with pytest.raises(IntegrityError, match="client 3 signed a malformed input") as err:
+        server.receive(3, bad.to_bytes())
+    assert err.value.__cause__ is None
+    for cid in sorted(set(xs) - {3}):
+        server.receive(cid, signed[cid].to_bytes())
+    for pid, req in server.advance().items():
+        server.receive(pid, proto.parties()[pid].handle(req))
+    server.advance()
+    survivors = sorted(set(xs) - {3})
+    assert sorted(server.result.survivors) == survivors
+    expected = sum(xs[c].astype(np.uint64) for c in survivors).astype(np.uint16)
+    assert np.array_equal(server.result.aggregate, expected)

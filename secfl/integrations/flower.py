@@ -57,11 +57,14 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
 
 from secfl.integrations._flower_client import SecflClientMod, secfl_mod
 from secfl.integrations._flower_common import (
+    FIND_KEY_HOLDERS,
     IDENTIFY,
     KEY_HOLDER_STATE,
     NODE_IDENTITY,
     NODE_PAILLIER_KEY,
     NODE_PAILLIER_PUBLIC_KEY,
+    NODE_PAILLIER_SHARE,
+    NODE_PAILLIER_THRESHOLD_PUBLIC_KEY,
     NODE_REGISTRY,
     RECORD_KEY,
     STATE_KEY,
@@ -70,11 +73,14 @@ from secfl.integrations._flower_server import SecureAggregation, SecureRoundReco
 from secfl.integrations._flower_wire import ClientPolicy
 
 __all__ = [
+    "FIND_KEY_HOLDERS",
     "IDENTIFY",
     "KEY_HOLDER_STATE",
     "NODE_IDENTITY",
     "NODE_PAILLIER_KEY",
     "NODE_PAILLIER_PUBLIC_KEY",
+    "NODE_PAILLIER_SHARE",
+    "NODE_PAILLIER_THRESHOLD_PUBLIC_KEY",
     "NODE_REGISTRY",
     "RECORD_KEY",
     "STATE_KEY",

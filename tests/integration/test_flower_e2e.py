@@ -26,7 +26,8 @@ made by ``secfl paillier-key --holders 5 --threshold 3``; one of them is killed 
 inputs are in, and the other four decrypt the exact sum.
 
 Every wait is bounded, and every process the test started is killed in the fixture's
-teardown, whatever happens. Slow (about 5 minutes for all three on 2 cores: Flower starts a
+teardown, whatever happens. Slow (about 5 minutes for the first three on 2 cores, and
+~105 s for the threshold one, 30 s of it the stage timeout the killed holder costs: Flower starts a
 ClientApp process per message, its SuperNodes poll every 3 s and each killed node costs a
 stage timeout), but part of the plain ``pytest`` run (``make test``) whenever flwr and its
 executables are installed; they are marked ``flower``, so ``pytest -m flower``

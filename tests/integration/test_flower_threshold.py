@@ -31,11 +31,12 @@ from test_flower_inprocess import (
     kill_at,
 )
 
+from secfl import wire
 from secfl.errors import InvalidArgument
 from secfl.fl import Weighting
 from secfl.hazmat import threshold_paillier as tp
 from secfl.hazmat.rng import Csprng
-from secfl.hazmat.sign import SigningKey
+from secfl.hazmat.sign import SIGNATURE_BYTES, SigningKey
 from secfl.identities import Registry, save_signing_key
 from secfl.integrations.flower import (
     KEY_HOLDER_STATE,
@@ -47,6 +48,7 @@ from secfl.integrations.flower import (
     SecflClientMod,
     SecureAggregation,
 )
+from secfl.protocols.paillier_threshold_messages import DecryptRequest
 from secfl.protocols.secagg import ThreatModel
 from secfl.threshold_keys import (
     PUBLIC_FILE,
@@ -304,3 +306,58 @@ def test_threshold_misconfigurations_are_refused_at_construction(federation, pai
             SecureAggregation(FedAvg(), **{**ok, **change})
     with pytest.raises(InvalidArgument, match="leave threat_model unset"):
         SecureAggregation(FedAvg(), **ok, threat_model=ThreatModel.HONEST_BUT_CURIOUS)
+
+
+def _forge_decrypt_requests(forge):
+    """A lying ServerApp: ``forge(inputs)`` rewrites the signed inputs of every decryption
+    request it sends to the key holders (``inputs``: (client id, ciphertexts, signature))."""
+
+    def tamper(msg: Message) -> None:
+        record = msg.content.config_records[RECORD_KEY]
+        if "partial" not in record:
+            return
+        frame = record["partial"]
+        assert isinstance(frame, bytes)
+        _, body = wire.unframe(frame)
+        count = int.from_bytes(body[12:16], "big")  # u64 round | u32 dim | u32 count
+        size = (len(body) - 16) // count - 4 - SIGNATURE_BYTES
+        request = DecryptRequest.from_bytes(frame, size=size, max_inputs=count)
+        inputs = forge(request.inputs)
+        record["partial"] = DecryptRequest(request.round_id, request.dim, inputs).to_bytes()
+
+    return tamper
+
+
+@pytest.mark.parametrize(
+    ("forge", "refusal"),
+    [
+        # One client's ciphertext passed off as the round's sum.
+        (lambda inputs: inputs[:1], "refusing to decrypt a sum of 1 signed input"),
+        # One client's signed input listed again under another client's id.
+        (
+            lambda inputs: (inputs[0], (inputs[1][0], *inputs[0][1:]), *inputs[2:]),
+            "identical",
+        ),
+        # ... or only under another client's id (its signature names its own id).
+        (
+            lambda inputs: ((inputs[1][0], *inputs[0][1:]), *inputs[2:]),
+            "signature does not cover these ciphertexts",
+        ),
+    ],
+)
+def test_a_single_clients_ciphertext_disguised_as_a_sum_is_refused_by_every_holder(
+    federation, forge, refusal
+):
+    registry, public, configs = federation
+    grid = grid_of(configs)
+    grid.tamper = _forge_decrypt_requests(forge)
+    strategy, seen = run(grid, registry, public)
+    (record,) = strategy.history
+    assert record.aborted is not None
+    assert "0 valid partial decryptions" in record.aborted
+    assert set(record.key_holder_failures) == set(range(1, HOLDERS + 1))
+    for why in record.key_holder_failures.values():
+        assert "refused" in why
+        assert refusal in why
+    for k, v in seen[1].items():
+        np.testing.assert_array_equal(v, seen[0][k])

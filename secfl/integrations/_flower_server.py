@@ -64,7 +64,13 @@ from secfl.pipeline import (
     RemoteKeyHolder,
     build_protocol,
 )
-from secfl.protocols.base import KEY_HOLDER, AggregationProtocol, PartyId, ProtocolName
+from secfl.protocols.base import (
+    KEY_HOLDER,
+    AggregationProtocol,
+    PartyId,
+    ProtocolName,
+    ServerSession,
+)
 from secfl.protocols.paillier import PaillierPhase, PaillierProtocol, key_fingerprint
 from secfl.protocols.paillier_threshold import (
     KEY_HOLDER_PARTY_BASE,
@@ -533,6 +539,7 @@ class _Round:
         self.phase_seconds: dict[str, float] = {}
         self.holder_nodes: dict[int, int] = {}  # threshold key-holder index -> node
         self.holder_failures: dict[int, str] = {}
+        self.session: ServerSession | None = None
 
     def set_nodes(self, nodes: tuple[int, ...]) -> None:
         """The round's nodes, with client ids 1..n in node-id order."""
@@ -794,7 +801,7 @@ class _Round:
     def _name_lying_holders(self) -> None:
         """Record the threshold key holders whose answer the aggregator refused (a failed
         proof: a holder that lied about its partial decryption), with their node."""
-        session = getattr(self, "session", None)
+        session = self.session
         if not isinstance(session, ThresholdPaillierServer):
             return
         for index, why in sorted(session.rejected_holders.items()):

@@ -41,6 +41,12 @@ answered so far; each message rebuilds the session deterministically from the se
 replays those requests before answering the new one. The secrets are wiped when the round
 ends or aborts, and a node never takes part twice in the same round of a run.
 
+Paillier key holders are SuperNodes too: one node holds the private key of protocol
+``paillier`` (node config ``secfl-paillier-key``), or m nodes each hold a share of a t-of-m
+threshold key for ``paillier-threshold`` (``secfl-paillier-share``, with the registry); the
+strategy finds them, leaves them out of training and sends them decryption requests as
+``train`` messages that the mod answers before the app sees them (docs/flower.md).
+
 This module is the public face; the code is in ``_flower_client`` (the mod),
 ``_flower_server`` (the strategy), ``_flower_common`` (record layout, node-config keys,
 arrays) and ``_flower_wire`` (the set-up frame, no Flower import).

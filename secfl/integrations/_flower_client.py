@@ -23,6 +23,7 @@ from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort, SecflEr
 from secfl.fl.round import encode_update
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey
+from secfl.hazmat.threshold_paillier import KeyShare, ThresholdPublicKey
 from secfl.identities import (
     Registry,
     load_paillier_private_key,
@@ -39,6 +40,8 @@ from secfl.integrations._flower_common import (
     NODE_IDENTITY,
     NODE_PAILLIER_KEY,
     NODE_PAILLIER_PUBLIC_KEY,
+    NODE_PAILLIER_SHARE,
+    NODE_PAILLIER_THRESHOLD_PUBLIC_KEY,
     NODE_REGISTRY,
     RECORD_KEY,
     STATE_KEY,
@@ -54,6 +57,9 @@ from secfl.paillier_keys import PaillierPrivateKey
 from secfl.pipeline import Pipeline
 from secfl.protocols.base import ClientSession, ProtocolName
 from secfl.protocols.paillier import PaillierConfig, PaillierKeyHolder, key_fingerprint
+from secfl.protocols.paillier_threshold import ThresholdPaillierKeyHolder
+from secfl.protocols.paillier_threshold_messages import DecryptRequest
+from secfl.threshold_keys import load_key_share, load_threshold_public_key
 
 
 @dataclass
@@ -126,6 +132,11 @@ class SecflClientMod:
     A node's identity (active threat model) comes from its node config: ``secfl-identity``
     is the path of its Ed25519 signing key, ``secfl-registry`` that of the registry of every
     client's verify key (see :mod:`secfl.identities`; both are read on every message).
+    ``paillier-threshold`` rounds also need ``secfl-paillier-threshold-public-key``, the
+    threshold key the node encrypts under (a round under another key is refused). A node
+    whose config names ``secfl-paillier-share`` (and ``secfl-registry``) is a threshold key
+    holder: it never trains in such a round; it checks every client's signature, forms the
+    product itself and returns its proven partial decryption, once per round.
 
     Keyword arguments are those of :class:`ClientPolicy`.
     """
@@ -155,7 +166,10 @@ class SecflClientMod:
     def __call__(self, msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
         if not msg.has_content() or RECORD_KEY not in msg.content.config_records:
             return call_next(msg, context)
-        if {"probe", "decrypt"} & set(msg.content.config_records[RECORD_KEY]):
+        fields = set(msg.content.config_records[RECORD_KEY])
+        if {"threshold-probe", "partial"} & fields:
+            return self._threshold_holder(msg, context)
+        if {"probe", "decrypt"} & fields:
             return self._key_holder(msg, context)
         state = _ClientState.load(context, msg.metadata.run_id)
         round_id: int | None = None
@@ -201,6 +215,7 @@ class SecflClientMod:
         identity = _node_identity(context)
         self.policy.check(setup, has_identity=identity is not None)
         _check_pinned_paillier_key(setup, context)
+        _threshold_key(setup, context)  # refuse now (before training) without the pinned key
         if setup.active:
             assert identity is not None  # checked by the policy
             setup = _claim(setup, identity, request)
@@ -245,7 +260,7 @@ class SecflClientMod:
         state.value = wire.Writer().vector(protected.encoded, setup.bits).getvalue()
         answer: bytes | None = None
         if not setup.active:  # an active round's first message only asks who this node is
-            session = self._session(setup, pipeline, seed, protected.encoded, identity)
+            session = self._session(setup, pipeline, seed, protected.encoded, identity, context)
             answer = session.handle(request)
             state.transcript.append(request)
             if session.phase == _DONE:
@@ -283,7 +298,7 @@ class SecflClientMod:
         r = wire.Reader(state.value)
         value = r.vector(setup.bits)
         r.finish()
-        session = self._session(setup, pipeline, state.seed, value, identity)
+        session = self._session(setup, pipeline, state.seed, value, identity, context)
         for earlier in state.transcript:  # deterministic: same seed, same requests
             session.handle(earlier)
         answer = session.handle(request)
@@ -363,6 +378,82 @@ class SecflClientMod:
         )
         return PaillierKeyHolder(config, key).handle(frame)
 
+    def _threshold_holder(self, msg: Message, context: Context) -> Message:
+        """Threshold key holder: say which holder this node is (if it holds a share of the
+        probed key), or return its partial decryption of one round's signed inputs."""
+        try:
+            record = msg.content.config_records[RECORD_KEY]
+            if record.get("v") != FORMAT_VERSION:
+                raise IntegrityError(f"secfl record version {record.get('v')!r}")
+            round_id = _get_int(record, "round")
+            share = _node_key_share(context)
+            if "threshold-probe" in record:
+                probe = _get_bytes(record, "threshold-probe")
+                ours = share is not None and probe == share.public_key.fingerprint()
+                fields: dict[str, ConfigRecordValues] = {"v": FORMAT_VERSION, "round": round_id}
+                fields["key-holder-index"] = share.index if share is not None and ours else 0
+                return Message(RecordDict({RECORD_KEY: ConfigRecord(fields)}), reply_to=msg)
+            if share is None:
+                raise ProtocolAbort(
+                    f"this node holds no threshold Paillier key share (node config "
+                    f"{NODE_PAILLIER_SHARE!r})"
+                )
+            setup = RoundSetup.from_bytes(_get_bytes(record, "setup"))
+            frame = _get_bytes(record, "partial")
+            answer = self._partial(context, msg.metadata.run_id, round_id, setup, frame, share)
+            return Message(RecordDict({RECORD_KEY: _reply_record(round_id, answer)}), reply_to=msg)
+        except SecflError as e:
+            return _refusal(msg, "threshold key holder", e)
+
+    def _partial(
+        self,
+        context: Context,
+        run_id: int,
+        round_id: int,
+        setup: RoundSetup,
+        frame: bytes,
+        share: KeyShare,
+    ) -> bytes:
+        """One round's DECRYPT_REQUEST -> PARTIAL, at most once per round, in order."""
+        if not setup.threshold or setup.paillier is None or setup.round_id != round_id:
+            raise ProtocolAbort(
+                "a partial-decryption request needs the threshold set-up of its round"
+            )
+        registry = _node_registry(context)
+        if setup.registry_digest != registry.digest():
+            raise ProtocolAbort(
+                "the server's registry is not this key holder's: every party needs the same "
+                "registry file"
+            )
+        if share.public_key.bits < self.policy.min_paillier_bits:
+            raise ProtocolAbort(
+                f"the threshold key has {share.public_key.bits} bits; this key holder requires "
+                f"at least {self.policy.min_paillier_bits} (min_paillier_bits)"
+            )
+        config = setup.threshold_config(share.public_key, registry.verify_keys)
+        dim = DecryptRequest.peek_dim(frame)
+        size = config.input_bytes(max(dim, 1))
+        count = len(DecryptRequest.from_bytes(frame, size=size, max_inputs=config.n_clients).inputs)
+        if count < self.policy.min_clients:  # the protocol's own floor is the round's
+            raise ProtocolAbort(
+                f"refusing to decrypt a sum of {plural(count, 'signed input')}: this key holder "
+                f"decrypts only sums of at least {self.policy.min_clients} (min_clients)"
+            )
+        run = run_id.to_bytes(8, "big")
+        spent = context.state.config_records.get(KEY_HOLDER_STATE)
+        if spent is not None and spent.get("run") == run:
+            last = _get_int(spent, "last_round")
+            if round_id <= last:
+                raise ProtocolAbort(
+                    f"round {round_id} is not after round {last}, for which this key holder "
+                    f"already decrypted: one partial decryption per round, in round order"
+                )
+        # Spent by any well-formed attempt, before decrypting (a refusal does not reopen it).
+        state: dict[str, ConfigRecordValues] = {"v": FORMAT_VERSION, "run": run}
+        state["last_round"] = round_id
+        context.state.config_records[KEY_HOLDER_STATE] = ConfigRecord(state)
+        return ThresholdPaillierKeyHolder(config, share, rng=Csprng()).handle(frame)
+
     @staticmethod
     def _session(
         setup: RoundSetup,
@@ -370,11 +461,16 @@ class SecflClientMod:
         seed: bytes,
         value: np.ndarray,
         identity: _Identity | None,
+        context: Context,
     ) -> ClientSession:
         key = identity.key if identity is not None else None
         registry = identity.registry.verify_keys if identity is not None else None
         protocol = setup.client_protocol(
-            pipeline, rng=Csprng(seed=seed), identity=key, registry=registry
+            pipeline,
+            rng=Csprng(seed=seed),
+            identity=key,
+            registry=registry,
+            threshold_key=_threshold_key(setup, context),
         )
         return protocol.client(round_id=setup.round_id, client_id=setup.client_id, value=value)
 
@@ -415,6 +511,49 @@ def _check_pinned_paillier_key(setup: RoundSetup, context: Context) -> None:
             "the server asked to encrypt under a Paillier key other than the one this node "
             f"pinned ({NODE_PAILLIER_PUBLIC_KEY!r}): refusing"
         )
+
+
+def _threshold_key(setup: RoundSetup, context: Context) -> ThresholdPublicKey | None:
+    """The threshold key this node pinned, for a ``paillier-threshold`` round (``None`` for
+    any other); a round under another key, or a node that pinned none, is refused."""
+    if not setup.threshold:
+        return None
+    path = context.node_config.get(NODE_PAILLIER_THRESHOLD_PUBLIC_KEY)
+    if not isinstance(path, str) or not path:
+        raise ProtocolAbort(
+            f"the server asked for a threshold Paillier round; this node takes part only under "
+            f"a threshold key it pinned (node config {NODE_PAILLIER_THRESHOLD_PUBLIC_KEY!r}: "
+            f"the path of paillier-threshold.pub)"
+        )
+    key = load_threshold_public_key(path)
+    assert setup.paillier is not None  # checked by RoundSetup
+    if key.fingerprint() != setup.threshold_fingerprint or key.n != setup.paillier.n:
+        raise ProtocolAbort(
+            "the server asked to encrypt under a threshold Paillier key other than the one this "
+            f"node pinned ({NODE_PAILLIER_THRESHOLD_PUBLIC_KEY!r}): refusing"
+        )
+    return key
+
+
+def _node_key_share(context: Context) -> KeyShare | None:
+    """The threshold key share named by the node config, or ``None``."""
+    path = context.node_config.get(NODE_PAILLIER_SHARE)
+    if path is None:
+        return None
+    if not isinstance(path, str) or not path:
+        raise InvalidArgument(f"node config {NODE_PAILLIER_SHARE!r} must be a file path")
+    return load_key_share(path)
+
+
+def _node_registry(context: Context) -> Registry:
+    """The registry named by the node config (a threshold key holder needs it)."""
+    path = context.node_config.get(NODE_REGISTRY)
+    if not isinstance(path, str) or not path:
+        raise ProtocolAbort(
+            f"a threshold key holder checks every client's signature: set the node config "
+            f"{NODE_REGISTRY!r} to the path of the registry (the same file every party holds)"
+        )
+    return Registry.load(path)
 
 
 def _node_paillier_key(context: Context) -> PaillierPrivateKey | None:

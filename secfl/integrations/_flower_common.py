@@ -32,11 +32,20 @@ NODE_PAILLIER_PUBLIC_KEY = "secfl-paillier-public-key"
 round under any other key is refused."""
 NODE_PAILLIER_KEY = "secfl-paillier-key"
 """Node config key: path of the Paillier private key, on the key-holder node only."""
+NODE_PAILLIER_THRESHOLD_PUBLIC_KEY = "secfl-paillier-threshold-public-key"
+"""Node config key: path of the threshold Paillier public key (``paillier-threshold.pub``
+from ``secfl paillier-key --holders m --threshold t``); a node takes part in
+``paillier-threshold`` rounds under this key only, and in none without it."""
+NODE_PAILLIER_SHARE = "secfl-paillier-share"
+"""Node config key: path of a threshold key holder's share (``paillier-share-<i>.key``), on
+that key-holder node only (with ``secfl-registry``, to check the clients' signatures)."""
 _KEY_HOLDER_MESSAGE_TYPE = "train"
 """Flower message type of key-holder requests: a ClientApp runs its mods only around a
 handler it registered, and every ClientApp of a training run registers ``train``."""
 KEY_HOLDER_STATE = "secfl.key-holder"
 """``Context.state`` record of the key holder: the last round it decrypted a sum for."""
+FIND_KEY_HOLDERS = "find-key-holders"
+"""Name of the exchange in which a threshold round finds its key-holder nodes."""
 IDENTIFY = "identify"
 """Name of the first phase of an active round: the nodes train and say who they are."""
 

@@ -33,12 +33,15 @@ from secfl.errors import (
 )
 from secfl.fl.round import RoundCore, RoundShape, Weighting
 from secfl.hazmat.rng import Csprng
+from secfl.hazmat.threshold_paillier import ThresholdPublicKey
 from secfl.identities import Registry
 from secfl.integrations._flower_common import (
     _KEY_HOLDER_MESSAGE_TYPE,
+    FIND_KEY_HOLDERS,
     FORMAT_VERSION,
     IDENTIFY,
     NODE_PAILLIER_KEY,
+    NODE_PAILLIER_SHARE,
     RECORD_KEY,
     _get_bytes,
     _get_int,
@@ -47,7 +50,12 @@ from secfl.integrations._flower_common import (
     one_line_reason,
 )
 from secfl.integrations._flower_compose import check_composable, strategy_step
-from secfl.integrations._flower_wire import SEED_BYTES, PaillierParams, RoundSetup
+from secfl.integrations._flower_wire import (
+    PAILLIER_THRESHOLD,
+    SEED_BYTES,
+    PaillierParams,
+    RoundSetup,
+)
 from secfl.paillier_keys import PaillierPrivateKey, PaillierPublicKey
 from secfl.pipeline import (
     DistributedDP,
@@ -56,8 +64,20 @@ from secfl.pipeline import (
     RemoteKeyHolder,
     build_protocol,
 )
-from secfl.protocols.base import KEY_HOLDER, AggregationProtocol, ProtocolName
+from secfl.protocols.base import (
+    KEY_HOLDER,
+    AggregationProtocol,
+    PartyId,
+    ProtocolName,
+    ServerSession,
+)
 from secfl.protocols.paillier import PaillierPhase, PaillierProtocol, key_fingerprint
+from secfl.protocols.paillier_threshold import (
+    KEY_HOLDER_PARTY_BASE,
+    ThresholdPaillierConfig,
+    ThresholdPaillierProtocol,
+    ThresholdPaillierServer,
+)
 from secfl.protocols.secagg import ThreatModel
 
 
@@ -88,6 +108,13 @@ class SecureRoundRecord:
     client_ids: Mapping[int, int] = field(default_factory=dict)
     """Node id -> secfl client id (``1..n`` in node-id order; the registry's ids when
     active). Nodes that never got an id (dropped while identifying) are absent."""
+    key_holders: Mapping[int, int] = field(default_factory=dict)
+    """Threshold Paillier: key-holder index (1..m) -> the node that holds that share (the
+    holders found this round; a missing index was not found)."""
+    key_holder_failures: Mapping[int, str] = field(default_factory=dict)
+    """Threshold Paillier: key-holder index -> why its partial decryption is not in the
+    result (not found, no reply by the deadline, a refusal, or a partial whose proof failed:
+    a holder that lied is named here)."""
 
 
 StageHook = Callable[[int, str, tuple[int, ...]], None]
@@ -140,6 +167,17 @@ class SecureAggregation(Strategy):
     encrypted sum. Without it the ServerApp holds the key pair itself (``paillier_keys``, or
     one it makes on the first Paillier round and keeps for the run), and Paillier then
     protects the updates from the SuperLink and the network only.
+
+    ``paillier_threshold_public_key`` (protocol ``"paillier-threshold"``,
+    ``protocols/paillier-sum-v2.md``; with ``registry``): the private key is shared t-of-m
+    among m key-holder SuperNodes (node config ``secfl-paillier-share`` and
+    ``secfl-registry``). Each round the strategy finds them (exchange
+    ``find-key-holders``), leaves them out of training, has the data nodes identify
+    themselves and send ciphertexts signed with their registry keys, and sends every signed
+    input to every holder; each holder checks the signatures, forms the product itself and
+    returns a partial decryption with a proof. The strategy verifies the proofs and combines
+    any t valid ones: up to m - t holders may be down, slow or lying (a holder whose proof
+    fails is named in :attr:`SecureRoundRecord.key_holder_failures`).
     """
 
     def __init__(
@@ -163,6 +201,7 @@ class SecureAggregation(Strategy):
         registry: Registry | None = None,
         paillier_public_key: PaillierPublicKey | phe.PaillierPublicKey | None = None,
         paillier_keys: PaillierPrivateKey | None = None,
+        paillier_threshold_public_key: ThresholdPublicKey | None = None,
         rng: Csprng | None = None,
     ) -> None:
         if not isinstance(strategy, Strategy):
@@ -172,6 +211,21 @@ class SecureAggregation(Strategy):
         if isinstance(strategy, SecureAggregation):
             raise InvalidArgument("SecureAggregation cannot wrap another SecureAggregation")
         check_composable(strategy)
+        threshold = _check_threshold(
+            protocol,
+            paillier_threshold_public_key,
+            threat_model=threat_model,
+            registry=registry,
+            paillier_bits=paillier_bits,
+            others=paillier_public_key is not None or paillier_keys is not None,
+        )
+        self.protocol: str = PAILLIER_THRESHOLD if threshold else ""
+        """The protocol name the nodes see (set below for every protocol)."""
+        self.threshold_public_key = paillier_threshold_public_key
+        self.threshold_holder_nodes: dict[int, int] = {}
+        """Threshold key-holder index -> node (found by probing; kept while all answer)."""
+        if threshold:  # the codec is planned as for 'paillier' (same packing)
+            protocol, threat_model = ProtocolName.PAILLIER, ThreatModel.HONEST_BUT_CURIOUS
         if threat_model is None:  # identities exist: a server that may lie is assumed
             active = registry is not None
             threat_model = ThreatModel.ACTIVE if active else ThreatModel.HONEST_BUT_CURIOUS
@@ -206,7 +260,7 @@ class SecureAggregation(Strategy):
                 "give DistributedDP(max_cohort=K), K at least the most nodes a round samples "
                 "(a larger round fails before anything is sent), or neighboring=ZERO_OUT"
             )
-        if (threat_model is ThreatModel.ACTIVE) != (registry is not None):
+        if not threshold and (threat_model is ThreatModel.ACTIVE) != (registry is not None):
             raise InvalidArgument(
                 "the active threat model needs the registry of the nodes' identities (and a "
                 "registry is used only by it): pass both threat_model=ThreatModel.ACTIVE and "
@@ -215,6 +269,7 @@ class SecureAggregation(Strategy):
         if registry is not None and not isinstance(registry, Registry):
             raise InvalidArgument(f"registry must be a secfl Registry, got {type(registry)}")
         self.registry = registry
+        self.protocol = self.protocol or self.config.protocol
         if paillier_public_key is not None:
             if protocol != ProtocolName.PAILLIER:
                 raise InvalidArgument("paillier_public_key goes with protocol 'paillier' only")
@@ -274,8 +329,8 @@ class SecureAggregation(Strategy):
         _log.info(
             "\t├──> secfl secure aggregation: protocol=%s threat_model=%s clip_bound=%s bits=%d "
             "dropout=%s dp=%s weighting=%s",
-            cfg.protocol,
-            cfg.threat_model.name,
+            self.protocol,
+            "ACTIVE" if self.protocol == PAILLIER_THRESHOLD else cfg.threat_model.name,
             cfg.clip_bound,
             cfg.bits,
             self.dropout,
@@ -364,6 +419,15 @@ class SecureAggregation(Strategy):
                 del by_node[holder]
                 run.set_nodes(tuple(sorted(by_node)))
             remote = RemoteKeyHolder(self.paillier_public_key)
+        if self.threshold_public_key is not None:
+            try:
+                found = run.find_threshold_holders()
+            except SecflError as e:
+                run.finish(None, f"{type(e).__name__}: {e}")
+                return None, None
+            trains = tuple(sorted(set(by_node) - set(found.values())))  # holders do not train
+            by_node = {n: by_node[n] for n in trains}
+            run.set_nodes(trains)
         nodes = run.nodes
         if len(nodes) < 2:
             run.finish(None, "fewer than 2 nodes were sampled")
@@ -383,12 +447,16 @@ class SecureAggregation(Strategy):
             dropout=self.dropout,
             rng=round_rng,
         )
-        protocol = build_protocol(
-            pipeline,
-            rng=round_rng,
-            paillier=remote if remote is not None else self.core.paillier_key_pair(),
-            registry=self.registry.verify_keys if self.registry is not None else None,
-        )
+        protocol: AggregationProtocol
+        if self.threshold_public_key is not None:
+            protocol = self._threshold_protocol(pipeline, round_rng)
+        else:
+            protocol = build_protocol(
+                pipeline,
+                rng=round_rng,
+                paillier=remote if remote is not None else self.core.paillier_key_pair(),
+                registry=self.registry.verify_keys if self.registry is not None else None,
+            )
         result = run.drive(pipeline, protocol, shape, seed, by_node)
         if result is None:
             return None, None
@@ -408,6 +476,21 @@ class SecureAggregation(Strategy):
         run.finish(step.total, None, epsilon=step.epsilon)
         metrics = self._metrics(run)
         return new_arrays, metrics
+
+    def _threshold_protocol(self, pipeline: Pipeline, rng: Csprng) -> ThresholdPaillierProtocol:
+        """paillier-sum-v2 over the round's codec; every key holder is a remote node."""
+        assert self.threshold_public_key is not None
+        assert self.registry is not None
+        min_survivors = pipeline.min_survivors if pipeline.dp_plan is not None else None
+        config = ThresholdPaillierConfig(
+            public_key=self.threshold_public_key,
+            registry=self.registry.verify_keys,
+            bits=pipeline.codec.bits,
+            n_clients=pipeline.codec.n_clients,
+            value_bits=pipeline.value_bits,
+            min_clients=max(2, min_survivors or 2),
+        )
+        return ThresholdPaillierProtocol(config, rng=rng)
 
     def _metrics(self, run: _Round) -> MetricRecord:
         out = MetricRecord()
@@ -454,6 +537,9 @@ class _Round:
         self.train_metrics: dict[int, RecordDict] = {}
         self.bytes_down = self.bytes_up = 0
         self.phase_seconds: dict[str, float] = {}
+        self.holder_nodes: dict[int, int] = {}  # threshold key-holder index -> node
+        self.holder_failures: dict[int, str] = {}
+        self.session: ServerSession | None = None
 
     def set_nodes(self, nodes: tuple[int, ...]) -> None:
         """The round's nodes, with client ids 1..n in node-id order."""
@@ -485,6 +571,122 @@ class _Round:
             f"none of the {len(outgoing)} nodes holds the Paillier private key of this "
             f"strategy's public key (node config {NODE_PAILLIER_KEY!r} on the key holder)"
         )
+
+    def find_threshold_holders(self) -> dict[int, int]:
+        """The nodes holding shares of the strategy's threshold key, by holder index.
+
+        Kept from the last round while every holder answered there; otherwise every node is
+        asked (exchange ``find-key-holders``). An index claimed by two nodes is used for
+        neither (a misconfiguration: the round runs with the others, and says so). Fewer
+        than t holders found aborts the round before anyone trains.
+        """
+        owner = self.owner
+        key = owner.threshold_public_key
+        assert key is not None
+        found = dict(owner.threshold_holder_nodes)
+        if len(found) < key.holders:
+            fields: dict[str, ConfigRecordValues] = {"v": FORMAT_VERSION, "round": self.round}
+            fields["threshold-probe"] = key.fingerprint()
+            outgoing = {
+                n: (RecordDict({RECORD_KEY: ConfigRecord(fields)}), _KEY_HOLDER_MESSAGE_TYPE)
+                for n in sorted(self.grid.get_node_ids())
+            }
+            replies = self._exchange(FIND_KEY_HOLDERS, outgoing, owner.stage_timeout)
+            claims: dict[int, list[int]] = {}
+            for node in sorted(replies):
+                reply = replies[node]
+                record = None if reply.has_error() else reply.content.config_records.get(RECORD_KEY)
+                index = record.get("key-holder-index") if record is not None else None
+                if isinstance(index, int) and not isinstance(index, bool) and index:
+                    claims.setdefault(index, []).append(node)
+            found = {}
+            for index, nodes in sorted(claims.items()):
+                if not 1 <= index <= key.holders:
+                    continue
+                if len(nodes) > 1:
+                    self.holder_failures[index] = (
+                        f"nodes {nodes} all claim to hold share {index}: used for none "
+                        f"(check their {NODE_PAILLIER_SHARE!r} node config)"
+                    )
+                    _log.warning("secfl round %d: %s", self.round, self.holder_failures[index])
+                    continue
+                found[index] = nodes[0]
+        for index in range(1, key.holders + 1):
+            if index not in found:
+                self.holder_failures.setdefault(index, "not found among the connected nodes")
+        self.holder_nodes = found
+        owner.threshold_holder_nodes = dict(found)
+        if len(found) < key.threshold:
+            owner.threshold_holder_nodes = {}
+            raise InsufficientSurvivors(
+                f"{len(found)} of the {key.holders} threshold key holders found; decryption "
+                f"needs {key.threshold} (node config {NODE_PAILLIER_SHARE!r} on each holder)"
+            )
+        return found
+
+    def _remote_partials(self, phase: str, requests: Mapping[PartyId, bytes]) -> dict[int, bytes]:
+        """Send a DECRYPT_REQUEST to each asked threshold key holder's node, in one exchange;
+        their answers by party id (missing ones are recorded in ``holder_failures``)."""
+        owner = self.owner
+        assert self.setup is not None
+        setup = self.setup.to_bytes()
+        outgoing: dict[int, tuple[RecordDict, str]] = {}
+        node_party: dict[int, int] = {}
+        for party, request in sorted(requests.items()):
+            index = KEY_HOLDER_PARTY_BASE - party
+            node = self.holder_nodes.get(index)
+            if node is None:
+                continue  # not found: already recorded
+            fields: dict[str, ConfigRecordValues] = {"v": FORMAT_VERSION, "round": self.round}
+            fields["setup"], fields["partial"] = setup, request
+            self.bytes_down += len(setup) + len(request)
+            content = RecordDict({RECORD_KEY: ConfigRecord(fields)})
+            outgoing[node] = (content, _KEY_HOLDER_MESSAGE_TYPE)
+            node_party[node] = party
+        replies = self._exchange(phase, outgoing, owner.stage_timeout) if outgoing else {}
+        answers: dict[int, bytes] = {}
+        for node, party in sorted(node_party.items()):
+            index = KEY_HOLDER_PARTY_BASE - party
+            reply = replies.get(node)
+            why = None
+            if reply is None:
+                why = f"{phase}: node {node}: no reply within {owner.stage_timeout:g} s"
+            elif reply.has_error():
+                reason = one_line_reason(reply.error.reason or "") or f"error {reply.error.code}"
+                why = f"{phase}: node {node} refused: {reason}"
+            else:
+                record = reply.content.config_records.get(RECORD_KEY)
+                try:
+                    if record is None or _get_int(record, "round") != self.round:
+                        raise IntegrityError("the reply carries no secfl record of this round")
+                    answers[party] = _get_bytes(record, "reply")
+                    self.bytes_up += len(answers[party])
+                except SecflError as e:
+                    why = f"{phase}: node {node}: rejected: {e}"
+            if why is not None:
+                self.holder_failures[index] = why
+                owner.threshold_holder_nodes = {}  # look for the holders again next round
+        return answers
+
+    def _parties(
+        self, protocol: AggregationProtocol, phase: str, requests: dict[PartyId, bytes]
+    ) -> dict[PartyId, bytes]:
+        """Deliver the requests to non-client parties (in this process, the Paillier key
+        holder's node, or the threshold key holders' nodes, these in one exchange)."""
+        answers: dict[PartyId, bytes] = {}
+        partials: dict[PartyId, bytes] = {}
+        holders = self.owner.threshold_public_key
+        for pid, request in sorted(requests.items()):
+            index = KEY_HOLDER_PARTY_BASE - pid
+            if pid not in protocol.parties() and holders and 1 <= index <= holders.holders:
+                partials[pid] = request
+                continue
+            answer = self._party(protocol, pid, request)
+            if answer is not None:
+                answers[pid] = answer
+        if partials:
+            answers.update(self._remote_partials(phase, partials))
+        return answers
 
     def _party(self, protocol: AggregationProtocol, party: int, request: bytes) -> bytes | None:
         """Deliver a request to a non-client party: in this process, or the key-holder node."""
@@ -549,13 +751,13 @@ class _Round:
                 client_ids=frozenset(self.client_of.values()),
                 dim=pipeline.input_dim,
             )
+            self.session = session
             requests = session.start()
             while requests:
                 phase = session.phase
-                for pid in sorted(set(requests) - set(self.node_of)):
-                    answer = self._party(protocol, pid, requests.pop(pid))
-                    if answer is not None:
-                        session.receive(pid, answer)
+                others = {p: requests.pop(p) for p in sorted(set(requests) - set(self.node_of))}
+                for pid, answer in self._parties(protocol, phase, others).items():
+                    session.receive(pid, answer)
                 outgoing = {
                     self.node_of[cid]: self._message(
                         request, training[self.node_of[cid]], setup if first else None, cid
@@ -587,12 +789,32 @@ class _Round:
         except LocalProtocolError:
             raise  # this driver's own bug, never an aborted round
         except SecflError as e:
+            self._name_lying_holders()
             self.finish(None, f"{type(e).__name__}: {e}")
             return None
+        self._name_lying_holders()
         self.survivors = tuple(sorted(self.node_of[c] for c in result.survivors))
         for cid in result.dropped:
             self.dropped.setdefault(self.node_of[cid], "dropped")
         return _Result(result.aggregate, result.survivors)
+
+    def _name_lying_holders(self) -> None:
+        """Record the threshold key holders whose answer the aggregator refused (a failed
+        proof: a holder that lied about its partial decryption), with their node."""
+        session = self.session
+        if not isinstance(session, ThresholdPaillierServer):
+            return
+        for index, why in sorted(session.rejected_holders.items()):
+            node = self.holder_nodes.get(index)
+            self.holder_failures[index] = f"node {node}: partial refused: {why}"
+            _log.warning(
+                "secfl round %d: threshold key holder %d (node %s): partial refused: %s",
+                self.round,
+                index,
+                node,
+                why,
+            )
+            self.owner.threshold_holder_nodes = {}
 
     def _identify(self, setup: RoundSetup, training: Mapping[int, Message]) -> None:
         """Active rounds: send training and set-up, learn each node's registry id.
@@ -653,20 +875,25 @@ class _Round:
         owner = self.owner
         cfg = owner.config
         paillier = None
-        if isinstance(protocol, PaillierProtocol):
+        fingerprint = b""
+        threat_model = cfg.threat_model
+        if isinstance(protocol, PaillierProtocol | ThresholdPaillierProtocol):
             pcfg = protocol.config
             paillier = PaillierParams(
                 n=int(pcfg.public_key.n),
                 value_bits=pcfg.effective_value_bits,
                 min_clients=pcfg.min_clients,
             )
+        if isinstance(protocol, ThresholdPaillierProtocol):
+            fingerprint = protocol.config.public_key.fingerprint()
+            threat_model = ThreatModel.ACTIVE
         registry = owner.registry
         return RoundSetup(
             round_id=self.round,
             client_id=0 if registry is not None else 1,
             n_clients=len(self.nodes),
             dim=shape.model_dim,
-            protocol=cfg.protocol,
+            protocol=owner.protocol,
             bits=pipeline.codec.bits,
             scale_bits=pipeline.codec.scale_bits,
             clip_bound=shape.clip_bound,
@@ -678,9 +905,10 @@ class _Round:
             dp=cfg.dp,
             paillier_bits=cfg.paillier_bits,
             paillier=paillier,
-            threat_model=cfg.threat_model,
+            threat_model=threat_model,
             registry_digest=registry.digest() if registry is not None else b"",
             adaptive=shape.adaptive,
+            threshold_fingerprint=fingerprint,
         )
 
     def _exchange(
@@ -779,6 +1007,8 @@ class _Round:
             bytes_up=self.bytes_up,
             phase_seconds=dict(self.phase_seconds),
             client_ids=dict(self.client_of),
+            key_holders=dict(self.holder_nodes),
+            key_holder_failures=dict(sorted(self.holder_failures.items())),
         )
         owner.history.append(record)
         if aborted is None:
@@ -798,3 +1028,48 @@ class _Round:
 class _Result:
     aggregate: np.ndarray
     survivors: frozenset[int]
+
+
+def _check_threshold(
+    protocol: str | None,
+    key: ThresholdPublicKey | None,
+    *,
+    threat_model: ThreatModel | None,
+    registry: Registry | None,
+    paillier_bits: int,
+    others: bool,
+) -> bool:
+    """Whether the strategy runs paillier-sum-v2; refuses every inconsistent combination."""
+    if protocol != PAILLIER_THRESHOLD:
+        if key is not None:
+            raise InvalidArgument(
+                f"paillier_threshold_public_key goes with protocol {PAILLIER_THRESHOLD!r} only"
+            )
+        return False
+    if not isinstance(key, ThresholdPublicKey):
+        raise InvalidArgument(
+            f"protocol {PAILLIER_THRESHOLD!r} needs paillier_threshold_public_key="
+            "load_threshold_public_key('paillier-threshold.pub') (from secfl paillier-key "
+            f"--holders m --threshold t; the shares go to m key-holder SuperNodes), got {key!r}"
+        )
+    if registry is None:
+        raise InvalidArgument(
+            f"protocol {PAILLIER_THRESHOLD!r} needs registry=Registry.load(path): every client "
+            "signs its ciphertexts with its registered key and the key holders check them"
+        )
+    if threat_model not in (None, ThreatModel.ACTIVE):
+        raise InvalidArgument(
+            f"protocol {PAILLIER_THRESHOLD!r} runs in the active threat model (signed inputs, "
+            "key holders that do not trust the aggregator): leave threat_model unset"
+        )
+    if others:
+        raise InvalidArgument(
+            "paillier_public_key and paillier_keys go with protocol 'paillier'; a threshold "
+            "round has only paillier_threshold_public_key (no party holds the private key)"
+        )
+    if paillier_bits != key.bits:
+        raise InvalidArgument(
+            f"the threshold key has a {key.bits}-bit modulus but paillier_bits={paillier_bits}: "
+            f"set paillier_bits={key.bits} (the codec's packing is planned for it)"
+        )
+    return True

@@ -13,21 +13,33 @@ node says who it is: ``client_id`` is 0 and the node takes the id its own signin
 in its own registry, whose digest the set-up carries so that a mismatch is reported as one.
 Body layout (big-endian, :mod:`secfl.wire` conventions)::
 
-    u8 setup_version (4) | u64 round_id | u32 client_id | u32 n_clients | u32 model_dim
-    | u8 protocol (0 plain, 1 secagg, 2 secagg+, 3 paillier) | u8 bits | u8 scale_bits + 64
+    u8 setup_version (5) | u64 round_id | u32 client_id | u32 n_clients | u32 model_dim
+    | u8 protocol (0 plain, 1 secagg, 2 secagg+, 3 paillier, 4 paillier-threshold) | u8 bits
+    | u8 scale_bits + 64
     | f64 clip_bound | f64 dropout | u8 weighting (0 uniform, 1 examples) | u32 example_cap
     | u8 adaptive (0 fixed clip bound, 1 the indicator slot) | blob weight_key (UTF-8)
     | raw(32) pipeline_seed
     | u8 dp (0 none, 1 discrete Gaussian, 2 Skellam) [| f64 noise_multiplier | f64 delta
     | f64 beta | u32 max_cohort (0: none)] | u16 paillier_bits [| blob Paillier modulus n
-    | u8 value_bits | u32 min_clients] | u8 threat_model (0 honest-but-curious, 1 active)
-    [| raw(32) registry digest]      (f64 = IEEE 754 binary64, 8 bytes)
+    | u8 value_bits | u32 min_clients [| raw(16) threshold key fingerprint]]
+    | u8 threat_model (0 honest-but-curious, 1 active) [| raw(32) registry digest]
+    (f64 = IEEE 754 binary64, 8 bytes)
 
 ``model_dim`` and ``clip_bound`` are the model's size and the bound its update is clipped
 to this round; with ``weighting``, ``example_cap`` and ``adaptive`` they make the round's
 :class:`~secfl.fl.round.RoundShape`, from which both sides derive the pipeline (version 2
 carried the pipeline's dimension and bound instead, and had no ``adaptive``; version 4
-added ``max_cohort``, the public cohort bound the distributed-DP scale is planned for).
+added ``max_cohort``, the public cohort bound the distributed-DP scale is planned for;
+version 5 added protocol 4, ``paillier-threshold`` (paillier-sum-v2), whose Paillier block
+ends with the 16-byte fingerprint of the threshold public key).
+
+A ``paillier-threshold`` round is always in the active threat model: client ids are the
+registry's (each client signs its ciphertexts with its registered key), and the round
+starts with the ``identify`` phase. Nothing in the set-up is trusted for the key: a client
+encrypts only under the threshold public key pinned in its own node config, and refuses a
+set-up whose modulus or fingerprint differ from it; a key holder checks the fingerprint
+against its own share's key, and the registry digest against its own registry. The set-up
+sent to a key holder is the template (``client_id`` 0).
 
 The client rebuilds the pipeline from these values and checks the codec it gets against
 ``scale_bits``; each protocol's first request then pins the rest (dimension, ring,
@@ -51,22 +63,42 @@ from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort
 from secfl.fl.round import RoundShape, Weighting
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey, VerifyKey
+from secfl.hazmat.threshold_paillier import ThresholdPublicKey
 from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig, build_protocol
 from secfl.protocols.base import PROTOCOLS, AggregationProtocol, ProtocolName
 from secfl.protocols.paillier import PaillierConfig, PaillierProtocol
+from secfl.protocols.paillier_threshold import PROTOCOL_NAME as PAILLIER_THRESHOLD
+from secfl.protocols.paillier_threshold import ThresholdPaillierConfig, ThresholdPaillierProtocol
+from secfl.protocols.paillier_threshold_messages import FINGERPRINT_BYTES
 from secfl.protocols.secagg import ThreatModel
 
-__all__ = ["MSG_RUNTIME_SETUP", "SETUP_VERSION", "ClientPolicy", "PaillierParams", "RoundSetup"]
+__all__ = [
+    "MSG_RUNTIME_SETUP",
+    "PAILLIER_THRESHOLD",
+    "SETUP_PROTOCOLS",
+    "SETUP_VERSION",
+    "ClientPolicy",
+    "PaillierParams",
+    "RoundSetup",
+]
 
 MSG_RUNTIME_SETUP = 0x51
 """Wire type of the set-up frame (wire-v1 registry, runtime range 0x50-0x5F)."""
 _MSG_RUNTIME_SETUP_V1 = 0x50  # retired: the layout before the threat model was added
-SETUP_VERSION = 4
+SETUP_VERSION = 5
 SEED_BYTES = 32
 DIGEST_BYTES = 32
 
-_PROTOCOLS = PROTOCOLS  # the wire code is the index: never reorder ProtocolName
-_PROTECTED = (ProtocolName.SECAGG, ProtocolName.SECAGG_PLUS, ProtocolName.PAILLIER)
+SETUP_PROTOCOLS: tuple[str, ...] = (*PROTOCOLS, PAILLIER_THRESHOLD)
+"""What a set-up may name; the wire code is the index: never reorder ProtocolName."""
+_PROTOCOLS = SETUP_PROTOCOLS
+_PAILLIER_LIKE = (ProtocolName.PAILLIER, PAILLIER_THRESHOLD)
+_PROTECTED = (
+    ProtocolName.SECAGG,
+    ProtocolName.SECAGG_PLUS,
+    ProtocolName.PAILLIER,
+    PAILLIER_THRESHOLD,
+)
 _WEIGHTINGS = (Weighting.UNIFORM, Weighting.EXAMPLES)
 _MECHANISMS = (None, DPMechanism.DISCRETE_GAUSSIAN, DPMechanism.SKELLAM)
 _THREAT_MODELS = (ThreatModel.HONEST_BUT_CURIOUS, ThreatModel.ACTIVE)
@@ -111,23 +143,45 @@ class RoundSetup:
     """SHA-256 digest of the server's registry (active threat model only)."""
     adaptive: bool = False
     """Whether the round's sum carries the adaptive-clipping indicator slot."""
+    threshold_fingerprint: bytes = b""
+    """Fingerprint of the threshold public key (``paillier-threshold`` only)."""
 
     @property
     def active(self) -> bool:
         return self.threat_model is ThreatModel.ACTIVE
+
+    @property
+    def threshold(self) -> bool:
+        """Whether the round is paillier-sum-v2 (threshold key holders)."""
+        return self.protocol == PAILLIER_THRESHOLD
 
     def __post_init__(self) -> None:
         if self.protocol not in _PROTOCOLS:
             raise InvalidArgument(f"unknown protocol {self.protocol!r}; choose from {_PROTOCOLS}")
         if self.dp is not None and self.dp.noise_multiplier is None:
             raise InvalidArgument("a round's DistributedDP needs its noise_multiplier")
-        if (self.protocol == ProtocolName.PAILLIER) != (self.paillier is not None):
-            raise InvalidArgument("Paillier parameters go with protocol 'paillier' and only then")
+        if (self.protocol in _PAILLIER_LIKE) != (self.paillier is not None):
+            raise InvalidArgument(
+                "Paillier parameters go with protocols 'paillier' and 'paillier-threshold' only"
+            )
+        if self.threshold != (len(self.threshold_fingerprint) == FINGERPRINT_BYTES):
+            raise InvalidArgument(
+                f"a {FINGERPRINT_BYTES}-byte threshold key fingerprint goes with protocol "
+                f"{PAILLIER_THRESHOLD!r}, and only then"
+            )
+        if self.threshold and not self.active:
+            raise InvalidArgument(
+                f"protocol {PAILLIER_THRESHOLD!r} runs in the active threat model only (clients "
+                f"sign their ciphertexts with their registered identities)"
+            )
         if len(self.pipeline_seed) != SEED_BYTES:
             raise InvalidArgument(f"pipeline_seed must be {SEED_BYTES} bytes")
         if self.active:  # ids are the registry's; 0 = "the id of your own key"
-            if self.protocol != ProtocolName.SECAGG:
-                raise InvalidArgument("the active threat model goes with protocol 'secagg' only")
+            if self.protocol not in (ProtocolName.SECAGG, PAILLIER_THRESHOLD):
+                raise InvalidArgument(
+                    "the active threat model goes with protocols 'secagg' and "
+                    f"{PAILLIER_THRESHOLD!r} only"
+                )
             if len(self.registry_digest) != DIGEST_BYTES:
                 raise InvalidArgument(f"registry_digest must be {DIGEST_BYTES} bytes")
         elif not 1 <= self.client_id <= self.n_clients:
@@ -151,14 +205,18 @@ class RoundSetup:
         )
 
     def pipeline_config(self) -> PipelineConfig:
-        """The pipeline of the round's shape (its bound leaves room for the slots)."""
+        """The pipeline of the round's shape (its bound leaves room for the slots).
+
+        A ``paillier-threshold`` round plans its codec as a ``paillier`` one (same packing;
+        the signatures and the threshold key change who can decrypt, not what is summed).
+        """
         base = PipelineConfig(
-            protocol=self.protocol,
+            protocol=ProtocolName.PAILLIER if self.threshold else self.protocol,
             clip_bound=self.clip_bound,
             bits=self.bits,
             paillier_bits=self.paillier_bits,
             dp=self.dp,
-            threat_model=self.threat_model,
+            threat_model=ThreatModel.HONEST_BUT_CURIOUS if self.threshold else self.threat_model,
         )
         return self.shape().pipeline_config(base)
 
@@ -187,14 +245,25 @@ class RoundSetup:
         rng: Csprng,
         identity: SigningKey | None = None,
         registry: Mapping[int, VerifyKey] | None = None,
+        threshold_key: ThresholdPublicKey | None = None,
     ) -> AggregationProtocol:
         """The protocol this client's session is built from, drawing secrets from ``rng``.
 
         In the active threat model it signs with ``identity`` (this node's key) and checks
         signatures against ``registry`` (the node's own); both are unused otherwise.
         Paillier is built from the set-up's public parameters (a client holds no private
-        key); the other protocols by :func:`~secfl.pipeline.build_protocol`, as the server.
+        key); ``paillier-threshold`` from ``threshold_key``, the key this node pinned (it
+        must be the set-up's); the other protocols by
+        :func:`~secfl.pipeline.build_protocol`, as the server.
         """
+        if self.threshold:
+            if identity is None or registry is None or threshold_key is None:
+                raise ProtocolAbort(
+                    f"a {PAILLIER_THRESHOLD!r} round needs this node's signing key, registry "
+                    f"and pinned threshold public key"
+                )
+            config = self.threshold_config(threshold_key, registry)
+            return ThresholdPaillierProtocol(config, identities={self.client_id: identity}, rng=rng)
         if self.protocol == ProtocolName.PAILLIER:
             assert self.paillier is not None
             cfg = PaillierConfig(
@@ -211,6 +280,30 @@ class RoundSetup:
             raise ProtocolAbort("an active round needs this node's signing key and registry")
         identities = {self.client_id: identity}
         return build_protocol(pipeline, rng=rng, identities=identities, registry=registry)
+
+    def threshold_config(
+        self, public_key: ThresholdPublicKey, registry: Mapping[int, VerifyKey]
+    ) -> ThresholdPaillierConfig:
+        """paillier-sum-v2's configuration of this round, under ``public_key`` (the
+        caller's own copy: the set-up's fingerprint and modulus must name it)."""
+        if not self.threshold or self.paillier is None:
+            raise ProtocolAbort(f"the round is {self.protocol!r}, not threshold Paillier")
+        if (
+            public_key.fingerprint() != self.threshold_fingerprint
+            or public_key.n != self.paillier.n
+        ):
+            raise ProtocolAbort(
+                "the server named a threshold Paillier key other than this node's (a key whose "
+                "private part the server could hold): refusing"
+            )
+        return ThresholdPaillierConfig(
+            public_key=public_key,
+            registry=registry,
+            bits=self.bits,
+            n_clients=self.n_clients,
+            value_bits=self.paillier.value_bits,
+            min_clients=self.paillier.min_clients,
+        )
 
     # ------------------------------------------------------------------ bytes
     def to_bytes(self) -> bytes:
@@ -244,6 +337,8 @@ class RoundSetup:
             n = self.paillier.n
             w.blob(n.to_bytes((n.bit_length() + 7) // 8, "big"))
             w.u8(self.paillier.value_bits).u32(self.paillier.min_clients)
+            if self.threshold:
+                w.raw(self.threshold_fingerprint)
         w.u8(_THREAT_MODELS.index(self.threat_model))
         if self.active:
             w.raw(self.registry_digest)
@@ -265,7 +360,7 @@ class RoundSetup:
         r = wire.Reader(body)
         version = r.u8()
         if version != SETUP_VERSION:
-            older = " (an older secfl: run the same version everywhere)" if version < 4 else ""
+            older = " (an older secfl: run the same version everywhere)" if version < 5 else ""
             raise IntegrityError(
                 f"set-up version {version} is not supported{older}; this secfl speaks "
                 f"{SETUP_VERSION}"
@@ -296,9 +391,12 @@ class RoundSetup:
             )
         paillier_bits = r.u16()
         paillier = None
-        if protocol == ProtocolName.PAILLIER:
+        fingerprint = b""
+        if protocol in _PAILLIER_LIKE:
             n = int.from_bytes(r.blob(max_len=_MAX_MODULUS_BYTES), "big")
             paillier = PaillierParams(n=n, value_bits=r.u8(), min_clients=r.u32())
+            if protocol == PAILLIER_THRESHOLD:
+                fingerprint = r.raw(FINGERPRINT_BYTES)
         threat_model = _pick(_THREAT_MODELS, r.u8(), "threat model")
         digest = r.raw(DIGEST_BYTES) if threat_model is ThreatModel.ACTIVE else b""
         r.finish()
@@ -322,6 +420,7 @@ class RoundSetup:
             threat_model=threat_model,
             registry_digest=digest,
             adaptive=adaptive,
+            threshold_fingerprint=fingerprint,
         )
 
 

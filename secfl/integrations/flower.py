@@ -41,6 +41,12 @@ answered so far; each message rebuilds the session deterministically from the se
 replays those requests before answering the new one. The secrets are wiped when the round
 ends or aborts, and a node never takes part twice in the same round of a run.
 
+Paillier key holders are SuperNodes too: one node holds the private key of protocol
+``paillier`` (node config ``secfl-paillier-key``), or m nodes each hold a share of a t-of-m
+threshold key for ``paillier-threshold`` (``secfl-paillier-share``, with the registry); the
+strategy finds them, leaves them out of training and sends them decryption requests as
+``train`` messages that the mod answers before the app sees them (docs/flower.md).
+
 This module is the public face; the code is in ``_flower_client`` (the mod),
 ``_flower_server`` (the strategy), ``_flower_common`` (record layout, node-config keys,
 arrays) and ``_flower_wire`` (the set-up frame, no Flower import).
@@ -57,11 +63,14 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
 
 from secfl.integrations._flower_client import SecflClientMod, secfl_mod
 from secfl.integrations._flower_common import (
+    FIND_KEY_HOLDERS,
     IDENTIFY,
     KEY_HOLDER_STATE,
     NODE_IDENTITY,
     NODE_PAILLIER_KEY,
     NODE_PAILLIER_PUBLIC_KEY,
+    NODE_PAILLIER_SHARE,
+    NODE_PAILLIER_THRESHOLD_PUBLIC_KEY,
     NODE_REGISTRY,
     RECORD_KEY,
     STATE_KEY,
@@ -70,11 +79,14 @@ from secfl.integrations._flower_server import SecureAggregation, SecureRoundReco
 from secfl.integrations._flower_wire import ClientPolicy
 
 __all__ = [
+    "FIND_KEY_HOLDERS",
     "IDENTIFY",
     "KEY_HOLDER_STATE",
     "NODE_IDENTITY",
     "NODE_PAILLIER_KEY",
     "NODE_PAILLIER_PUBLIC_KEY",
+    "NODE_PAILLIER_SHARE",
+    "NODE_PAILLIER_THRESHOLD_PUBLIC_KEY",
     "NODE_REGISTRY",
     "RECORD_KEY",
     "STATE_KEY",

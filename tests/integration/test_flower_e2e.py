@@ -20,10 +20,14 @@ A second test starts the same federation over TLS (a CA made by the test; SuperN
 the CLI verify the SuperLink) with an Ed25519 identity per SuperNode (its key file and the
 registry named in its node config) and runs one SecAgg round in the active threat model:
 identify, signed keys, consistency round, exact sum. A third adds a fifth SuperNode that
-holds the Paillier private key and runs one Paillier round decrypted there.
+holds the Paillier private key and runs one Paillier round decrypted there. A fourth runs
+threshold Paillier (paillier-sum-v2): five more SuperNodes hold the shares of a 3-of-5 key
+made by ``secfl paillier-key --holders 5 --threshold 3``; one of them is killed after the
+inputs are in, and the other four decrypt the exact sum.
 
 Every wait is bounded, and every process the test started is killed in the fixture's
-teardown, whatever happens. Slow (about 5 minutes for all three on 2 cores: Flower starts a
+teardown, whatever happens. Slow (about 5 minutes for the first three on 2 cores, and
+~105 s for the threshold one, 30 s of it the stage timeout the killed holder costs: Flower starts a
 ClientApp process per message, its SuperNodes poll every 3 s and each killed node costs a
 stage timeout), but part of the plain ``pytest`` run (``make test``) whenever flwr and its
 executables are installed; they are marked ``flower``, so ``pytest -m flower``
@@ -80,9 +84,12 @@ from secfl.integrations.flower import (  # noqa: E402
     NODE_IDENTITY,
     NODE_PAILLIER_KEY,
     NODE_PAILLIER_PUBLIC_KEY,
+    NODE_PAILLIER_SHARE,
+    NODE_PAILLIER_THRESHOLD_PUBLIC_KEY,
     NODE_REGISTRY,
 )
 from secfl.paillier_keys import PaillierPrivateKey  # noqa: E402
+from secfl.threshold_keys import PUBLIC_FILE, share_file  # noqa: E402
 
 
 def _free_port() -> int:
@@ -171,10 +178,15 @@ def federation(
     node a signing key and the registry through its node config (active threat model);
     ``tls=True`` runs every connection over TLS with a CA made for the test;
     ``key_holder=True`` adds a SuperNode (partition NODES) holding a Paillier private key
-    (``tmp_path / "keys"``), whose public key the other nodes pin."""
+    (``tmp_path / "keys"``), whose public key the other nodes pin; ``threshold_holders=m``
+    (with ``identities``) deals a 3-of-m threshold key with ``secfl paillier-key`` into
+    ``tmp_path / "threshold"`` and adds m SuperNodes (partitions NODES .. NODES + m - 1,
+    holder i at NODES + i - 1) holding one share each and the registry; the data nodes pin
+    the threshold public key."""
     params = getattr(request, "param", {})
     with_identities, with_tls = bool(params.get("identities")), bool(params.get("tls"))
     with_key_holder = bool(params.get("key_holder"))
+    holders = int(params.get("threshold_holders", 0))
     for tool in ("flower-superlink", "flower-supernode", "flwr"):
         if not (BIN / tool).exists():
             pytest.skip(f"{tool} is not installed next to {sys.executable}")
@@ -200,7 +212,7 @@ def federation(
         f'[superlink]\ndefault = "e2e"\n\n[superlink.e2e]\naddress = "127.0.0.1:{port}"\n' + cli_tls
     )
     fed = Federation(home=home, env=env, address=f"127.0.0.1:{port}")
-    node_config = {p: f"partition-id={p}" for p in range(NODES + with_key_holder)}
+    node_config = {p: f"partition-id={p}" for p in range(NODES + with_key_holder + holders)}
     if with_key_holder:
         keys = tmp_path / "keys"
         keys.mkdir()
@@ -216,6 +228,27 @@ def federation(
             node_config[p] += (
                 f" {NODE_IDENTITY}='{pki / f'client-{p + 1}.pem'}'"
                 f" {NODE_REGISTRY}='{pki / 'registry.json'}'"
+            )
+    if holders:
+        keys = tmp_path / "threshold"
+        dealt = subprocess.run(
+            [
+                str(BIN / "secfl"),
+                *("paillier-key", "--holders", str(holders), "--threshold", "3"),
+                *("--out", str(keys)),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert dealt.returncode == 0, dealt.stdout + dealt.stderr
+        for p in range(NODES):
+            node_config[p] += f" {NODE_PAILLIER_THRESHOLD_PUBLIC_KEY}='{keys / PUBLIC_FILE}'"
+        for i in range(1, holders + 1):
+            node_config[NODES + i - 1] += (
+                f" {NODE_PAILLIER_SHARE}='{keys / share_file(i)}'"
+                f" {NODE_REGISTRY}='{tmp_path / 'pki' / 'registry.json'}'"
             )
     try:
         fed.start(
@@ -510,5 +543,61 @@ def test_paillier_round_with_the_private_key_on_a_key_holder_node(federation: Fe
     data_nodes = sorted(federation.node_ids[p] for p in range(NODES))
     assert sorted(r1["nodes"]) == data_nodes, detail  # the key holder did not train
     assert sorted(r1["survivors"]) == data_nodes, detail
+    expected = _weighted_sum(globals_[0], range(NODES))
+    np.testing.assert_allclose(np.asarray(r1["aggregate"]), expected, rtol=0, atol=1e-6)
+
+
+THRESHOLD_VICTIM = 2
+"""The key holder (index) the threshold test kills once the inputs are in."""
+
+
+@pytest.mark.parametrize(
+    "federation", [{"identities": True, "threshold_holders": 5}], indirect=True
+)
+def test_threshold_paillier_round_with_a_key_holder_killed(federation: Federation, tmp_path):
+    """paillier-sum-v2 on the real engine, issue 18's "done when": a 3-of-5 key dealt by
+    ``secfl paillier-key --holders 5 --threshold 3``, five key-holder SuperNodes (a share and
+    the registry in each node config), four data nodes that sign their ciphertexts. The
+    strategy finds the holders, leaves them out of training; after the inputs are in, the
+    test kills holder 2's SuperNode (a crash), so the decryption request reaches four
+    holders: three valid partials are enough and the decrypted sum is exact."""
+    t0 = time.monotonic()
+    registry = tmp_path / "pki" / "registry.json"
+    result, control = _submit(
+        federation,
+        tmp_path,
+        KILL_STAGE_TIMEOUT,
+        **{
+            "num-server-rounds": "1",
+            "protocol": '"paillier-threshold"',
+            "registry": json.dumps(str(registry)),
+            "paillier-threshold-public-key": json.dumps(str(tmp_path / "threshold" / PUBLIC_FILE)),
+            "pause-at": json.dumps("1:decrypt"),
+        },
+    )
+    paused = control / "paused-1-decrypt"
+    _wait("the ServerApp to reach round 1's decrypt phase", paused.exists, 300, federation)
+    asked = json.loads(paused.read_text())
+    victim = federation.node_ids[NODES + THRESHOLD_VICTIM - 1]
+    federation.kill_node(NODES + THRESHOLD_VICTIM - 1)
+    (control / "resume-1-decrypt").touch()
+    _wait("the run's result", result.exists, KILL_STAGE_TIMEOUT + 120, federation)
+    print(f"\nFlower end-to-end threshold Paillier run: {time.monotonic() - t0:.1f} s")
+    rounds, globals_, detail = _rounds(result)
+    r1 = rounds[1]
+    print(f"key holders: {r1['key_holders']}; failures: {r1['key_holder_failures']}")
+    assert r1["aborted"] is None, detail
+    assert list(r1["phase_seconds"]) == ["find-key-holders", "identify", "input", "decrypt"], detail
+    holder_nodes = {str(i): federation.node_ids[NODES + i - 1] for i in range(1, 6)}
+    assert r1["key_holders"] == holder_nodes, detail
+    assert sorted(asked) == sorted(holder_nodes.values()), detail  # all five were asked
+    assert list(r1["key_holder_failures"]) == [str(THRESHOLD_VICTIM)], detail
+    failure = r1["key_holder_failures"][str(THRESHOLD_VICTIM)]
+    assert f"node {victim}: no reply" in failure, detail
+    data_nodes = sorted(federation.node_ids[p] for p in range(NODES))
+    assert sorted(r1["nodes"]) == data_nodes, detail  # no key holder trained
+    assert sorted(r1["survivors"]) == data_nodes, detail
+    expected_ids = {str(federation.node_ids[p]): p + 1 for p in range(NODES)}
+    assert r1["client_ids"] == expected_ids, detail
     expected = _weighted_sum(globals_[0], range(NODES))
     np.testing.assert_allclose(np.asarray(r1["aggregate"]), expected, rtol=0, atol=1e-6)

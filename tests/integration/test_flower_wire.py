@@ -22,6 +22,14 @@ from secfl.protocols.paillier import PaillierProtocol
 from secfl.protocols.secagg import ThreatModel
 
 PAILLIER = PaillierParams(n=(1 << 2047) + 1, value_bits=27, min_clients=4)
+THRESHOLD = {
+    "protocol": "paillier-threshold",
+    "paillier": PAILLIER,
+    "threshold_fingerprint": bytes(range(100, 116)),
+    "threat_model": ThreatModel.ACTIVE,
+    "registry_digest": bytes(range(32)),
+    "client_id": 0,
+}
 
 
 def setup(**changes) -> RoundSetup:
@@ -68,6 +76,7 @@ def setup(**changes) -> RoundSetup:
             "registry_digest": bytes(32),
             "client_id": 4_000_000_000,
         },
+        THRESHOLD,
     ],
 )
 def test_setup_frames_round_trip(changes):
@@ -82,7 +91,8 @@ def test_malformed_setup_frames_raise_integrity_errors():
     for cut in (0, 5, 8, 20, len(data) - 1):
         with pytest.raises((IntegrityError, InvalidArgument)):
             RoundSetup.from_bytes(data[:cut])
-    for version in (1, 2, 3, 5):  # 1 had no threat model, 2 no round shape, 3 no max_cohort
+    # 1 had no threat model, 2 no round shape, 3 no max_cohort, 4 no paillier-threshold
+    for version in (1, 2, 3, 4, 6):
         body = bytearray(data)
         body[8] = version
         with pytest.raises(IntegrityError, match="version"):
@@ -111,7 +121,7 @@ def test_invalid_setups_are_refused_at_construction():
     with pytest.raises(InvalidArgument, match="pipeline_seed"):
         setup(pipeline_seed=b"short")
     active = {"threat_model": ThreatModel.ACTIVE, "registry_digest": bytes(32)}
-    with pytest.raises(InvalidArgument, match="'secagg' only"):
+    with pytest.raises(InvalidArgument, match="'secagg' and 'paillier-threshold' only"):
         setup(**active)  # secagg+
     with pytest.raises(InvalidArgument, match="registry_digest"):
         setup(protocol="secagg", threat_model=ThreatModel.ACTIVE)
@@ -185,3 +195,22 @@ def test_client_policy():
         ClientPolicy(protocols=())
     with pytest.raises(InvalidArgument):
         ClientPolicy(min_noise_multiplier=float("nan"))
+
+
+def test_threshold_setups_carry_the_key_fingerprint_and_are_active_only():
+    """Set-up version 5: protocol 4 (paillier-threshold) ends its Paillier block with the
+    threshold key's fingerprint, and runs in the active threat model only."""
+    data = setup(**THRESHOLD).to_bytes()
+    assert data[8] == 5  # setup_version
+    assert bytes(range(100, 116)) in data
+    with pytest.raises(InvalidArgument, match="fingerprint"):
+        setup(**{**THRESHOLD, "threshold_fingerprint": b""})
+    with pytest.raises(InvalidArgument, match="fingerprint"):
+        setup(protocol="paillier", paillier=PAILLIER, threshold_fingerprint=bytes(16))
+    with pytest.raises(InvalidArgument, match="active threat model only"):
+        setup(
+            protocol="paillier-threshold",
+            paillier=PAILLIER,
+            threshold_fingerprint=bytes(16),
+        )
+    assert ClientPolicy().protocols[-1] == "paillier-threshold"  # protected: on by default

@@ -12,6 +12,7 @@ from flwr.serverapp.strategy import FedAvg
 
 from secfl.identities import Registry, load_paillier_public_key
 from secfl.integrations.flower import SecureAggregation
+from secfl.threshold_keys import load_threshold_public_key
 from secfl_flower_app import settings, task
 
 app = ServerApp()
@@ -28,6 +29,9 @@ def main(grid: Grid, context: Context) -> None:
         extra.update(registry=Registry.load(registry))  # secagg, active threat model
     if paillier_key:
         extra.update(paillier_public_key=load_paillier_public_key(paillier_key))
+    threshold_key = str(cfg["paillier-threshold-public-key"])
+    if threshold_key:  # protocol "paillier-threshold": m key-holder SuperNodes
+        extra.update(paillier_threshold_public_key=load_threshold_public_key(threshold_key))
     strategy = SecureAggregation(
         FedAvg(
             fraction_train=1.0,
@@ -96,6 +100,8 @@ class _TestHooks:
                 "seconds": r.seconds,
                 "phase_seconds": dict(r.phase_seconds),
                 "client_ids": {str(k): v for k, v in r.client_ids.items()},
+                "key_holders": {str(k): v for k, v in r.key_holders.items()},
+                "key_holder_failures": {str(k): v for k, v in r.key_holder_failures.items()},
             }
             for r in strategy.history
         ]

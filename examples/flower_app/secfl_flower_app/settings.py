@@ -21,6 +21,7 @@ DEFAULTS: dict[str, bool | int | float | str] = {
     "stage-timeout": 30.0,
     "registry": "",
     "paillier-public-key": "",
+    "paillier-threshold-public-key": "",
     "fraction-evaluate": 1.0,
     "lr": 0.05,
     "local-steps": 2,

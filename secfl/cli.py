@@ -130,6 +130,15 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help="engine ray: the address of an existing Ray cluster, e.g. ray://head:10001 or "
         "head:6379 (default: start a local Ray instance for the round)",
     )
+    sim.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="engines processes and ray: end the round with an error when a worker takes "
+        "longer than this to answer one batch of requests (default: no limit; a worker "
+        "that dies is reported at once)",
+    )
     sim.add_argument("--json", action="store_true", help="print one JSON object, not a table")
 
     priv = command(
@@ -330,9 +339,17 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
 
 
 def _simulate(
-    sc: Scenario, *, as_json: bool, engine: str, workers: int | None, address: str | None
+    sc: Scenario,
+    *,
+    as_json: bool,
+    engine: str,
+    workers: int | None,
+    address: str | None,
+    timeout: float | None,
 ) -> int:
-    report, codec = run_scenario(sc, engine=engine, workers=workers, address=address)
+    report, codec = run_scenario(
+        sc, engine=engine, workers=workers, address=address, timeout=timeout
+    )
     out = report_json(report)
     out["protocol"] = sc.protocol  # as asked; "graph" says what SecAgg+ planned
     note = None
@@ -547,6 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 engine=args.engine,
                 workers=args.workers,
                 address=args.address,
+                timeout=args.timeout,
             )
         if args.command == "privacy":
             return _privacy(args)

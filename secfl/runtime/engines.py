@@ -416,7 +416,10 @@ class ProcessPool(ShardedPool):
                 name=f"secfl-simulate-{w}",
                 daemon=True,
             )
-            proc.start()
+            try:
+                proc.start()
+            except OSError as e:
+                raise EngineError(f"could not start simulation worker {w}: {e}") from e
             inbox_r.close()
             outbox_w.close()
             self._procs.append(proc)

@@ -240,6 +240,7 @@ def test_simulate_help_describes_the_engines(capsys: pytest.CaptureFixture[str])
     assert "(default: processes)" in out
     assert "needs the ray extra" in out
     assert "--address ADDRESS" in out
+    assert "--timeout SECONDS" in out
 
 
 def test_simulate_refuses_unknown_arguments(capsys: pytest.CaptureFixture[str]) -> None:

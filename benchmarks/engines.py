@@ -49,26 +49,60 @@ def _cpu_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and its descendants now (Linux ``/proc``; 0 elsewhere)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
 def run_one(n: int, engine: str, *, limit: float, workers: int | None = None) -> dict[str, Any]:
-    """One ``secfl simulate`` round in a fresh process; ``finished`` False past ``limit`` s."""
+    """One ``secfl simulate`` round in a fresh process; ``finished`` False past ``limit`` s.
+
+    The resident memory of the command and its workers together is sampled every second
+    (``tree_peak_rss_bytes``), also for a run stopped at the limit."""
     argv = [sys.executable, "-m", "secfl.cli", *COMMAND, "--clients", str(n), "--engine", engine]
     if workers is not None:
         argv += ["--workers", str(workers)]
     row: dict[str, Any] = {"n": n, "engine": engine, "load_before": os.getloadavg()}
     cpu0, t0 = _cpu_children(), time.perf_counter()
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=limit, check=False)
-    except subprocess.TimeoutExpired:
-        row.update(finished=False, limit_seconds=limit, load_after=os.getloadavg())
-        return row
+    peak = 0
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        while True:
+            try:
+                stdout, stderr = proc.communicate(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                peak = max(peak, _tree_rss(proc.pid))
+                if time.perf_counter() - t0 > limit:
+                    proc.kill()
+                    proc.communicate()
+                    row.update(
+                        finished=False,
+                        limit_seconds=limit,
+                        load_after=os.getloadavg(),
+                        tree_peak_rss_bytes=peak,
+                    )
+                    return row
     row["wall_seconds"] = time.perf_counter() - t0
     row["cpu_seconds"] = _cpu_children() - cpu0
     row["load_after"] = os.getloadavg()
-    if done.returncode not in (0, 1):
-        row.update(finished=False, error=done.stderr.strip()[-2000:])
+    row["tree_peak_rss_bytes"] = peak
+    if proc.returncode not in (0, 1):
+        row.update(finished=False, error=stderr.strip()[-2000:])
         return row
     row["finished"] = True
-    row["round"] = json.loads(done.stdout)
+    row["round"] = json.loads(stdout)
     return row
 
 
@@ -80,17 +114,16 @@ def table(rows: Sequence[dict[str, Any]]) -> list[str]:
     out = [
         "| n | engine | workers | wall s | CPU s (all processes) | client CPU s (mean) | "
         "server CPU s | bytes down / client | driver peak MiB | worker peak MiB (each) | "
-        "correct | load avg before -> after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "all processes MiB (sampled peak) | correct | load avg before -> after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         load = f"{r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f}"
         if not r["finished"]:
             why = r.get("error", f"not finished in {r.get('limit_seconds', 0):.0f} s")
             out.append(
-                f"| {r['n']:,} | {r['engine']} | | {why} | | | | | | | | {load} |".replace(
-                    "\n", " "
-                )
+                f"| {r['n']:,} | {r['engine']} | | {why} | | | | | | | "
+                f"{_mb(r.get('tree_peak_rss_bytes'))} | | {load} |".replace("\n", " ")
             )
             continue
         g = r["round"]
@@ -99,7 +132,8 @@ def table(rows: Sequence[dict[str, Any]]) -> list[str]:
             f"| {r['n']:,} | {r['engine']} | {g['workers']} | {r['wall_seconds']:.1f} | "
             f"{r['cpu_seconds']:.1f} | {g['client_seconds']:.4f} | {g['server_seconds']:.2f} | "
             f"{g['bytes_down_per_client']:,.0f} | {_mb(g['peak_rss_bytes'])} | "
-            f"{', '.join(_mb(w) for w in workers) or '-'} | {g['correct']} | {load} |"
+            f"{', '.join(_mb(w) for w in workers) or '-'} | "
+            f"{_mb(r.get('tree_peak_rss_bytes'))} | {g['correct']} | {load} |"
         )
     return out
 
@@ -141,8 +175,11 @@ def markdown(data: dict[str, Any]) -> str:
         "processes it waited for. **client CPU s** and **server CPU s**: the round's own "
         "measurement (thread CPU time around each session call, in the process that ran the "
         "session). **driver peak**: the process running the server; **worker peak**: each "
-        "worker process holding its shard of client sessions. **load avg**: 1-minute load "
-        "average before and after the row; the machine's other work shared its cores.",
+        "worker process holding its shard of client sessions (both from `VmHWM`); **all "
+        "processes**: the largest sum of the resident memory of the command and its "
+        "workers, sampled every second (also for a run stopped at its time limit). "
+        "**load avg**: 1-minute load average before and after the row; the machine's "
+        "other work shared its cores.",
         "",
         *table(data["rows"]),
         "",

@@ -1,10 +1,14 @@
 """The Ray engine on a local Ray instance: a seeded SecAgg+ round gives the same round as the
-serial engine, and Ray is shut down with every process it started.
+serial engine, an actor that dies ends the round with EngineError (no hang), and Ray is shut
+down with every process it started.
 
 ``run_scenario(engine="ray", workers=2)`` starts a local Ray instance with 2 CPUs (no
 dashboard), ships this checkout's secfl to its workers (``py_modules``), runs the clients in
-two actors and shuts Ray down. About 15 s on 2 cores (Ray's start is most of it); part of
-``make test``, skipped without Ray (the ``ray`` extra).
+two actors and shuts Ray down. About 10 s per test on 2 idle cores (Ray's start is most of
+it; several times that on a loaded machine). The round is part of ``make test``; the dying
+actor, a second Ray start, is marked slow (``make test-slow``). Both are skipped without Ray
+(the ``ray`` extra). Worker processes that die are covered in ``make test`` by
+``tests/unit/test_engines.py`` (engine ``processes``).
 """
 
 from __future__ import annotations
@@ -15,15 +19,23 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 
+from faulty_clients import FaultyClients  # noqa: E402
 from marked_processes import marked_pids  # noqa: E402
 
+from secfl.errors import EngineError  # noqa: E402
+from secfl.protocols.plaintext import PlaintextProtocol  # noqa: E402
+from secfl.runtime._ray import RayPool  # noqa: E402
 from secfl.runtime.scenario import Scenario, run_scenario  # noqa: E402
+from secfl.runtime.simulator import drive_round  # noqa: E402
+
+TESTS = Path(__file__).resolve().parents[1]  # faulty_clients, for the actors to import
 
 MARK = "SECFL_RAY_ENGINE_TEST"  # environment marker of every process Ray starts
 
@@ -69,3 +81,21 @@ def test_a_seeded_round_on_local_ray_equals_the_serial_round(ray_cleanup) -> Non
     assert serial.bytes_up == on_ray.bytes_up
     assert serial.bytes_down == on_ray.bytes_down
     assert all(s > 0 for s in on_ray.client_seconds)  # measured in the actors
+
+
+@pytest.mark.slow
+def test_an_actor_that_dies_ends_the_round_with_engine_error(ray_cleanup, monkeypatch) -> None:
+    # Ray's workers inherit this environment: they find faulty_clients on PYTHONPATH.
+    path = os.environ.get("PYTHONPATH", "")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(TESTS), path) if p))
+    clients = list(range(1, 7))
+    start = time.monotonic()
+    with (
+        pytest.raises(EngineError, match=r"Ray worker \d died during the round"),
+        RayPool(
+            FaultyClients({3: "crash"}), 1, clients, workers=2, address=None, timeout=120.0
+        ) as pool,
+    ):
+        drive_round(PlaintextProtocol(bits=16), pool, clients, dim=3, dropouts={}, round_id=1)
+    assert time.monotonic() - start < 60
+    assert not ray.is_initialized()

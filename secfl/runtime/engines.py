@@ -335,11 +335,8 @@ class ShardedPool(ClientPool):
         return summaries
 
 
-def _serve(shard_args: tuple[ClientRecipe, int, Sequence[ClientId]]) -> Shard:
-    return Shard(*shard_args)
-
-
 def _answer(shard: Shard, kind: str, payload: Any) -> Any:
+    """A worker's answer to the driver's message: a batch's answers, or its summary."""
     if kind == "batch":
         return shard.handle(payload)
     summary = shard.finish(payload)
@@ -370,7 +367,7 @@ def _process_worker(
 
     threading.Thread(target=drain, daemon=True).start()
     try:
-        shard = _serve((recipe, round_id, client_ids))
+        shard = Shard(recipe, round_id, client_ids)
         while (data := received.get()) is not None:
             kind, payload = pickle.loads(data)  # noqa: S301 - from our own driver process
             outbox.send_bytes(pickle.dumps(("ok", _answer(shard, kind, payload)), protocol=5))

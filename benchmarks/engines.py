@@ -195,19 +195,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--engines", nargs="+", default=["serial", "processes"])
     p.add_argument("--limit", type=float, default=1800.0, help="seconds per run at most")
     p.add_argument("--out", type=Path, default=OUT_DIR)
-    p.add_argument("--notes", default="", help="a paragraph to print under the table")
+    p.add_argument(
+        "--notes", default="", help="a paragraph to print under the table (kept by --append)"
+    )
     p.add_argument("--append", action="store_true", help="keep the rows already in engines.json")
     args = p.parse_args(argv)
     path = args.out / f"{NAME}.json"
     rows: list[dict[str, Any]] = []
+    notes = args.notes
     if args.append and path.exists():
-        rows = json.loads(path.read_text())["rows"]
+        previous = json.loads(path.read_text())
+        rows, notes = previous["rows"], notes or previous.get("notes", "")
     for n in args.clients:
         for engine in args.engines:
             row = run_one(n, engine, limit=args.limit)
             rows = [r for r in rows if (r["n"], r["engine"]) != (n, engine)] + [row]
             rows.sort(key=lambda r: (r["n"], r["engine"]))
-            data = {"environment": environment(), "rows": rows, "notes": args.notes}
+            data = {"environment": environment(), "rows": rows, "notes": notes}
             args.out.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(data, indent=1) + "\n")
             (args.out / f"{NAME}.md").write_text(markdown(data))

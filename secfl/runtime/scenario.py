@@ -5,6 +5,7 @@ Shared by ``secfl simulate`` and the benchmarks so both measure exactly the same
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -143,6 +144,11 @@ class _ScenarioClients(ClientRecipe):
             self._built = (pipeline, registry)
         return self._built
 
+    @staticmethod
+    @functools.lru_cache(maxsize=1)
+    def _key_holder(n: int) -> RemoteKeyHolder:
+        return RemoteKeyHolder(public_key=PaillierPublicKey(n))
+
     def value(self, client_id: ClientId) -> np.ndarray:
         pipeline, _ = self._pipeline()
         x = self.seeds.rng(f"data:{client_id}").uniform(self.dim) * (2 * CLIP_BOUND) - CLIP_BOUND
@@ -156,7 +162,7 @@ class _ScenarioClients(ClientRecipe):
             identities = {client_id: key}
         paillier = None
         if self.paillier_n is not None:
-            paillier = RemoteKeyHolder(public_key=PaillierPublicKey(self.paillier_n))
+            paillier = self._key_holder(self.paillier_n)
         protocol = build_protocol(
             pipeline,
             rng=self.seeds.rng(f"client:{client_id}"),

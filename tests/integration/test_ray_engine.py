@@ -5,10 +5,8 @@ down with every process it started.
 ``run_scenario(engine="ray", workers=2)`` starts a local Ray instance with 2 CPUs (no
 dashboard), ships this checkout's secfl to its workers (``py_modules``), runs the clients in
 two actors and shuts Ray down. About 10 s per test on 2 idle cores (Ray's start is most of
-it; several times that on a loaded machine). The round is part of ``make test``; the dying
-actor, a second Ray start, is marked slow (``make test-slow``). Both are skipped without Ray
-(the ``ray`` extra). Worker processes that die are covered in ``make test`` by
-``tests/unit/test_engines.py`` (engine ``processes``).
+it; several times that on a loaded machine); part of ``make test``, skipped without Ray (the
+``ray`` extra).
 """
 
 from __future__ import annotations
@@ -83,7 +81,6 @@ def test_a_seeded_round_on_local_ray_equals_the_serial_round(ray_cleanup) -> Non
     assert all(s > 0 for s in on_ray.client_seconds)  # measured in the actors
 
 
-@pytest.mark.slow
 def test_an_actor_that_dies_ends_the_round_with_engine_error(ray_cleanup, monkeypatch) -> None:
     # Ray's workers inherit this environment: they find faulty_clients on PYTHONPATH.
     path = os.environ.get("PYTHONPATH", "")
@@ -93,7 +90,7 @@ def test_an_actor_that_dies_ends_the_round_with_engine_error(ray_cleanup, monkey
     with (
         pytest.raises(EngineError, match=r"Ray worker \d died during the round"),
         RayPool(
-            FaultyClients({3: "crash"}), 1, clients, workers=2, address=None, timeout=120.0
+            FaultyClients({3: "crash"}), 1, clients, workers=1, address=None, timeout=120.0
         ) as pool,
     ):
         drive_round(PlaintextProtocol(bits=16), pool, clients, dim=3, dropouts={}, round_id=1)

@@ -136,8 +136,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         default=None,
         metavar="SECONDS",
         help="engines processes and ray: end the round with an error when a worker takes "
-        "longer than this to answer one batch of requests (default: no limit; a worker "
-        "that dies is reported at once)",
+        "longer than this to answer one batch of requests, the first including building its "
+        "clients' sessions (default: no limit; a worker that dies is reported at once)",
     )
     sim.add_argument("--json", action="store_true", help="print one JSON object, not a table")
 

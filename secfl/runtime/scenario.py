@@ -209,7 +209,8 @@ def run_scenario(
     ``address``; the ``ray`` extra). The server always runs in this process. With a
     ``seed`` every engine gives the same round: aggregate, dropouts, refusals, rejections
     and byte counts. ``timeout``: seconds a worker may take to answer one batch of
-    requests (default: no limit; a worker that dies is detected anyway).
+    requests, the first including building its clients' sessions (default: no limit; a
+    worker that dies is detected anyway).
     """
     chosen = check_engine_options(engine, workers=workers, address=address, timeout=timeout)
     seeds = _Seeds(sc.seed)

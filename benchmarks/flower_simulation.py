@@ -194,7 +194,8 @@ def inmemory_run(n: int, dim: int, dropout: float) -> dict[str, Any]:
     report, _ = run_scenario(
         Scenario(
             protocol="secagg+", clients=n, dim=dim, dropout=dropout, dropout_phase="mask", seed=0
-        )
+        ),
+        engine="serial",  # the in-memory simulator in one process, as the page describes
     )
     return {
         "round_seconds": report.wall_seconds,

@@ -734,7 +734,11 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m benchmarks
         json.dumps(results, indent=1, sort_keys=True, allow_nan=False, default=str) + "\n"
     )
     (out / "results.md").write_text(report.markdown(results))
-    (out / "scaling.md").write_text(scaling.markdown(results))
+    from benchmarks.engines import markdown_section  # imports this module
+
+    engines = out / "engines.json"
+    measured = markdown_section(engines if engines.exists() else OUT_DIR / "engines.json")
+    (out / "scaling.md").write_text(scaling.markdown(results, measured=measured))
     print(report.headline(results))
     print(f"wrote {out}/results.json, results.md, scaling.md and {len(plots)} plots")
     ok = all(c["correct"] for c in cells) and not sweep.failed

@@ -241,8 +241,9 @@ What the measurements say about secfl's implementation of that construction:
 """
 
 
-def markdown(results: dict[str, Any]) -> str:
-    """The whole ``scaling.md``."""
+def markdown(results: dict[str, Any], *, measured: str = "") -> str:
+    """The whole ``scaling.md``; ``measured``: sections of whole-round measurements (the
+    engines table of :mod:`benchmarks.engines`), placed before the relation to the paper."""
     sc = results.get("scaling") or {}
     fits = sc.get("fits", {})
     lines = header(results, "Scaling model: fitted cost formulas and SecAgg+ at 10^4..10^6 clients")
@@ -273,9 +274,9 @@ def markdown(results: dict[str, Any]) -> str:
         "are then only indicative.",
         "",
     ]
-    measured = OUT_DIR / secagg_scaling.JSON_NAME  # python -m benchmarks.secagg_scaling
-    if measured.exists():
-        lines += [*secagg_scaling.section(json.loads(measured.read_text())), ""]
+    secagg_json = OUT_DIR / secagg_scaling.JSON_NAME  # python -m benchmarks.secagg_scaling
+    if secagg_json.exists():
+        lines += [*secagg_scaling.section(json.loads(secagg_json.read_text())), ""]
     proj = sc.get("projection", [])
     if proj:
         lines += [
@@ -312,5 +313,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"{secs(b['client_seconds_secagg_1e3'])} s for the complete graph at n = 10^3.",
             "",
         ]
+    if measured:
+        lines.append(measured)
     lines.append(BELL)
     return "\n".join(lines)

@@ -57,7 +57,8 @@ def prg_throughput(*, nbytes: int = 400_000, reps: int = 200) -> float:
 
 def measure(protocol: str, n: int, d: int, dropout: float, phase: str) -> dict[str, Any]:
     report, _ = run_scenario(
-        Scenario(protocol=protocol, clients=n, dim=d, dropout=dropout, dropout_phase=phase, seed=0)
+        Scenario(protocol=protocol, clients=n, dim=d, dropout=dropout, dropout_phase=phase, seed=0),
+        engine="serial",  # one process, as the targets were first measured
     )
     survivors = report.result.survivors if report.result else frozenset()
     up = [report.bytes_up[c] for c in survivors]

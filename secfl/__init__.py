@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from secfl.dp import AdaptiveClipConfig
 from secfl.errors import (
     EncodingOverflow,
+    EngineError,
     InsufficientSurvivors,
     IntegrityError,
     InvalidArgument,
@@ -49,6 +50,7 @@ __all__ = [
     "DPMechanism",
     "DistributedDP",
     "EncodingOverflow",
+    "EngineError",
     "FedAvgConfig",
     "FederatedAveraging",
     "InsufficientSurvivors",

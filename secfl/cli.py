@@ -17,6 +17,7 @@ from secfl.errors import InvalidArgument, SecflError
 from secfl.paillier_keys import KEY_BITS
 from secfl.protocols.base import ProtocolName
 from secfl.runtime.scenario import (
+    ENGINES,
     PROTOCOLS,
     SIMULATE_PROTOCOLS,
     Scenario,
@@ -71,7 +72,10 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         description = summary[0].upper() + summary[1:] + "."
         return sub.add_parser(name, help=summary, description=description, add_help=add_help)
 
-    sim = command("simulate", "simulate one secure aggregation round in memory")
+    sim = command(
+        "simulate",
+        "simulate one secure aggregation round over real bytes, on this machine's cores or Ray",
+    )
     sim.add_argument(
         "--protocol",
         choices=SIMULATE_PROTOCOLS,
@@ -110,6 +114,39 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "--active",
         action="store_true",
         help="secagg only: active threat model (signed messages and a consistency phase)",
+    )
+    sim.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="processes",
+        help="where the client sessions run: processes (in parallel on this machine's cores), "
+        "serial (one after the other in this process) or ray (Ray actors on a local Ray "
+        "instance, or on the cluster at --address; needs the ray extra). The server runs in "
+        "this process; with --seed every engine gives the same round (default: %(default)s)",
+    )
+    sim.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="engines processes and ray: number of worker processes or Ray actors "
+        "(default: one per core, or per CPU of the Ray cluster)",
+    )
+    sim.add_argument(
+        "--address",
+        default=None,
+        metavar="ADDRESS",
+        help="engine ray: the address of an existing Ray cluster, e.g. ray://head:10001 or "
+        "head:6379 (default: start a local Ray instance for the round)",
+    )
+    sim.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="engines processes and ray: end the round with an error when a worker takes "
+        "longer than this to answer one batch of requests, the first including building its "
+        "clients' sessions (default: no limit; a worker that dies is reported at once)",
     )
     sim.add_argument("--json", action="store_true", help="print one JSON object, not a table")
 
@@ -327,8 +364,18 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     return p, {"privacy": priv, "audit": audit}
 
 
-def _simulate(sc: Scenario, *, as_json: bool) -> int:
-    report, codec = run_scenario(sc)
+def _simulate(
+    sc: Scenario,
+    *,
+    as_json: bool,
+    engine: str,
+    workers: int | None,
+    address: str | None,
+    timeout: float | None,
+) -> int:
+    report, codec = run_scenario(
+        sc, engine=engine, workers=workers, address=address, timeout=timeout
+    )
     out = report_json(report)
     out["protocol"] = sc.protocol  # as asked; "graph" says what SecAgg+ planned
     note = None
@@ -555,7 +602,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bits=args.bits,
                 active=args.active,
             )
-            return _simulate(sc, as_json=args.json)
+            return _simulate(
+                sc,
+                as_json=args.json,
+                engine=args.engine,
+                workers=args.workers,
+                address=args.address,
+                timeout=args.timeout,
+            )
         if args.command == "privacy":
             return _privacy(args)
         if args.command == "bench":

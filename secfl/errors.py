@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "EncodingOverflow",
+    "EngineError",
     "InsufficientSurvivors",
     "IntegrityError",
     "InvalidArgument",
@@ -65,3 +66,9 @@ class LocalProtocolError(SecflError, RuntimeError):
 
 class MissingDependency(SecflError, ImportError):
     """A feature needs an optional extra that is not installed; the message names the extra."""
+
+
+class EngineError(SecflError):
+    """A simulation engine could not run the round: a worker process or Ray actor died,
+    stopped answering, failed with an unexpected exception, or could not be started. The
+    message says which worker and what happened."""

@@ -1,26 +1,31 @@
-"""In-memory simulator: one aggregation round of n clients and a server in one process.
+"""The round driver and the in-memory simulator: one aggregation round of n clients and a
+server.
 
-Messages travel as bytes through in-memory queues, so byte counts are the real wire sizes.
-Client and server CPU time are measured separately (``time.process_time`` around each
-session call). Dropouts follow a schedule: a client scheduled to drop in phase P receives
-nothing and sends nothing from P on. A client that refuses a request (raises a
-:class:`SecflError`), or whose message the server rejects, is treated like a dropout from
-then on, and the reason is recorded (``refusals`` / ``rejected``). Requests the server
-addresses to a non-client party (the Paillier key holder, :meth:`AggregationProtocol.parties`)
-are delivered to it like any other message; its CPU time and bytes are reported apart.
+The server (and any non-client party) runs in this process; the client sessions run in a
+:class:`~secfl.runtime.engines.ClientPool`: here (:func:`simulate_round`, engine
+``'serial'``), or spread over worker processes or Ray actors
+(:func:`~secfl.runtime.scenario.run_scenario`). Messages travel as bytes, so byte counts are
+the real wire sizes. Client and server CPU time are measured separately (the thread CPU
+clock around each session call, in the process that runs the session). Dropouts follow a
+schedule: a client scheduled to drop in phase P receives nothing and sends nothing from P
+on. A client that refuses a request (raises a :class:`SecflError`), or whose message the
+server rejects, is treated like a dropout from then on, and the reason is recorded
+(``refusals`` / ``rejected``). Requests the server addresses to a non-client party (the
+Paillier key holder, :meth:`AggregationProtocol.parties`) are delivered to it like any other
+message; its CPU time and bytes are reported apart.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
 
 from secfl.encoding import FixedPointCodec
-from secfl.errors import InvalidArgument, LocalProtocolError, SecflError
+from secfl.errors import EngineError, InvalidArgument, LocalProtocolError, SecflError
 from secfl.protocols.base import (
     AggregationProtocol,
     ClientId,
@@ -29,8 +34,15 @@ from secfl.protocols.base import (
     RoundResult,
     sum_vectors,
 )
+from secfl.runtime.engines import (
+    ClientPool,
+    ClientRecipe,
+    InProcessPool,
+    Refused,
+    peak_rss_bytes,
+)
 
-__all__ = ["SimulationReport", "simulate_round"]
+__all__ = ["SimulationReport", "drive_round", "simulate_round"]
 
 T = TypeVar("T")
 
@@ -57,6 +69,15 @@ class SimulationReport:
     """CPU seconds of the non-client parties (the Paillier key holder)."""
     party_bytes: Mapping[PartyId, tuple[int, int]] = field(default_factory=dict)
     """Bytes (received, sent) by each non-client party."""
+    engine: str = "serial"
+    """Where the client sessions ran (:class:`~secfl.runtime.engines.Engine`)."""
+    workers: int = 1
+    """Worker processes or Ray actors the clients were spread over (1: this process)."""
+    peak_rss_bytes: int | None = None
+    """Peak resident memory of this process (server, driver; with engine 'serial' also
+    every client), where the OS reports it."""
+    worker_peak_rss_bytes: tuple[int, ...] = ()
+    """Peak resident memory of each worker (engines 'processes' and 'ray')."""
 
     @property
     def dropped(self) -> int:
@@ -88,20 +109,38 @@ def _mean_nonzero(counts: Mapping[ClientId, int]) -> float:
 
 
 class _Clock:
-    """Accumulates process CPU time per party."""
+    """Accumulates CPU time per party: the thread clock, so that work other threads of this
+    process do meanwhile (a pool's pipes, Ray's I/O) is not counted as the server's."""
 
     def __init__(self) -> None:
         self.seconds: dict[ClientId, float] = {}
 
     def run(self, party: ClientId, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        t0 = time.process_time()
+        t0 = time.thread_time()
         try:
             return fn(*args, **kwargs)
         finally:
-            self.seconds[party] = self.seconds.get(party, 0.0) + time.process_time() - t0
+            self.seconds[party] = self.seconds.get(party, 0.0) + time.thread_time() - t0
 
 
 _SERVER: ClientId = 0
+
+
+class _GivenInputs(ClientRecipe):
+    """The clients of :func:`simulate_round`: the caller's protocol and inputs, in this
+    process (a live protocol object cannot travel to another)."""
+
+    def __init__(self, protocol: AggregationProtocol, inputs: Mapping[ClientId, np.ndarray]):
+        self._protocol = protocol
+        self._inputs = inputs
+        self.bits = protocol.bits
+        self.dim = int(np.asarray(next(iter(inputs.values()))).size)
+
+    def value(self, client_id: ClientId) -> np.ndarray:
+        return self._inputs[client_id]
+
+    def session(self, client_id: ClientId, value: np.ndarray, *, round_id: int) -> ClientSession:
+        return self._protocol.client(round_id=round_id, client_id=client_id, value=value)
 
 
 def simulate_round(
@@ -112,7 +151,8 @@ def simulate_round(
     round_id: int = 1,
     codec: FixedPointCodec | None = None,
 ) -> SimulationReport:
-    """Run one round of ``protocol`` over ``inputs`` (vectors over Z_{2^bits}).
+    """Run one round of ``protocol`` over ``inputs`` (vectors over Z_{2^bits}), every
+    session in this process (engine ``'serial'``).
 
     ``dropouts`` maps a client to the phase in which it goes silent. ``correct`` in the
     report is True iff the round finished and its aggregate equals the sum over Z_{2^bits}
@@ -120,6 +160,11 @@ def simulate_round(
     that never dropped is among them. ``codec`` (the one that encoded ``inputs``): refused
     before the round if it was planned for fewer clients than the round has (their sum
     could wrap around, which ``correct`` cannot see) or for another ring.
+
+    To run the clients on several cores or a Ray cluster, describe the round as a
+    :class:`~secfl.runtime.scenario.Scenario` and use
+    :func:`~secfl.runtime.scenario.run_scenario`: its workers build their clients' sessions
+    from seeds, which a protocol object holding live sessions' secrets cannot be sent as.
     """
     if codec is not None:
         codec.check_sum_size(len(inputs))
@@ -128,15 +173,41 @@ def simulate_round(
                 f"the codec encodes over Z_2^{codec.bits}, the protocol sums over "
                 f"Z_2^{protocol.bits}: plan both with the same bits"
             )
-    dropouts = dict(dropouts or {})
     if not inputs:
         raise InvalidArgument("simulate_round needs at least one client input")
     dims = {int(np.asarray(v).size) for v in inputs.values()}
     if len(dims) != 1:
         raise InvalidArgument(f"all inputs must have the same length, got {sorted(dims)}")
-    (dim,) = dims
-    for cid, phase in dropouts.items():
+    for cid in dropouts or {}:
         if cid not in inputs:
+            raise InvalidArgument(f"dropout scheduled for unknown client {cid}")
+    clients = list(inputs)
+    with InProcessPool(_GivenInputs(protocol, inputs), round_id, clients) as pool:
+        return drive_round(
+            protocol, pool, clients, dim=dims.pop(), dropouts=dropouts, round_id=round_id
+        )
+
+
+def drive_round(
+    protocol: AggregationProtocol,
+    pool: ClientPool,
+    client_ids: Sequence[ClientId],
+    *,
+    dim: int,
+    dropouts: Mapping[ClientId, str] | None,
+    round_id: int,
+) -> SimulationReport:
+    """Run one round: ``protocol``'s server (and its other parties) here, the clients in
+    ``pool`` (not yet opened), ``dropouts`` as in :func:`simulate_round`.
+
+    The server's requests are delivered in the order it lists them and its ``receive``
+    calls follow that order too, whatever the pool, so the round is the same on every
+    engine.
+    """
+    dropouts = dict(dropouts or {})
+    known = set(client_ids)
+    for cid, phase in dropouts.items():
+        if cid not in known:
             raise InvalidArgument(f"dropout scheduled for unknown client {cid}")
         if phase not in protocol.phases:
             raise InvalidArgument(f"unknown phase {phase!r}; {protocol.name} has {protocol.phases}")
@@ -144,19 +215,15 @@ def simulate_round(
 
     clock = _Clock()
     wall0 = time.perf_counter()
-    up = dict.fromkeys(inputs, 0)
-    down = dict.fromkeys(inputs, 0)
+    up = dict.fromkeys(client_ids, 0)
+    down = dict.fromkeys(client_ids, 0)
     parties = protocol.parties()
     party_bytes = {pid: [0, 0] for pid in parties}
     refusals: dict[PartyId, str] = {}
     rejected: dict[ClientId, str] = {}
-    clients: dict[ClientId, ClientSession] = {}
-    for cid, value in inputs.items():
-        clients[cid] = clock.run(
-            cid, protocol.client, round_id=round_id, client_id=cid, value=value
-        )
+    pool.open()
     server = clock.run(
-        _SERVER, protocol.server, round_id=round_id, client_ids=frozenset(inputs), dim=dim
+        _SERVER, protocol.server, round_id=round_id, client_ids=frozenset(client_ids), dim=dim
     )
 
     result: RoundResult | None = None
@@ -165,6 +232,15 @@ def simulate_round(
         requests = clock.run(_SERVER, server.start)
         while requests:
             phase_index = protocol.phases.index(server.phase)
+            live = {
+                cid
+                for cid in requests
+                if cid not in parties
+                and cid not in refusals
+                and cid not in rejected
+                and drop_index.get(cid, len(protocol.phases)) > phase_index
+            }
+            answers = pool.answers([(c, r) for c, r in requests.items() if c in live])
             for cid, request in requests.items():
                 if cid in parties:  # a non-client party: no dropout schedule applies
                     party_bytes[cid][0] += len(request)
@@ -177,17 +253,12 @@ def simulate_round(
                         party_bytes[cid][1] += len(answer)
                         clock.run(_SERVER, server.receive, cid, answer)
                     continue
-                if (
-                    cid in refusals
-                    or cid in rejected
-                    or drop_index.get(cid, len(protocol.phases)) <= phase_index
-                ):
+                if cid not in live:
                     continue
                 down[cid] += len(request)
-                try:
-                    reply = clock.run(cid, clients[cid].handle, request)
-                except SecflError as e:
-                    refusals[cid] = f"{type(e).__name__}: {e}"
+                reply = next(answers)
+                if isinstance(reply, Refused):
+                    refusals[cid] = reply.reason
                     continue
                 if reply is not None:
                     up[cid] += len(reply)
@@ -197,21 +268,35 @@ def simulate_round(
                         rejected[cid] = f"{type(e).__name__}: {e}"
             requests = clock.run(_SERVER, server.advance)
         result = server.result
-    except LocalProtocolError:
-        raise  # this driver's own bug, never an aborted round
+    except (LocalProtocolError, EngineError):
+        raise  # this driver's own bug or a lost worker, never an aborted round
     except SecflError as e:
         aborted = f"{type(e).__name__}: {e}"
+    summaries = pool.finish(None if result is None else result.survivors)
     wall = time.perf_counter() - wall0
 
+    seconds: dict[ClientId, float] = {}
+    for s in summaries:
+        seconds.update(s.seconds)
+    correct = False
+    if result is not None:
+        parts = {i: s.survivor_sum for i, s in enumerate(summaries) if s.survivor_sum is not None}
+        expected = sum_vectors(parts, bits=protocol.bits, dim=dim)
+        never_dropped = known - set(drop_index) - set(refusals) - set(rejected)
+        correct = (
+            never_dropped <= result.survivors
+            and result.survivors <= known
+            and result.aggregate.size == dim
+            and bool(np.array_equal(expected, result.aggregate))
+        )
     return SimulationReport(
         protocol=protocol.name,
-        clients=len(inputs),
+        clients=len(client_ids),
         dim=dim,
         result=result,
         aborted=aborted,
-        correct=result is not None
-        and _is_correct(protocol, inputs, drop_index, refusals, rejected, result),
-        client_seconds=tuple(clock.seconds.get(c, 0.0) for c in inputs),
+        correct=correct,
+        client_seconds=tuple(seconds.get(c, 0.0) for c in client_ids),
         server_seconds=clock.seconds.get(_SERVER, 0.0),
         wall_seconds=wall,
         bytes_up=up,
@@ -220,21 +305,8 @@ def simulate_round(
         rejected=rejected,
         party_seconds={pid: clock.seconds.get(pid, 0.0) for pid in parties},
         party_bytes={pid: (b[0], b[1]) for pid, b in party_bytes.items()},
+        engine=str(pool.engine),
+        workers=pool.workers,
+        peak_rss_bytes=peak_rss_bytes(),
+        worker_peak_rss_bytes=tuple(s.peak_rss for s in summaries if s.peak_rss is not None),
     )
-
-
-def _is_correct(
-    protocol: AggregationProtocol,
-    inputs: Mapping[ClientId, np.ndarray],
-    drop_index: Mapping[ClientId, int],
-    refusals: Mapping[ClientId, str],
-    rejected: Mapping[ClientId, str],
-    result: RoundResult,
-) -> bool:
-    never_dropped = set(inputs) - set(drop_index) - set(refusals) - set(rejected)
-    if not never_dropped <= result.survivors or not result.survivors <= set(inputs):
-        return False
-    expected = sum_vectors(
-        {c: inputs[c] for c in result.survivors}, bits=protocol.bits, dim=result.aggregate.size
-    )
-    return bool(np.array_equal(expected, result.aggregate))

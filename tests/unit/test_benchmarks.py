@@ -84,3 +84,19 @@ def test_flower_missing_is_reported_not_fatal(monkeypatch: pytest.MonkeyPatch) -
     assert not ok
     assert "flwr" in why
     assert "bench" in why
+
+
+def test_engines_benchmark_writes_a_row_per_engine(tmp_path: Path) -> None:
+    from benchmarks import engines
+
+    argv = ["--clients", "12", "--engines", "serial", "processes", "--out", str(tmp_path)]
+    assert engines.main(argv) == 0
+    data = json.loads((tmp_path / "engines.json").read_text())
+    rows = {r["engine"]: r for r in data["rows"]}
+    assert set(rows) == {"serial", "processes"}
+    assert all(r["finished"] and r["round"]["correct"] for r in rows.values())
+    assert rows["processes"]["round"]["workers"] >= 1
+    section = engines.markdown_section(tmp_path / "engines.json")
+    assert section.startswith("## Measured: whole rounds on each simulator engine")
+    assert "| 12 | processes |" in section
+    assert (tmp_path / "engines.md").read_text().startswith("# Simulator engines")

@@ -198,6 +198,51 @@ def test_simulate_secagg_and_plain(capsys: pytest.CaptureFixture[str]) -> None:
     assert "graph" not in data
 
 
+def test_simulate_is_the_same_round_on_each_engine(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["simulate", "--protocol", "secagg+", "--clients", "30", "--dim", "8", "--seed", "4"]
+    argv += ["--dropout", "0.2", "--dropout-phase", "share", "--json"]
+    runs = {}
+    for engine in ("serial", "processes"):
+        assert main([*argv, "--engine", engine]) == 0
+        runs[engine] = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--workers", "3"]) == 0  # processes by default
+    runs["default"] = json.loads(capsys.readouterr().out)
+    assert (runs["default"]["engine"], runs["default"]["workers"]) == ("processes", 3)
+    assert runs["serial"]["workers"] == 1
+    same = ("dropped", "correct", "aborted", "bytes_up_per_client", "bytes_down_per_client")
+    for key in same:
+        assert runs["serial"][key] == runs["processes"][key] == runs["default"][key], key
+    assert runs["serial"]["dropped"] == 6
+    assert len(runs["default"]["worker_peak_rss_bytes"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--engine", "serial", "--workers", "2"], "workers goes with engine 'processes' or"),
+        (["--address", "head:6379"], "an address names a Ray cluster"),
+        (["--workers", "0"], "workers must be an integer >= 1"),
+    ],
+)
+def test_simulate_refuses_engine_options_that_do_not_fit(
+    capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    assert main(["simulate", "--clients", "3", "--dim", "2", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("secfl: error: InvalidArgument: ")
+    assert message in err
+
+
+def test_simulate_help_describes_the_engines(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "{serial,processes,ray}" in out
+    assert "(default: processes)" in out
+    assert "needs the ray extra" in out
+    assert "--address ADDRESS" in out
+    assert "--timeout SECONDS" in out
+
+
 def test_simulate_refuses_unknown_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "--clients", "3", "--bogus", "1"]) == 2
     assert "unrecognized arguments: --bogus 1" in capsys.readouterr().err

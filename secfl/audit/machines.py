@@ -151,6 +151,7 @@ class _RoundMachine(RuleBasedStateMachine):
         self.armed: list[Deviation] = []
         self._checked = (-1, -1, -1)  # transcript size at the last check_view
         self.tainted = False
+        self.disturbed = False  # a fault, crash, replay or deviation happened
         self.outcome: str | None = None  # "done" or "aborted: <error>"
         self.log: list[str] = []
         self.steps = 0  # deliveries and advances
@@ -210,6 +211,7 @@ class _RoundMachine(RuleBasedStateMachine):
 
     def _deliver(self, pkt: _Packet) -> None:
         self.steps += 1
+        self.disturbed |= pkt.forged is not None
         if pkt.dst == SERVER:
             before = self.server.phase
             try:
@@ -310,6 +312,7 @@ class _RoundMachine(RuleBasedStateMachine):
     @_tracked
     def lose(self, pick: int) -> None:
         self.faults -= 1
+        self.disturbed = True
         pkt = self.queue.pop(self._pick(pick))
         self._log(f"{pkt.describe()}: lost by the network")
 
@@ -319,6 +322,7 @@ class _RoundMachine(RuleBasedStateMachine):
     def duplicate(self, pick: int) -> None:
         pkt = self.queue[self._pick(pick)]
         self.queue.append(pkt)
+        self.disturbed = True
         self._log(f"{pkt.describe()}: duplicated")
 
     @rule(pick=_PICK, position=st.integers(0, 1 << 20), bit=st.integers(0, 7))
@@ -330,6 +334,7 @@ class _RoundMachine(RuleBasedStateMachine):
         pkt = self.queue[i]
         if not self._may_tamper_with(pkt):
             return
+        self.disturbed = True
         data = bytearray(pkt.data)
         pos = position % len(data)
         data[pos] ^= 1 << bit
@@ -350,6 +355,7 @@ class _RoundMachine(RuleBasedStateMachine):
         alive = sorted(set(self.clients) - self.crashed)
         if not alive:
             return
+        self.disturbed = True
         c = alive[which % len(alive)]
         self.crashed.add(c)
         self._log(f"client {c} crashes in its phase {self.clients[c].phase!r}")
@@ -362,6 +368,7 @@ class _RoundMachine(RuleBasedStateMachine):
         arrives late (a fault, when anything is)."""
         if self.queue:
             self.faults -= 1
+            self.disturbed = True
         self._advance()
 
     @rule(pick=_PICK, to=_PICK)
@@ -378,6 +385,7 @@ class _RoundMachine(RuleBasedStateMachine):
             c = sorted(self.clients)[to % len(self.clients)]
             pkt = _Packet(SERVER, c, data, forged="replayed from the previous round")
         pkt = replace(pkt, replay=True, taints=True)
+        self.disturbed = True
         self._log(f"adversary replays {pkt.describe()}")
         self._deliver(pkt)
 
@@ -407,6 +415,7 @@ class _RoundMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         if not self.ready or not self._clean:
             return
+        # Teardown is a good network: its deadlines cut nothing off (nothing is in flight).
         for _ in range(len(self.protocol.phases) + 3):
             self._flush()
             if self.outcome is not None:
@@ -420,6 +429,13 @@ class _RoundMachine(RuleBasedStateMachine):
             self._fail("the round did not end after delivering everything and advancing each phase")
         self._flush()  # stale packets after the end must be refused cleanly
         self._check_view()
+        if self.outcome != "done" and not self.disturbed:
+            # Liveness: a protection that refuses honest rounds is no protection at all (and
+            # a check that always fires hides every other check behind it).
+            self._fail(
+                f"an honest round (no fault, crash, replay or deviation) did not finish: "
+                f"{self.outcome}"
+            )
         self._check_outcome()
 
     def _check_outcome(self) -> None:
@@ -910,6 +926,7 @@ class PaillierAudit(_RoundMachine):
     @_tracked
     def decrypt_again(self) -> None:
         """Ask the key holder to decrypt an already decrypted round once more."""
+        self.disturbed = True
         request = self.recorder.transcript.decryptions[0].request
         try:
             self.decrypt(request)
@@ -923,6 +940,7 @@ class PaillierAudit(_RoundMachine):
     @_tracked
     def decrypt_one_input(self, which: int) -> None:
         """Ask the key holder to decrypt one client's ciphertext as a 'sum of 1'."""
+        self.disturbed = True
         sent = self.recorder.transcript.emitted(pl.MSG_INPUT)
         c, frame = sent[which % len(sent)]
         size = len(wire.unframe(frame)[1]) - 8  # all of the body after the round id

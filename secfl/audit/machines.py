@@ -58,6 +58,7 @@ from secfl.audit.transcript import (  # noqa: E402
 )
 from secfl.errors import SecflError  # noqa: E402
 from secfl.hazmat.kex import KexPrivateKey  # noqa: E402
+from secfl.hazmat.sign import SigningKey  # noqa: E402
 from secfl.protocols import paillier as pl  # noqa: E402
 from secfl.protocols import paillier_messages as pm  # noqa: E402
 from secfl.protocols import secagg as sa  # noqa: E402
@@ -149,6 +150,7 @@ class _RoundMachine(RuleBasedStateMachine):
         self.faults = 0  # how many more network faults and crashes may happen
         self.lies = 0  # how many more times a deviating server may deviate
         self.armed: list[Deviation] = []
+        self._batch: list[_Packet] = []
         self._checked = (-1, -1, -1)  # transcript size at the last check_view
         self.tainted = False
         self.disturbed = False  # a fault, crash, replay or deviation happened
@@ -609,8 +611,13 @@ class Deviation:
     ``forged-list`` (one client gets a survivor list its rules make it refuse: ``flaw``),
     ``withhold-envelope`` (one client's SHARES lacks one owner's envelope),
     ``substitute-key`` (active: a neighbour's key in one KEYS request is the server's own),
-    ``forged-signatures`` (active: one client's SIGNATURES is ``flaw``\\ ed).
-    ``which`` picks the client and the entry.
+    ``reused-key`` (a neighbour's entry in one KEYS request reuses a public key of another
+    neighbour or of the receiver itself), ``replayed-key`` (active: a neighbour's signed entry
+    from the previous round), ``misrouted-envelope`` (one client's SHARES carries, under a
+    neighbour's name, the envelope that neighbour addressed to someone else),
+    ``forged-signatures`` (active: one client's SIGNATURES is ``flaw``\\ ed: too few, garbled,
+    repeated, an outsider's, forged with the server's own key, or replayed from the previous
+    round). ``which`` picks the client and the entry.
     """
 
     kind: str
@@ -619,14 +626,19 @@ class Deviation:
 
 
 _LIST_FLAWS = ("omit-self", "too-short", "outsider", "unsorted", "no-shares")
-_SIG_FLAWS = ("too-few", "garbled", "repeated", "outsider")
+_SIG_FLAWS = ("too-few", "garbled", "repeated", "outsider", "forged", "replayed")
 _TARGETS = {
     "split-view": sa.MSG_SURVIVORS,
     "forged-list": sa.MSG_SURVIVORS,
     "withhold-envelope": sa.MSG_SHARES,
+    "misrouted-envelope": sa.MSG_SHARES,
+    "reused-key": sa.MSG_KEYS,
     "substitute-key": sa.MSG_KEYS,
+    "replayed-key": sa.MSG_KEYS,
     "forged-signatures": sa.MSG_SIGNATURES,
 }
+# Forgeries an honest client must refuse whatever its mode: answering one fails the audit.
+_MUST_REFUSE = ("reused", "replayed from round", "misrouted")
 
 
 def deviations(*, active: bool) -> st.SearchStrategy[Deviation]:
@@ -635,10 +647,13 @@ def deviations(*, active: bool) -> st.SearchStrategy[Deviation]:
         st.builds(Deviation, st.just("split-view"), _PICK),
         st.builds(Deviation, st.just("forged-list"), _PICK, st.sampled_from(_LIST_FLAWS)),
         st.builds(Deviation, st.just("withhold-envelope"), _PICK),
+        st.builds(Deviation, st.just("misrouted-envelope"), _PICK),
+        st.builds(Deviation, st.just("reused-key"), _PICK),
     ]
     if active:
         common += [
             st.builds(Deviation, st.just("substitute-key"), _PICK),
+            st.builds(Deviation, st.just("replayed-key"), _PICK),
             st.builds(Deviation, st.just("forged-signatures"), _PICK, st.sampled_from(_SIG_FLAWS)),
         ]
     return st.one_of(common)
@@ -694,6 +709,7 @@ class _SecAggAudit(_RoundMachine):
         if not packets:
             return packets
         msg_type = _frame_type(packets[0].data)
+        self._batch = list(packets)  # what the server sent to everyone (misrouted envelopes)
         for plan in [p for p in self.armed if _TARGETS[p.kind] == msg_type]:
             self.armed.remove(plan)
             for k in range(len(packets)):  # the first client, from `which` on, it applies to
@@ -747,26 +763,76 @@ class _SecAggAudit(_RoundMachine):
                 forged=f"client {gone}'s envelope withheld",
                 taints=True,
             )
-        if plan.kind == "substitute-key":
+        if plan.kind == "misrouted-envelope":
+            return self._misroute(plan, pkt)
+        if plan.kind in ("substitute-key", "reused-key", "replayed-key"):
             return self._substitute_key(plan, pkt)
         return self._forge_signatures(plan, pkt)
 
+    def _misroute(self, plan: Deviation, pkt: _Packet) -> _Packet | None:
+        v = pkt.dst
+        mine = _envelopes(pkt.data)
+        if not mine:
+            return None
+        i = plan.which % len(mine)
+        u = mine[i][0]
+        for other in self._batch:  # u's envelope to another client w
+            if other.dst == v:
+                continue
+            theirs = dict(_envelopes(other.data))
+            if u in theirs:
+                mine[i] = (u, theirs[u])
+                return replace(
+                    pkt,
+                    data=sm.Shares(rounds.ROUND_ID, tuple(mine)).to_bytes(),
+                    forged=f"misrouted envelope: client {u}'s envelope to client {other.dst}",
+                    taints=True,
+                )
+        return None
+
     def _substitute_key(self, plan: Deviation, pkt: _Packet) -> _Packet | None:
         keys = sm.Keys.from_bytes(
-            pkt.data, round_id=rounds.ROUND_ID, max_clients=self.spec.n, signed=True
+            pkt.data, round_id=rounds.ROUND_ID, max_clients=self.spec.n, signed=self.spec.active
         )
         if not keys.entries:
             return None
         i = plan.which % len(keys.entries)
         victim = keys.entries[i].client
-        rogue = KexPrivateKey.generate(rng=rounds.derive(self.spec.seed, f"rogue/{plan.which}"))
         entries = list(keys.entries)
-        entries[i] = replace(entries[i], c_pk=rogue.public_key().to_bytes())
+        if plan.kind == "reused-key":
+            own = [
+                sm.Advertise.from_bytes(f, round_id=rounds.ROUND_ID, signed=self.spec.active)
+                for c, f in self.recorder.transcript.emitted(sa.MSG_ADVERTISE)
+                if c == pkt.dst
+            ]
+            donors = [(e.c_pk, e.s_pk) for e in entries if e.client != victim]
+            donors += [(a.c_pk, a.s_pk) for a in own[:1]]
+            c_pk, s_pk = donors[(plan.which // 2) % len(donors)]
+            if plan.which % 2:
+                entries[i] = replace(entries[i], s_pk=s_pk)
+            else:
+                entries[i] = replace(entries[i], c_pk=c_pk)
+            what = f"client {victim}'s entry reused a key of another party"
+        elif plan.kind == "replayed-key":
+            old = [
+                e
+                for src, dst, frame in self._old_round()
+                if src == SERVER and _frame_type(frame) == sa.MSG_KEYS
+                for e in sm.Keys.from_bytes(
+                    frame, round_id=rounds.ROUND_ID - 1, max_clients=self.spec.n, signed=True
+                ).entries
+                if e.client == victim
+            ]
+            if not old:
+                return None
+            entries[i] = old[0]
+            what = f"client {victim}'s signed keys replayed from round {rounds.ROUND_ID - 1}"
+        else:
+            rogue = KexPrivateKey.generate(rng=rounds.derive(self.spec.seed, f"rogue/{plan.which}"))
+            entries[i] = replace(entries[i], c_pk=rogue.public_key().to_bytes())
+            what = f"client {victim}'s channel key substituted"
         return replace(
-            pkt,
-            data=replace(keys, entries=tuple(entries)).to_bytes(),
-            forged=f"client {victim}'s channel key substituted",
-            taints=True,
+            pkt, data=replace(keys, entries=tuple(entries)).to_bytes(), forged=what, taints=True
         )
 
     def _forge_signatures(self, plan: Deviation, pkt: _Packet) -> _Packet | None:
@@ -780,6 +846,26 @@ class _SecAggAudit(_RoundMachine):
             sigs[-1] = (v, sig[:-1] + bytes([sig[-1] ^ 1]))
         elif plan.flaw == "repeated":
             sigs = [*sigs, sigs[0]]
+        elif plan.flaw == "forged":  # the server signs the list in a survivor's name
+            listed = [
+                _read_ids(e.request)
+                for e in self.recorder.transcript.answered(sa.MSG_SURVIVORS)
+                if e.client == pkt.dst
+            ]
+            rogue = SigningKey.generate(rng=rounds.derive(self.spec.seed, "rogue-signer"))
+            v, _ = sigs[plan.which % len(sigs)]
+            message = sa._survivors_message(rounds.ROUND_ID, listed[0] if listed else [])
+            sigs = [(w, rogue.sign(message) if w == v else sig) for w, sig in sigs]
+        elif plan.flaw == "replayed":  # the signers' signatures of the previous round
+            old: dict[int, bytes] = {}
+            for src, _, frame in self._old_round():
+                if src == SERVER and _frame_type(frame) == sa.MSG_SIGNATURES:
+                    old.update(
+                        sm.Signatures.from_bytes(
+                            frame, round_id=rounds.ROUND_ID - 1, max_entries=self.spec.n
+                        ).entries
+                    )
+            sigs = [(w, old.get(w, sig)) for w, sig in sigs]
         else:
             sigs = [*sigs, (self.spec.n + 1, sigs[0][1])]
         return replace(
@@ -806,8 +892,12 @@ class _SecAggAudit(_RoundMachine):
         self._deliver(pkt)
 
     def _accepted_forgery(self, pkt: _Packet) -> None:
-        if pkt.forged and _frame_type(pkt.data) == sa.MSG_KEYS and self.spec.active:
+        if not pkt.forged:
+            return
+        if _frame_type(pkt.data) == sa.MSG_KEYS and self.spec.active:
             self._fail(f"client {pkt.dst} accepted a KEYS request with {pkt.forged}")
+        if any(word in pkt.forged for word in _MUST_REFUSE):
+            self._fail(f"client {pkt.dst} accepted a request with {pkt.forged}")
 
 
 class SecAggHbcAudit(_SecAggAudit):

@@ -24,7 +24,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test  # noqa: E402
 
 from secfl.audit import _rounds as rounds  # noqa: E402
-from secfl.audit import fuzz, machines, stats  # noqa: E402
+from secfl.audit import forgery, fuzz, machines, randomness, stats  # noqa: E402
 
 __all__ = ["STEPS", "AuditProperty", "Budget", "Tally", "all_properties", "audit_properties"]
 
@@ -148,6 +148,26 @@ def _masks_cancel(*, sparse: bool) -> Callable[[Budget, Tally], None]:
     return _given(build)
 
 
+def _client_forgery(protocol: str) -> Callable[[Budget, Tally], None]:
+    kinds = forgery.FORGERIES[protocol]
+
+    def build(tally: Tally) -> Callable[[], None]:
+        @given(
+            kind=st.sampled_from(kinds),
+            seed=st.binary(min_size=32, max_size=32),
+            which=st.integers(0, 7),
+            n=st.integers(3, 6),
+            active=st.booleans(),
+        )
+        def client_forgery(kind: str, seed: bytes, which: int, n: int, active: bool) -> None:
+            tally.examples += 1
+            forgery.check_client_forgery(protocol, kind, seed=seed, which=which, n=n, active=active)
+
+        return client_forgery
+
+    return _given(build)
+
+
 def _fixed(
     check: Callable[[int, int], str], *, per_trial: int, cap: int
 ) -> Callable[[Budget, Tally], None]:
@@ -167,7 +187,28 @@ def _rerandomized(trials: int, seed: int) -> str:
     return stats.check_rerandomized(trials=trials, seed=seed)
 
 
+def _fresh(protocol: str) -> Callable[[int, int], str]:
+    return lambda trials, seed: randomness.check_fresh_randomness(
+        protocol, trials=trials, seed=seed
+    )
+
+
+def _dp_noise(trials: int, seed: int) -> str:
+    return randomness.check_dp_noise(trials=trials, seed=seed)
+
+
 _INVARIANTS = "; after every step: view within the spec; ends with the exact sum or a SecflError"
+_FORGERY = (
+    "one client sends a well-formed message with one deliberate flaw ({}): the server "
+    "refuses it without changing phase, then ends the round with the exact sum"
+)
+_FRESH = (
+    "two rounds of one protocol object: nothing random repeats across clients or rounds ({}); "
+    "fixed seeds"
+)
+_SECAGG_FRESH = _FRESH.format(
+    "public keys, AEAD nonces, self-mask seeds, Shamir coefficients, masked zero inputs"
+)
 _FUZZ = (
     "every message type mutated (flips, truncation, lying lengths and counts, other type, "
     "version, round): only SecflError, bounded memory, receiver consistent"
@@ -186,6 +227,12 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 _stateful(machines.PlainAudit),
             ),
             AuditProperty(protocol, "wire-fuzz", _FUZZ, _wire_fuzz(protocol)),
+            AuditProperty(
+                protocol,
+                "client-forgery",
+                _FORGERY.format("an uninvited sender, a second message, another round id"),
+                _client_forgery(protocol),
+            ),
         ]
     if protocol == ProtocolName.SECAGG:
         return [
@@ -207,6 +254,16 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
             AuditProperty(protocol, "wire-fuzz", _FUZZ, _wire_fuzz(protocol)),
             AuditProperty(
                 protocol,
+                "client-forgery",
+                _FORGERY.format(
+                    "an invalid key, a forged or replayed key signature, a misaddressed or missing "
+                    "envelope, a masked input of another round, a consistency signature of "
+                    "another list, a share revealed twice, of the wrong kind, not held, missing"
+                ),
+                _client_forgery(protocol),
+            ),
+            AuditProperty(
+                protocol,
                 "masks-cancel",
                 "self masks rebuilt from the revealed shares alone: sum(y) - sum(PRG(b_u)) = "
                 "sum(x) exactly, and every y_u carries pairwise masks",
@@ -218,6 +275,21 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 "masked all-zero inputs are uniform over Z_2^k (chi-square, bit balance; fixed "
                 f"seeds, p = {stats.P_VALUE:g} per test)",
                 _fixed(_uniform(protocol), per_trial=10, cap=20),
+            ),
+            AuditProperty(
+                protocol,
+                "fresh-randomness",
+                _SECAGG_FRESH,
+                _fixed(_fresh(protocol), per_trial=20, cap=10),
+            ),
+            AuditProperty(
+                protocol,
+                "dp-noise",
+                "distributed DP through the real pipeline (Skellam, discrete Gaussian): each "
+                "client's noise share has at least the variance the accountant assumes, shares "
+                "are uncorrelated; central Gaussian and clipping count noise as promised; fresh "
+                f"rounding coins per client (fixed seeds, p = {stats.P_VALUE:g} per test)",
+                _fixed(_dp_noise, per_trial=20, cap=10),
             ),
         ]
     if protocol == ProtocolName.SECAGG_PLUS:
@@ -244,6 +316,12 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 f"balance; fixed seeds, p = {stats.P_VALUE:g} per test)",
                 _fixed(_uniform(protocol), per_trial=10, cap=20),
             ),
+            AuditProperty(
+                protocol,
+                "fresh-randomness",
+                "sparse graph: " + _SECAGG_FRESH,
+                _fixed(_fresh(protocol), per_trial=20, cap=10),
+            ),
         ]
     if protocol == ProtocolName.PAILLIER:
         return [
@@ -257,10 +335,22 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
             AuditProperty(protocol, "wire-fuzz", _FUZZ, _wire_fuzz(protocol)),
             AuditProperty(
                 protocol,
+                "client-forgery",
+                _FORGERY.format("an uninvited sender, a second input, another round id"),
+                _client_forgery(protocol),
+            ),
+            AuditProperty(
+                protocol,
                 "rerandomized",
                 "ciphertexts of equal plaintexts are all distinct, decrypt equal, low bits "
                 f"uniform (chi-square; fixed seeds, p = {stats.P_VALUE:g})",
                 _fixed(_rerandomized, per_trial=50, cap=4),
+            ),
+            AuditProperty(
+                protocol,
+                "fresh-randomness",
+                _FRESH.format("ciphertexts of equal inputs"),
+                _fixed(_fresh(protocol), per_trial=20, cap=10),
             ),
         ]
     raise ValueError(f"unknown protocol {protocol!r}")

@@ -11,7 +11,7 @@ from tools.mutation.mutants import OPERATORS, SCOPE, apply, enumerate_mutants, m
 
 ROOT = Path(__file__).resolve().parents[2]
 
-_SOURCE = b'''
+_SOURCE = b"""
 class ProtocolAbort(Exception): ...
 class IntegrityError(Exception): ...
 class InvalidArgument(Exception): ...
@@ -32,7 +32,7 @@ def check(v, peers, seen, count, holds, rng, noise, key):
     q = count
     q += noise.sample(rng=rng)
     return seed, child, gaussian(3, stddev=2.0, rng=rng)
-'''
+"""
 
 
 def _by_operator(source: bytes = _SOURCE) -> dict[str, list[str]]:

@@ -101,6 +101,7 @@ class _Packet:
     forged: str | None = None  # what the adversary did to it (None: authentic)
     taints: bool = False  # accepting it voids the exact-sum guarantee
     replay: bool = False  # a message of another round
+    genuine: bytes | None = None  # before the network tampered with an authentic packet
 
     def describe(self) -> str:
         name = message_name(self.data[3]) if len(self.data) >= 4 else "truncated frame"
@@ -340,9 +341,17 @@ class _RoundMachine(RuleBasedStateMachine):
         data = bytearray(pkt.data)
         pos = position % len(data)
         data[pos] ^= 1 << bit
-        self.queue[i] = replace(
-            pkt, data=bytes(data), forged=f"bit {bit} of byte {pos} flipped", taints=True
-        )
+        genuine = pkt.data if pkt.forged is None else pkt.genuine
+        if bytes(data) == genuine:  # flipped back: the authentic packet again
+            self.queue[i] = replace(pkt, data=genuine, forged=None, taints=False, genuine=None)
+        else:
+            self.queue[i] = replace(
+                pkt,
+                data=bytes(data),
+                forged=f"bit {bit} of byte {pos} flipped",
+                taints=True,
+                genuine=genuine,
+            )
         self._log(f"{pkt.describe()}: byte {pos} bit {bit} flipped in flight")
 
     def _may_tamper_with(self, pkt: _Packet) -> bool:

@@ -186,3 +186,88 @@ def check_bounds(kind: str, params: dict[str, Any]) -> str:
             f"{broken}"
         )
     return "accepted"
+
+
+def grid(kind: str) -> list[dict[str, Any]]:
+    """Every configuration of a fixed grid around the bounds of ``kind`` (a few thousand, all
+    cheap to build): :func:`check_bounds` runs them all before the Hypothesis examples."""
+    out: list[dict[str, Any]] = []
+    if kind == "secagg":
+        base = {"bits": 16, "max_dropout": 0.0, "min_survivors": None}
+        for n in [-1, 0, 1, *range(2, 10), shamir.PRIME, shamir.PRIME + 1]:
+            holders = max(n - 1, 1)
+            big = n > 100
+            degrees = [None] if big else [None, -2, 0, 1, 2, 3, 4, max(n - 2, 0), n - 1, n, n + 1]
+            edges = [holders // 2, holders // 2 + 1, 2 * holders // 3 + 1, holders]
+            edges += [shamir.MAX_THRESHOLD, shamir.MAX_THRESHOLD + 1]
+            thresholds = edges if big else list(range(-1, n + 2))
+            for degree in dict.fromkeys(degrees):
+                for t in thresholds:
+                    for active in (False, True):
+                        p = {**base, "n_clients": n, "threshold": t, "degree": degree}
+                        out.append({**p, "active": active})
+        for n in range(3, 8):
+            for active in (False, True):
+                t = 2 * (n - 1) // 3 + 1 if active else (n - 1) // 2 + 1
+                p = {**base, "n_clients": n, "threshold": t, "degree": None, "active": active}
+                out += [{**p, "bits": b} for b in (0, 1, 64, 65)]
+                out += [
+                    {**p, "max_dropout": d} for d in (-0.1, 0.1, 0.2, 0.25, 1 / 3, 0.5, 0.99, 1.0)
+                ]
+                out += [{**p, "min_survivors": m} for m in (0, 1, 2, n - 1, n, n + 1)]
+    elif kind == "paillier":
+        for bits in (0, 1, 8, 16, 63, 64, 65):
+            for vb in (None, 0, 1, 8, 16, 63, 64, 65):
+                for n in (0, 1, 2, 3, 8, 2**20, 2**40, 2**60):
+                    for floor in dict.fromkeys((0, 1, 2, n, n + 1)):
+                        out.append(
+                            {"bits": bits, "value_bits": vb, "n_clients": n, "min_clients": floor}
+                        )
+    elif kind == "packing":
+        for modulus_bits in (2, 64, 65, 130, 1024):
+            for vb in (1, 8, 32, 63, 64):
+                for n in (1, 2, 3, 2**20):
+                    need = (n * ((1 << vb) - 1)).bit_length()
+                    for slot in dict.fromkeys((need - 1, need, need + 1, 64, 65)):
+                        if slot < 1:
+                            continue
+                        fit = (modulus_bits - 1) // slot
+                        for k in dict.fromkeys((1, max(fit, 1), fit + 1)):
+                            out.append(
+                                {
+                                    "modulus_bits": modulus_bits,
+                                    "value_bits": vb,
+                                    "n_clients": n,
+                                    "slot_bits": slot,
+                                    "slots_per_ciphertext": k,
+                                }
+                            )
+    elif kind == "pipeline":
+        for protocol in [*PROTOCOLS, "secagg-v0"]:
+            for active in (False, True):
+                for clip in (1.0, 1e-9, 0.0, -1.0, math.inf, math.nan):
+                    for bits in (MIN_BITS - 1, MIN_BITS, 32, MAX_BITS, MAX_BITS + 1):
+                        p = {"protocol": protocol, "active": active, "clip_bound": clip}
+                        out.append({**p, "bits": bits, "dp": False, "delta": 1e-5, "beta": 0.5})
+                        for delta in (1e-5, 0.0, 1.0, -1e-5):
+                            for beta in (0.0, 0.99, 1.0, -0.1):
+                                out.append(
+                                    {**p, "bits": bits, "dp": True, "delta": delta, "beta": beta}
+                                )
+    else:
+        for q in (0.5, 0.0, 1.0, -0.1):
+            for lr in (0.2, 0.0, -1.0, math.inf, math.nan):
+                for noise in (0.0, 1.0, -1.0, math.inf, math.nan):
+                    for lo in (0.0, 1.0, 2.5, -1.0):
+                        for hi in (math.inf, 2.0, 1.0, 0.5):
+                            out.append(
+                                {
+                                    "initial_bound": 1.0,
+                                    "target_quantile": q,
+                                    "learning_rate": lr,
+                                    "count_noise_stddev": noise,
+                                    "min_bound": lo,
+                                    "max_bound": hi,
+                                }
+                            )
+    return out

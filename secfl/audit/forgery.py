@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from secfl.protocols import secagg as sa
 from secfl.protocols import secagg_messages as sm
 from secfl.protocols.base import AggregationProtocol, ClientSession, ProtocolName
 
-__all__ = ["FORGERIES", "check_client_forgery"]
+__all__ = ["FORGERIES", "REQUEST_FLAWS", "check_client_forgery", "check_request_forgery"]
 
 _COMMON = ("uninvited", "twice")
 FORGERIES: dict[str, tuple[str, ...]] = {
@@ -70,6 +71,18 @@ _SECAGG_PHASE = {
 _ACTIVE_ONLY = ("forged-key-signature", "replayed-key-signature", "forged-consistency")
 _LOW_ORDER_POINT = bytes(32)  # X25519 u = 0: a point of small order
 R = rounds.ROUND_ID
+
+
+def _other_round(which: int) -> int:
+    return R + 1 if which % 2 else R - 1
+
+
+# Requests a client must refuse: one field differs from what the client was configured with.
+REQUEST_FLAWS: dict[str, tuple[str, ...]] = {
+    ProtocolName.PLAIN: ("round", "dim", "bits"),
+    ProtocolName.SECAGG: ("mode", "dim", "bits", "threshold", "degree"),
+    ProtocolName.PAILLIER: ("round", "dim", "bits", "value_bits", "n_clients", "fingerprint"),
+}
 
 
 class _Case:
@@ -206,7 +219,7 @@ def _secagg_forge(forgery: str, spec: rounds.SecAggSpec, which: int) -> tuple[in
 
     def masked(c: int, honest: bytes) -> tuple[int, bytes]:
         msg = sm.MaskedInput.from_bytes(honest, bits=spec.bits, dim=spec.dim)
-        return c, sm.MaskedInput(R + 1, msg.vector, spec.bits).to_bytes()
+        return c, sm.MaskedInput(_other_round(which), msg.vector, spec.bits).to_bytes()
 
     def consistency(c: int, honest: bytes) -> tuple[int, bytes]:
         # c's genuine signature, but on a list without one other survivor
@@ -291,7 +304,8 @@ def check_client_forgery(
 
         def other_round(c: int, h: bytes) -> tuple[int, bytes]:
             size = len(wire.unframe(h)[1]) - 8  # the body after the round id
-            return c, pm.Input(R + 1, pm.Input.from_bytes(h, size=size).ciphertexts).to_bytes()
+            ciphertexts = pm.Input.from_bytes(h, size=size).ciphertexts
+            return c, pm.Input(_other_round(which), ciphertexts).to_bytes()
 
         forge = _common(forgery, n) or _Forge("an input of another round", other_round)
         return case.run(pl.MSG_INPUT, sender, forge)
@@ -300,7 +314,74 @@ def check_client_forgery(
 
     def plain_other_round(c: int, h: bytes) -> tuple[int, bytes]:
         vector = ptm.Input.from_bytes(h, bits=16, dim=4).vector
-        return c, ptm.Input(R + 1, vector, 16).to_bytes()
+        return c, ptm.Input(_other_round(which), vector, 16).to_bytes()
 
     forge = _common(forgery, n) or _Forge("an input of another round", plain_other_round)
     return case.run(None, sender, forge)
+
+
+def check_request_forgery(protocol: str, flaw: str, *, seed: bytes, delta: int) -> str:
+    """A client receives its round's request with ``flaw`` (that field moved by ``delta``,
+    never 0): it must refuse it with a SecflError and then be closed (refuse the genuine
+    request too). The SecAgg request is also sent with a round id of another round."""
+    d = delta if delta else 1
+    n, dim = 4, 4
+    if protocol == ProtocolName.SECAGG:
+        spec = _secagg_spec(seed, n, False)
+        inputs = rounds.random_inputs(rounds.derive(seed, "inputs"), spec.clients, bits=16, dim=dim)
+        proto: AggregationProtocol = rounds.secagg_protocol(
+            spec.config, rounds.derive(seed, "protocol")
+        )
+    elif protocol == ProtocolName.PAILLIER:
+        pspec = rounds.PaillierSpec(n=n, bits=16, value_bits=12, min_clients=2, dim=dim, seed=seed)
+        proto = pl.PaillierProtocol(pspec.config, rng=rounds.derive(seed, "protocol"))
+        inputs = rounds.paillier_inputs(pspec, rounds.derive(seed, "inputs"))
+    else:
+        proto = rounds.plain_protocol(16)
+        inputs = rounds.random_inputs(
+            rounds.derive(seed, "inputs"), range(1, n + 1), bits=16, dim=dim
+        )
+    server = proto.server(round_id=R, client_ids=frozenset(inputs), dim=dim)
+    genuine = server.start()[1]
+    client = proto.client(round_id=R, client_id=1, value=inputs[1])
+    forged = _flawed_request(protocol, genuine, flaw, d)
+    try:
+        client.handle(forged)
+    except SecflError:
+        pass
+    else:
+        raise AssertionError(f"client 1 answered a {protocol} request with another {flaw}")
+    try:
+        client.handle(genuine)
+    except SecflError:
+        return f"refused a request with another {flaw}"
+    raise AssertionError(f"client 1 refused a request with another {flaw}, then answered again")
+
+
+def _flawed_request(protocol: str, genuine: bytes, flaw: str, d: int) -> bytes:
+    if protocol == ProtocolName.SECAGG:
+        req = sm.AdvertiseRequest.from_bytes(genuine, round_id=R)
+        field = {"mode": "mode", "dim": "dim", "bits": "bits"}.get(flaw, flaw)
+        value = getattr(req, field) + d
+        if field == "mode":
+            value = 1 - req.mode
+        return replace(req, **{field: _moved(getattr(req, field), value)}).to_bytes()
+    if protocol == ProtocolName.PAILLIER:
+        preq = pm.Request.from_bytes(genuine)
+        if flaw == "fingerprint":
+            fp = bytearray(preq.fingerprint)
+            fp[abs(d) % len(fp)] ^= 1
+            return replace(preq, fingerprint=bytes(fp)).to_bytes()
+        field = "round_id" if flaw == "round" else flaw
+        changes: dict[str, Any] = {field: _moved(getattr(preq, field), getattr(preq, field) + d)}
+        return replace(preq, **changes).to_bytes()
+    qreq = ptm.Request.from_bytes(genuine)
+    field = "round_id" if flaw == "round" else flaw
+    return replace(
+        qreq, **{field: _moved(getattr(qreq, field), getattr(qreq, field) + d)}
+    ).to_bytes()
+
+
+def _moved(old: int, new: int) -> int:
+    """``new``, kept >= 0 and != ``old`` (a field moved below zero goes above instead)."""
+    return new if new >= 0 and new != old else old + 1

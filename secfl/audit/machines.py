@@ -264,6 +264,7 @@ class _RoundMachine(RuleBasedStateMachine):
             self._log(f"advance after {phase!r}: round aborted ({type(e).__name__}: {e})")
             return
         self._log(f"advance after {phase!r}: {len(out)} requests")
+        self._requests_sent(out)
         if not out:
             self.outcome = "done"
         packets = [_Packet(SERVER, c, req) for c, req in sorted(out.items())]
@@ -272,6 +273,9 @@ class _RoundMachine(RuleBasedStateMachine):
     def _deviate(self, packets: list[_Packet]) -> list[_Packet]:
         """Hook: a deviating server rewrites the requests it just produced."""
         return packets
+
+    def _requests_sent(self, out: dict[int, bytes]) -> None:
+        """Hook: the (honest) server just sent ``out`` (subclasses check its own floors)."""
 
     def _flush(self) -> None:
         budget = 4 * _MAX_QUEUE + 8 * len(self.clients)
@@ -713,6 +717,26 @@ class _SecAggAudit(_RoundMachine):
                 return {u for u, _ in _envelopes(e.request)}
         return set()
 
+    def _requests_sent(self, out: dict[int, bytes]) -> None:
+        # The server enforces the round's floors itself (secagg-v1 section 8): it never goes
+        # on to a phase with fewer clients than the threshold or the survivor floor allows.
+        if not out:
+            return
+        msg_type = _frame_type(next(iter(out.values())))
+        config = self.spec.config
+        floors = {
+            sa.MSG_KEYS: config.threshold + 1,
+            sa.MSG_SHARES: config.threshold + 1,
+            sa.MSG_SURVIVORS: config.survivors_floor,
+            sa.MSG_SIGNATURES: config.survivors_floor,
+        }
+        floor = floors.get(msg_type or -1, 0)
+        if len(out) < floor:
+            self._fail(
+                f"the server went on to {message_name(msg_type or 0)} with "
+                f"{len(out)} clients; the round needs at least {floor}"
+            )
+
     # ---- a deviating server
     def _deviate(self, packets: list[_Packet]) -> list[_Packet]:
         if not packets:
@@ -989,6 +1013,18 @@ class PaillierAudit(_RoundMachine):
 
     def _old_round(self) -> list[tuple[int, int, bytes]]:
         return _old_paillier(replace(self.spec, seed=b""))
+
+    def _requests_sent(self, out: dict[int, bytes]) -> None:
+        # The aggregator enforces min_clients itself (paillier-sum-v1): it never asks the key
+        # holder to decrypt a sum of fewer inputs (the key holder would refuse too).
+        for frame in out.values():
+            if _frame_type(frame) == pl.MSG_ENCRYPTED_SUM:
+                n_summed = pm.EncryptedSum.from_bytes(frame).n_summed
+                if n_summed < self.spec.min_clients:
+                    self._fail(
+                        f"the aggregator asked to decrypt a sum of {n_summed} inputs; "
+                        f"min_clients = {self.spec.min_clients}"
+                    )
 
     @rule(pick=_PICK, byte=st.integers(0, 15))
     @precondition(

@@ -152,6 +152,24 @@ def _masks_cancel(*, sparse: bool) -> Callable[[Budget, Tally], None]:
     return _given(build)
 
 
+def _request_forgery(protocol: str) -> Callable[[Budget, Tally], None]:
+    flaws = forgery.REQUEST_FLAWS[protocol]
+
+    def build(tally: Tally) -> Callable[[], None]:
+        @given(
+            flaw=st.sampled_from(flaws),
+            seed=st.binary(min_size=32, max_size=32),
+            delta=st.sampled_from([-1, 1, -2, 2, 7]),
+        )
+        def request_forgery(flaw: str, seed: bytes, delta: int) -> None:
+            tally.examples += 1
+            forgery.check_request_forgery(protocol, flaw, seed=seed, delta=delta)
+
+        return request_forgery
+
+    return _given(build)
+
+
 def _client_forgery(protocol: str) -> Callable[[Budget, Tally], None]:
     kinds = forgery.FORGERIES[protocol]
 
@@ -237,12 +255,25 @@ def _secagg_params(draw: st.DrawFn) -> dict[str, object]:
 
 @st.composite
 def _paillier_params(draw: st.DrawFn) -> dict[str, object]:
-    return {
-        "bits": draw(st.sampled_from([0, 1, 8, 16, 63, 64, 65])),
-        "value_bits": draw(st.one_of(st.none(), st.sampled_from([0, 1, 8, 16, 60, 63, 64, 65]))),
-        "n_clients": draw(st.one_of(st.integers(0, 8), st.sampled_from([2**20, 2**40]))),
-        "min_clients": draw(st.integers(0, 9)),
+    """A valid configuration, then (usually) one parameter moved to or across a bound."""
+    bits = draw(st.sampled_from([8, 16, 32, 64]))
+    n = draw(st.integers(2, 8))
+    p: dict[str, object] = {
+        "bits": bits,
+        "value_bits": draw(st.one_of(st.none(), st.integers(1, bits))),
+        "n_clients": n,
+        "min_clients": draw(st.integers(1, n)),
     }
+    edge = draw(st.sampled_from(["none", "bits", "value_bits", "min_clients", "n_clients"]))
+    if edge == "bits":
+        p["bits"] = draw(st.sampled_from([0, 1, 64, 65]))
+    elif edge == "value_bits":
+        p["value_bits"] = draw(st.sampled_from([0, 1, bits, bits + 1, 63, 64, 65]))
+    elif edge == "min_clients":
+        p["min_clients"] = draw(st.sampled_from([0, 1, n, n + 1]))
+    elif edge == "n_clients":
+        p["n_clients"] = draw(st.sampled_from([2**20, 2**40, 2**60]))
+    return p
 
 
 @st.composite
@@ -295,6 +326,18 @@ _BOUND_PARAMS = {
 
 
 def _bounds(kinds: Sequence[str]) -> Callable[[Budget, Tally], None]:
+    given_run = _given_bounds(kinds)
+
+    def run(budget: Budget, tally: Tally) -> None:
+        for kind in kinds:  # the fixed grid around every bound, then Hypothesis' examples
+            for params in bounds.grid(kind):
+                bounds.check_bounds(kind, params)
+        given_run(budget, tally)
+
+    return run
+
+
+def _given_bounds(kinds: Sequence[str]) -> Callable[[Budget, Tally], None]:
     def build(tally: Tally) -> Callable[[], None]:
         @given(case=st.one_of([st.tuples(st.just(k), _BOUND_PARAMS[k]) for k in kinds]))
         def parameter_bounds(case: tuple[str, dict[str, object]]) -> None:
@@ -347,6 +390,9 @@ _FRESH = (
 _SECAGG_FRESH = _FRESH.format(
     "public keys, AEAD nonces, self-mask seeds, Shamir coefficients, masked zero inputs"
 )
+_REQUEST = (
+    "a client gets its round's request with one field changed ({}): it refuses, and stays closed"
+)
 _FUZZ = (
     "every message type mutated (flips, truncation, lying lengths and counts, other type, "
     "version, round): only SecflError, bounded memory, receiver consistent"
@@ -370,6 +416,12 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 "client-forgery",
                 _FORGERY.format("an uninvited sender, a second message, another round id"),
                 _client_forgery(protocol),
+            ),
+            AuditProperty(
+                protocol,
+                "request-forgery",
+                _REQUEST.format(", ".join(forgery.REQUEST_FLAWS[protocol])),
+                _request_forgery(protocol),
             ),
         ]
     if protocol == ProtocolName.SECAGG:
@@ -399,6 +451,12 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                     "another list, a share revealed twice, of the wrong kind, not held, missing"
                 ),
                 _client_forgery(protocol),
+            ),
+            AuditProperty(
+                protocol,
+                "request-forgery",
+                _REQUEST.format(", ".join(forgery.REQUEST_FLAWS[protocol])),
+                _request_forgery(protocol),
             ),
             AuditProperty(
                 protocol,
@@ -485,6 +543,12 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 "client-forgery",
                 _FORGERY.format("an uninvited sender, a second input, another round id"),
                 _client_forgery(protocol),
+            ),
+            AuditProperty(
+                protocol,
+                "request-forgery",
+                _REQUEST.format(", ".join(forgery.REQUEST_FLAWS[protocol])),
+                _request_forgery(protocol),
             ),
             AuditProperty(
                 protocol,

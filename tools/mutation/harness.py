@@ -357,7 +357,8 @@ def _select(mutants: list[Mutant], ns: argparse.Namespace) -> list[Mutant]:
 
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.mutation", description=__doc__)
-    parser.add_argument("command", choices=["list", "run"])
+    parser.add_argument("command", choices=["list", "run", "report"])
+    parser.add_argument("results", nargs="*", type=Path, help="report: JSON files of runs")
     parser.add_argument("--oracle", choices=["audit", "tests", "both"], default="both")
     parser.add_argument("--examples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
@@ -379,6 +380,22 @@ def main(argv: Iterable[str] | None = None) -> int:
 
     def log(text: str) -> None:
         print(text, flush=True)
+
+    if ns.command == "report":  # combine the JSON of separate runs (one per oracle)
+        merged: dict[str, dict[str, Outcome]] = {}
+        for path in ns.results:
+            data = json.loads(path.read_text())
+            for oracle, outcomes in data["outcomes"].items():
+                merged[oracle] = {k: Outcome(v[0], v[1], v[2]) for k, v in outcomes.items()}
+        known = [m for m in mutants if all(m.id in r for r in merged.values())]
+        table, scores = summarize(known, merged)
+        print(table)
+        for oracle in merged:
+            s = scores[oracle]
+            print(f"{oracle}: killed {s['killed']} of {s['of']} = {100 * s['score']:.1f}%")
+            for mid in scores[f"{oracle}_survivors"]:
+                print(f"    {oracle} missed: {mid}")
+        return 0
 
     harness = Harness(examples=ns.examples, seed=ns.seed, jobs=ns.jobs, log=log)
     oracles = ["audit", "tests"] if ns.oracle == "both" else [ns.oracle]

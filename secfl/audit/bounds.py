@@ -194,7 +194,15 @@ def grid(kind: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if kind == "secagg":
         base = {"bits": 16, "max_dropout": 0.0, "min_survivors": None}
-        for n in [-1, 0, 1, *range(2, 10), shamir.PRIME, shamir.PRIME + 1]:
+        for n in [
+            -1,
+            0,
+            1,
+            *range(2, 10),
+            2 * shamir.MAX_THRESHOLD,
+            shamir.PRIME,
+            shamir.PRIME + 1,
+        ]:
             holders = max(n - 1, 1)
             big = n > 100
             degrees = [None] if big else [None, -2, 0, 1, 2, 3, 4, max(n - 2, 0), n - 1, n, n + 1]
@@ -209,7 +217,13 @@ def grid(kind: str) -> list[dict[str, Any]]:
         for n in range(3, 8):
             for active in (False, True):
                 t = 2 * (n - 1) // 3 + 1 if active else (n - 1) // 2 + 1
-                p = {**base, "n_clients": n, "threshold": t, "degree": None, "active": active}
+                p = {
+                    **base,
+                    "n_clients": n,
+                    "threshold": t,
+                    "degree": None,
+                    "active": active,
+                }
                 out += [{**p, "bits": b} for b in (0, 1, 64, 65)]
                 out += [
                     {**p, "max_dropout": d} for d in (-0.1, 0.1, 0.2, 0.25, 1 / 3, 0.5, 0.99, 1.0)
@@ -221,7 +235,12 @@ def grid(kind: str) -> list[dict[str, Any]]:
                 for n in (0, 1, 2, 3, 8, 2**20, 2**40, 2**60):
                     for floor in dict.fromkeys((0, 1, 2, n, n + 1)):
                         out.append(
-                            {"bits": bits, "value_bits": vb, "n_clients": n, "min_clients": floor}
+                            {
+                                "bits": bits,
+                                "value_bits": vb,
+                                "n_clients": n,
+                                "min_clients": floor,
+                            }
                         )
     elif kind == "packing":
         for modulus_bits in (2, 64, 65, 130, 1024):
@@ -252,7 +271,13 @@ def grid(kind: str) -> list[dict[str, Any]]:
                         for delta in (1e-5, 0.0, 1.0, -1e-5):
                             for beta in (0.0, 0.99, 1.0, -0.1):
                                 out.append(
-                                    {**p, "bits": bits, "dp": True, "delta": delta, "beta": beta}
+                                    {
+                                        **p,
+                                        "bits": bits,
+                                        "dp": True,
+                                        "delta": delta,
+                                        "beta": beta,
+                                    }
                                 )
     else:
         for q in (0.5, 0.0, 1.0, -0.1):

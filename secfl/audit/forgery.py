@@ -25,15 +25,23 @@ import numpy as np
 from secfl import wire
 from secfl.audit import _rounds as rounds
 from secfl.errors import SecflError
+from secfl.hazmat import paillier as hp
+from secfl.hazmat import shamir
+from secfl.hazmat.kex import KexPrivateKey
 from secfl.hazmat.prg import uint_dtype
 from secfl.protocols import paillier as pl
 from secfl.protocols import paillier_messages as pm
 from secfl.protocols import plaintext_messages as ptm
 from secfl.protocols import secagg as sa
 from secfl.protocols import secagg_messages as sm
-from secfl.protocols.base import AggregationProtocol, ClientSession, ProtocolName
+from secfl.protocols.base import AggregationProtocol, ClientSession, ProtocolName, ServerSession
 
-__all__ = ["FORGERIES", "REQUEST_FLAWS", "check_client_forgery", "check_request_forgery"]
+__all__ = [
+    "FORGERIES",
+    "REQUEST_FLAWS",
+    "check_client_forgery",
+    "check_request_forgery",
+]
 
 _COMMON = ("uninvited", "twice")
 FORGERIES: dict[str, tuple[str, ...]] = {
@@ -51,8 +59,19 @@ FORGERIES: dict[str, tuple[str, ...]] = {
         "wrong-share-kind",
         "share-not-held",
         "missing-share",
+        "corrupted-share",
     ),
-    ProtocolName.PAILLIER: (*_COMMON, "other-round"),
+    ProtocolName.PAILLIER: (
+        *_COMMON,
+        "other-round",
+        "answer-other-round",
+        "answer-twice",
+        "empty-sum",
+        "short-sum",
+        "zero-ciphertext",
+        "ciphertext-out-of-range",
+        "ciphertext-not-unit",
+    ),
 }
 # The phase (the type of the client's message) each flaw is sent in.
 _SECAGG_PHASE = {
@@ -79,9 +98,27 @@ def _other_round(which: int) -> int:
 
 # Requests a client must refuse: one field differs from what the client was configured with.
 REQUEST_FLAWS: dict[str, tuple[str, ...]] = {
-    ProtocolName.PLAIN: ("round", "dim", "bits"),
-    ProtocolName.SECAGG: ("mode", "dim", "bits", "threshold", "degree"),
-    ProtocolName.PAILLIER: ("round", "dim", "bits", "value_bits", "n_clients", "fingerprint"),
+    ProtocolName.PLAIN: ("round", "dim", "bits", "type"),
+    ProtocolName.SECAGG: (
+        "mode",
+        "dim",
+        "bits",
+        "threshold",
+        "degree",
+        "type",
+        "keys-missing-entry",
+        "keys-repeated-entry",
+        "keys-outsider",
+    ),
+    ProtocolName.PAILLIER: (
+        "round",
+        "dim",
+        "bits",
+        "value_bits",
+        "n_clients",
+        "fingerprint",
+        "type",
+    ),
 }
 
 
@@ -95,6 +132,7 @@ class _Case:
             c: protocol.client(round_id=R, client_id=c, value=v) for c, v in inputs.items()
         }
         dim = next(iter(inputs.values())).size
+        self.dim = dim
         self.server = protocol.server(round_id=R, client_ids=frozenset(inputs), dim=dim)
         self.injected = False
 
@@ -128,6 +166,110 @@ class _Case:
                 f"every input (survivors {sorted(result.survivors)})"
             )
         return f"refused {forge.what}"
+
+    def run_answer(self, forgery: str, which: int) -> str:
+        """Paillier: the aggregator gets the key holder's answer of another round, or the
+        answer twice; it must refuse on arrival and end the round with the exact sum."""
+        parties = self.protocol.parties()
+        requests = self.server.start()
+        for c, req in sorted(requests.items()):
+            self.server.receive(c, self.clients[c].handle(req) or b"")
+        ((holder, request),) = self.server.advance().items()
+        answer = parties[holder].handle(request) or b""
+        if forgery == "answer-other-round":
+            msg = pm.DecryptedSum.from_bytes(answer, bits=self.protocol.bits, dim=self.dim)
+            self._refused(holder, replace(msg, round_id=_other_round(which)).to_bytes(), forgery)
+            self.server.receive(holder, answer)
+        else:
+            self.server.receive(holder, answer)
+            self._refused(holder, answer, forgery)
+        self.server.advance()
+        self.injected = True
+        return self._exact(forgery)
+
+    def run_sum(self, forgery: str) -> str:
+        """Paillier: the key holder gets a malformed encrypted sum first (no values, or
+        ciphertexts cut short): it must refuse it without spending the round, so that the
+        genuine request is then decrypted."""
+        parties = self.protocol.parties()
+        requests = self.server.start()
+        for c, req in sorted(requests.items()):
+            self.server.receive(c, self.clients[c].handle(req) or b"")
+        ((holder, request),) = self.server.advance().items()
+        msg = pm.EncryptedSum.from_bytes(request)
+        if forgery == "empty-sum":
+            bad = replace(msg, count=0, ciphertexts=b"")
+        else:
+            bad = replace(msg, ciphertexts=msg.ciphertexts[:-1])
+        try:
+            parties[holder].handle(bad.to_bytes())
+        except SecflError:
+            pass
+        else:
+            raise AssertionError(f"the key holder decrypted a {forgery.replace('-', ' ')}")
+        try:
+            answer = parties[holder].handle(request) or b""
+        except SecflError as e:
+            raise AssertionError(
+                f"after refusing a {forgery.replace('-', ' ')}, the key holder refused the "
+                f"genuine request of the round ({type(e).__name__}: {e})"
+            ) from None
+        self.server.receive(holder, answer)
+        self.server.advance()
+        self.injected = True
+        return self._exact(forgery)
+
+    def run_corrupted_share(self, n: int, t: int, which: int) -> str:
+        """SecAgg: client ``d`` drops out after sharing its keys; the first holder to unmask
+        reveals a corrupted share of d's s^SK. The round must end with the exact sum of the
+        survivors or a SecflError, never with a wrong aggregate."""
+        dropped = which % n + 1
+        holder = min(c for c in self.clients if c != dropped)
+        requests = self.server.start()
+        for _ in range(len(self.protocol.phases) + 2):
+            if not requests:
+                break
+            for c, req in sorted(requests.items()):
+                if c == dropped and req[3] == sa.MSG_SHARES:
+                    continue  # d goes silent after ShareKeys
+                reply = self.clients[c].handle(req)
+                if reply is None:
+                    continue
+                if c == holder and reply[3] == sa.MSG_UNMASK:
+                    reply = self._corrupt(reply, dropped)
+                self.server.receive(c, reply)
+            try:
+                requests = self.server.advance()
+            except SecflError:
+                return "refused to unmask with a corrupted share"
+        result = self.server.result
+        survivors = result.survivors
+        want = rounds.expected_sum(self.inputs, survivors, bits=self.protocol.bits)
+        if not np.array_equal(result.aggregate, want):
+            raise AssertionError(
+                f"a corrupted share of client {dropped}'s s^SK (from client {holder}) made the "
+                f"round end with a wrong aggregate over {sorted(survivors)}"
+            )
+        return "the corrupted share was not used"
+
+    @staticmethod
+    def _corrupt(reply: bytes, owner: int) -> bytes:
+        msg = sm.Unmask.from_bytes(reply, round_id=R, max_entries=1 << 16)
+        entries = []
+        for e in msg.entries:
+            if e.owner == owner:  # one field element moved by 1: still a valid share
+                share = shamir.shares_from_bytes(e.share, 1)
+                share[0, 0] = (int(share[0, 0]) + 1) % shamir.PRIME
+                e = replace(e, share=shamir.shares_to_bytes(share))
+            entries.append(e)
+        return replace(msg, entries=tuple(entries)).to_bytes()
+
+    def _exact(self, what: str) -> str:
+        result = self.server.result
+        want = rounds.expected_sum(self.inputs, self.inputs, bits=self.protocol.bits)
+        if result.survivors != frozenset(self.inputs) or not np.array_equal(result.aggregate, want):
+            raise AssertionError(f"after {what}, the round did not end with the exact sum")
+        return f"refused {what}"
 
     def _inject(self, forge: _Forge, c: int, honest: bytes) -> None:
         self.injected = True
@@ -191,14 +333,20 @@ def _secagg_forge(forgery: str, spec: rounds.SecAggSpec, which: int) -> tuple[in
         elif forgery == "forged-key-signature":  # another identity signs c's keys
             other = ids[c % n + 1]
             msg = replace(
-                msg, signature=other.sign(sa._advertise_message(R, c, msg.c_pk, msg.s_pk))
+                msg,
+                signature=other.sign(sa._advertise_message(R, c, msg.c_pk, msg.s_pk)),
             )
         else:  # c's genuine signature from the previous round, on its keys of that round
             old = rounds.secagg_protocol(spec.config, rounds.derive(spec.seed, "old"))
             zero = np.zeros(spec.dim, dtype=uint_dtype(spec.bits))
             session = old.client(round_id=R - 1, client_id=c, value=zero)
             request = sm.AdvertiseRequest(
-                R - 1, spec.config.threat_model.value, spec.dim, spec.bits, spec.threshold, 0
+                R - 1,
+                spec.config.threat_model.value,
+                spec.dim,
+                spec.bits,
+                spec.threshold,
+                0,
             )
             old_msg = sm.Advertise.from_bytes(
                 session.handle(request.to_bytes()) or b"", round_id=R - 1, signed=True
@@ -276,7 +424,13 @@ def _secagg_spec(seed: bytes, n: int, active: bool) -> rounds.SecAggSpec:
 
 
 def check_client_forgery(
-    protocol: str, forgery: str, *, seed: bytes, which: int = 0, n: int = 4, active: bool = False
+    protocol: str,
+    forgery: str,
+    *,
+    seed: bytes,
+    which: int = 0,
+    n: int = 4,
+    active: bool = False,
 ) -> str:
     """Run one honest round in which client ``which % n + 1`` also sends ``forgery``.
 
@@ -291,13 +445,17 @@ def check_client_forgery(
             rounds.derive(seed, "inputs"), spec.clients, bits=spec.bits, dim=spec.dim
         )
         case = _Case(rounds.secagg_protocol(spec.config, rounds.derive(seed, "protocol")), inputs)
+        if forgery == "corrupted-share":
+            return case.run_corrupted_share(n, spec.threshold, which)
         phase, forge = _secagg_forge(forgery, spec, which)
         return case.run(phase, sender, forge)
     if protocol == ProtocolName.PAILLIER:
         pspec = rounds.PaillierSpec(n=n, bits=16, value_bits=12, min_clients=2, dim=3, seed=seed)
         config = pspec.config
         proto = pl.PaillierProtocol(
-            config, key_holder=rounds.paillier_holder(config), rng=rounds.derive(seed, "protocol")
+            config,
+            key_holder=rounds.paillier_holder(config),
+            rng=rounds.derive(seed, "protocol"),
         )
         inputs = rounds.paillier_inputs(pspec, rounds.derive(seed, "inputs"))
         case = _Case(proto, inputs)
@@ -307,6 +465,22 @@ def check_client_forgery(
             ciphertexts = pm.Input.from_bytes(h, size=size).ciphertexts
             return c, pm.Input(_other_round(which), ciphertexts).to_bytes()
 
+        if forgery.startswith("answer-"):
+            return case.run_answer(forgery, which)
+        if forgery.endswith("-sum"):
+            return case.run_sum(forgery)
+
+        def bad_ciphertext(c: int, h: bytes) -> tuple[int, bytes]:
+            size = len(wire.unframe(h)[1]) - 8
+            raw = pm.Input.from_bytes(h, size=size).ciphertexts
+            nn = int(config.public_key.n)
+            value = {"zero-ciphertext": 0, "ciphertext-out-of-range": nn * nn + 1}.get(forgery, nn)
+            width = hp.ciphertext_bytes(config.public_key)
+            first = value.to_bytes(width, "big") if value < 1 << (8 * width) else b"\xff" * width
+            return c, pm.Input(R, first + raw[width:]).to_bytes()
+
+        if "ciphertext" in forgery:
+            return case.run(pl.MSG_INPUT, sender, _Forge(forgery.replace("-", " "), bad_ciphertext))
         forge = _common(forgery, n) or _Forge("an input of another round", other_round)
         return case.run(pl.MSG_INPUT, sender, forge)
     inputs = rounds.random_inputs(rounds.derive(seed, "inputs"), range(1, n + 1), bits=16, dim=4)
@@ -344,6 +518,9 @@ def check_request_forgery(protocol: str, flaw: str, *, seed: bytes, delta: int) 
     server = proto.server(round_id=R, client_ids=frozenset(inputs), dim=dim)
     genuine = server.start()[1]
     client = proto.client(round_id=R, client_id=1, value=inputs[1])
+    if flaw.startswith("keys-"):  # a KEYS request: advertise honestly first
+        assert protocol == ProtocolName.SECAGG
+        return _keys_forgery(proto, server, client, inputs, genuine, flaw, seed)
     forged = _flawed_request(protocol, genuine, flaw, d)
     try:
         client.handle(forged)
@@ -359,6 +536,8 @@ def check_request_forgery(protocol: str, flaw: str, *, seed: bytes, delta: int) 
 
 
 def _flawed_request(protocol: str, genuine: bytes, flaw: str, d: int) -> bytes:
+    if flaw == "type":  # the same body under the next (or previous) message type
+        return genuine[:3] + bytes([(genuine[3] + (1 if d > 0 else -1)) % 256]) + genuine[4:]
     if protocol == ProtocolName.SECAGG:
         req = sm.AdvertiseRequest.from_bytes(genuine, round_id=R)
         field = {"mode": "mode", "dim": "dim", "bits": "bits"}.get(flaw, flaw)
@@ -385,3 +564,51 @@ def _flawed_request(protocol: str, genuine: bytes, flaw: str, d: int) -> bytes:
 def _moved(old: int, new: int) -> int:
     """``new``, kept >= 0 and != ``old`` (a field moved below zero goes above instead)."""
     return new if new >= 0 and new != old else old + 1
+
+
+def _keys_forgery(
+    proto: AggregationProtocol,
+    server: ServerSession,
+    client: ClientSession,
+    inputs: dict[int, np.ndarray],
+    request: bytes,
+    flaw: str,
+    seed: bytes,
+) -> str:
+    """Client 1 gets a KEYS request with one entry missing, one entry repeated in place of
+    another, or (active mode) an extra member outside the registry: it must refuse."""
+    active = flaw == "keys-outsider"
+    if active:  # the same round in the active mode
+        spec = _secagg_spec(seed, len(inputs), True)
+        proto = rounds.secagg_protocol(spec.config, rounds.derive(seed, "protocol"))
+        server = proto.server(round_id=R, client_ids=frozenset(inputs), dim=4)
+        request = server.start()[1]
+        client = proto.client(round_id=R, client_id=1, value=inputs[1])
+    others = {
+        c: proto.client(round_id=R, client_id=c, value=v) for c, v in inputs.items() if c != 1
+    }
+    server.receive(1, client.handle(request) or b"")
+    for c, session in others.items():
+        server.receive(c, session.handle(request) or b"")
+    genuine = server.advance()[1]
+    n = len(inputs)
+    keys = sm.Keys.from_bytes(genuine, round_id=R, max_clients=n, signed=active)
+    entries = list(keys.entries)
+    members = keys.members
+    if flaw == "keys-missing-entry":
+        entries.pop()
+    elif flaw == "keys-repeated-entry":
+        entries[-1] = entries[0]
+    else:  # the last neighbour replaced by a client outside the registry
+        outsider, gone = n + 1, entries[-1].client
+        members = tuple(sorted({*members} - {gone} | {outsider}))
+        rogue = rounds.derive(seed, "outsider")
+        c_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()
+        s_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()
+        entries[-1] = sm.KeyEntry(outsider, c_pk, s_pk, bytes(64))
+    forged = replace(keys, members=members, entries=tuple(entries)).to_bytes()
+    try:
+        client.handle(forged)
+    except SecflError:
+        return f"refused a KEYS request ({flaw})"
+    raise AssertionError(f"client 1 answered a KEYS request with a flaw: {flaw}")

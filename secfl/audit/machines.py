@@ -228,6 +228,8 @@ class _RoundMachine(RuleBasedStateMachine):
                     )
                 return
             self._log(f"{pkt.describe()}: accepted")
+            if before in (Phase.DONE, Phase.ABORTED):
+                self._fail(f"the server accepted {pkt.describe()} after the round ended")
             if pkt.replay:
                 self._fail(
                     f"the server accepted a message replayed from round {rounds.ROUND_ID - 1}"
@@ -538,7 +540,10 @@ class PlainAudit(_RoundMachine):
         self.faults = faults
         self.spec = spec
         inputs = rounds.random_inputs(
-            rounds.derive(spec.seed, "inputs"), range(1, spec.n + 1), bits=spec.bits, dim=spec.dim
+            rounds.derive(spec.seed, "inputs"),
+            range(1, spec.n + 1),
+            bits=spec.bits,
+            dim=spec.dim,
         )
         self._start(rounds.plain_protocol(spec.bits), inputs)
 
@@ -667,7 +672,12 @@ def deviations(*, active: bool) -> st.SearchStrategy[Deviation]:
         common += [
             st.builds(Deviation, st.just("substitute-key"), _PICK),
             st.builds(Deviation, st.just("replayed-key"), _PICK),
-            st.builds(Deviation, st.just("forged-signatures"), _PICK, st.sampled_from(_SIG_FLAWS)),
+            st.builds(
+                Deviation,
+                st.just("forged-signatures"),
+                _PICK,
+                st.sampled_from(_SIG_FLAWS),
+            ),
         ]
     return st.one_of(common)
 
@@ -690,7 +700,10 @@ class _SecAggAudit(_RoundMachine):
         self.faults = faults
         self.armed = list(plan) if spec.adversarial else []
         inputs = rounds.random_inputs(
-            rounds.derive(spec.seed, "inputs"), spec.clients, bits=spec.bits, dim=spec.dim
+            rounds.derive(spec.seed, "inputs"),
+            spec.clients,
+            bits=spec.bits,
+            dim=spec.dim,
         )
         protocol = rounds.secagg_protocol(spec.config, rounds.derive(spec.seed, "protocol"))
         self._start(protocol, inputs, coalition=spec.coalition)
@@ -764,7 +777,9 @@ class _SecAggAudit(_RoundMachine):
             other = sorted(set(listed) ^ {toggles[plan.which % len(toggles)]})
             # A different well-formed list: within what the spec says stays private.
             return replace(
-                pkt, data=_survivors_frame(other), forged=f"split view {other}, others {listed}"
+                pkt,
+                data=_survivors_frame(other),
+                forged=f"split view {other}, others {listed}",
             )
         if plan.kind == "forged-list":
             members = self._members(v)
@@ -825,7 +840,10 @@ class _SecAggAudit(_RoundMachine):
 
     def _substitute_key(self, plan: Deviation, pkt: _Packet) -> _Packet | None:
         keys = sm.Keys.from_bytes(
-            pkt.data, round_id=rounds.ROUND_ID, max_clients=self.spec.n, signed=self.spec.active
+            pkt.data,
+            round_id=rounds.ROUND_ID,
+            max_clients=self.spec.n,
+            signed=self.spec.active,
         )
         if not keys.entries:
             return None
@@ -852,7 +870,10 @@ class _SecAggAudit(_RoundMachine):
                 for src, dst, frame in self._old_round()
                 if src == SERVER and _frame_type(frame) == sa.MSG_KEYS
                 for e in sm.Keys.from_bytes(
-                    frame, round_id=rounds.ROUND_ID - 1, max_clients=self.spec.n, signed=True
+                    frame,
+                    round_id=rounds.ROUND_ID - 1,
+                    max_clients=self.spec.n,
+                    signed=True,
                 ).entries
                 if e.client == victim
             ]
@@ -865,7 +886,10 @@ class _SecAggAudit(_RoundMachine):
             entries[i] = replace(entries[i], c_pk=rogue.public_key().to_bytes())
             what = f"client {victim}'s channel key substituted"
         return replace(
-            pkt, data=replace(keys, entries=tuple(entries)).to_bytes(), forged=what, taints=True
+            pkt,
+            data=replace(keys, entries=tuple(entries)).to_bytes(),
+            forged=what,
+            taints=True,
         )
 
     def _forge_signatures(self, plan: Deviation, pkt: _Packet) -> _Packet | None:

@@ -33,6 +33,7 @@ from secfl.audit.transcript import ShareKind, Transcript, TranscriptRecorder
 from secfl.dp.accounting import Neighboring
 from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper
 from secfl.dp.mechanisms import GaussianMechanism, Placement
+from secfl.errors import EncodingOverflow
 from secfl.hazmat import aead, shamir
 from secfl.hazmat.kex import KexPrivateKey
 from secfl.hazmat.prg import uint_dtype
@@ -144,7 +145,9 @@ def check_fresh_randomness(protocol: str, *, trials: int = 1, seed: int = 0) -> 
             pconfig = spec.config
             n, t = pconfig.n_clients, 0
             proto = pl.PaillierProtocol(
-                pconfig, key_holder=rounds.paillier_holder(pconfig), rng=rounds.derive(s, "p")
+                pconfig,
+                key_holder=rounds.paillier_holder(pconfig),
+                rng=rounds.derive(s, "p"),
             )
         else:
             if protocol == ProtocolName.SECAGG_PLUS:
@@ -247,8 +250,23 @@ def check_dp_noise(*, trials: int = 1, seed: int = 0, dim: int = 1024, n: int = 
         for c in range(1, n):
             tests += 1
             failures += _correlated(
-                noises[0], noises[c], f"trial {i} ({mech.value}), shares of clients 1 and {c + 1}"
+                noises[0],
+                noises[c],
+                f"trial {i} ({mech.value}), shares of clients 1 and {c + 1}",
             )
+        # a plan that cannot fit the ring is refused, never built half-way
+        tests += 1
+        try:
+            Pipeline(
+                PipelineConfig(protocol=ProtocolName.SECAGG, clip_bound=1.0, bits=8, dp=dp),
+                n_clients=1000,
+                dim=dim,
+                rng=rounds.derive(s, "too-small"),
+            )
+        except EncodingOverflow:
+            pass
+        else:
+            failures.append(f"trial {i}: distributed DP over 1000 clients fit in 8 bits")
         # central Gaussian, and the adaptive clipper's count noise
         gauss = GaussianMechanism(noise_multiplier=1.5, clip_bound=0.5, placement=Placement.CENTRAL)
         g = gauss.add_noise(np.zeros(dim), rng=rounds.derive(s, "gaussian"))

@@ -34,7 +34,9 @@ CACHE = ROOT / ".mutation-cache"
 
 # Tests per mutated module: the unit tests of the module, its known-answer vectors, and the
 # property and state-machine tests that drive it. HYPOTHESIS_PROFILE=ci (deterministic).
+_AUDIT_CHECKS = "tests/properties/test_audit_checks.py"
 _PROTOCOL_TESTS = (
+    _AUDIT_CHECKS,
     "tests/unit/test_secagg.py",
     "tests/unit/test_paillier_protocol.py",
     "tests/unit/test_plaintext.py",
@@ -42,6 +44,7 @@ _PROTOCOL_TESTS = (
     "tests/kat/test_paillier_vectors.py",
 )
 _SECAGG = (
+    _AUDIT_CHECKS,
     "tests/unit/test_secagg.py",
     "tests/unit/test_graphs.py",
     "tests/kat/test_secagg_vectors.py",
@@ -51,6 +54,7 @@ _SECAGG = (
     "tests/unit/test_audit_detects_breakage.py",
 )
 _PAILLIER = (
+    _AUDIT_CHECKS,
     "tests/unit/test_paillier_protocol.py",
     "tests/unit/test_hazmat_paillier.py",
     "tests/kat/test_paillier_vectors.py",
@@ -59,6 +63,7 @@ _PAILLIER = (
     "tests/properties/test_wire_fuzz.py",
 )
 _DP = (
+    _AUDIT_CHECKS,
     "tests/unit/test_dp_mechanisms.py",
     "tests/unit/test_dp_clipping.py",
     "tests/unit/test_dp_rotation.py",
@@ -74,14 +79,16 @@ TESTS: dict[str, tuple[str, ...]] = {
     "secfl/protocols/paillier.py": _PAILLIER,
     "secfl/protocols/paillier_messages.py": _PAILLIER,
     "secfl/protocols/plaintext.py": (
+        _AUDIT_CHECKS,
         "tests/unit/test_plaintext.py",
         "tests/stateful/test_audit_machines.py",
         "tests/properties/test_wire_fuzz.py",
     ),
-    "secfl/protocols/plaintext_messages.py": ("tests/unit/test_plaintext.py",),
+    "secfl/protocols/plaintext_messages.py": (_AUDIT_CHECKS, "tests/unit/test_plaintext.py"),
     "secfl/protocols/secagg.py": _SECAGG,
     "secfl/protocols/secagg_messages.py": _SECAGG,
     "secfl/pipeline.py": (
+        _AUDIT_CHECKS,
         "tests/unit/test_pipeline.py",
         "tests/unit/test_audit_privacy.py",
         "tests/unit/test_fl_round.py",
@@ -91,17 +98,17 @@ TESTS: dict[str, tuple[str, ...]] = {
     "secfl/dp/rotation.py": _DP,
     "secfl/dp/_exact.py": _DP,
     "secfl/dp/_poisson.py": _DP,
-    "secfl/hazmat/aead.py": ("tests/unit/test_hazmat_aead.py", *_SECAGG[:3]),
-    "secfl/hazmat/kex.py": ("tests/unit/test_hazmat_kex.py", *_SECAGG[:3]),
+    "secfl/hazmat/aead.py": ("tests/unit/test_hazmat_aead.py", *_SECAGG[:4]),
+    "secfl/hazmat/kex.py": ("tests/unit/test_hazmat_kex.py", *_SECAGG[:4]),
     "secfl/hazmat/paillier.py": _PAILLIER,
     "secfl/hazmat/prg.py": (
         "tests/unit/test_prg_rng.py",
         "tests/kat/test_vectors.py",
-        *_SECAGG[:3],
+        *_SECAGG[:4],
     ),
-    "secfl/hazmat/rng.py": ("tests/unit/test_prg_rng.py", "tests/kat/test_vectors.py", *_DP[:3]),
-    "secfl/hazmat/shamir.py": ("tests/unit/test_hazmat_shamir.py", *_SECAGG[:3]),
-    "secfl/hazmat/sign.py": ("tests/unit/test_hazmat_sign.py", *_SECAGG[:3]),
+    "secfl/hazmat/rng.py": ("tests/unit/test_prg_rng.py", "tests/kat/test_vectors.py", *_DP[:4]),
+    "secfl/hazmat/shamir.py": ("tests/unit/test_hazmat_shamir.py", *_SECAGG[:4]),
+    "secfl/hazmat/sign.py": ("tests/unit/test_hazmat_sign.py", *_SECAGG[:4]),
 }
 
 # Audit protocols to try first for a module (order only: a killed mutant fails sooner).

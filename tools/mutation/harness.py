@@ -334,7 +334,7 @@ def summarize(
                 c["tests"] += t.killed
                 c["tests_missed"] += (not t.killed) and not eq
             if a is not None and t is not None:
-                c["only_tests"] += t.killed and not a.killed
+                c["only_tests"] += t.killed and not a.killed and not eq
                 c["survived"] += not a.killed and not t.killed and not eq
         totals.update(c)
         rows.append((path.removeprefix("secfl/"), c))

@@ -597,8 +597,11 @@ def _keys_forgery(
     members = keys.members
     if flaw == "keys-missing-entry":
         entries.pop()
-    elif flaw == "keys-repeated-entry":
-        entries[-1] = entries[0]
+    elif flaw == "keys-repeated-entry":  # the first neighbour again, with a fresh key pair
+        rogue = rounds.derive(seed, "repeated")
+        c_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()
+        s_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()
+        entries[-1] = replace(entries[0], c_pk=c_pk, s_pk=s_pk)
     else:  # the last neighbour replaced by a client outside the registry
         outsider, gone = n + 1, entries[-1].client
         members = tuple(sorted({*members} - {gone} | {outsider}))

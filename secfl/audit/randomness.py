@@ -39,7 +39,7 @@ from secfl.hazmat.kex import KexPrivateKey
 from secfl.hazmat.prg import uint_dtype
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey
-from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig
+from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig, build_protocol
 from secfl.protocols import paillier as pl
 from secfl.protocols import secagg as sa
 from secfl.protocols import secagg_messages as sm
@@ -151,12 +151,22 @@ def check_fresh_randomness(protocol: str, *, trials: int = 1, seed: int = 0) -> 
             )
         else:
             if protocol == ProtocolName.SECAGG_PLUS:
-                config = sa.SecAggConfig(bits=16, threshold=3, n_clients=8, degree=4)
+                # through the recipe layer, as deployed: Pipeline -> build_protocol
+                pipe = Pipeline(
+                    PipelineConfig(protocol=ProtocolName.SECAGG_PLUS, clip_bound=1.0, bits=16),
+                    n_clients=8,
+                    dim=16,
+                    rng=rounds.derive(s, "pipeline"),
+                )
+                built = build_protocol(pipe, rng=rounds.derive(s, "p"))
+                assert isinstance(built, sa.SecAggProtocol)
+                config = built.config
+                proto = built
             else:
                 config = sa.SecAggConfig(bits=16, threshold=3, n_clients=5)
+                proto = rounds.secagg_protocol(config, rounds.derive(s, "p"))
             n, t = config.n_clients, config.threshold
-            proto = rounds.secagg_protocol(config, rounds.derive(s, "p"))
-        zeros = {c: np.zeros(16, dtype=uint_dtype(16)) for c in range(1, n + 1)}
+        zeros = {c: np.zeros(16, dtype=uint_dtype(proto.bits)) for c in range(1, n + 1)}
         for r in (rounds.ROUND_ID, rounds.ROUND_ID + 1):
             recorder = TranscriptRecorder()
             report = simulate_round(recorder.wrap(proto), zeros, round_id=r)

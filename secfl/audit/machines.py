@@ -58,6 +58,7 @@ from secfl.audit.transcript import (  # noqa: E402
 )
 from secfl.errors import SecflError  # noqa: E402
 from secfl.hazmat.kex import KexPrivateKey  # noqa: E402
+from secfl.hazmat.sign import SigningKey  # noqa: E402
 from secfl.protocols import paillier as pl  # noqa: E402
 from secfl.protocols import paillier_messages as pm  # noqa: E402
 from secfl.protocols import secagg as sa  # noqa: E402
@@ -100,6 +101,7 @@ class _Packet:
     forged: str | None = None  # what the adversary did to it (None: authentic)
     taints: bool = False  # accepting it voids the exact-sum guarantee
     replay: bool = False  # a message of another round
+    genuine: bytes | None = None  # before the network tampered with an authentic packet
 
     def describe(self) -> str:
         name = message_name(self.data[3]) if len(self.data) >= 4 else "truncated frame"
@@ -149,8 +151,10 @@ class _RoundMachine(RuleBasedStateMachine):
         self.faults = 0  # how many more network faults and crashes may happen
         self.lies = 0  # how many more times a deviating server may deviate
         self.armed: list[Deviation] = []
+        self._batch: list[_Packet] = []
         self._checked = (-1, -1, -1)  # transcript size at the last check_view
         self.tainted = False
+        self.disturbed = False  # a fault, crash, replay or deviation happened
         self.outcome: str | None = None  # "done" or "aborted: <error>"
         self.log: list[str] = []
         self.steps = 0  # deliveries and advances
@@ -210,6 +214,7 @@ class _RoundMachine(RuleBasedStateMachine):
 
     def _deliver(self, pkt: _Packet) -> None:
         self.steps += 1
+        self.disturbed |= pkt.forged is not None
         if pkt.dst == SERVER:
             before = self.server.phase
             try:
@@ -223,6 +228,8 @@ class _RoundMachine(RuleBasedStateMachine):
                     )
                 return
             self._log(f"{pkt.describe()}: accepted")
+            if before in (Phase.DONE, Phase.ABORTED):
+                self._fail(f"the server accepted {pkt.describe()} after the round ended")
             if pkt.replay:
                 self._fail(
                     f"the server accepted a message replayed from round {rounds.ROUND_ID - 1}"
@@ -259,6 +266,7 @@ class _RoundMachine(RuleBasedStateMachine):
             self._log(f"advance after {phase!r}: round aborted ({type(e).__name__}: {e})")
             return
         self._log(f"advance after {phase!r}: {len(out)} requests")
+        self._requests_sent(out)
         if not out:
             self.outcome = "done"
         packets = [_Packet(SERVER, c, req) for c, req in sorted(out.items())]
@@ -267,6 +275,9 @@ class _RoundMachine(RuleBasedStateMachine):
     def _deviate(self, packets: list[_Packet]) -> list[_Packet]:
         """Hook: a deviating server rewrites the requests it just produced."""
         return packets
+
+    def _requests_sent(self, out: dict[int, bytes]) -> None:
+        """Hook: the (honest) server just sent ``out`` (subclasses check its own floors)."""
 
     def _flush(self) -> None:
         budget = 4 * _MAX_QUEUE + 8 * len(self.clients)
@@ -310,6 +321,7 @@ class _RoundMachine(RuleBasedStateMachine):
     @_tracked
     def lose(self, pick: int) -> None:
         self.faults -= 1
+        self.disturbed = True
         pkt = self.queue.pop(self._pick(pick))
         self._log(f"{pkt.describe()}: lost by the network")
 
@@ -319,6 +331,7 @@ class _RoundMachine(RuleBasedStateMachine):
     def duplicate(self, pick: int) -> None:
         pkt = self.queue[self._pick(pick)]
         self.queue.append(pkt)
+        self.disturbed = True
         self._log(f"{pkt.describe()}: duplicated")
 
     @rule(pick=_PICK, position=st.integers(0, 1 << 20), bit=st.integers(0, 7))
@@ -330,12 +343,21 @@ class _RoundMachine(RuleBasedStateMachine):
         pkt = self.queue[i]
         if not self._may_tamper_with(pkt):
             return
+        self.disturbed = True
         data = bytearray(pkt.data)
         pos = position % len(data)
         data[pos] ^= 1 << bit
-        self.queue[i] = replace(
-            pkt, data=bytes(data), forged=f"bit {bit} of byte {pos} flipped", taints=True
-        )
+        genuine = pkt.data if pkt.forged is None else pkt.genuine
+        if bytes(data) == genuine:  # flipped back: the authentic packet again
+            self.queue[i] = replace(pkt, data=genuine, forged=None, taints=False, genuine=None)
+        else:
+            self.queue[i] = replace(
+                pkt,
+                data=bytes(data),
+                forged=f"bit {bit} of byte {pos} flipped",
+                taints=True,
+                genuine=genuine,
+            )
         self._log(f"{pkt.describe()}: byte {pos} bit {bit} flipped in flight")
 
     def _may_tamper_with(self, pkt: _Packet) -> bool:
@@ -350,6 +372,7 @@ class _RoundMachine(RuleBasedStateMachine):
         alive = sorted(set(self.clients) - self.crashed)
         if not alive:
             return
+        self.disturbed = True
         c = alive[which % len(alive)]
         self.crashed.add(c)
         self._log(f"client {c} crashes in its phase {self.clients[c].phase!r}")
@@ -362,6 +385,7 @@ class _RoundMachine(RuleBasedStateMachine):
         arrives late (a fault, when anything is)."""
         if self.queue:
             self.faults -= 1
+            self.disturbed = True
         self._advance()
 
     @rule(pick=_PICK, to=_PICK)
@@ -378,6 +402,7 @@ class _RoundMachine(RuleBasedStateMachine):
             c = sorted(self.clients)[to % len(self.clients)]
             pkt = _Packet(SERVER, c, data, forged="replayed from the previous round")
         pkt = replace(pkt, replay=True, taints=True)
+        self.disturbed = True
         self._log(f"adversary replays {pkt.describe()}")
         self._deliver(pkt)
 
@@ -407,6 +432,7 @@ class _RoundMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         if not self.ready or not self._clean:
             return
+        # Teardown is a good network: its deadlines cut nothing off (nothing is in flight).
         for _ in range(len(self.protocol.phases) + 3):
             self._flush()
             if self.outcome is not None:
@@ -420,6 +446,13 @@ class _RoundMachine(RuleBasedStateMachine):
             self._fail("the round did not end after delivering everything and advancing each phase")
         self._flush()  # stale packets after the end must be refused cleanly
         self._check_view()
+        if self.outcome != "done" and not self.disturbed:
+            # Liveness: a protection that refuses honest rounds is no protection at all (and
+            # a check that always fires hides every other check behind it).
+            self._fail(
+                f"an honest round (no fault, crash, replay or deviation) did not finish: "
+                f"{self.outcome}"
+            )
         self._check_outcome()
 
     def _check_outcome(self) -> None:
@@ -507,7 +540,10 @@ class PlainAudit(_RoundMachine):
         self.faults = faults
         self.spec = spec
         inputs = rounds.random_inputs(
-            rounds.derive(spec.seed, "inputs"), range(1, spec.n + 1), bits=spec.bits, dim=spec.dim
+            rounds.derive(spec.seed, "inputs"),
+            range(1, spec.n + 1),
+            bits=spec.bits,
+            dim=spec.dim,
         )
         self._start(rounds.plain_protocol(spec.bits), inputs)
 
@@ -599,8 +635,13 @@ class Deviation:
     ``forged-list`` (one client gets a survivor list its rules make it refuse: ``flaw``),
     ``withhold-envelope`` (one client's SHARES lacks one owner's envelope),
     ``substitute-key`` (active: a neighbour's key in one KEYS request is the server's own),
-    ``forged-signatures`` (active: one client's SIGNATURES is ``flaw``\\ ed).
-    ``which`` picks the client and the entry.
+    ``reused-key`` (a neighbour's entry in one KEYS request reuses a public key of another
+    neighbour or of the receiver itself), ``replayed-key`` (active: a neighbour's signed entry
+    from the previous round), ``misrouted-envelope`` (one client's SHARES carries, under a
+    neighbour's name, the envelope that neighbour addressed to someone else),
+    ``forged-signatures`` (active: one client's SIGNATURES is ``flaw``\\ ed: too few, garbled,
+    repeated, an outsider's, forged with the server's own key, or replayed from the previous
+    round). ``which`` picks the client and the entry.
     """
 
     kind: str
@@ -609,14 +650,19 @@ class Deviation:
 
 
 _LIST_FLAWS = ("omit-self", "too-short", "outsider", "unsorted", "no-shares")
-_SIG_FLAWS = ("too-few", "garbled", "repeated", "outsider")
+_SIG_FLAWS = ("too-few", "garbled", "repeated", "outsider", "forged", "replayed")
 _TARGETS = {
     "split-view": sa.MSG_SURVIVORS,
     "forged-list": sa.MSG_SURVIVORS,
     "withhold-envelope": sa.MSG_SHARES,
+    "misrouted-envelope": sa.MSG_SHARES,
+    "reused-key": sa.MSG_KEYS,
     "substitute-key": sa.MSG_KEYS,
+    "replayed-key": sa.MSG_KEYS,
     "forged-signatures": sa.MSG_SIGNATURES,
 }
+# Forgeries an honest client must refuse whatever its mode: answering one fails the audit.
+_MUST_REFUSE = ("reused", "replayed from round", "misrouted")
 
 
 def deviations(*, active: bool) -> st.SearchStrategy[Deviation]:
@@ -625,11 +671,19 @@ def deviations(*, active: bool) -> st.SearchStrategy[Deviation]:
         st.builds(Deviation, st.just("split-view"), _PICK),
         st.builds(Deviation, st.just("forged-list"), _PICK, st.sampled_from(_LIST_FLAWS)),
         st.builds(Deviation, st.just("withhold-envelope"), _PICK),
+        st.builds(Deviation, st.just("misrouted-envelope"), _PICK),
+        st.builds(Deviation, st.just("reused-key"), _PICK),
     ]
     if active:
         common += [
             st.builds(Deviation, st.just("substitute-key"), _PICK),
-            st.builds(Deviation, st.just("forged-signatures"), _PICK, st.sampled_from(_SIG_FLAWS)),
+            st.builds(Deviation, st.just("replayed-key"), _PICK),
+            st.builds(
+                Deviation,
+                st.just("forged-signatures"),
+                _PICK,
+                st.sampled_from(_SIG_FLAWS),
+            ),
         ]
     return st.one_of(common)
 
@@ -652,7 +706,10 @@ class _SecAggAudit(_RoundMachine):
         self.faults = faults
         self.armed = list(plan) if spec.adversarial else []
         inputs = rounds.random_inputs(
-            rounds.derive(spec.seed, "inputs"), spec.clients, bits=spec.bits, dim=spec.dim
+            rounds.derive(spec.seed, "inputs"),
+            spec.clients,
+            bits=spec.bits,
+            dim=spec.dim,
         )
         protocol = rounds.secagg_protocol(spec.config, rounds.derive(spec.seed, "protocol"))
         self._start(protocol, inputs, coalition=spec.coalition)
@@ -685,11 +742,32 @@ class _SecAggAudit(_RoundMachine):
                 return {u for u, _ in _envelopes(e.request)}
         return set()
 
+    def _requests_sent(self, out: dict[int, bytes]) -> None:
+        # The server enforces the round's floors itself (secagg-v1 section 8): it never goes
+        # on to a phase with fewer clients than the threshold or the survivor floor allows.
+        if not out:
+            return
+        msg_type = _frame_type(next(iter(out.values())))
+        config = self.spec.config
+        floors = {
+            sa.MSG_KEYS: config.threshold + 1,
+            sa.MSG_SHARES: config.threshold + 1,
+            sa.MSG_SURVIVORS: config.survivors_floor,
+            sa.MSG_SIGNATURES: config.survivors_floor,
+        }
+        floor = floors.get(msg_type or -1, 0)
+        if len(out) < floor:
+            self._fail(
+                f"the server went on to {message_name(msg_type or 0)} with "
+                f"{len(out)} clients; the round needs at least {floor}"
+            )
+
     # ---- a deviating server
     def _deviate(self, packets: list[_Packet]) -> list[_Packet]:
         if not packets:
             return packets
         msg_type = _frame_type(packets[0].data)
+        self._batch = list(packets)  # what the server sent to everyone (misrouted envelopes)
         for plan in [p for p in self.armed if _TARGETS[p.kind] == msg_type]:
             self.armed.remove(plan)
             for k in range(len(packets)):  # the first client, from `which` on, it applies to
@@ -746,25 +824,84 @@ class _SecAggAudit(_RoundMachine):
                 forged=f"client {gone}'s envelope withheld",
                 taints=True,
             )
-        if plan.kind == "substitute-key":
+        if plan.kind == "misrouted-envelope":
+            return self._misroute(plan, pkt)
+        if plan.kind in ("substitute-key", "reused-key", "replayed-key"):
             return self._substitute_key(plan, pkt)
         return self._forge_signatures(plan, pkt)
 
+    def _misroute(self, plan: Deviation, pkt: _Packet) -> _Packet | None:
+        v = pkt.dst
+        mine = _envelopes(pkt.data)
+        if not mine:
+            return None
+        i = plan.which % len(mine)
+        u = mine[i][0]
+        for other in self._batch:  # u's envelope to another client w
+            if other.dst == v:
+                continue
+            theirs = dict(_envelopes(other.data))
+            if u in theirs:
+                mine[i] = (u, theirs[u])
+                return replace(
+                    pkt,
+                    data=sm.Shares(rounds.ROUND_ID, tuple(mine)).to_bytes(),
+                    forged=f"misrouted envelope: client {u}'s envelope to client {other.dst}",
+                    taints=True,
+                )
+        return None
+
     def _substitute_key(self, plan: Deviation, pkt: _Packet) -> _Packet | None:
         keys = sm.Keys.from_bytes(
-            pkt.data, round_id=rounds.ROUND_ID, max_clients=self.spec.n, signed=True
+            pkt.data,
+            round_id=rounds.ROUND_ID,
+            max_clients=self.spec.n,
+            signed=self.spec.active,
         )
         if not keys.entries:
             return None
         i = plan.which % len(keys.entries)
         victim = keys.entries[i].client
-        rogue = KexPrivateKey.generate(rng=rounds.derive(self.spec.seed, f"rogue/{plan.which}"))
         entries = list(keys.entries)
-        entries[i] = replace(entries[i], c_pk=rogue.public_key().to_bytes())
+        if plan.kind == "reused-key":
+            own = [
+                sm.Advertise.from_bytes(f, round_id=rounds.ROUND_ID, signed=self.spec.active)
+                for c, f in self.recorder.transcript.emitted(sa.MSG_ADVERTISE)
+                if c == pkt.dst
+            ]
+            donors = [(e.c_pk, e.s_pk) for e in entries if e.client != victim]
+            donors += [(a.c_pk, a.s_pk) for a in own[:1]]
+            c_pk, s_pk = donors[(plan.which // 2) % len(donors)]
+            if plan.which % 2:
+                entries[i] = replace(entries[i], s_pk=s_pk)
+            else:
+                entries[i] = replace(entries[i], c_pk=c_pk)
+            what = f"client {victim}'s entry reused a key of another party"
+        elif plan.kind == "replayed-key":
+            old = [
+                e
+                for src, dst, frame in self._old_round()
+                if src == SERVER and _frame_type(frame) == sa.MSG_KEYS
+                for e in sm.Keys.from_bytes(
+                    frame,
+                    round_id=rounds.ROUND_ID - 1,
+                    max_clients=self.spec.n,
+                    signed=True,
+                ).entries
+                if e.client == victim
+            ]
+            if not old:
+                return None
+            entries[i] = old[0]
+            what = f"client {victim}'s signed keys replayed from round {rounds.ROUND_ID - 1}"
+        else:
+            rogue = KexPrivateKey.generate(rng=rounds.derive(self.spec.seed, f"rogue/{plan.which}"))
+            entries[i] = replace(entries[i], c_pk=rogue.public_key().to_bytes())
+            what = f"client {victim}'s channel key substituted"
         return replace(
             pkt,
             data=replace(keys, entries=tuple(entries)).to_bytes(),
-            forged=f"client {victim}'s channel key substituted",
+            forged=what,
             taints=True,
         )
 
@@ -779,6 +916,26 @@ class _SecAggAudit(_RoundMachine):
             sigs[-1] = (v, sig[:-1] + bytes([sig[-1] ^ 1]))
         elif plan.flaw == "repeated":
             sigs = [*sigs, sigs[0]]
+        elif plan.flaw == "forged":  # the server signs the list in a survivor's name
+            listed = [
+                sorted({*_read_survivors(e.request)[1], pkt.dst})
+                for e in self.recorder.transcript.answered(sa.MSG_SURVIVORS)
+                if e.client == pkt.dst
+            ]
+            rogue = SigningKey.generate(rng=rounds.derive(self.spec.seed, "rogue-signer"))
+            v, _ = sigs[plan.which % len(sigs)]
+            message = sa._survivors_message(rounds.ROUND_ID, listed[0] if listed else [])
+            sigs = [(w, rogue.sign(message) if w == v else sig) for w, sig in sigs]
+        elif plan.flaw == "replayed":  # the signers' signatures of the previous round
+            old: dict[int, bytes] = {}
+            for src, _, frame in self._old_round():
+                if src == SERVER and _frame_type(frame) == sa.MSG_SIGNATURES:
+                    old.update(
+                        sm.Signatures.from_bytes(
+                            frame, round_id=rounds.ROUND_ID - 1, max_entries=self.spec.n
+                        ).entries
+                    )
+            sigs = [(w, old.get(w, sig)) for w, sig in sigs]
         else:
             sigs = [*sigs, (self.spec.n + 1, sigs[0][1])]
         return replace(
@@ -805,8 +962,12 @@ class _SecAggAudit(_RoundMachine):
         self._deliver(pkt)
 
     def _accepted_forgery(self, pkt: _Packet) -> None:
-        if pkt.forged and _frame_type(pkt.data) == sa.MSG_KEYS and self.spec.active:
+        if not pkt.forged:
+            return
+        if _frame_type(pkt.data) == sa.MSG_KEYS and self.spec.active:
             self._fail(f"client {pkt.dst} accepted a KEYS request with {pkt.forged}")
+        if any(word in pkt.forged for word in _MUST_REFUSE):
+            self._fail(f"client {pkt.dst} accepted a request with {pkt.forged}")
 
 
 class SecAggHbcAudit(_SecAggAudit):
@@ -890,6 +1051,18 @@ class PaillierAudit(_RoundMachine):
     def _old_round(self) -> list[tuple[int, int, bytes]]:
         return _old_paillier(replace(self.spec, seed=b""))
 
+    def _requests_sent(self, out: dict[int, bytes]) -> None:
+        # The aggregator enforces min_clients itself (paillier-sum-v1): it never asks the key
+        # holder to decrypt a sum of fewer inputs (the key holder would refuse too).
+        for frame in out.values():
+            if _frame_type(frame) == pl.MSG_ENCRYPTED_SUM:
+                n_summed = pm.EncryptedSum.from_bytes(frame).n_summed
+                if n_summed < self.spec.min_clients:
+                    self._fail(
+                        f"the aggregator asked to decrypt a sum of {n_summed} inputs; "
+                        f"min_clients = {self.spec.min_clients}"
+                    )
+
     @rule(pick=_PICK, byte=st.integers(0, 15))
     @precondition(
         lambda self: (
@@ -925,6 +1098,7 @@ class PaillierAudit(_RoundMachine):
     @_tracked
     def decrypt_again(self) -> None:
         """Ask the key holder to decrypt an already decrypted round once more."""
+        self.disturbed = True
         request = self.recorder.transcript.decryptions[0].request
         try:
             self.decrypt(request)
@@ -938,6 +1112,7 @@ class PaillierAudit(_RoundMachine):
     @_tracked
     def decrypt_one_input(self, which: int) -> None:
         """Ask the key holder to decrypt one client's ciphertext as a 'sum of 1'."""
+        self.disturbed = True
         sent = self.recorder.transcript.emitted(pl.MSG_INPUT)
         c, frame = sent[which % len(sent)]
         size = len(wire.unframe(frame)[1]) - 8  # all of the body after the round id

@@ -9,11 +9,13 @@ PEP 678 notes). :mod:`secfl.audit.runner` turns that into a report; ``tests/stat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
 from secfl.audit._hypothesis import require_hypothesis
+from secfl.encoding import MAX_BITS, MIN_BITS
 from secfl.protocols.base import ProtocolName
 
 require_hypothesis()
@@ -24,7 +26,9 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test  # noqa: E402
 
 from secfl.audit import _rounds as rounds  # noqa: E402
-from secfl.audit import fuzz, machines, stats  # noqa: E402
+from secfl.audit import bounds, forgery, fuzz, machines, randomness, stats  # noqa: E402
+from secfl.hazmat import shamir  # noqa: E402
+from secfl.protocols.base import PROTOCOLS  # noqa: E402
 
 __all__ = ["STEPS", "AuditProperty", "Budget", "Tally", "all_properties", "audit_properties"]
 
@@ -148,6 +152,203 @@ def _masks_cancel(*, sparse: bool) -> Callable[[Budget, Tally], None]:
     return _given(build)
 
 
+def _request_forgery(protocol: str) -> Callable[[Budget, Tally], None]:
+    flaws = forgery.REQUEST_FLAWS[protocol]
+
+    def build(tally: Tally) -> Callable[[], None]:
+        @given(
+            flaw=st.sampled_from(flaws),
+            seed=st.binary(min_size=32, max_size=32),
+            delta=st.sampled_from([-1, 1, -2, 2, 7]),
+        )
+        def request_forgery(flaw: str, seed: bytes, delta: int) -> None:
+            tally.examples += 1
+            forgery.check_request_forgery(protocol, flaw, seed=seed, delta=delta)
+
+        return request_forgery
+
+    return _given(build)
+
+
+def _client_forgery(protocol: str) -> Callable[[Budget, Tally], None]:
+    kinds = forgery.FORGERIES[protocol]
+
+    def build(tally: Tally) -> Callable[[], None]:
+        @given(
+            kind=st.sampled_from(kinds),
+            seed=st.binary(min_size=32, max_size=32),
+            which=st.integers(0, 7),
+            n=st.integers(3, 6),
+            active=st.booleans(),
+        )
+        def client_forgery(kind: str, seed: bytes, which: int, n: int, active: bool) -> None:
+            tally.examples += 1
+            forgery.check_client_forgery(protocol, kind, seed=seed, which=which, n=n, active=active)
+
+        return client_forgery
+
+    return _given(build)
+
+
+_SECAGG_EDGES = (
+    "none",
+    "threshold-below-bound",
+    "threshold-above-holders",
+    "threshold-zero",
+    "bits",
+    "too-few-clients",
+    "dropout",
+    "min-survivors",
+    "degree",
+    "active-sparse",
+    "shamir-field",
+)
+
+
+@st.composite
+def _secagg_params(draw: st.DrawFn) -> dict[str, object]:
+    """A configuration at its bounds: the least valid one for a drawn mode and size, then
+    (usually) one parameter moved to or across one of its bounds."""
+    n = draw(st.integers(2, 12))
+    active = draw(st.booleans())
+    degree = None if active or n < 5 else draw(st.sampled_from([None, 2, 4, n - 1]))
+    holders = n - 1 if degree is None or degree >= n - 1 else degree
+    bound = 2 * holders // 3 + 1 if active else holders // 2 + 1
+    p: dict[str, object] = {
+        "n_clients": n,
+        "threshold": draw(st.integers(bound, holders)),
+        "degree": degree,
+        "bits": 16,
+        "active": active,
+        "max_dropout": 0.0,
+        "min_survivors": None,
+    }
+    edge = draw(st.sampled_from(_SECAGG_EDGES))
+    if edge == "threshold-below-bound":
+        p["threshold"] = bound - 1
+    elif edge == "threshold-above-holders":
+        p["threshold"] = holders + 1
+    elif edge == "threshold-zero":
+        p["threshold"] = draw(st.integers(-1, 1))
+    elif edge == "bits":
+        p["bits"] = draw(st.sampled_from([0, 1, 64, 65]))
+    elif edge == "too-few-clients":
+        p["n_clients"] = draw(st.integers(-1, 2))
+    elif edge == "dropout":
+        p["max_dropout"] = draw(st.sampled_from([-0.1, 0.1, 0.2, 1 / 3, 0.5, 0.99, 1.0]))
+    elif edge == "min-survivors":
+        p["min_survivors"] = draw(st.sampled_from([0, 1, 2, n, n + 1]))
+    elif edge == "degree":
+        p["degree"] = draw(st.sampled_from([-2, 0, 1, 2, 3, 4, n - 1, n, n + 1]))
+    elif edge == "active-sparse":
+        p["active"], p["degree"] = True, 2
+        p["n_clients"] = max(n, 5)
+    elif edge == "shamir-field":
+        big = shamir.PRIME + draw(st.integers(-1, 1))
+        p["n_clients"] = big
+        p["degree"] = None
+        p["threshold"] = draw(
+            st.sampled_from([shamir.MAX_THRESHOLD, shamir.MAX_THRESHOLD + 1, big - 1])
+        )
+    return p
+
+
+@st.composite
+def _paillier_params(draw: st.DrawFn) -> dict[str, object]:
+    """A valid configuration, then (usually) one parameter moved to or across a bound."""
+    bits = draw(st.sampled_from([8, 16, 32, 64]))
+    n = draw(st.integers(2, 8))
+    p: dict[str, object] = {
+        "bits": bits,
+        "value_bits": draw(st.one_of(st.none(), st.integers(1, bits))),
+        "n_clients": n,
+        "min_clients": draw(st.integers(1, n)),
+    }
+    edge = draw(st.sampled_from(["none", "bits", "value_bits", "min_clients", "n_clients"]))
+    if edge == "bits":
+        p["bits"] = draw(st.sampled_from([0, 1, 64, 65]))
+    elif edge == "value_bits":
+        p["value_bits"] = draw(st.sampled_from([0, 1, bits, bits + 1, 63, 64, 65]))
+    elif edge == "min_clients":
+        p["min_clients"] = draw(st.sampled_from([0, 1, n, n + 1]))
+    elif edge == "n_clients":
+        p["n_clients"] = draw(st.sampled_from([2**20, 2**40, 2**60]))
+    return p
+
+
+@st.composite
+def _packing_params(draw: st.DrawFn) -> dict[str, object]:
+    value_bits = draw(st.integers(1, 64))
+    n = draw(st.one_of(st.integers(1, 9), st.integers(1, 2**40)))
+    need = (n * ((1 << value_bits) - 1)).bit_length()
+    slot = draw(st.one_of(st.sampled_from([need - 1, need, need + 1, 64, 65]), st.integers(1, 70)))
+    modulus_bits = draw(st.integers(2, 400))
+    fit = (modulus_bits - 1) // max(slot, 1)
+    return {
+        "modulus_bits": modulus_bits,
+        "value_bits": value_bits,
+        "n_clients": n,
+        "slot_bits": max(slot, 1),
+        "slots_per_ciphertext": draw(
+            st.one_of(st.sampled_from([max(fit, 1), fit + 1]), st.integers(1, 20))
+        ),
+    }
+
+
+_PIPELINE_PARAMS = st.fixed_dictionaries(
+    {
+        "protocol": st.sampled_from([*PROTOCOLS, "secagg-v0"]),
+        "active": st.booleans(),
+        "clip_bound": st.sampled_from([1.0, 1e-9, 0.0, -1.0, math.inf, math.nan]),
+        "bits": st.sampled_from([MIN_BITS - 1, MIN_BITS, 32, MAX_BITS, MAX_BITS + 1]),
+        "dp": st.booleans(),
+        "delta": st.sampled_from([1e-5, 0.5, 0.0, 1.0, -1e-5]),
+        "beta": st.sampled_from([0.0, 0.5, 0.99, 1.0, -0.1]),
+    }
+)
+_CLIP_PARAMS = st.fixed_dictionaries(
+    {
+        "initial_bound": st.sampled_from([0.5, 1.0, 2.0]),
+        "target_quantile": st.sampled_from([0.5, 0.9, 0.0, 1.0, -0.1]),
+        "learning_rate": st.sampled_from([0.2, 1e-9, 0.0, -1.0, math.inf, math.nan]),
+        "count_noise_stddev": st.sampled_from([0.0, 1.0, -1.0, math.inf, math.nan]),
+        "min_bound": st.sampled_from([0.0, 0.5, 1.0, 2.5, -1.0]),
+        "max_bound": st.sampled_from([math.inf, 2.0, 1.0, 0.5]),
+    }
+)
+_BOUND_PARAMS = {
+    "secagg": _secagg_params(),
+    "paillier": _paillier_params(),
+    "packing": _packing_params(),
+    "pipeline": _PIPELINE_PARAMS,
+    "adaptive-clip": _CLIP_PARAMS,
+}
+
+
+def _bounds(kinds: Sequence[str]) -> Callable[[Budget, Tally], None]:
+    given_run = _given_bounds(kinds)
+
+    def run(budget: Budget, tally: Tally) -> None:
+        for kind in kinds:  # the fixed grid around every bound, then Hypothesis' examples
+            for params in bounds.grid(kind):
+                bounds.check_bounds(kind, params)
+        given_run(budget, tally)
+
+    return run
+
+
+def _given_bounds(kinds: Sequence[str]) -> Callable[[Budget, Tally], None]:
+    def build(tally: Tally) -> Callable[[], None]:
+        @given(case=st.one_of([st.tuples(st.just(k), _BOUND_PARAMS[k]) for k in kinds]))
+        def parameter_bounds(case: tuple[str, dict[str, object]]) -> None:
+            tally.examples += 1
+            bounds.check_bounds(*case)
+
+        return parameter_bounds
+
+    return _given(build)
+
+
 def _fixed(
     check: Callable[[int, int], str], *, per_trial: int, cap: int
 ) -> Callable[[Budget, Tally], None]:
@@ -167,7 +368,31 @@ def _rerandomized(trials: int, seed: int) -> str:
     return stats.check_rerandomized(trials=trials, seed=seed)
 
 
+def _fresh(protocol: str) -> Callable[[int, int], str]:
+    return lambda trials, seed: randomness.check_fresh_randomness(
+        protocol, trials=trials, seed=seed
+    )
+
+
+def _dp_noise(trials: int, seed: int) -> str:
+    return randomness.check_dp_noise(trials=trials, seed=seed)
+
+
 _INVARIANTS = "; after every step: view within the spec; ends with the exact sum or a SecflError"
+_FORGERY = (
+    "one client sends a well-formed message with one deliberate flaw ({}): the server "
+    "refuses it without changing phase, then ends the round with the exact sum"
+)
+_FRESH = (
+    "two rounds of one protocol object: nothing random repeats across clients or rounds ({}); "
+    "fixed seeds"
+)
+_SECAGG_FRESH = _FRESH.format(
+    "public keys, AEAD nonces, self-mask seeds, Shamir coefficients, masked zero inputs"
+)
+_REQUEST = (
+    "a client gets its round's request with one field changed ({}): it refuses, and stays closed"
+)
 _FUZZ = (
     "every message type mutated (flips, truncation, lying lengths and counts, other type, "
     "version, round): only SecflError, bounded memory, receiver consistent"
@@ -186,6 +411,18 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 _stateful(machines.PlainAudit),
             ),
             AuditProperty(protocol, "wire-fuzz", _FUZZ, _wire_fuzz(protocol)),
+            AuditProperty(
+                protocol,
+                "client-forgery",
+                _FORGERY.format("an uninvited sender, a second message, another round id"),
+                _client_forgery(protocol),
+            ),
+            AuditProperty(
+                protocol,
+                "request-forgery",
+                _REQUEST.format(", ".join(forgery.REQUEST_FLAWS[protocol])),
+                _request_forgery(protocol),
+            ),
         ]
     if protocol == ProtocolName.SECAGG:
         return [
@@ -207,6 +444,22 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
             AuditProperty(protocol, "wire-fuzz", _FUZZ, _wire_fuzz(protocol)),
             AuditProperty(
                 protocol,
+                "client-forgery",
+                _FORGERY.format(
+                    "an invalid key, a forged or replayed key signature, a misaddressed or missing "
+                    "envelope, a masked input of another round, a consistency signature of "
+                    "another list, a share revealed twice, of the wrong kind, not held, missing"
+                ),
+                _client_forgery(protocol),
+            ),
+            AuditProperty(
+                protocol,
+                "request-forgery",
+                _REQUEST.format(", ".join(forgery.REQUEST_FLAWS[protocol])),
+                _request_forgery(protocol),
+            ),
+            AuditProperty(
+                protocol,
                 "masks-cancel",
                 "self masks rebuilt from the revealed shares alone: sum(y) - sum(PRG(b_u)) = "
                 "sum(x) exactly, and every y_u carries pairwise masks",
@@ -218,6 +471,30 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 "masked all-zero inputs are uniform over Z_2^k (chi-square, bit balance; fixed "
                 f"seeds, p = {stats.P_VALUE:g} per test)",
                 _fixed(_uniform(protocol), per_trial=10, cap=20),
+            ),
+            AuditProperty(
+                protocol,
+                "fresh-randomness",
+                _SECAGG_FRESH,
+                _fixed(_fresh(protocol), per_trial=20, cap=10),
+            ),
+            AuditProperty(
+                protocol,
+                "parameter-bounds",
+                "SecAggConfig, PipelineConfig (distributed DP) and AdaptiveClipConfig are accepted "
+                "exactly within the bounds of secagg-v1 and distributed-dp-v1 (thresholds above "
+                "1/2 or 2/3 of the holders, no DP without secure aggregation, ...), refused with "
+                "InvalidArgument otherwise",
+                _bounds(["secagg", "pipeline", "adaptive-clip"]),
+            ),
+            AuditProperty(
+                protocol,
+                "dp-noise",
+                "distributed DP through the real pipeline (Skellam, discrete Gaussian): each "
+                "client's noise share has at least the variance the accountant assumes, shares "
+                "are uncorrelated; central Gaussian and clipping count noise as promised; fresh "
+                f"rounding coins per client (fixed seeds, p = {stats.P_VALUE:g} per test)",
+                _fixed(_dp_noise, per_trial=20, cap=10),
             ),
         ]
     if protocol == ProtocolName.SECAGG_PLUS:
@@ -244,6 +521,12 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 f"balance; fixed seeds, p = {stats.P_VALUE:g} per test)",
                 _fixed(_uniform(protocol), per_trial=10, cap=20),
             ),
+            AuditProperty(
+                protocol,
+                "fresh-randomness",
+                "sparse graph: " + _SECAGG_FRESH,
+                _fixed(_fresh(protocol), per_trial=20, cap=10),
+            ),
         ]
     if protocol == ProtocolName.PAILLIER:
         return [
@@ -257,10 +540,36 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
             AuditProperty(protocol, "wire-fuzz", _FUZZ, _wire_fuzz(protocol)),
             AuditProperty(
                 protocol,
+                "client-forgery",
+                _FORGERY.format("an uninvited sender, a second input, another round id"),
+                _client_forgery(protocol),
+            ),
+            AuditProperty(
+                protocol,
+                "request-forgery",
+                _REQUEST.format(", ".join(forgery.REQUEST_FLAWS[protocol])),
+                _request_forgery(protocol),
+            ),
+            AuditProperty(
+                protocol,
                 "rerandomized",
                 "ciphertexts of equal plaintexts are all distinct, decrypt equal, low bits "
                 f"uniform (chi-square; fixed seeds, p = {stats.P_VALUE:g})",
                 _fixed(_rerandomized, per_trial=50, cap=4),
+            ),
+            AuditProperty(
+                protocol,
+                "parameter-bounds",
+                "PaillierConfig and PackingLayout are accepted exactly when a slot holds the sum "
+                "of n values without carry and the slots fit the plaintext (paillier-sum-v1), "
+                "refused with InvalidArgument or EncodingOverflow otherwise",
+                _bounds(["paillier", "packing"]),
+            ),
+            AuditProperty(
+                protocol,
+                "fresh-randomness",
+                _FRESH.format("ciphertexts of equal inputs"),
+                _fixed(_fresh(protocol), per_trial=20, cap=10),
             ),
         ]
     raise ValueError(f"unknown protocol {protocol!r}")

@@ -342,6 +342,11 @@ class PaillierServer(ServerSession):
             require_phase(self._phase, DECRYPT, "the key holder's answer")
             if self._decrypted is not None:
                 raise ProtocolAbort("the key holder already answered this round")
+            # Checked on arrival, not only at the deadline: a stored replay of an older
+            # round's answer would otherwise shut out the genuine one.
+            answer = m.DecryptedSum.from_bytes(data, bits=self.config.bits, dim=self._dim)
+            if answer.round_id != self.round_id:
+                raise ProtocolAbort(f"key holder answered for round {answer.round_id}")
             self._decrypted = data
             return
         require_phase(self._phase, INPUT, "an input message")

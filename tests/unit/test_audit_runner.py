@@ -14,7 +14,12 @@ def test_plain_audit_report_shape():
     assert data["passed"] is True
     assert list(data["protocols"]) == ["plain"]
     props = data["protocols"]["plain"]["properties"]
-    assert [p["name"] for p in props] == ["schedule", "wire-fuzz"]
+    assert [p["name"] for p in props] == [
+        "schedule",
+        "wire-fuzz",
+        "client-forgery",
+        "request-forgery",
+    ]
     for p in props:
         assert {"name", "examples", "passed", "counterexample"} <= set(p)
         assert p["examples"] >= 5

@@ -1,0 +1,616 @@
+"""Forged client messages: the server must refuse each one and stay where it was.
+
+The state machines keep every client honest (a coalition only *pools* its view), so the
+server's own checks of what clients send -- who may send, how often, to whom envelopes are
+addressed, whether a share is revealed twice or of the wrong kind, whether a signature is
+genuine and of this round -- are only reached by the wire fuzzer's random damage. Here one
+client (``which``) sends a well-formed message with one deliberate flaw (``forgery``), in the
+phase the flaw belongs to, during an otherwise honest round:
+
+* the server refuses it with a :class:`~secfl.errors.SecflError` and does not change phase;
+* the client's genuine message is then accepted, and the round ends with the exact sum of
+  every input (the forgery left no trace in the server's state).
+
+:func:`check_client_forgery` runs one case; :data:`FORGERIES` lists the flaws per protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from secfl import wire
+from secfl.audit import _rounds as rounds
+from secfl.errors import SecflError
+from secfl.hazmat import paillier as hp
+from secfl.hazmat import shamir
+from secfl.hazmat.kex import KexPrivateKey
+from secfl.hazmat.prg import uint_dtype
+from secfl.protocols import paillier as pl
+from secfl.protocols import paillier_messages as pm
+from secfl.protocols import plaintext_messages as ptm
+from secfl.protocols import secagg as sa
+from secfl.protocols import secagg_messages as sm
+from secfl.protocols.base import AggregationProtocol, ClientSession, ProtocolName, ServerSession
+
+__all__ = [
+    "FORGERIES",
+    "REQUEST_FLAWS",
+    "check_client_forgery",
+    "check_request_forgery",
+]
+
+_COMMON = ("uninvited", "twice")
+FORGERIES: dict[str, tuple[str, ...]] = {
+    ProtocolName.PLAIN: (*_COMMON, "other-round"),
+    ProtocolName.SECAGG: (
+        *_COMMON,
+        "invalid-key",
+        "forged-key-signature",
+        "replayed-key-signature",
+        "misaddressed-envelope",
+        "missing-envelope",
+        "masked-other-round",
+        "forged-consistency",
+        "share-revealed-twice",
+        "wrong-share-kind",
+        "share-not-held",
+        "missing-share",
+        "corrupted-share",
+    ),
+    ProtocolName.PAILLIER: (
+        *_COMMON,
+        "other-round",
+        "answer-other-round",
+        "answer-twice",
+        "empty-sum",
+        "short-sum",
+        "zero-ciphertext",
+        "ciphertext-out-of-range",
+        "ciphertext-not-unit",
+    ),
+}
+# The phase (the type of the client's message) each flaw is sent in.
+_SECAGG_PHASE = {
+    "invalid-key": sa.MSG_ADVERTISE,
+    "forged-key-signature": sa.MSG_ADVERTISE,
+    "replayed-key-signature": sa.MSG_ADVERTISE,
+    "misaddressed-envelope": sa.MSG_SHARE_KEYS,
+    "missing-envelope": sa.MSG_SHARE_KEYS,
+    "masked-other-round": sa.MSG_MASKED_INPUT,
+    "forged-consistency": sa.MSG_CONSISTENCY,
+    "share-revealed-twice": sa.MSG_UNMASK,
+    "wrong-share-kind": sa.MSG_UNMASK,
+    "share-not-held": sa.MSG_UNMASK,
+    "missing-share": sa.MSG_UNMASK,
+}
+_ACTIVE_ONLY = ("forged-key-signature", "replayed-key-signature", "forged-consistency")
+_LOW_ORDER_POINT = bytes(32)  # X25519 u = 0: a point of small order
+R = rounds.ROUND_ID
+
+
+def _other_round(which: int) -> int:
+    return R + 1 if which % 2 else R - 1
+
+
+# Requests a client must refuse: one field differs from what the client was configured with.
+REQUEST_FLAWS: dict[str, tuple[str, ...]] = {
+    ProtocolName.PLAIN: ("round", "dim", "bits", "type"),
+    ProtocolName.SECAGG: (
+        "mode",
+        "dim",
+        "bits",
+        "threshold",
+        "degree",
+        "type",
+        "keys-missing-entry",
+        "keys-repeated-entry",
+        "keys-outsider",
+    ),
+    ProtocolName.PAILLIER: (
+        "round",
+        "dim",
+        "bits",
+        "value_bits",
+        "n_clients",
+        "fingerprint",
+        "type",
+    ),
+}
+
+
+class _Case:
+    """One honest round, driven phase by phase, with one forged message injected."""
+
+    def __init__(self, protocol: AggregationProtocol, inputs: dict[int, np.ndarray]) -> None:
+        self.protocol = protocol
+        self.inputs = inputs
+        self.clients: dict[int, ClientSession] = {
+            c: protocol.client(round_id=R, client_id=c, value=v) for c, v in inputs.items()
+        }
+        dim = next(iter(inputs.values())).size
+        self.dim = dim
+        self.server = protocol.server(round_id=R, client_ids=frozenset(inputs), dim=dim)
+        self.injected = False
+
+    def run(self, phase_of: int | None, sender: int, forge: _Forge) -> str:
+        """``phase_of``: the message type to forge (``None``: the first client message)."""
+        parties = self.protocol.parties()
+        requests = self.server.start()
+        for _ in range(len(self.protocol.phases) + 2):
+            if not requests:
+                break
+            replies: list[tuple[int, bytes]] = []
+            for c, req in sorted(requests.items()):
+                reply = (parties[c] if c in parties else self.clients[c]).handle(req)
+                if reply is not None:
+                    replies.append((c, reply))
+            for c, reply in replies:
+                target = not self.injected and c == sender and c in self.clients
+                if target and (phase_of is None or reply[3] == phase_of):
+                    self._inject(forge, c, reply)
+                self.server.receive(c, reply)
+                if target and self.injected and forge.after:
+                    self._refused(c, reply, "the same message a second time")
+            requests = self.server.advance()
+        if not self.injected:
+            return "no such message in this configuration"
+        result = self.server.result
+        want = rounds.expected_sum(self.inputs, self.inputs, bits=self.protocol.bits)
+        if result.survivors != frozenset(self.inputs) or not np.array_equal(result.aggregate, want):
+            raise AssertionError(
+                f"after refusing {forge.what}, the round did not end with the exact sum of "
+                f"every input (survivors {sorted(result.survivors)})"
+            )
+        return f"refused {forge.what}"
+
+    def run_answer(self, forgery: str, which: int) -> str:
+        """Paillier: the aggregator gets the key holder's answer of another round, or the
+        answer twice; it must refuse on arrival and end the round with the exact sum."""
+        parties = self.protocol.parties()
+        requests = self.server.start()
+        for c, req in sorted(requests.items()):
+            self.server.receive(c, self.clients[c].handle(req) or b"")
+        ((holder, request),) = self.server.advance().items()
+        answer = parties[holder].handle(request) or b""
+        if forgery == "answer-other-round":
+            msg = pm.DecryptedSum.from_bytes(answer, bits=self.protocol.bits, dim=self.dim)
+            self._refused(holder, replace(msg, round_id=_other_round(which)).to_bytes(), forgery)
+            self.server.receive(holder, answer)
+        else:
+            self.server.receive(holder, answer)
+            self._refused(holder, answer, forgery)
+        self.server.advance()
+        self.injected = True
+        return self._exact(forgery)
+
+    def run_sum(self, forgery: str) -> str:
+        """Paillier: the key holder gets a malformed encrypted sum first (no values, or
+        ciphertexts cut short): it must refuse it without spending the round, so that the
+        genuine request is then decrypted."""
+        parties = self.protocol.parties()
+        requests = self.server.start()
+        for c, req in sorted(requests.items()):
+            self.server.receive(c, self.clients[c].handle(req) or b"")
+        ((holder, request),) = self.server.advance().items()
+        msg = pm.EncryptedSum.from_bytes(request)
+        if forgery == "empty-sum":
+            bad = replace(msg, count=0, ciphertexts=b"")
+        else:
+            bad = replace(msg, ciphertexts=msg.ciphertexts[:-1])
+        try:
+            parties[holder].handle(bad.to_bytes())
+        except SecflError:
+            pass
+        else:
+            raise AssertionError(f"the key holder decrypted a {forgery.replace('-', ' ')}")
+        try:
+            answer = parties[holder].handle(request) or b""
+        except SecflError as e:
+            raise AssertionError(
+                f"after refusing a {forgery.replace('-', ' ')}, the key holder refused the "
+                f"genuine request of the round ({type(e).__name__}: {e})"
+            ) from None
+        self.server.receive(holder, answer)
+        self.server.advance()
+        self.injected = True
+        return self._exact(forgery)
+
+    def run_corrupted_share(self, n: int, t: int, which: int) -> str:
+        """SecAgg: client ``d`` drops out after sharing its keys; the first holder to unmask
+        reveals a corrupted share of d's s^SK. The round must end with the exact sum of the
+        survivors or a SecflError, never with a wrong aggregate."""
+        dropped = which % n + 1
+        holder = min(c for c in self.clients if c != dropped)
+        requests = self.server.start()
+        for _ in range(len(self.protocol.phases) + 2):
+            if not requests:
+                break
+            for c, req in sorted(requests.items()):
+                if c == dropped and req[3] == sa.MSG_SHARES:
+                    continue  # d goes silent after ShareKeys
+                reply = self.clients[c].handle(req)
+                if reply is None:
+                    continue
+                if c == holder and reply[3] == sa.MSG_UNMASK:
+                    reply = self._corrupt(reply, dropped)
+                self.server.receive(c, reply)
+            try:
+                requests = self.server.advance()
+            except SecflError:
+                return "refused to unmask with a corrupted share"
+        result = self.server.result
+        survivors = result.survivors
+        want = rounds.expected_sum(self.inputs, survivors, bits=self.protocol.bits)
+        if not np.array_equal(result.aggregate, want):
+            raise AssertionError(
+                f"a corrupted share of client {dropped}'s s^SK (from client {holder}) made the "
+                f"round end with a wrong aggregate over {sorted(survivors)}"
+            )
+        return "the corrupted share was not used"
+
+    @staticmethod
+    def _corrupt(reply: bytes, owner: int) -> bytes:
+        msg = sm.Unmask.from_bytes(reply, round_id=R, max_entries=1 << 16)
+        entries = []
+        for e in msg.entries:
+            if e.owner == owner:  # one field element moved by 1: still a valid share
+                share = shamir.shares_from_bytes(e.share, 1)
+                share[0, 0] = (int(share[0, 0]) + 1) % shamir.PRIME
+                e = replace(e, share=shamir.shares_to_bytes(share))
+            entries.append(e)
+        return replace(msg, entries=tuple(entries)).to_bytes()
+
+    def _exact(self, what: str) -> str:
+        result = self.server.result
+        want = rounds.expected_sum(self.inputs, self.inputs, bits=self.protocol.bits)
+        if result.survivors != frozenset(self.inputs) or not np.array_equal(result.aggregate, want):
+            raise AssertionError(f"after {what}, the round did not end with the exact sum")
+        return f"refused {what}"
+
+    def _inject(self, forge: _Forge, c: int, honest: bytes) -> None:
+        self.injected = True
+        if forge.after:  # sent after the genuine message (see run)
+            return
+        forged = forge.make(c, honest)
+        if forged is None:
+            self.injected = False
+            return
+        src, data = forged
+        self._refused(src, data, forge.what)
+
+    def _refused(self, src: int, data: bytes, what: str) -> None:
+        before = self.server.phase
+        try:
+            self.server.receive(src, data)
+        except SecflError as e:
+            if self.server.phase != before:
+                raise AssertionError(
+                    f"the server moved from phase {before!r} to {self.server.phase!r} while "
+                    f"refusing {what} from client {src} ({type(e).__name__})"
+                ) from None
+            return
+        raise AssertionError(f"the server accepted {what} from client {src} in phase {before!r}")
+
+
+_Make = Callable[[int, bytes], "tuple[int, bytes] | None"]
+
+
+class _Forge:
+    """``make(sender, genuine) -> (claimed sender, frame)`` (``None``: not applicable); with
+    ``after``, the genuine message itself is sent again after it was accepted."""
+
+    def __init__(self, what: str, make: _Make | None = None, *, after: bool = False) -> None:
+        self.what = what
+        self.after = after
+        self._make = make
+
+    def make(self, c: int, honest: bytes) -> tuple[int, bytes] | None:
+        assert self._make is not None
+        return self._make(c, honest)
+
+
+def _common(forgery: str, n: int) -> _Forge | None:
+    if forgery == "uninvited":
+        return _Forge("a message from a client never invited", lambda c, h: (n + 1, h))
+    if forgery == "twice":
+        return _Forge("a second message of the same phase", after=True)
+    return None
+
+
+def _secagg_forge(forgery: str, spec: rounds.SecAggSpec, which: int) -> tuple[int | None, _Forge]:
+    n, active = spec.n, spec.active
+    ids = rounds.identities(n)
+    phase = _SECAGG_PHASE.get(forgery)
+
+    def advertise(c: int, honest: bytes) -> tuple[int, bytes]:
+        msg = sm.Advertise.from_bytes(honest, round_id=R, signed=active)
+        if forgery == "invalid-key":
+            msg = replace(msg, c_pk=_LOW_ORDER_POINT)
+        elif forgery == "forged-key-signature":  # another identity signs c's keys
+            other = ids[c % n + 1]
+            msg = replace(
+                msg,
+                signature=other.sign(sa._advertise_message(R, c, msg.c_pk, msg.s_pk)),
+            )
+        else:  # c's genuine signature from the previous round, on its keys of that round
+            old = rounds.secagg_protocol(spec.config, rounds.derive(spec.seed, "old"))
+            zero = np.zeros(spec.dim, dtype=uint_dtype(spec.bits))
+            session = old.client(round_id=R - 1, client_id=c, value=zero)
+            request = sm.AdvertiseRequest(
+                R - 1,
+                spec.config.threat_model.value,
+                spec.dim,
+                spec.bits,
+                spec.threshold,
+                0,
+            )
+            old_msg = sm.Advertise.from_bytes(
+                session.handle(request.to_bytes()) or b"", round_id=R - 1, signed=True
+            )
+            msg = replace(old_msg, round_id=R)
+        return c, msg.to_bytes()
+
+    def share_keys(c: int, honest: bytes) -> tuple[int, bytes] | None:
+        msg = sm.ShareKeys.from_bytes(honest, round_id=R, max_entries=n)
+        entries = list(msg.envelopes)
+        if forgery == "missing-envelope":
+            entries.pop(which % len(entries))
+        else:  # one envelope addressed to the sender itself instead of a neighbour
+            i = which % len(entries)
+            entries[i] = (c, entries[i][1])
+            entries.sort()
+        return c, replace(msg, envelopes=tuple(entries)).to_bytes()
+
+    def masked(c: int, honest: bytes) -> tuple[int, bytes]:
+        msg = sm.MaskedInput.from_bytes(honest, bits=spec.bits, dim=spec.dim)
+        return c, sm.MaskedInput(_other_round(which), msg.vector, spec.bits).to_bytes()
+
+    def consistency(c: int, honest: bytes) -> tuple[int, bytes]:
+        # c's genuine signature, but on a list without one other survivor
+        others = sorted(set(range(1, n + 1)) - {c})
+        listed = sorted(set(range(1, n + 1)) - {others[which % len(others)]})
+        sig = ids[c].sign(sa._survivors_message(R, listed))
+        return c, sm.SurvivorConsistency(R, sig).to_bytes()
+
+    def unmask(c: int, honest: bytes) -> tuple[int, bytes] | None:
+        msg = sm.Unmask.from_bytes(honest, round_id=R, max_entries=n)
+        entries = list(msg.entries)
+        i = which % len(entries)
+        if forgery == "share-revealed-twice":
+            if len(entries) < 2:
+                return None
+            j = (i + 1) % len(entries)
+            entries[j] = entries[i]
+        elif forgery == "wrong-share-kind":
+            entries[i] = replace(entries[i], kind=1 - entries[i].kind)
+        elif forgery == "share-not-held":
+            entries[i] = replace(entries[i], owner=c)
+        else:  # missing-share
+            entries.pop(i)
+        return c, replace(msg, entries=tuple(entries)).to_bytes()
+
+    common = _common(forgery, n)
+    if common is not None:
+        return None, common
+    makers = {
+        sa.MSG_ADVERTISE: advertise,
+        sa.MSG_SHARE_KEYS: share_keys,
+        sa.MSG_MASKED_INPUT: masked,
+        sa.MSG_CONSISTENCY: consistency,
+        sa.MSG_UNMASK: unmask,
+    }
+    assert phase is not None
+    return phase, _Forge(forgery.replace("-", " "), makers[phase])
+
+
+def _secagg_spec(seed: bytes, n: int, active: bool) -> rounds.SecAggSpec:
+    holders = n - 1
+    t = (2 * holders) // 3 + 1 if active else holders // 2 + 1
+    return rounds.SecAggSpec(
+        n=n,
+        threshold=t,
+        degree=None,
+        bits=16,
+        dim=4,
+        active=active,
+        adversarial=True,
+        coalition=(),
+        seed=seed,
+    )
+
+
+def check_client_forgery(
+    protocol: str,
+    forgery: str,
+    *,
+    seed: bytes,
+    which: int = 0,
+    n: int = 4,
+    active: bool = False,
+) -> str:
+    """Run one honest round in which client ``which % n + 1`` also sends ``forgery``.
+
+    Raises AssertionError when the server accepts it, changes phase while refusing it, or the
+    round then fails to end with the exact sum; returns what happened (flaws that need the
+    active mode are run in it).
+    """
+    sender = which % n + 1
+    if protocol == ProtocolName.SECAGG:
+        spec = _secagg_spec(seed, n, active or forgery in _ACTIVE_ONLY)
+        inputs = rounds.random_inputs(
+            rounds.derive(seed, "inputs"), spec.clients, bits=spec.bits, dim=spec.dim
+        )
+        case = _Case(rounds.secagg_protocol(spec.config, rounds.derive(seed, "protocol")), inputs)
+        if forgery == "corrupted-share":
+            return case.run_corrupted_share(n, spec.threshold, which)
+        phase, forge = _secagg_forge(forgery, spec, which)
+        return case.run(phase, sender, forge)
+    if protocol == ProtocolName.PAILLIER:
+        pspec = rounds.PaillierSpec(n=n, bits=16, value_bits=12, min_clients=2, dim=3, seed=seed)
+        config = pspec.config
+        proto = pl.PaillierProtocol(
+            config,
+            key_holder=rounds.paillier_holder(config),
+            rng=rounds.derive(seed, "protocol"),
+        )
+        inputs = rounds.paillier_inputs(pspec, rounds.derive(seed, "inputs"))
+        case = _Case(proto, inputs)
+
+        def other_round(c: int, h: bytes) -> tuple[int, bytes]:
+            size = len(wire.unframe(h)[1]) - 8  # the body after the round id
+            ciphertexts = pm.Input.from_bytes(h, size=size).ciphertexts
+            return c, pm.Input(_other_round(which), ciphertexts).to_bytes()
+
+        if forgery.startswith("answer-"):
+            return case.run_answer(forgery, which)
+        if forgery.endswith("-sum"):
+            return case.run_sum(forgery)
+
+        def bad_ciphertext(c: int, h: bytes) -> tuple[int, bytes]:
+            size = len(wire.unframe(h)[1]) - 8
+            raw = pm.Input.from_bytes(h, size=size).ciphertexts
+            nn = int(config.public_key.n)
+            value = {"zero-ciphertext": 0, "ciphertext-out-of-range": nn * nn + 1}.get(forgery, nn)
+            width = hp.ciphertext_bytes(config.public_key)
+            first = value.to_bytes(width, "big") if value < 1 << (8 * width) else b"\xff" * width
+            return c, pm.Input(R, first + raw[width:]).to_bytes()
+
+        if "ciphertext" in forgery:
+            return case.run(pl.MSG_INPUT, sender, _Forge(forgery.replace("-", " "), bad_ciphertext))
+        forge = _common(forgery, n) or _Forge("an input of another round", other_round)
+        return case.run(pl.MSG_INPUT, sender, forge)
+    inputs = rounds.random_inputs(rounds.derive(seed, "inputs"), range(1, n + 1), bits=16, dim=4)
+    case = _Case(rounds.plain_protocol(16), inputs)
+
+    def plain_other_round(c: int, h: bytes) -> tuple[int, bytes]:
+        vector = ptm.Input.from_bytes(h, bits=16, dim=4).vector
+        return c, ptm.Input(_other_round(which), vector, 16).to_bytes()
+
+    forge = _common(forgery, n) or _Forge("an input of another round", plain_other_round)
+    return case.run(None, sender, forge)
+
+
+def check_request_forgery(protocol: str, flaw: str, *, seed: bytes, delta: int) -> str:
+    """A client receives its round's request with ``flaw`` (that field moved by ``delta``,
+    never 0): it must refuse it with a SecflError and then be closed (refuse the genuine
+    request too). The SecAgg request is also sent with a round id of another round."""
+    d = delta if delta else 1
+    n, dim = 4, 4
+    if protocol == ProtocolName.SECAGG:
+        spec = _secagg_spec(seed, n, False)
+        inputs = rounds.random_inputs(rounds.derive(seed, "inputs"), spec.clients, bits=16, dim=dim)
+        proto: AggregationProtocol = rounds.secagg_protocol(
+            spec.config, rounds.derive(seed, "protocol")
+        )
+    elif protocol == ProtocolName.PAILLIER:
+        pspec = rounds.PaillierSpec(n=n, bits=16, value_bits=12, min_clients=2, dim=dim, seed=seed)
+        proto = pl.PaillierProtocol(pspec.config, rng=rounds.derive(seed, "protocol"))
+        inputs = rounds.paillier_inputs(pspec, rounds.derive(seed, "inputs"))
+    else:
+        proto = rounds.plain_protocol(16)
+        inputs = rounds.random_inputs(
+            rounds.derive(seed, "inputs"), range(1, n + 1), bits=16, dim=dim
+        )
+    server = proto.server(round_id=R, client_ids=frozenset(inputs), dim=dim)
+    genuine = server.start()[1]
+    client = proto.client(round_id=R, client_id=1, value=inputs[1])
+    if flaw.startswith("keys-"):  # a KEYS request: advertise honestly first
+        assert protocol == ProtocolName.SECAGG
+        return _keys_forgery(proto, server, client, inputs, genuine, flaw, seed)
+    forged = _flawed_request(protocol, genuine, flaw, d)
+    try:
+        client.handle(forged)
+    except SecflError:
+        pass
+    else:
+        raise AssertionError(f"client 1 answered a {protocol} request with another {flaw}")
+    try:
+        client.handle(genuine)
+    except SecflError:
+        return f"refused a request with another {flaw}"
+    raise AssertionError(f"client 1 refused a request with another {flaw}, then answered again")
+
+
+def _flawed_request(protocol: str, genuine: bytes, flaw: str, d: int) -> bytes:
+    if flaw == "type":  # the same body under the next (or previous) message type
+        return genuine[:3] + bytes([(genuine[3] + (1 if d > 0 else -1)) % 256]) + genuine[4:]
+    if protocol == ProtocolName.SECAGG:
+        req = sm.AdvertiseRequest.from_bytes(genuine, round_id=R)
+        field = {"mode": "mode", "dim": "dim", "bits": "bits"}.get(flaw, flaw)
+        value = getattr(req, field) + d
+        if field == "mode":
+            value = 1 - req.mode
+        return replace(req, **{field: _moved(getattr(req, field), value)}).to_bytes()
+    if protocol == ProtocolName.PAILLIER:
+        preq = pm.Request.from_bytes(genuine)
+        if flaw == "fingerprint":
+            fp = bytearray(preq.fingerprint)
+            fp[abs(d) % len(fp)] ^= 1
+            return replace(preq, fingerprint=bytes(fp)).to_bytes()
+        field = "round_id" if flaw == "round" else flaw
+        changes: dict[str, Any] = {field: _moved(getattr(preq, field), getattr(preq, field) + d)}
+        return replace(preq, **changes).to_bytes()
+    qreq = ptm.Request.from_bytes(genuine)
+    field = "round_id" if flaw == "round" else flaw
+    return replace(
+        qreq, **{field: _moved(getattr(qreq, field), getattr(qreq, field) + d)}
+    ).to_bytes()
+
+
+def _moved(old: int, new: int) -> int:
+    """``new``, kept >= 0 and != ``old`` (a field moved below zero goes above instead)."""
+    return new if new >= 0 and new != old else old + 1
+
+
+def _keys_forgery(
+    proto: AggregationProtocol,
+    server: ServerSession,
+    client: ClientSession,
+    inputs: dict[int, np.ndarray],
+    request: bytes,
+    flaw: str,
+    seed: bytes,
+) -> str:
+    """Client 1 gets a KEYS request with one entry missing, one entry repeated in place of
+    another, or (active mode) an extra member outside the registry: it must refuse."""
+    active = flaw == "keys-outsider"
+    if active:  # the same round in the active mode
+        spec = _secagg_spec(seed, len(inputs), True)
+        proto = rounds.secagg_protocol(spec.config, rounds.derive(seed, "protocol"))
+        server = proto.server(round_id=R, client_ids=frozenset(inputs), dim=4)
+        request = server.start()[1]
+        client = proto.client(round_id=R, client_id=1, value=inputs[1])
+    others = {
+        c: proto.client(round_id=R, client_id=c, value=v) for c, v in inputs.items() if c != 1
+    }
+    server.receive(1, client.handle(request) or b"")
+    for c, session in others.items():
+        server.receive(c, session.handle(request) or b"")
+    genuine = server.advance()[1]
+    n = len(inputs)
+    keys = sm.Keys.from_bytes(genuine, round_id=R, max_clients=n, signed=active)
+    entries = list(keys.entries)
+    members = keys.members
+    if flaw == "keys-missing-entry":
+        entries.pop()
+    elif flaw == "keys-repeated-entry":  # the first neighbour again, with a fresh key pair
+        rogue = rounds.derive(seed, "repeated")
+        c_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()
+        s_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()
+        entries[-1] = replace(entries[0], c_pk=c_pk, s_pk=s_pk)
+    else:  # the last neighbour replaced by a client outside the registry (same point)
+        outsider = n + 1
+        rogue = rounds.derive(seed, "outsider")
+        c_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()
+        s_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()
+        entries[-1] = sm.KeyEntry(outsider, entries[-1].x, c_pk, s_pk, bytes(64))
+    forged = replace(keys, members=members, entries=tuple(entries)).to_bytes()
+    try:
+        client.handle(forged)
+    except SecflError:
+        return f"refused a KEYS request ({flaw})"
+    raise AssertionError(f"client 1 answered a KEYS request with a flaw: {flaw}")

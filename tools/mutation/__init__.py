@@ -1,0 +1,1 @@
+"""Mutation testing of secfl's security checks, with the audit and the tests as oracles."""

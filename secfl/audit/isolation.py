@@ -31,7 +31,7 @@ from secfl.protocols import secagg as sa
 from secfl.protocols import secagg_messages as sm
 from secfl.protocols.secagg import SecAggConfig, ThreatModel
 
-__all__ = ["IsolationPlan", "run_plan", "search_isolation"]
+__all__ = ["IsolationPlan", "check_isolation", "run_plan", "search_isolation"]
 
 
 @dataclass(frozen=True)
@@ -207,3 +207,52 @@ def _forge(
         entries = tuple((v, signed[v]) for v in full[to] if v in signed and full[v] == full[to])
         return sm.Signatures(rid, entries).to_bytes()
     return request
+
+
+# (n, t) rounds the audit searches: HBC at t just above half the holders, ACTIVE at the
+# smallest t above two thirds (the bounds of secagg-v1 section 4).
+_HBC_SIZES = ((6, 3), (8, 4), (10, 5))
+_ACTIVE_SIZES = ((7, 5), (10, 7))
+
+
+def check_isolation(trials: int, seed: int) -> str:
+    """The audit property: ``trials`` searches per mode and size (fresh seeds each).
+
+    ACTIVE: no plan may unmask an input once run for real (``check_view`` passes), else
+    :class:`~secfl.audit.AuditFailure`. HBC: secagg-v1 section 10.2 states that a lying
+    server can isolate an input; the search must find and run such a plan (else
+    ``AssertionError``: the search lost its strength, or the claim needs updating).
+    """
+    from secfl.audit._errors import AuditFailure
+    from secfl.audit.transcript import check_view
+
+    found = 0
+    for trial in range(trials):
+        for active, sizes in ((False, _HBC_SIZES), (True, _ACTIVE_SIZES)):
+            for n, t in sizes:
+                rng = rounds.derive(seed.to_bytes(8, "big"), f"isolation/{active}/{n}/{t}/{trial}")
+                plan = max(  # a few restarts: annealing can stall on a plateau
+                    (search_isolation(n, t, active=active, rng=rng.spawn()) for _ in range(3)),
+                    key=lambda p: p.progress,
+                )
+                model = ThreatModel.ACTIVE if active else ThreatModel.HONEST_BUT_CURIOUS
+                config = SecAggConfig(bits=16, threshold=t, n_clients=n, threat_model=model)
+                transcript = run_plan(plan, config, dim=rounds.mask_dim(16), rng=rng)
+                if active:
+                    check_view(transcript)  # raises AuditFailure if an input was unmasked
+                    continue
+                if plan.progress >= 1.0:
+                    try:
+                        check_view(transcript)
+                    except AuditFailure:
+                        found += 1
+    need = trials * len(_HBC_SIZES)
+    if found < need:
+        raise AssertionError(
+            f"the lying server isolated an HBC input in {found} of {need} searches; "
+            "secagg-v1 section 10.2 says it always can: the search lost its strength"
+        )
+    return (
+        f"HBC: an input isolated in {found} of {need} searches (the limit of secagg-v1 "
+        f"section 10.2); ACTIVE: none in {trials * len(_ACTIVE_SIZES)}"
+    )

@@ -26,7 +26,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test  # noqa: E402
 
 from secfl.audit import _rounds as rounds  # noqa: E402
-from secfl.audit import bounds, forgery, fuzz, machines, randomness, stats  # noqa: E402
+from secfl.audit import bounds, forgery, fuzz, isolation, machines, randomness, stats  # noqa: E402
 from secfl.hazmat import shamir  # noqa: E402
 from secfl.protocols.base import PROTOCOLS  # noqa: E402
 
@@ -486,6 +486,14 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 "1/2 or 2/3 of the holders, no DP without secure aggregation, ...), refused with "
                 "InvalidArgument otherwise",
                 _bounds(["secagg", "pipeline", "adaptive-clip"]),
+            ),
+            AuditProperty(
+                protocol,
+                "isolation-search",
+                "a lying server that searches (simulated annealing) over withheld envelopes and "
+                "per-holder survivor lists for a round unmasking one input, its plans run for "
+                "real: none in active mode; in HBC mode it must find one (secagg-v1 10.2)",
+                _fixed(isolation.check_isolation, per_trial=100, cap=2),
             ),
             AuditProperty(
                 protocol,

@@ -28,7 +28,7 @@ test: lint
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q
 
 # Flower's deployment engine end to end, alone: a real SuperLink and SuperNodes on 127.0.0.1
-# (about 5 minutes on 2 cores; see docs/flower.md). `make test` runs it too.
+# (about 7 minutes on 2 cores; see docs/flower.md). `make test` runs it too.
 test-integration: $(STAMP)
 	$(BIN)/pytest -q -m flower tests/integration/test_flower_e2e.py
 

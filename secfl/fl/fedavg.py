@@ -221,6 +221,17 @@ does not cover) this unlikely over the run, relative to delta: the failure adds 
 (1 + e^epsilon) times its probability to delta (distributed-dp-v1 section 10.5)."""
 
 
+def _binomial_pmf(n: int, k: int, log_q: float, log_not_q: float) -> float:
+    """P[Binomial(n, q) = k], from log q and log(1 - q) (log space: no overflow)."""
+    return math.exp(
+        math.lgamma(n + 1)
+        - math.lgamma(k + 1)
+        - math.lgamma(n - k + 1)
+        + k * log_q
+        + (n - k) * log_not_q
+    )
+
+
 def _needed_max_cohort(n_clients: int, q: float, rounds: int, delta: float) -> int:
     """The smallest K with ``rounds`` x P[Binomial(n_clients + 1, q) > K] <= COHORT_MISS x
     delta: the add neighbour of this population has one client more."""
@@ -233,13 +244,7 @@ def _needed_max_cohort(n_clients: int, q: float, rounds: int, delta: float) -> i
     top = min(n, math.ceil(n * q + 50.0 * spread + 50.0))  # P[above top] is far below limit
     tail = 0.0  # P[Binomial > k], from k = top down
     for k in range(top - 1, -1, -1):
-        tail += math.exp(
-            math.lgamma(n + 1)
-            - math.lgamma(k + 2)
-            - math.lgamma(n - k)
-            + (k + 1) * log_q
-            + (n - k - 1) * log_not_q
-        )
+        tail += _binomial_pmf(n, k + 1, log_q, log_not_q)
         if tail > limit:
             return max(2, k + 1)
     return 2
@@ -295,13 +300,7 @@ def _small_cohort(n_clients: int, q: float, rounds: int) -> int:
     log_q, log_not_q = math.log(q), math.log1p(-q)
     cdf, k = 0.0, 0
     for k in range(n_clients + 1):  # cdf = P[Binomial < k]
-        term = math.exp(
-            math.lgamma(n_clients + 1)
-            - math.lgamma(k + 1)
-            - math.lgamma(n_clients - k + 1)
-            + k * log_q
-            + (n_clients - k) * log_not_q
-        )
+        term = _binomial_pmf(n_clients, k, log_q, log_not_q)
         if cdf + term > per_round:
             break
         cdf += term

@@ -356,19 +356,7 @@ class SecflClientMod:
                 f"the round has {plural(setup.n_clients, 'client')}; this key holder decrypts "
                 f"only sums of at least {self.policy.min_clients} (min_clients)"
             )
-        run = run_id.to_bytes(8, "big")
-        spent = context.state.config_records.get(KEY_HOLDER_STATE)
-        if spent is not None and spent.get("run") == run:
-            last = _get_int(spent, "last_round")
-            if round_id <= last:
-                raise ProtocolAbort(
-                    f"round {round_id} is not after round {last}, whose sum this key holder "
-                    f"already decrypted: one decryption per round, in round order"
-                )
-        # Spent by any well-formed attempt, before decrypting (a refusal does not reopen it).
-        state: dict[str, ConfigRecordValues] = {"v": FORMAT_VERSION, "run": run}
-        state["last_round"] = round_id
-        context.state.config_records[KEY_HOLDER_STATE] = ConfigRecord(state)
+        _spend_round(context, run_id, round_id, "decryption")
         config = PaillierConfig(
             public_key=key.public_key,
             bits=setup.bits,
@@ -439,19 +427,7 @@ class SecflClientMod:
                 f"refusing to decrypt a sum of {plural(count, 'signed input')}: this key holder "
                 f"decrypts only sums of at least {self.policy.min_clients} (min_clients)"
             )
-        run = run_id.to_bytes(8, "big")
-        spent = context.state.config_records.get(KEY_HOLDER_STATE)
-        if spent is not None and spent.get("run") == run:
-            last = _get_int(spent, "last_round")
-            if round_id <= last:
-                raise ProtocolAbort(
-                    f"round {round_id} is not after round {last}, for which this key holder "
-                    f"already decrypted: one partial decryption per round, in round order"
-                )
-        # Spent by any well-formed attempt, before decrypting (a refusal does not reopen it).
-        state: dict[str, ConfigRecordValues] = {"v": FORMAT_VERSION, "run": run}
-        state["last_round"] = round_id
-        context.state.config_records[KEY_HOLDER_STATE] = ConfigRecord(state)
+        _spend_round(context, run_id, round_id, "partial decryption")
         return ThresholdPaillierKeyHolder(config, share, rng=Csprng()).handle(frame)
 
     @staticmethod
@@ -617,3 +593,21 @@ def _without_count(metrics: MetricRecord, setup: RoundSetup) -> MetricRecord:
     if setup.protocol == ProtocolName.PLAIN or setup.weight_key not in metrics:
         return metrics
     return MetricRecord({k: v for k, v in metrics.items() if k != setup.weight_key})
+
+
+def _spend_round(context: Context, run_id: int, round_id: int, what: str) -> None:
+    """A key holder's one ``what`` per round, in round order: refuse a round not after
+    the last one of this run, else record this one as spent. Spent by any well-formed
+    attempt, before decrypting (a refusal does not reopen it)."""
+    run = run_id.to_bytes(8, "big")
+    spent = context.state.config_records.get(KEY_HOLDER_STATE)
+    if spent is not None and spent.get("run") == run:
+        last = _get_int(spent, "last_round")
+        if round_id <= last:
+            raise ProtocolAbort(
+                f"round {round_id} is not after round {last}, for which this key holder "
+                f"already decrypted: one {what} per round, in round order"
+            )
+    state: dict[str, ConfigRecordValues] = {"v": FORMAT_VERSION, "run": run}
+    state["last_round"] = round_id
+    context.state.config_records[KEY_HOLDER_STATE] = ConfigRecord(state)

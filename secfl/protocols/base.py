@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -33,6 +33,7 @@ __all__ = [
     "ProtocolName",
     "RoundResult",
     "ServerSession",
+    "ServerWork",
     "require_local_phase",
     "validate_client_ids",
     "validate_round",
@@ -120,6 +121,19 @@ class Party(abc.ABC):
         """Answer one request; raise a :class:`~secfl.errors.SecflError` to refuse it."""
 
 
+class ServerWork(abc.ABC):
+    """A self-contained piece of a server session's computation: no session state, no I/O,
+    the same result wherever it runs. A driver with workers may run the pieces there
+    (:meth:`ServerSession.offload`). A piece can hold what the server itself learns (the
+    reconstructed keys of dropped clients, the survivors' self-mask seeds), so it travels
+    only inside the server's trust domain (its own worker processes or cluster), never to a
+    client; its ``repr`` shows no secret."""
+
+    @abc.abstractmethod
+    def run(self) -> np.ndarray:
+        """A vector over Z_{2^bits} that the session adds into its sum."""
+
+
 class ServerSession(_Unpicklable, abc.ABC):
     """Server side of one round.
 
@@ -153,6 +167,19 @@ class ServerSession(_Unpicklable, abc.ABC):
         phase's requests; an empty dict once the round is done. Raises
         :class:`~secfl.errors.ProtocolAbort` (e.g. too few survivors) to end the round.
         """
+
+    def offload(self, parts: int) -> list[ServerWork]:
+        """The heavy work the next :meth:`advance` would do, split into at most ``parts``
+        pieces for a driver that can run them in parallel; empty when there is none (the
+        default). A driver that takes pieces runs every one (anywhere) and hands their
+        results to :meth:`absorb` before calling :meth:`advance`; a driver that never calls
+        this gets the same round, computed inside :meth:`advance`. Raises what
+        :meth:`advance` would raise when the phase cannot close."""
+        return []
+
+    def absorb(self, results: Sequence[np.ndarray]) -> None:
+        """The results of the pieces :meth:`offload` returned, in their order."""
+        raise LocalProtocolError(f"{type(self).__name__} offloads no work to absorb")
 
     @property
     def result(self) -> RoundResult:

@@ -56,6 +56,7 @@ from secfl.protocols.base import (
     ProtocolName,
     RoundResult,
     ServerSession,
+    ServerWork,
     check_input,
     require_local_phase,
     validate_round,
@@ -237,9 +238,14 @@ class _Masker:
             np.subtract(acc, mask, out=acc)
 
     def reduce(self, acc: np.ndarray) -> np.ndarray:
-        if self.bits < self.dtype.itemsize * 8:
-            acc &= self.dtype.type((1 << self.bits) - 1)
-        return acc
+        return _reduce(acc, self.bits)
+
+
+def _reduce(acc: np.ndarray, bits: int) -> np.ndarray:
+    """``acc`` (a vector in the smallest dtype holding ``bits`` bits) mod 2^bits, in place."""
+    if bits < acc.dtype.itemsize * 8:
+        acc &= acc.dtype.type((1 << bits) - 1)
+    return acc
 
 
 @dataclass(repr=False)
@@ -253,8 +259,9 @@ class _Peer:
         return f"<_Peer x={self.x}>"
 
 
-class _Held(dict[int, tuple[np.ndarray, np.ndarray]]):
-    """The shares a client holds, owner -> (share of b_u, share of s_u^SK): secret, so
+class _Held(dict[int, bytes]):
+    """The shares a client holds, owner -> its two shares as received (share of b_u, then
+    share of s_u^SK, ``SHARE_BYTES`` each, checked to be field elements): secret, so
     neither printed nor pickled."""
 
     def __repr__(self) -> str:
@@ -262,6 +269,26 @@ class _Held(dict[int, tuple[np.ndarray, np.ndarray]]):
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
         raise TypeError("held Shamir shares are secret and cannot be pickled")
+
+
+def _check_held(held: _Held) -> None:
+    """Every received pair of shares is ``2 * SHARE_BYTES`` of field elements (one
+    vectorized check; the error names the first sender whose shares are malformed)."""
+    step = 2 * shamir.SHARE_BYTES
+    for u, both in held.items():
+        if len(both) != step:
+            raise IntegrityError(
+                f"share envelope from {u} holds {len(both)} bytes of shares, expected {step}"
+            )
+    words = np.frombuffer(b"".join(held.values()), dtype="<u4").reshape(
+        len(held), 2 * shamir.CHUNKS
+    )
+    bad = (words >= shamir.PRIME).any(axis=1)
+    if bad.any():
+        u = list(held)[int(np.argmax(bad))]
+        raise IntegrityError(
+            f"share envelope from {u} holds a share element outside the field [0, {shamir.PRIME})"
+        )
 
 
 class SecAggProtocol(AggregationProtocol):
@@ -489,8 +516,8 @@ class SecAggClient(ClientSession):
             plain = aead.unseal(self._peers[u].channel, env, associated_data=ad)
             if plain[:8] != struct.pack(">II", u, self.id):
                 raise IntegrityError(f"share envelope from {u} names the wrong parties")
-            both = shamir.shares_from_bytes(plain[8:], 2)
-            held[u] = (both[0], both[1])
+            held[u] = plain[8:]
+        _check_held(held)
         if len(held) < self.config.threshold:
             # Fewer than t live holders of our shares: our self-mask could never be removed.
             raise InsufficientSurvivors(
@@ -584,10 +611,48 @@ class SecAggClient(ClientSession):
         entries = []
         for u in sorted(self._held):
             kind = _KIND_SELF if u in survivors else _KIND_SK
-            entries.append(m.UnmaskEntry(u, kind, shamir.shares_to_bytes(self._held[u][kind])))
+            share = self._held[u][kind * shamir.SHARE_BYTES : (kind + 1) * shamir.SHARE_BYTES]
+            entries.append(m.UnmaskEntry(u, kind, share))
         self._phase = DONE
         self._held = _Held()
         return m.Unmask(self.round_id, tuple(entries)).to_bytes()
+
+
+_Dropped = tuple[int, bytes, tuple[tuple[int, bytes], ...]]
+"""A dropped client u, its reconstructed s_u^SK and its surviving neighbours (v, s_pk_v)."""
+
+
+@dataclass(frozen=True, repr=False)
+class MaskRemoval(ServerWork):
+    """A piece of the server's last step (:meth:`SecAggServer.offload`): the sum over
+    Z_{2^bits} of minus the self-masks PRG(b_u) of ``seeds`` and of minus the pairwise masks
+    each dropped client u added with its surviving neighbours v (which v added with the
+    opposite sign). It holds what the server reconstructed: b_u of survivors and s_u^SK of
+    dropped clients (see :class:`~secfl.protocols.base.ServerWork`)."""
+
+    round_id: int
+    bits: int
+    dim: int
+    seeds: tuple[bytes, ...]
+    dropped: tuple[_Dropped, ...]
+
+    def __repr__(self) -> str:
+        pairs = sum(len(peers) for _, _, peers in self.dropped)
+        return f"<MaskRemoval of {len(self.seeds)} self-masks and {pairs} pairwise masks>"
+
+    def run(self) -> np.ndarray:
+        masker = _Masker(self.bits, self.dim)
+        acc = np.zeros(self.dim, dtype=masker.dtype)
+        for seed in self.seeds:
+            masker.add(acc, seed, b"self", -1)
+        for u, secret, peers in self.dropped:
+            s_sk = KexPrivateKey.from_bytes(secret)
+            for v, s_pk in peers:
+                info = _pair_info(b"mask", self.round_id, u, v)
+                pair = s_sk.exchange(KexPublicKey.from_bytes(s_pk), info=info)
+                # v added +PRG if v < u, -PRG if v > u: remove it.
+                masker.add(acc, pair, b"pair", -1 if v < u else +1)
+        return masker.reduce(acc)
 
 
 # ----------------------------------------------------------------------------- server
@@ -613,14 +678,14 @@ class _CompleteGraph(Mapping[int, frozenset[int]]):
 @dataclass
 class _ServerState:
     keys: dict[int, tuple[bytes, bytes, bytes]] = field(default_factory=dict)
-    mask_keys: dict[int, KexPublicKey] = field(default_factory=dict)  # parsed s_pk
     key_owner: dict[bytes, int] = field(default_factory=dict)  # each advertised key's client
     members: frozenset[int] = frozenset()  # U1
     points: dict[int, int] = field(default_factory=dict)  # Shamir x of each member
     complete: bool = False  # the graph over U1 is complete (decided on |U1|, v1 section 5)
     graph: Mapping[int, frozenset[int]] = field(default_factory=dict)
     survivors_message: bytes = b""  # active: survivors(U3), what every signer signs
-    envelopes: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
+    # sender -> its SHARE_KEYS records (recipient, envelope), held until SHARES is built
+    share_keys: dict[int, np.ndarray] = field(default_factory=dict)
     shared: set[int] = field(default_factory=set)  # U2
     masked: set[int] = field(default_factory=set)  # U3
     signatures: dict[int, bytes] = field(default_factory=dict)
@@ -649,9 +714,10 @@ class SecAggServer(ServerSession):
         self._active = config.threat_model is ThreatModel.ACTIVE
         self._phase = START
         self._s = _ServerState()
-        self._masker = _Masker(config.bits, dim)
-        self._sum = np.zeros(dim, dtype=self._masker.dtype)
+        self._sum = np.zeros(dim, dtype=uint_dtype(config.bits))
         self._result: RoundResult | None = None
+        self._removal: list[MaskRemoval] | None = None  # the unmask work, once planned
+        self._absorbed = False  # its results are in the sum (a driver ran it)
 
     def start(self) -> dict[ClientId, bytes]:
         require_local_phase(self._phase, START, "start()")
@@ -689,7 +755,7 @@ class SecAggServer(ServerSession):
         msg = m.Advertise.from_bytes(data, round_id=self.round_id, signed=self._active)
         c_pk, s_pk, sig = msg.c_pk, msg.s_pk, msg.signature
         KexPublicKey.from_bytes(c_pk)
-        parsed_s_pk = KexPublicKey.from_bytes(s_pk)
+        KexPublicKey.from_bytes(s_pk)
         if self._active:
             if cid not in self._registry:
                 raise ProtocolAbort(f"client {cid} has no identity in the registry")
@@ -703,23 +769,21 @@ class SecAggServer(ServerSession):
             whose = f"client {min(owners)}'s" if owners else "its other"
             raise IntegrityError(f"client {cid} advertised a public key that is {whose} key")
         self._s.keys[cid] = (c_pk, s_pk, sig)
-        self._s.mask_keys[cid] = parsed_s_pk
         self._s.key_owner.update({c_pk: cid, s_pk: cid})
 
     def _recv_share_keys(self, cid: int, data: bytes) -> None:
         expected = self._s.graph[cid]
-        batch = m.ShareKeys.from_bytes(
+        records = m.ShareKeys.records_from_bytes(
             data, round_id=self.round_id, max_entries=len(expected)
-        ).envelopes
-        if len(batch) != len(expected):
+        )
+        if records.size != len(expected):
             raise IntegrityError(
-                f"client {cid} sent {plural(len(batch), 'envelope')} for "
+                f"client {cid} sent {plural(records.size, 'envelope')} for "
                 f"{plural(len(expected), 'neighbour')}"
             )
-        if {v for v, _ in batch} != expected:
+        if set(records["client"].tolist()) != expected:
             raise IntegrityError(f"client {cid} addressed envelopes to non-neighbours")
-        for v, env in batch:
-            self._s.envelopes.setdefault(v, []).append((cid, env))
+        self._s.share_keys[cid] = records
         self._s.shared.add(cid)
 
     def _recv_masked(self, cid: int, data: bytes) -> None:
@@ -791,27 +855,36 @@ class SecAggServer(ServerSession):
             s.graph = neighbourhoods(
                 members, degree=degree, seed=_graph_seed(self.round_id, members)
             )
-        entry = {v: m.KeyEntry(v, s.points[v], *s.keys[v]) for v in members}
-        everyone = tuple(entry[v] for v in members)
+        # Each member's entry is encoded once; every neighbour's KEYS reuses the bytes.
+        record = {v: m.KeyEntry(v, s.points[v], *s.keys[v]).to_bytes() for v in members}
         out = {}
         for c in members:
             # secagg-v2: only the neighbours' keys (and m); O(k) bytes per client.
-            if s.complete:
-                entries = tuple(e for e in everyone if e.client != c)
-            else:
-                entries = tuple(entry[v] for v in sorted(s.graph[c]))
-            out[c] = m.Keys(self.round_id, len(members), entries).to_bytes()
+            ids = [v for v in members if v != c] if s.complete else sorted(s.graph[c])
+            out[c] = m.Keys.frame(self.round_id, len(members), [record[v] for v in ids])
         self._phase = SHARE
         return out
 
     def _after_share(self) -> dict[ClientId, bytes]:
         s = self._s
         self._need(len(s.shared), "shared their keys")
-        out = {}
-        for v in sorted(s.shared):
-            inbox = sorted(e for e in s.envelopes.get(v, []) if e[0] in s.shared)
-            out[v] = m.Shares(self.round_id, tuple(inbox)).to_bytes()
-        s.envelopes = {}
+        # Every envelope in one array, relabelled with its sender (as SHARES names it) and
+        # sorted by (recipient, sender): each recipient's SHARES body is one slice.
+        senders = sorted(s.shared)
+        records = np.concatenate([s.share_keys[u] for u in senders], dtype=m.ENVELOPE_RECORD)
+        counts = [s.share_keys[u].size for u in senders]
+        s.share_keys = {}
+        to = records["client"].astype(np.int64)
+        sender = np.repeat(np.array(senders, dtype=np.int64), counts)
+        records["client"] = sender
+        order = np.lexsort((sender, to))
+        records, to = records[order], to[order]
+        lo = np.searchsorted(to, senders, side="left").tolist()
+        hi = np.searchsorted(to, senders, side="right").tolist()
+        out = {
+            v: m.Shares.frame(self.round_id, b - a, records[a:b].tobytes())
+            for v, a, b in zip(senders, lo, hi, strict=True)
+        }
         self._phase = MASK
         return out
 
@@ -850,14 +923,40 @@ class SecAggServer(ServerSession):
             self._phase = ABORTED
             raise
 
-    def _unmask(self) -> dict[ClientId, bytes]:
+    def offload(self, parts: int) -> list[ServerWork]:
+        """At the end of UNMASK: removing the masks (the survivors' self-masks and the
+        dropped clients' pairwise masks, one X25519 agreement and one PRG expansion per
+        pair) as ``parts`` pieces of about equal cost; the rest of the round, reconstruction
+        included, stays here."""
+        if self._phase != UNMASK or self._removal is not None or parts < 2:
+            return []
+        try:
+            self._removal = self._plan_removal(parts)
+        except SecflError:
+            self._phase = ABORTED
+            raise
+        return list(self._removal)
+
+    def absorb(self, results: Sequence[np.ndarray]) -> None:
+        if self._removal is None or self._absorbed or len(results) != len(self._removal):
+            raise LocalProtocolError("absorb() takes the results of every offloaded piece, once")
+        for r in results:
+            if r.shape != self._sum.shape or r.dtype != self._sum.dtype:
+                raise LocalProtocolError(f"an offloaded piece returned {r.dtype} {r.shape}")
+        for r in results:
+            np.add(self._sum, r, out=self._sum)
+        self._absorbed = True
+
+    def _plan_removal(self, parts: int) -> list[MaskRemoval]:
+        """Reconstruct the secrets (each owner's first t shares from its lowest-id
+        revealing holders, secagg-v1 section 9), check each dropped client's key against
+        its advertisement, and deal the mask removals to ``parts`` pieces."""
         s = self._s
         self._need(len(s.unmasked), "revealed shares")
         t = self.config.threshold
         # Every revealed share in one array, holders in increasing id; a stable sort by
         # owner keeps that order, so each owner's first t shares come from its t
-        # lowest-id revealing holders (secagg-v1 section 9). O(n*k log(n*k)), no Python
-        # object per share.
+        # lowest-id revealing holders. O(n*k log(n*k)), no Python object per share.
         holders = sorted(s.unmasked)
         owner_of = np.concatenate([s.unmasked[h][0] for h in holders])
         x_of = np.concatenate(
@@ -876,23 +975,36 @@ class SecAggServer(ServerSession):
             )
         pick = order[first[:, None] + np.arange(t)[None, :]]  # (owners, t)
         secrets = shamir.reconstruct_many(share_of[pick], x_of[pick], threshold=t)
-        masker = self._masker
-        acc = self._sum
+        seeds: list[list[bytes]] = [[] for _ in range(parts)]
+        dropped: list[list[_Dropped]] = [[] for _ in range(parts)]
+        load = [0] * parts
         for i, u in enumerate(owners.tolist()):
             secret = secrets[i].tobytes()
             if u in s.masked:
-                masker.add(acc, secret, b"self", -1)
+                seeds[i % parts].append(secret)
                 continue
-            s_sk = KexPrivateKey.from_bytes(secret)
-            if s_sk.public_key().to_bytes() != s.keys[u][1]:
+            if KexPrivateKey.from_bytes(secret).public_key().to_bytes() != s.keys[u][1]:
                 raise IntegrityError(f"reconstructed masking key of client {u} does not match")
-            for v in s.graph[u] & s.masked:
-                seed = s_sk.exchange(s.mask_keys[v], info=_pair_info(b"mask", self.round_id, u, v))
-                # v added +PRG if v < u, -PRG if v > u: remove it.
-                masker.add(acc, seed, b"pair", -1 if v < u else +1)
+            peers = tuple((v, s.keys[v][1]) for v in sorted(s.graph[u] & s.masked))
+            lightest = load.index(min(load))  # a pair costs ~3 self-masks (X25519 + PRG)
+            dropped[lightest].append((u, secret, peers))
+            load[lightest] += 3 * len(peers)
+        cfg = self.config
+        return [
+            MaskRemoval(self.round_id, cfg.bits, self._dim, tuple(seeds[i]), tuple(dropped[i]))
+            for i in range(parts)
+        ]
+
+    def _unmask(self) -> dict[ClientId, bytes]:
+        s = self._s
+        if self._removal is None:
+            self._removal = self._plan_removal(1)
+        if not self._absorbed:
+            for piece in self._removal:
+                np.add(self._sum, piece.run(), out=self._sum)
         survivors = frozenset(s.masked)
         self._result = RoundResult(
-            aggregate=masker.reduce(acc),
+            aggregate=_reduce(self._sum, self.config.bits),
             survivors=survivors,
             dropped=self._invited - survivors,
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
@@ -81,11 +81,11 @@ def _records(r: wire.Reader, count: int, size: int) -> list[bytes]:
     return [raw[i : i + size] for i in range(0, count * size, size)]
 
 
-def _join(parts: Iterable[bytes], what: str) -> bytes:
-    """The concatenated records of a message; a field that does not fit its u32 is the
-    caller's error (as :class:`wire.Writer` reports it)."""
+def _pack(layout: struct.Struct, *fields: int, what: str) -> bytes:
+    """``layout.pack(*fields)``; a field that does not fit its u32 is the caller's error
+    (as :class:`wire.Writer` reports it)."""
     try:
-        return b"".join(parts)
+        return layout.pack(*fields)
     except struct.error as e:
         raise InvalidArgument(f"a {what} field does not fit its u32: {e}") from e
 
@@ -160,6 +160,11 @@ class KeyEntry:
     s_pk: bytes
     signature: bytes = b""
 
+    def to_bytes(self) -> bytes:
+        """The entry's record in KEYS (a server caches it: every neighbour gets the same)."""
+        head = _pack(_TWO_U32, self.client, self.x, what="key entry")
+        return head + bytes(self.c_pk) + bytes(self.s_pk) + bytes(self.signature)
+
 
 def _key_entry(b: bytes) -> KeyEntry:
     client, x = _TWO_U32.unpack_from(b)
@@ -178,15 +183,13 @@ class Keys:
     entries: tuple[KeyEntry, ...]
 
     def to_bytes(self) -> bytes:
-        head = wire.Writer().u64(self.round_id).u32(self.members).u32(len(self.entries))
-        body = _join(
-            (
-                _TWO_U32.pack(e.client, e.x) + bytes(e.c_pk) + bytes(e.s_pk) + bytes(e.signature)
-                for e in self.entries
-            ),
-            "key entry",
-        )
-        return wire.frame(self.TYPE, head.getvalue() + body)
+        return self.frame(self.round_id, self.members, [e.to_bytes() for e in self.entries])
+
+    @classmethod
+    def frame(cls, round_id: int, members: int, records: Sequence[bytes]) -> bytes:
+        """KEYS from its entries' records (:meth:`KeyEntry.to_bytes`), in increasing id."""
+        head = wire.Writer().u64(round_id).u32(members).u32(len(records))
+        return wire.frame(cls.TYPE, head.getvalue() + b"".join(records))
 
     @classmethod
     def from_bytes(cls, data: bytes, *, round_id: int, max_clients: int, signed: bool) -> Keys:
@@ -205,6 +208,10 @@ class Keys:
         return cls(round_id, members, entries)
 
 
+ENVELOPE_RECORD = np.dtype([("client", ">u4"), ("envelope", f"V{ENVELOPE_BYTES}")])
+"""One (u32 client id, sealed envelope) record of SHARE_KEYS and SHARES, as on the wire."""
+
+
 @dataclass(frozen=True)
 class _Envelopes:
     """A list of (client id, sealed share envelope)."""
@@ -214,18 +221,30 @@ class _Envelopes:
     envelopes: tuple[tuple[int, bytes], ...]
 
     def to_bytes(self) -> bytes:
-        head = wire.Writer().u64(self.round_id).u32(len(self.envelopes))
-        body = _join((_U32.pack(c) + bytes(env) for c, env in self.envelopes), "envelope")
-        return wire.frame(self.TYPE, head.getvalue() + body)
+        body = b"".join(_pack(_U32, c, what="envelope") + bytes(env) for c, env in self.envelopes)
+        return self.frame(self.round_id, len(self.envelopes), body)
+
+    @classmethod
+    def frame(cls, round_id: int, count: int, records: bytes) -> bytes:
+        """The message from ``count`` records already on the wire (:data:`ENVELOPE_RECORD`)."""
+        head = wire.Writer().u64(round_id).u32(count)
+        return wire.frame(cls.TYPE, head.getvalue() + records)
+
+    @classmethod
+    def records_from_bytes(cls, data: bytes, *, round_id: int, max_entries: int) -> np.ndarray:
+        """The records as one :data:`ENVELOPE_RECORD` array (the server's path: no Python
+        object per envelope)."""
+        r = open_frame(data, cls.TYPE, round_id)
+        count = _read_count(r, max_entries, "share envelopes")
+        records = np.frombuffer(r.raw(count * ENVELOPE_RECORD.itemsize), dtype=ENVELOPE_RECORD)
+        r.finish()
+        return records
 
     @classmethod
     def from_bytes(cls: type[M], data: bytes, *, round_id: int, max_entries: int) -> M:
-        r = open_frame(data, cls.TYPE, round_id)  # type: ignore[attr-defined]
-        count = _read_count(r, max_entries, "share envelopes")
-        envelopes = tuple(
-            (_U32.unpack_from(b)[0], b[4:]) for b in _records(r, count, 4 + ENVELOPE_BYTES)
-        )
-        r.finish()
+        records = cls.records_from_bytes(data, round_id=round_id, max_entries=max_entries)  # type: ignore[attr-defined]
+        ids = records["client"].tolist()
+        envelopes = tuple(zip(ids, (e.tobytes() for e in records["envelope"]), strict=True))
         return cls(round_id, envelopes)  # type: ignore[call-arg]
 
 

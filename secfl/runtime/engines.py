@@ -14,6 +14,10 @@ gives the same bytes on every engine. Sharded pools keep a few batches in flight
 (the workers compute while the driver feeds the server) and hold at most those batches'
 replies at once.
 
+A driver may also hand a pool the server's heavy last step (:meth:`ClientPool.run_work`,
+pieces of :class:`~secfl.protocols.base.ServerWork`: SecAgg's mask removal), which sharded
+pools spread over their workers; the workers are the server's own, like this process.
+
 A worker that dies, or stops answering within ``timeout``, ends the round with
 :class:`~secfl.errors.EngineError`; so does an unexpected exception inside a worker (with its
 traceback), which in this process would have propagated.
@@ -43,7 +47,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from secfl.errors import EngineError, InvalidArgument, SecflError
-from secfl.protocols.base import ClientId, ClientSession, NamedValue, sum_vectors
+from secfl.protocols.base import ClientId, ClientSession, NamedValue, ServerWork, sum_vectors
 
 __all__ = [
     "ENGINES",
@@ -226,6 +230,10 @@ class ClientPool(abc.ABC):
     def finish(self, survivors: frozenset[ClientId] | None) -> list[ShardSummary]:
         """End the round: each shard's summary (``survivors``: the result's, if any)."""
 
+    @abc.abstractmethod
+    def run_work(self, pieces: Sequence[ServerWork]) -> list[tuple[np.ndarray, float]]:
+        """Each piece's result and the CPU seconds it took (the server's), in order."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the workers (also after an error)."""
 
@@ -257,6 +265,9 @@ class InProcessPool(ClientPool):
     def finish(self, survivors: frozenset[ClientId] | None) -> list[ShardSummary]:
         assert self._shard is not None
         return [self._shard.finish(survivors)]  # its memory is this process's
+
+    def run_work(self, pieces: Sequence[ServerWork]) -> list[tuple[np.ndarray, float]]:
+        return [_timed_work(piece) for piece in pieces]
 
 
 class ShardedPool(ClientPool):
@@ -290,7 +301,8 @@ class ShardedPool(ClientPool):
 
     @abc.abstractmethod
     def _submit(self, worker: int, message: tuple[str, Any]) -> None:
-        """Send ``("batch", requests)`` or ``("finish", survivors)`` to a worker."""
+        """Send ``("batch", requests)``, ``("work", piece)`` or ``("finish", survivors)``
+        to a worker."""
 
     @abc.abstractmethod
     def _collect(self, worker: int) -> Any:
@@ -325,6 +337,16 @@ class ShardedPool(ClientPool):
                 self._broken = False  # every batch collected
             yield answer
 
+    def run_work(self, pieces: Sequence[ServerWork]) -> list[tuple[np.ndarray, float]]:
+        if self._broken:
+            raise EngineError("the pool's workers are out of step after an error: start anew")
+        self._broken = True  # until every result is collected
+        for i, piece in enumerate(pieces):
+            self._submit(i % self.workers, ("work", piece))
+        results = [self._collect(i % self.workers) for i in range(len(pieces))]
+        self._broken = False
+        return results
+
     def finish(self, survivors: frozenset[ClientId] | None) -> list[ShardSummary]:
         if self._broken:
             raise EngineError("the pool's workers are out of step after an error")
@@ -335,10 +357,19 @@ class ShardedPool(ClientPool):
         return summaries
 
 
+def _timed_work(piece: ServerWork) -> tuple[np.ndarray, float]:
+    t0 = time.thread_time()
+    result = piece.run()
+    return result, time.thread_time() - t0
+
+
 def _answer(shard: Shard, kind: str, payload: Any) -> Any:
-    """A worker's answer to the driver's message: a batch's answers, or its summary."""
+    """A worker's answer to the driver's message: a batch's answers, a piece of the
+    server's work, or its summary."""
     if kind == "batch":
         return shard.handle(payload)
+    if kind == "work":
+        return _timed_work(payload)
     summary = shard.finish(payload)
     return ShardSummary(summary.seconds, summary.survivor_sum, peak_rss_bytes())
 

@@ -15,6 +15,7 @@ from secfl.audit import (
 )
 from secfl.audit import _rounds as rounds
 from secfl.errors import InvalidArgument, SecflError
+from secfl.hazmat import shamir
 from secfl.hazmat.rng import Csprng
 from secfl.protocols import paillier as pl
 from secfl.protocols import secagg
@@ -85,7 +86,7 @@ def test_revealing_both_shares_is_double_masking(monkeypatch):
     def both(self, data):
         held = dict(self._held)
         frame = real(self, data)
-        extra = [(u, 1, shares[1].astype("<u4").tobytes()) for u, shares in held.items()]
+        extra = [(u, 1, both[shamir.SHARE_BYTES :]) for u, both in held.items()]
         return _append_shares(frame, extra)
 
     monkeypatch.setattr(secagg.SecAggClient, "_on_unmask_request", both)

@@ -16,6 +16,7 @@ from secfl.errors import (
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey
 from secfl.protocols import secagg
+from secfl.protocols.plaintext import PlaintextProtocol
 from secfl.protocols.secagg import SecAggConfig, SecAggProtocol, ThreatModel
 from secfl.runtime.simulator import simulate_round
 
@@ -353,6 +354,73 @@ def test_inconsistent_shares_abort_and_close_the_server():
         r.server.receive(c, bytes(msg))
     with pytest.raises(IntegrityError):
         r.server.advance()
+    assert r.server.phase == "aborted"
+
+
+def _to_unmask_end(r: Round, drop=(3, 8)) -> None:
+    """Advertise, share, mask (``drop`` silent from mask on), then every unmask reply in."""
+    r.step()
+    r.step()
+    r.step(skip=set(drop))
+    for c, req in r.reqs.items():
+        r.server.receive(c, r.clients[c].handle(req))
+
+
+@pytest.mark.parametrize("parts", [2, 3, 7])
+def test_offloaded_mask_removal_gives_the_inline_sum(parts):
+    inline, split = Round(n=12, t=6, d=20, degree=8), Round(n=12, t=6, d=20, degree=8)
+    _to_unmask_end(inline)
+    _to_unmask_end(split)
+    assert split.server.offload(1) == []  # one part: advance() does it itself
+    pieces = split.server.offload(parts)
+    assert len(pieces) == parts
+    assert split.server.offload(parts) == []  # planned once
+    pairs = sum(len(peers) for piece in pieces for _, _, peers in piece.dropped)
+    assert pairs == sum(len(split.server._s.graph[u] & split.server._s.masked) for u in (3, 8))
+    assert sum(len(piece.seeds) for piece in pieces) == 10
+    restored = [pickle.loads(pickle.dumps(piece)) for piece in pieces]  # travels to workers
+    split.server.absorb([piece.run() for piece in restored])
+    with pytest.raises(LocalProtocolError, match="once"):
+        split.server.absorb([piece.run() for piece in pieces])
+    inline.server.advance()
+    split.server.advance()
+    assert np.array_equal(split.server.result.aggregate, inline.server.result.aggregate)
+    expected = sum(inline.ins[c].astype(np.uint64) for c in inline.ins if c not in (3, 8))
+    assert split.server.result.aggregate.tolist() == (expected % 2**BITS).tolist()
+
+
+def test_offload_pieces_hide_their_secrets_and_are_checked():
+    r = Round(n=12, t=6, d=20, degree=8)
+    _to_unmask_end(r)
+    pieces = r.server.offload(2)
+    for piece in pieces:
+        text = repr(piece)
+        assert text.startswith("<MaskRemoval of ")
+        for _, secret, _ in piece.dropped:
+            assert secret.hex()[:16] not in text
+    with pytest.raises(LocalProtocolError, match="every offloaded piece"):
+        r.server.absorb([pieces[0].run()])
+    with pytest.raises(LocalProtocolError, match="returned"):
+        r.server.absorb([np.zeros(3, np.uint32)] * 2)
+    fresh = Round()
+    assert fresh.server.offload(4) == []  # nothing to offload before UNMASK ends
+    with pytest.raises(LocalProtocolError, match="every offloaded piece"):
+        fresh.server.absorb([])
+    plain = PlaintextProtocol(bits=BITS).server(round_id=1, client_ids=frozenset({1}), dim=2)
+    assert plain.offload(2) == []  # the default: a protocol with nothing heavy to hand out
+    with pytest.raises(LocalProtocolError, match="offloads no work"):
+        plain.absorb([])
+
+
+def test_offload_refuses_too_few_shares_as_advance_would():
+    r = Round()
+    r.step()
+    r.step()
+    r.step(skip={6})
+    for c in (1, 2, 3):  # threshold 4: fewer revealers than t
+        r.server.receive(c, r.clients[c].handle(r.reqs[c]))
+    with pytest.raises(InsufficientSurvivors):
+        r.server.offload(2)
     assert r.server.phase == "aborted"
 
 

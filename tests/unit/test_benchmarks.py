@@ -7,6 +7,7 @@ every cell the sweep did not run must be listed with a reason.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,20 @@ def test_engines_benchmark_writes_a_row_per_engine(tmp_path: Path) -> None:
     assert section.startswith("## Measured: whole rounds on each simulator engine")
     assert "| 12 | processes |" in section
     assert (tmp_path / "engines.md").read_text().startswith("# Simulator engines")
+
+
+def test_secagg_scaling_benchmark_fits_exponents(tmp_path: Path) -> None:
+    from benchmarks import secagg_scaling
+
+    argv = ["--clients", "10", "30", "--dim", "5", "--out", str(tmp_path)]
+    assert secagg_scaling.main(argv) == 0
+    data = json.loads((tmp_path / "secagg-scaling.json").read_text())
+    assert [r["clients"] for r in data["rows"]] == [10, 30]
+    assert all(r["correct"] and r["engine"] == "processes" for r in data["rows"])
+    rows = data["rows"]
+    assert secagg_scaling.exponent(rows, "bytes_up_per_client") == pytest.approx(
+        math.log(rows[1]["bytes_up_per_client"] / rows[0]["bytes_up_per_client"]) / math.log(3)
+    )
+    text = (tmp_path / "scaling.md").read_text()
+    assert secagg_scaling.START in text and secagg_scaling.END in text
+    assert "Fitted exponents" in text

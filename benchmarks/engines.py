@@ -66,6 +66,23 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+def speed_gauge() -> float:
+    """Microseconds per X25519 agreement on one core now (median of 5 batches of 400): the
+    machine's speed at the moment a row starts. A SecAgg client's time is about half such
+    agreements, so on a shared machine whose speed drifts, wall and CPU seconds read
+    against this gauge compare across rows and runs."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    a, b = X25519PrivateKey.generate(), X25519PrivateKey.generate().public_key()
+    batches = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(400):
+            a.exchange(b)
+        batches.append((time.perf_counter() - t0) / 400 * 1e6)
+    return sorted(batches)[2]
+
+
 def run_one(n: int, engine: str, *, limit: float, workers: int | None = None) -> dict[str, Any]:
     """One ``secfl simulate`` round in a fresh process; ``finished`` False past ``limit`` s.
 
@@ -75,6 +92,7 @@ def run_one(n: int, engine: str, *, limit: float, workers: int | None = None) ->
     if workers is not None:
         argv += ["--workers", str(workers)]
     row: dict[str, Any] = {"n": n, "engine": engine, "load_before": os.getloadavg()}
+    row["x25519_us"] = speed_gauge()
     cpu0, t0 = _cpu_children(), time.perf_counter()
     peak = 0
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
@@ -114,11 +132,13 @@ def table(rows: Sequence[dict[str, Any]]) -> list[str]:
     out = [
         "| n | engine | workers | wall s | CPU s (all processes) | client CPU s (mean) | "
         "server CPU s | bytes down / client | driver peak MiB | worker peak MiB (each) | "
-        "all processes MiB (sampled peak) | correct | load avg before -> after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "all processes MiB (sampled peak) | correct | load avg before -> after | "
+        "X25519 µs (speed gauge) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        load = f"{r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f}"
+        gauge = f"{r['x25519_us']:.1f}" if "x25519_us" in r else "-"
+        load = f"{r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f} | {gauge}"
         if not r["finished"]:
             why = r.get("error", f"not finished in {r.get('limit_seconds', 0):.0f} s")
             out.append(
@@ -179,7 +199,10 @@ def markdown(data: dict[str, Any]) -> str:
         "processes**: the largest sum of the resident memory of the command and its "
         "workers, sampled every second (also for a run stopped at its time limit). "
         "**load avg**: 1-minute load average before and after the row; the machine's "
-        "other work shared its cores.",
+        "other work shared its cores. **X25519 µs**: one X25519 agreement on one core just "
+        "before the row (:func:`speed_gauge`), the machine's speed at that moment: this "
+        "virtual machine's speed drifts by 25% or more within an hour at the same load, and "
+        "wall and CPU seconds move with it.",
         "",
         *table(data["rows"]),
         "",

@@ -284,8 +284,11 @@ def markdown(results: dict[str, Any], *, measured: str = "") -> str:
             "",
             "Degree k and threshold t from `plan_secagg_plus(n, dropout, corrupt=0.05)`; "
             "dropped = dropout x n, all leaving after sharing keys (the server's worst case). "
-            "One core, no parallelism, nothing measured at these sizes (n = 10^3..10^4 at "
-            "d = 10^4 is measured in the section above). The client formula has no n term: "
+            "One core, no parallelism. Only the sizes this machine cannot run are left to "
+            "the fit: n = 10^3..10^5 at d = 10^3 is measured in the section above (at n = "
+            "10^5 the fit, made before issue 19's speed-ups, gives 0.020 s per client and "
+            "209 s for the server against 0.0105 s and 75.5 s measured: read it as an upper "
+            "bound, about 2-3x high). The client formula has no n term: "
             "it describes secagg-v2, where nothing a SecAgg+ client receives or checks grows "
             "with n, and did not describe secagg-v1, whose clients received every member "
             "and survivor id (issue 19).",

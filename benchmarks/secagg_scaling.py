@@ -170,8 +170,9 @@ def section(data: dict[str, Any]) -> list[str]:
         "before and after the runs (other sessions share the cores, so wall seconds vary by "
         "10-20% between runs; CPU seconds less). **CPU s**: the child's and its workers' "
         "user + system time; **client s** and **server s**: the per-party thread CPU time "
-        "the simulator reports (the server's includes its work on the workers); **peak "
-        "RSS**: the driver's (each worker's is in the JSON). Degree k and threshold t from "
+        "the simulator reports (the server's includes its work on the workers); **driver "
+        "peak** and **worker peak**: each process's own peak resident memory (VmHWM). "
+        "Degree k and threshold t from "
         "`plan_secagg_plus(n, dropout=0.1, corrupt=0.05)`.",
         "",
         "| n | k | t | correct | wall s | CPU s | client s (mean / p95) | server s "
@@ -185,7 +186,7 @@ def section(data: dict[str, Any]) -> list[str]:
             f"| {r['wall_seconds']:.1f} | {r['cpu_seconds']:.1f} "
             f"| {r['client_seconds']:.4f} / {r['client_seconds_p95']:.4f} "
             f"| {r['server_seconds']:.2f} | {r['bytes_down_per_client']:,.0f} "
-            f"| {r['bytes_up_per_client']:,.0f} | {r['peak_rss_mb']:,.0f} | {workers} |"
+            f"| {r['bytes_up_per_client']:,.0f} | {r['peak_rss_bytes'] / 2**20:,.0f} | {workers} |"
         )
     lines += [
         "",

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from secfl import __version__
 from secfl.audit.privacy import PrivacyAuditConfig, PrivacyMechanism
+from secfl.audit.runner import PROTOCOLS as AUDITED
 from secfl.errors import InvalidArgument, SecflError
 from secfl.paillier_keys import KEY_BITS
 from secfl.protocols.base import ProtocolName
 from secfl.runtime.scenario import (
     ENGINES,
-    PROTOCOLS,
     SIMULATE_PROTOCOLS,
     Scenario,
     report_json,
@@ -122,7 +122,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         help="where the client sessions run: processes (in parallel on this machine's cores), "
         "serial (one after the other in this process) or ray (Ray actors on a local Ray "
         "instance, or on the cluster at --address; needs the ray extra). The server runs in "
-        "this process; with --seed every engine gives the same round (default: %(default)s)",
+        "this process (its mask removal on the workers); with --seed every engine gives the "
+        "same round (default: %(default)s)",
     )
     sim.add_argument(
         "--workers",
@@ -223,10 +224,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     audit.add_argument(
         "--protocol",
         action="append",
-        choices=PROTOCOLS,
+        choices=AUDITED,
         default=None,
-        help="protocol to audit: plain, secagg, secagg+ or paillier; repeat the option for "
-        "several (default: all four). With --privacy: one of plain (gaussian only), secagg, "
+        help="protocol to audit: plain, secagg, secagg+, paillier or paillier-threshold; "
+        "repeat the option for several (default: all five). With --privacy: one of plain "
+        "(gaussian only), secagg, "
         f"secagg+ (default: {_PRIVACY_DEFAULTS.protocol})",
     )
     audit.add_argument(

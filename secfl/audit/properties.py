@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 from secfl.audit._hypothesis import require_hypothesis
 from secfl.encoding import MAX_BITS, MIN_BITS
 from secfl.protocols.base import ProtocolName
+from secfl.protocols.paillier_threshold import PROTOCOL_NAME as PAILLIER_THRESHOLD
 
 require_hypothesis()
 
@@ -27,6 +28,7 @@ from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from secfl.audit import _rounds as rounds  # noqa: E402
 from secfl.audit import bounds, forgery, fuzz, isolation, machines, randomness, stats  # noqa: E402
+from secfl.audit import threshold as th  # noqa: E402
 from secfl.hazmat import shamir  # noqa: E402
 from secfl.protocols.base import PROTOCOLS  # noqa: E402
 
@@ -108,11 +110,16 @@ def _stateful(machine: type[RuleBasedStateMachine]) -> Callable[[Budget, Tally],
     return run
 
 
-def _given(build: Callable[[Tally], Callable[[], None]]) -> Callable[[Budget, Tally], None]:
-    """``build(tally)`` returns a ``@given`` test that counts its examples in ``tally``."""
+def _given(
+    build: Callable[[Tally], Callable[[], None]], *, per: int = 1
+) -> Callable[[Budget, Tally], None]:
+    """``build(tally)`` returns a ``@given`` test that counts its examples in ``tally``;
+    ``per``: run one example per ``per`` of the budget's (at least 5), for properties whose
+    examples cost tens of times a state machine's step (public-key operations)."""
 
     def run(budget: Budget, tally: Tally) -> None:
-        test = budget.settings()(build(tally))
+        scaled = replace(budget, examples=max(5, budget.examples // per))
+        test = scaled.settings()(build(tally))
         if budget.seed is not None:
             test = hypothesis_seed(budget.seed)(test)
         test()
@@ -399,6 +406,47 @@ _FUZZ = (
 )
 
 
+def _aggregator_search(tally: Tally) -> Callable[[], None]:
+    plan = st.builds(
+        th.Plan,
+        round_id=st.sampled_from([th.ROUND, th.OLD_ROUND]),
+        base=st.lists(st.sampled_from(th.HONEST), unique=True, max_size=len(th.HONEST)).map(tuple),
+        ops=st.lists(
+            st.tuples(
+                st.sampled_from(th.OPS),
+                st.sampled_from(th.HONEST),
+                st.sampled_from((*th.HONEST, th.COLLUDER)),
+                st.integers(2, 4),
+            ),
+            max_size=3,
+        ).map(tuple),
+    )
+    deliveries = st.lists(
+        st.tuples(st.integers(1, th.HOLDERS), st.integers(0, 1)), min_size=1, max_size=8
+    )
+
+    @given(plans=st.lists(plan, min_size=2, max_size=2), deliveries=deliveries)
+    def aggregator_search(plans: list[th.Plan], deliveries: list[tuple[int, int]]) -> None:
+        tally.examples += 1
+        th.check_aggregator_plan(plans, deliveries)
+
+    return aggregator_search
+
+
+def _lying_holders(tally: Tally) -> Callable[[], None]:
+    liars = st.dictionaries(
+        st.integers(1, th.HOLDERS), st.sampled_from(th.LIES), max_size=th.HOLDERS - th.T
+    )
+    dropped = st.lists(st.sampled_from(th.HONEST), unique=True, max_size=2)
+
+    @given(liars=liars, dropped=dropped)
+    def lying_holders(liars: dict[int, str], dropped: list[int]) -> None:
+        tally.examples += 1
+        th.check_lying_holders(liars, dropped)
+
+    return lying_holders
+
+
 def audit_properties(protocol: str) -> list[AuditProperty]:
     """The audited properties of ``protocol``, in the order they run."""
     if protocol == ProtocolName.PLAIN:
@@ -578,6 +626,28 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 "fresh-randomness",
                 _FRESH.format("ciphertexts of equal inputs"),
                 _fixed(_fresh(protocol), per_trial=20, cap=10),
+            ),
+        ]
+    if protocol == PAILLIER_THRESHOLD:
+        return [
+            AuditProperty(
+                protocol,
+                "aggregator-search",
+                "a lying aggregator composes its requests (any subset of signed inputs, then "
+                "replays, relabels, powers, products, encryptions of zero, repeats, stripped "
+                "signatures, outsiders, a colluding client's signatures) and sends one or two "
+                "to each of 5 key holders (3-of-5): a holder answers only sets of >= "
+                "min_clients distinct clients' signed inputs of the round, once per round; "
+                "t answers decrypt to the set's sum; one set per round at most",
+                _given(_aggregator_search, per=4),
+            ),
+            AuditProperty(
+                protocol,
+                "lying-holders",
+                "up to m - t key holders lie (a partial value, the proof, another holder's "
+                "answer, another input set, garbage, two answers), clients may drop: the "
+                "aggregator names exactly the liars and decrypts the exact sum",
+                _given(_lying_holders, per=8),
             ),
         ]
     raise ValueError(f"unknown protocol {protocol!r}")

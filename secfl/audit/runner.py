@@ -20,9 +20,13 @@ from typing import Any
 from secfl._text import plural
 from secfl.audit._hypothesis import require_hypothesis
 from secfl.errors import InvalidArgument
-from secfl.protocols.base import PROTOCOLS
+from secfl.protocols.base import PROTOCOLS as _AGGREGATION
+from secfl.protocols.paillier_threshold import PROTOCOL_NAME as _PAILLIER_THRESHOLD
 
 __all__ = ["PROTOCOLS", "AuditReport", "PropertyResult", "ProtocolReport", "run_audit"]
+
+PROTOCOLS: tuple[str, ...] = (*_AGGREGATION, _PAILLIER_THRESHOLD)
+"""The audited protocols: every aggregation protocol and paillier-sum-v2."""
 
 """Protocol names :func:`run_audit` knows, in the order it audits them."""
 

@@ -235,7 +235,8 @@ def run_scenario(
     ``'processes'`` (default: ``workers`` local processes, default one per core),
     ``'serial'`` (all in this process) or ``'ray'`` (``workers`` Ray actors, default one
     per CPU of the Ray cluster: a local instance started for the round, or the cluster at
-    ``address``; the ``ray`` extra). The server always runs in this process. With a
+    ``address``; the ``ray`` extra). The server runs in this process (its heavy last step,
+    SecAgg's mask removal, on the workers: :meth:`ServerSession.offload`). With a
     ``seed`` every engine gives the same round: aggregate, dropouts, refusals, rejections
     and byte counts. ``timeout``: seconds a worker may take to answer one batch of
     requests, the first including building its clients' sessions (default: no limit; a

@@ -14,6 +14,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -96,3 +99,33 @@ def test_an_actor_that_dies_ends_the_round_with_engine_error(ray_cleanup, monkey
         drive_round(PlaintextProtocol(bits=16), pool, clients, dim=3, dropouts={}, round_id=1)
     assert time.monotonic() - start < 60
     assert not ray.is_initialized()
+
+
+@pytest.mark.slow
+def test_a_round_joins_a_running_ray_cluster_at_its_address(ray_cleanup) -> None:
+    """The ``--address`` path, on a one-node cluster: ``ray start --head`` as on a head node,
+    the round connects to it, ships this checkout's secfl to its workers and equals the
+    serial round; ``ray stop`` ends the cluster. Slow (a cluster start, about a minute):
+    ``make test-slow``."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    start = [ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2"]
+    start += ["--include-dashboard=false", "--disable-usage-stats"]
+    subprocess.run(start, check=True, capture_output=True, timeout=180)
+    try:
+        sc = Scenario(
+            protocol="secagg+", clients=30, dim=16, dropout=0.1, dropout_phase="mask", seed=4
+        )
+        serial, _ = run_scenario(sc, engine="serial")
+        joined, _ = run_scenario(sc, engine="ray", address=f"127.0.0.1:{port}")
+        assert not ray.is_initialized()  # the engine connected for the round, then left
+        assert joined.correct
+        assert (joined.engine, joined.workers) == ("ray", 2)  # the cluster's CPUs
+        assert serial.result is not None
+        assert joined.result is not None
+        assert np.array_equal(serial.result.aggregate, joined.result.aggregate)
+        assert serial.bytes_down == joined.bytes_down
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)

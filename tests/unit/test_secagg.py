@@ -13,6 +13,7 @@ from secfl.errors import (
     ProtocolAbort,
     SecflError,
 )
+from secfl.hazmat import aead, shamir
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey
 from secfl.protocols import secagg
@@ -203,6 +204,36 @@ def test_tampered_envelope_raises_integrity_error():
     req[-5] ^= 1
     with pytest.raises(IntegrityError):
         r.clients[1].handle(bytes(req))
+
+
+@pytest.mark.parametrize(
+    ("shares", "match"),
+    [
+        (struct.pack("<22I", *[5] * 21, shamir.PRIME), "outside the field"),  # p itself
+        (struct.pack("<22I", *[shamir.PRIME - 1] * 22), None),  # the largest element: kept
+    ],
+)
+def test_received_shares_must_be_two_shares_of_field_elements(shares, match):
+    """Authentic envelopes (sealed under the real channel key) whose shares are malformed:
+    the holder refuses them and names the sender (secagg-v1 section 8.3)."""
+    r = Round()
+    r.step()
+    r.step()
+    victim, sender = r.clients[1], 2
+    ad = secagg._pair_info(b"share", 1, sender, 1) + struct.pack(">I", sender)
+    plain = struct.pack(">II", sender, 1) + shares
+    env = aead.seal(victim._peers[sender].channel, plain, associated_data=ad, rng=seeded(5))
+    msg = secagg.m.Shares.from_bytes(r.reqs[1], round_id=1, max_entries=10)
+    entries = tuple((u, env if u == sender else e) for u, e in msg.envelopes)
+    request = secagg.m.Shares(1, entries).to_bytes()
+    if match is None:
+        assert victim.handle(request) is not None  # p - 1 is a field element
+        assert victim._held[sender] == shares
+        return
+    with pytest.raises(
+        IntegrityError, match=f"from {sender} holds.*{match}|from {sender}.*{match}"
+    ):
+        victim.handle(request)
 
 
 def test_forged_advertise_signature_aborts_in_active_mode():

@@ -1,0 +1,423 @@
+"""paillier-sum-v2 (threshold Paillier) against a lying aggregator and lying key holders.
+
+Two properties of ``secfl audit --protocol paillier-threshold`` (``docs/audit.md``), both
+against the guarantee of ``protocols/paillier-sum-v2.md`` section 10.1: an aggregator
+colluding with fewer than t key holders obtains decryptions only of products of at least
+``min_clients`` distinct registered clients' signed inputs of the round.
+
+* :func:`check_aggregator_plan`: the aggregator *composes* its requests rather than
+  replaying a known attack. A plan starts from any subset of the honest clients' signed
+  inputs (of the round, or of the round before) and applies up to three of: replay an input
+  of the round before, relabel an input under another client's id, raise it to a power,
+  multiply two inputs, multiply by a fresh encryption of zero, list an input twice, strip a
+  signature, add an unregistered client, and have a colluding client sign an input of the
+  aggregator's choosing or a (re-randomised) copy of an honest one. Each of the five key
+  holders receives one or two of the plan's requests. It must answer only requests of the
+  guarantee's kind (a colluding client's signature counts: limit 2 of section 10.2), at
+  most one per round, and any set that gathers t answers must decrypt to the sum of its
+  inputs' plaintexts; at most one set per round may gather them (3-of-5, no colluding
+  holder: section 10.2, limit 1).
+* :func:`check_lying_holders`: up to m - t key holders lie (a changed partial value, a
+  broken proof, another holder's answer, an answer for another round or set, garbage, two
+  answers); the real aggregator must name exactly the liars and decrypt the exact sum.
+
+Setup (a 3-of-5 key of two 512-bit safe primes, six identities, the clients' signed inputs)
+is made once per process from fixed seeds, so runs are reproducible.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from secfl.audit._errors import AuditFailure, Violation
+from secfl.errors import SecflError
+from secfl.hazmat import paillier as hp
+from secfl.hazmat import threshold_paillier as tp
+from secfl.hazmat.rng import Csprng
+from secfl.hazmat.sign import SigningKey
+from secfl.protocols import paillier_threshold as pt
+from secfl.protocols import paillier_threshold_messages as m
+
+__all__ = [
+    "LIES",
+    "OPS",
+    "Plan",
+    "check_aggregator_plan",
+    "check_lying_holders",
+]
+
+HONEST = (1, 2, 3, 4, 5)
+COLLUDER = 6
+"""A client that signs whatever the aggregator asks it to (section 10.2, limit 2)."""
+OUTSIDER = 77
+"""An id outside the registry."""
+DIM, BITS, VALUE_BITS, MIN_CLIENTS = 3, 16, 12, 3
+ROUND, OLD_ROUND = 7, 6
+HOLDERS, T = 5, 3
+
+OPS = (
+    "replay",  # the input of the round before, under its own id
+    "relabel",  # an input under another client's id
+    "power",  # an input raised to the power k (its plaintext times k)
+    "combine",  # the product of two inputs, under the first one's id
+    "rerandomize",  # an input times a fresh encryption of the zero vector
+    "twice",  # an input listed a second time (the request is re-sorted, not deduplicated)
+    "unsigned",  # an input with a zero signature
+    "outsider",  # an input under an id outside the registry
+    "colluder-own",  # the colluder signs an encryption of a value of the aggregator's choice
+    "colluder-copy",  # the colluder signs an honest client's ciphertexts as its own
+    "colluder-rerandomized",  # ... after re-randomising them
+)
+
+Entry = tuple[int, bytes, bytes]  # (client id, ciphertexts, signature)
+
+
+def _seeded(label: str) -> Csprng:
+    return Csprng(seed=label.encode().ljust(32, b"\0")[:32])
+
+
+@dataclass(frozen=True)
+class _World:
+    """What the audit holds: the key, its shares, the config, the clients' inputs."""
+
+    public: tp.ThresholdPublicKey
+    shares: tuple[tp.KeyShare, ...]
+    config: pt.ThresholdPaillierConfig
+    identities: dict[int, SigningKey]
+    values: dict[int, dict[int, np.ndarray]]  # round -> honest client -> signed plaintexts
+    signed: dict[int, dict[int, Entry]]  # round -> honest client -> its signed input
+
+
+@functools.lru_cache(maxsize=1)
+def _world() -> _World:
+    rng = _seeded("audit paillier-sum-v2 key")
+    p, q = tp.generate_safe_prime(512, rng=rng), tp.generate_safe_prime(512, rng=rng)
+    public, shares = tp.deal_key(p, q, holders=HOLDERS, threshold=T, rng=rng)
+    ids = _seeded("audit paillier-sum-v2 identities")
+    identities = {c: SigningKey.generate(rng=ids) for c in (*HONEST, COLLUDER)}
+    config = pt.ThresholdPaillierConfig(
+        public_key=public,
+        registry={c: k.verify_key() for c, k in identities.items()},
+        bits=BITS,
+        n_clients=len(identities),
+        value_bits=VALUE_BITS,
+        min_clients=MIN_CLIENTS,
+    )
+    proto = pt.ThresholdPaillierProtocol(
+        config, identities=identities, rng=_seeded("audit paillier-sum-v2 clients")
+    )
+    draw = _seeded("audit paillier-sum-v2 inputs")
+    values: dict[int, dict[int, np.ndarray]] = {}
+    signed: dict[int, dict[int, Entry]] = {}
+    for rid in (OLD_ROUND, ROUND):
+        server = proto.server(round_id=rid, client_ids=frozenset(HONEST), dim=DIM)
+        requests = server.start()
+        values[rid], signed[rid] = {}, {}
+        for c in HONEST:
+            x = draw.integers_below(1 << VALUE_BITS, DIM).astype(np.int64) - (1 << 11)
+            values[rid][c] = x
+            reply = proto.client(round_id=rid, client_id=c, value=_ring(x)).handle(requests[c])
+            assert reply is not None
+            msg = m.SignedInput.from_bytes(reply, size=config.input_bytes(DIM))
+            signed[rid][c] = (c, msg.ciphertexts, msg.signature)
+    return _World(public, shares, config, identities, values, signed)
+
+
+# ------------------------------------------------------------------------------ plans
+@dataclass(frozen=True)
+class Plan:
+    """One request of a lying aggregator: for round ``round_id``, the signed inputs of the
+    honest clients in ``base``, then ``ops``: (op, i, j, k) with i an honest client, j a
+    client id and k an exponent or a value, as :data:`OPS` describes."""
+
+    round_id: int
+    base: tuple[int, ...]
+    ops: tuple[tuple[str, int, int, int], ...]
+
+
+def _ring(x: np.ndarray) -> np.ndarray:
+    """Signed values as elements of Z_2^BITS (two's complement)."""
+    return (x.astype(np.int64) % (1 << BITS)).astype(np.uint16)
+
+
+def _vector(w: _World, cts: bytes) -> hp.CiphertextVector:
+    pk = w.public.to_phe()
+    return hp.ciphertexts_from_bytes(cts, pk, w.config.layout, count=DIM, n_summed=1)
+
+
+def _encrypt(w: _World, x: np.ndarray, rng: Csprng) -> bytes:
+    pk = w.public.to_phe()
+    return hp.ciphertexts_to_bytes(hp.encrypt_vector(pk, x, w.config.layout, randomness=rng))
+
+
+def _rerandomized(w: _World, cts: bytes, rng: Csprng) -> bytes:
+    zero = _encrypt(w, np.zeros(DIM, np.int64), rng)
+    return hp.ciphertexts_to_bytes(hp.add(_vector(w, cts), _vector(w, zero)))
+
+
+def _colluder_signs(w: _World, round_id: int, cts: bytes) -> Entry:
+    sig = w.identities[COLLUDER].sign(w.config.signed_message(round_id, COLLUDER, DIM, cts))
+    return (COLLUDER, cts, sig)
+
+
+Plain = dict[bytes, tuple[np.ndarray, int]]
+"""Ciphertext string -> its values and how many packed vectors it sums (each adds the
+layout's offset to every slot: an "encryption of zero" is one more summand)."""
+
+
+def build_request(w: _World, plan: Plan) -> tuple[list[Entry], Plain]:
+    """The plan's inputs (in increasing id; an id listed twice stays, for the holder to
+    refuse) and what every ciphertext string in them holds, which the audit knows: it
+    made or derived each one."""
+    rid = plan.round_id
+    plain: Plain = {
+        w.signed[r][c][1]: (w.values[r][c], 1) for r in (OLD_ROUND, ROUND) for c in HONEST
+    }
+    entries: list[Entry] = [w.signed[rid][c] for c in plan.base]
+    rng = _seeded(f"audit plan {plan}")
+
+    def pick(c: int) -> Entry:
+        """The first entry of honest client c, or its genuine input if it has none yet."""
+        return next((e for e in entries if e[0] == c), w.signed[rid][c])
+
+    def made(cts: bytes, x: np.ndarray, summands: int) -> bytes:
+        plain[cts] = (x, summands)
+        return cts
+
+    for op, i, j, k in plan.ops:
+        cid, cts, sig = pick(i)
+        x, s = plain[cts]
+        if op == "replay":
+            entries.append(w.signed[OLD_ROUND if rid == ROUND else ROUND][i])
+        elif op == "relabel":
+            entries.append((j, cts, sig))
+        elif op == "power":
+            v = _vector(w, cts)
+            out = v
+            for _ in range(k - 1):
+                out = hp.add(out, v)
+            entries.append((cid, made(hp.ciphertexts_to_bytes(out), k * x, k * s), sig))
+        elif op == "combine":
+            other = pick(j if j in HONEST else i)[1]
+            both = hp.ciphertexts_to_bytes(hp.add(_vector(w, cts), _vector(w, other)))
+            y, r = plain[other]
+            entries.append((cid, made(both, x + y, s + r), sig))
+        elif op == "rerandomize":
+            entries.append((cid, made(_rerandomized(w, cts, rng), x, s + 1), sig))
+        elif op == "twice":
+            entries.append((cid, cts, sig))
+        elif op == "unsigned":
+            entries.append((cid, cts, bytes(len(sig))))
+        elif op == "outsider":
+            entries.append((OUTSIDER, cts, sig))
+        elif op == "colluder-own":
+            mine = np.full(DIM, k - 3, dtype=np.int64)
+            entries.append(_colluder_signs(w, rid, made(_encrypt(w, mine, rng), mine, 1)))
+        elif op == "colluder-copy":
+            entries.append(_colluder_signs(w, rid, cts))
+        elif op == "colluder-rerandomized":
+            entries.append(_colluder_signs(w, rid, made(_rerandomized(w, cts, rng), x, s + 1)))
+        else:  # pragma: no cover - OPS lists every op
+            raise ValueError(op)
+    return sorted(entries, key=lambda e: e[0]), plain
+
+
+# ------------------------------------------------------------------- aggregator search
+def _illegitimate(w: _World, rid: int, entries: Sequence[Entry]) -> str | None:
+    """Why a request is *not* one the guarantee lets a holder answer, or None."""
+    ids = [e[0] for e in entries]
+    if len(set(ids)) != len(ids):
+        return f"client ids {ids} repeat"
+    if len(ids) < MIN_CLIENTS:
+        return f"{len(ids)} inputs, fewer than min_clients = {MIN_CLIENTS}"
+    for cid, cts, sig in entries:
+        if cid in HONEST:
+            if (cid, cts, sig) != w.signed[rid][cid]:
+                return f"client {cid}'s entry is not its signed input of round {rid}"
+        elif cid == COLLUDER:
+            message = w.config.signed_message(rid, COLLUDER, DIM, cts)
+            try:
+                w.config.registry[COLLUDER].verify(sig, message)
+            except SecflError:
+                return f"the colluder never signed its entry for round {rid}"
+        else:
+            return f"client {cid} is not registered"
+    return None
+
+
+def check_aggregator_plan(plans: Sequence[Plan], deliveries: Sequence[tuple[int, int]]) -> None:
+    """Deliver ``plans[p]``'s request to key holder h for each (h, p) in ``deliveries``,
+    in order, with fresh holders, and judge every answer against section 10.1. Raises
+    :class:`AuditFailure`."""
+    w = _world()
+    rng = _seeded(f"audit holders {plans} {deliveries}")
+    holders = {
+        s.index: pt.ThresholdPaillierKeyHolder(w.config, s, rng=rng.spawn()) for s in w.shares
+    }
+    built = [build_request(w, p) for p in plans]
+    answers: dict[tuple[int, bytes], dict[int, tp.PartialDecryption]] = {}
+    sets: dict[tuple[int, bytes], tuple[list[Entry], Plain]] = {}
+    answered: dict[int, set[int]] = {h: set() for h in holders}  # holder -> round ids
+    violations: list[Violation] = []
+    for h, p in deliveries:
+        plan, (entries, plain) = plans[p], built[p]
+        frame = m.DecryptRequest(plan.round_id, DIM, tuple(entries)).to_bytes()
+        try:
+            reply = holders[h].handle(frame)
+        except SecflError:
+            continue  # a refusal is always allowed
+        why = _illegitimate(w, plan.round_id, entries)
+        if why is not None:
+            violations.append(
+                Violation("decrypt-only-signed-sets", f"key holder {h} answered a request: {why}")
+            )
+            continue
+        if plan.round_id in answered[h]:
+            violations.append(
+                Violation(
+                    "one-answer-per-round", f"key holder {h} answered round {plan.round_id} twice"
+                )
+            )
+        answered[h].add(plan.round_id)
+        msg = m.Partial.from_bytes(reply, size=w.config.partial_bytes(DIM))
+        part = tp.PartialDecryption.from_bytes(msg.body, w.public, count=_count(w))
+        answers.setdefault((plan.round_id, msg.set_digest), {})[h] = part
+        sets[(plan.round_id, msg.set_digest)] = (entries, plain)
+    decrypted: dict[int, int] = {}
+    for (rid, digest), group in answers.items():
+        if len(group) < T:
+            continue
+        decrypted[rid] = decrypted.get(rid, 0) + 1
+        entries, plain = sets[(rid, digest)]
+        summands = sum(plain[cts][1] for _, cts, _ in entries)
+        got = _decrypt(w, entries, digest, list(group.values()), summands)
+        want = sum((plain[cts][0] for _, cts, _ in entries), np.zeros(DIM, np.int64))
+        if got is None or not np.array_equal(got, want):
+            violations.append(
+                Violation(
+                    "decrypts-the-sum",
+                    f"round {rid}: t answers for clients {[e[0] for e in entries]} do not "
+                    "decrypt to the sum of their inputs",
+                )
+            )
+    violations += [
+        Violation("one-set-per-round", f"round {rid}: {count} different sets were decrypted")
+        for rid, count in decrypted.items()
+        if count > 1
+    ]
+    if violations:
+        raise AuditFailure(violations)
+
+
+def _count(w: _World) -> int:
+    return w.config.layout.ciphertexts_for(DIM)
+
+
+def _decrypt(
+    w: _World,
+    entries: Sequence[Entry],
+    digest: bytes,
+    partials: list[tp.PartialDecryption],
+    summands: int,
+) -> np.ndarray | None:
+    """What the aggregator recovers from verified partials of the product of ``entries``."""
+    product = hp.sum_vectors([_vector(w, cts) for _, cts, _ in entries])
+    cts = [int(c) for c in product.ciphertexts]
+    context = b"secfl paillier-sum-v2 decrypt " + digest
+    try:
+        valid, _ = tp.screen_partials(w.public, cts, partials, context=context)
+        out = tp.combine_verified(w.public, cts, list(valid))
+        decoded: np.ndarray = hp.decode_plaintexts(
+            out.plaintexts, w.config.layout, count=DIM, n_summed=summands
+        )
+    except SecflError:
+        return None
+    return decoded
+
+
+# ---------------------------------------------------------------------- lying holders
+LIES = ("value", "proof", "copy", "other-set", "garbage", "twice")
+
+
+class _Liar:
+    """A key holder that answers dishonestly (``lie``, one of :data:`LIES`)."""
+
+    def __init__(self, honest: pt.ThresholdPaillierKeyHolder, lie: str, w: _World) -> None:
+        self.honest, self.lie, self.w = honest, lie, w
+
+    def handle(self, data: bytes) -> bytes:
+        w = self.w
+        answer = self.honest.handle(data)
+        if self.lie in ("twice", "garbage", "copy", "other-set"):
+            msg = m.Partial.from_bytes(answer, size=w.config.partial_bytes(DIM))
+            if self.lie == "garbage":
+                return bytes(len(answer))
+            if self.lie == "other-set":
+                return m.Partial(msg.round_id, bytes(len(msg.set_digest)), msg.body).to_bytes()
+            if self.lie == "copy":  # another holder's genuine answer
+                other = next(s for s in w.shares if s.index != self.honest.index)
+                return pt.ThresholdPaillierKeyHolder(w.config, other, rng=_seeded("copy")).handle(
+                    data
+                )
+            return answer  # "twice": the driver delivers it two times
+        msg = m.Partial.from_bytes(answer, size=w.config.partial_bytes(DIM))
+        part = tp.PartialDecryption.from_bytes(msg.body, w.public, count=_count(w))
+        if self.lie == "value":  # one partial value squared: the proof no longer holds
+            first = part.values[0] * part.values[0] % (w.public.n**2)
+            part = replace(part, values=(first, *part.values[1:]))
+        else:  # "proof": the response moved by one
+            part = replace(part, response=part.response + 1)
+        return m.Partial(msg.round_id, msg.set_digest, part.to_bytes(w.public)).to_bytes()
+
+
+def check_lying_holders(liars: dict[int, str], dropped: Sequence[int]) -> None:
+    """A round of the honest clients (``dropped`` of them silent) in which the key holders
+    in ``liars`` lie: the real aggregator must name exactly them and decrypt the exact sum
+    of the others' inputs. Raises :class:`AuditFailure`."""
+    w = _world()
+    rng = _seeded(f"audit liars {sorted(liars.items())} {list(dropped)}")
+    real = {s.index: pt.ThresholdPaillierKeyHolder(w.config, s, rng=rng.spawn()) for s in w.shares}
+    proto = pt.ThresholdPaillierProtocol(w.config, identities=w.identities, rng=rng.spawn())
+    server = proto.server(round_id=ROUND, client_ids=frozenset(HONEST), dim=DIM)
+    assert isinstance(server, pt.ThresholdPaillierServer)
+    for c, request in server.start().items():
+        if c not in dropped:
+            client = proto.client(round_id=ROUND, client_id=c, value=_ring(w.values[ROUND][c]))
+            reply = client.handle(request)
+            assert reply is not None
+            server.receive(c, reply)
+    violations = []
+    try:
+        requests = server.advance()
+        while requests:  # DECRYPT (and DECRYPT_MORE when too few valid answers came)
+            for pid, request in requests.items():
+                index = pt.KEY_HOLDER_PARTY_BASE - pid
+                lie = liars.get(index)
+                answer = (real[index] if lie is None else _Liar(real[index], lie, w)).handle(
+                    request
+                )
+                for _ in range(2 if lie == "twice" else 1):
+                    server.receive(pid, answer)
+            requests = server.advance()
+        want = sum(
+            (w.values[ROUND][c] for c in HONEST if c not in dropped), np.zeros(DIM, np.int64)
+        )
+        if not np.array_equal(server.result.aggregate, _ring(want)):
+            violations.append(Violation("liars-excluded", f"liars {liars}: a wrong aggregate"))
+    except SecflError as e:
+        violations.append(
+            Violation("liars-excluded", f"liars {liars}: the round ended: {type(e).__name__}: {e}")
+        )
+    named = set(server.rejected_holders)
+    if named != set(liars):
+        violations.append(
+            Violation(
+                "liars-named", f"holders {sorted(liars)} lied; the aggregator named {sorted(named)}"
+            )
+        )
+    if violations:
+        raise AuditFailure(violations)

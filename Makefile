@@ -22,10 +22,10 @@ lint: $(STAMP)
 	$(BIN)/mypy secfl
 
 # Vector checks and known-answer tests under every BLAS kernel / SIMD level this CPU runs
-# (about a minute), then the suite.
+# (about a minute), then the suite without the exhaustive runs (`-m slow`: make test-slow).
 test: lint
 	$(BIN)/python protocols/tools/check_kernels.py
-	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -m "not slow"
 
 # Flower's deployment engine end to end, alone: a real SuperLink and SuperNodes on 127.0.0.1
 # (about 7 minutes on 2 cores; see docs/flower.md). `make test` runs it too.

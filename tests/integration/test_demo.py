@@ -103,7 +103,6 @@ def test_demo_json_reports_epsilon_delta_and_dropouts(capsys, tmp_path):
     assert png.stat().st_size > 1000
 
 
-@pytest.mark.slow
 def test_default_dp_variant_is_private_and_close_to_plaintext():
     """The defaults' claims (epsilon <= 8 at delta 1e-5, accuracy within 5 points of the
     plaintext baseline); SecAgg+ and Paillier compute the plaintext sum exactly."""

@@ -116,5 +116,6 @@ def test_secagg_scaling_benchmark_fits_exponents(tmp_path: Path) -> None:
         math.log(rows[1]["bytes_up_per_client"] / rows[0]["bytes_up_per_client"]) / math.log(3)
     )
     text = (tmp_path / "scaling.md").read_text()
-    assert secagg_scaling.START in text and secagg_scaling.END in text
+    assert secagg_scaling.START in text
+    assert secagg_scaling.END in text
     assert "Fitted exponents" in text

@@ -72,12 +72,21 @@ _DP = (
     "tests/unit/test_pipeline.py",
     "tests/unit/test_audit_privacy.py",
 )
+_THRESHOLD = (
+    "tests/unit/test_audit_threshold.py",
+    "tests/unit/test_paillier_threshold_protocol.py",
+    "tests/unit/test_hazmat_threshold_paillier.py",
+    "tests/kat/test_threshold_paillier_vectors.py",
+    "tests/properties/test_threshold_wire_fuzz.py",
+)
 TESTS: dict[str, tuple[str, ...]] = {
     "secfl/protocols/_messages.py": (*_PROTOCOL_TESTS, "tests/properties/test_wire_fuzz.py"),
     "secfl/protocols/base.py": (*_PROTOCOL_TESTS, "tests/unit/test_simulator.py"),
     "secfl/protocols/graphs.py": _SECAGG,
     "secfl/protocols/paillier.py": _PAILLIER,
     "secfl/protocols/paillier_messages.py": _PAILLIER,
+    "secfl/protocols/paillier_threshold.py": _THRESHOLD,
+    "secfl/protocols/paillier_threshold_messages.py": _THRESHOLD,
     "secfl/protocols/plaintext.py": (
         _AUDIT_CHECKS,
         "tests/unit/test_plaintext.py",
@@ -109,10 +118,13 @@ TESTS: dict[str, tuple[str, ...]] = {
     "secfl/hazmat/rng.py": ("tests/unit/test_prg_rng.py", "tests/kat/test_vectors.py", *_DP[:4]),
     "secfl/hazmat/shamir.py": ("tests/unit/test_hazmat_shamir.py", *_SECAGG[:4]),
     "secfl/hazmat/sign.py": ("tests/unit/test_hazmat_sign.py", *_SECAGG[:4]),
+    "secfl/hazmat/threshold_paillier.py": _THRESHOLD,
 }
 
 # Audit protocols to try first for a module (order only: a killed mutant fails sooner).
 _FIRST = {
+    "secfl/protocols/paillier_threshold": "paillier-threshold",
+    "secfl/hazmat/threshold_paillier": "paillier-threshold",
     "secfl/protocols/plaintext": "plain",
     "secfl/protocols/paillier": "paillier",
     "secfl/hazmat/paillier": "paillier",
@@ -186,7 +198,7 @@ def _oracle_args(oracle: str, mutant: Mutant | None, examples: int, seed: int) -
     if oracle == "audit":
         args = ["--examples", str(examples), "--seed", str(seed)]
         if mutant is not None:
-            first = [p for prefix, p in _FIRST.items() if mutant.path.startswith(prefix)]
+            first = [p for prefix, p in _FIRST.items() if mutant.path.startswith(prefix)][:1]
             if mutant.path.startswith("secfl/protocols/secagg") or "graphs" in mutant.path:
                 first = ["secagg", "secagg+"]
             if first:

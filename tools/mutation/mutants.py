@@ -30,13 +30,16 @@ __all__ = [
 # (accounting.py, _rdp.py, _pld.py, _detmath.py) is out of scope: its only guards are argument
 # validation and its arithmetic is pinned by high-precision expected values in the tests and by
 # `secfl audit --privacy`; no operator below applies to it. hazmat/ is in scope where the audit
-# depends on it: signatures, key exchange, AEAD, Shamir, the PRG and CSPRNG, Paillier.
+# depends on it: signatures, key exchange, AEAD, Shamir, the PRG and CSPRNG, Paillier and
+# threshold Paillier.
 SCOPE: tuple[str, ...] = (
     "secfl/protocols/_messages.py",
     "secfl/protocols/base.py",
     "secfl/protocols/graphs.py",
     "secfl/protocols/paillier.py",
     "secfl/protocols/paillier_messages.py",
+    "secfl/protocols/paillier_threshold.py",
+    "secfl/protocols/paillier_threshold_messages.py",
     "secfl/protocols/plaintext.py",
     "secfl/protocols/plaintext_messages.py",
     "secfl/protocols/secagg.py",
@@ -54,6 +57,7 @@ SCOPE: tuple[str, ...] = (
     "secfl/hazmat/rng.py",
     "secfl/hazmat/shamir.py",
     "secfl/hazmat/sign.py",
+    "secfl/hazmat/threshold_paillier.py",
 )
 
 # A guard is a security check when it raises one of these: a peer misbehaved, a message or

@@ -447,6 +447,28 @@ def _lying_holders(tally: Tally) -> Callable[[], None]:
     return lying_holders
 
 
+def _threshold_request_forgery(tally: Tally) -> Callable[[], None]:
+    @given(flaw=st.sampled_from(th.FLAWS), delta=st.integers(1, (1 << 32) - 1))
+    def request_forgery(flaw: str, delta: int) -> None:
+        tally.examples += 1
+        th.check_request_forgery(flaw, delta)
+
+    return request_forgery
+
+
+def _threshold_client_forgery(tally: Tally) -> Callable[[], None]:
+    @given(
+        forgery=st.sampled_from(th.FORGERIES),
+        which=st.sampled_from(th.HONEST),
+        before=st.booleans(),
+    )
+    def client_forgery(forgery: str, which: int, before: bool) -> None:
+        tally.examples += 1
+        th.check_client_forgery(forgery, which, before)
+
+    return client_forgery
+
+
 def audit_properties(protocol: str) -> list[AuditProperty]:
     """The audited properties of ``protocol``, in the order they run."""
     if protocol == ProtocolName.PLAIN:
@@ -648,6 +670,24 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 "answer, another input set, garbage, two answers), clients may drop: the "
                 "aggregator names exactly the liars and decrypts the exact sum",
                 _given(_lying_holders, per=8),
+            ),
+            AuditProperty(
+                protocol,
+                "client-forgery",
+                "the aggregator gets, besides every honest signed input, one forged message "
+                "(an uninvited client's input, a repeat, the round before's input, another "
+                "client's signature, none, a copy of another client's ciphertexts signed as "
+                "its own, a signed ciphertext >= n^2, a cut frame, a key holder's answer before "
+                "it asked): it refuses it and decrypts the exact sum of the honest inputs",
+                _given(_threshold_client_forgery, per=8),
+            ),
+            AuditProperty(
+                protocol,
+                "request-forgery",
+                "a client gets the request with another round id, dimension, bits, value_bits, "
+                "n_clients, min_clients, key fingerprint or type byte: it refuses it, then "
+                "stays closed",
+                _given(_threshold_request_forgery, per=2),
             ),
         ]
     raise ValueError(f"unknown protocol {protocol!r}")

@@ -421,3 +421,168 @@ def check_lying_holders(liars: dict[int, str], dropped: Sequence[int]) -> None:
         )
     if violations:
         raise AuditFailure(violations)
+
+
+# ------------------------------------------------------------------- forged messages
+FLAWS = ("round", "dim", "bits", "value-bits", "n-clients", "min-clients", "key", "type")
+"""What :func:`check_request_forgery` changes in the aggregator's request to a client."""
+
+
+FORGERIES = (
+    "uninvited",  # a registered client that was not invited sends its signed input
+    "twice",  # a client's input a second time
+    "other-round",  # a client's signed input of the round before
+    "foreign-signature",  # a client's ciphertexts under another client's signature
+    "unsigned",  # a client's ciphertexts with a zero signature
+    "copy",  # another client's ciphertexts, signed by the sender as its own
+    "out-of-range",  # a signed ciphertext >= n^2: its sender is named and left out
+    "cut",  # a client's input frame cut short
+    "holder-unasked",  # a key holder's answer while inputs are still collected
+)
+"""What :func:`check_client_forgery` sends the aggregator, besides the honest inputs."""
+
+
+_FIELDS = ("round", "dim", "bits", "value-bits", "n-clients", "min-clients")
+_FIELD_BITS = (64, 32, 8, 8, 32, 32)  # their widths on the wire
+
+
+def _request(f: Sequence[int], fingerprint: bytes) -> bytes:
+    return m.Request(f[0], f[1], f[2], f[3], f[4], f[5], fingerprint).to_bytes()
+
+
+def check_request_forgery(flaw: str, delta: int) -> None:
+    """A client gets the round's request with one field moved by ``delta`` (mod its wire
+    width), the key fingerprint changed, or the frame's type byte moved: it must refuse
+    it, and then the genuine request too (a failed session stays closed). Raises
+    :class:`AuditFailure`."""
+    w = _world()
+    cfg = w.config
+    fields = [ROUND, DIM, cfg.bits, cfg.effective_value_bits, cfg.n_clients, cfg.min_clients]
+    fingerprint = cfg.public_key.fingerprint()
+    genuine = _request(fields, fingerprint)
+    if flaw in _FIELDS:
+        i = _FIELDS.index(flaw)
+        fields[i] = (fields[i] + delta) % (1 << _FIELD_BITS[i])
+    elif flaw == "key":
+        fingerprint = bytes([fingerprint[0] ^ (delta % 255 + 1)]) + fingerprint[1:]
+    forged = _request(fields, fingerprint)
+    if flaw == "type":  # the same body under another message type
+        forged = forged[:3] + bytes([(forged[3] + delta % 255 + 1) % 256]) + forged[4:]
+    proto = pt.ThresholdPaillierProtocol(
+        cfg, identities=w.identities, rng=_seeded(f"audit request {flaw} {delta}")
+    )
+    client = proto.client(round_id=ROUND, client_id=1, value=_ring(w.values[ROUND][1]))
+    violations = []
+    for data, rule, what in (
+        (forged, "client-checks-request", "accepted a request with a changed"),
+        (genuine, "closed-after-refusal", "answered the genuine request after refusing a changed"),
+    ):
+        try:
+            client.handle(data)
+        except SecflError:
+            continue
+        violations.append(Violation(rule, f"client 1 {what} {flaw} (by {delta})"))
+    if violations:
+        raise AuditFailure(violations)
+
+
+def _forged(w: _World, forgery: str, which: int) -> tuple[int, bytes]:
+    """(sender, message) of one forgery; ``which`` (an honest client) is its subject."""
+    other = HONEST[which % len(HONEST)]  # another honest client
+    _, cts, sig = w.signed[ROUND][which]
+    size = w.config.input_bytes(DIM)
+
+    def frame(cts: bytes, sig: bytes, rid: int = ROUND) -> bytes:
+        return m.SignedInput(rid, cts, sig).to_bytes()
+
+    if forgery == "uninvited":
+        own = _encrypt(w, np.zeros(DIM, np.int64), _seeded("audit uninvited"))
+        _, own, own_sig = _colluder_signs(w, ROUND, own)
+        return COLLUDER, frame(own, own_sig)
+    if forgery == "twice":
+        return which, frame(cts, sig)
+    if forgery == "other-round":
+        _, old, old_sig = w.signed[OLD_ROUND][which]
+        return which, frame(old, old_sig, OLD_ROUND)
+    if forgery == "foreign-signature":
+        return which, frame(cts, w.signed[ROUND][other][2])
+    if forgery == "unsigned":
+        return which, frame(cts, bytes(len(sig)))
+    if forgery == "copy":
+        key = w.identities[other]
+        return other, frame(cts, key.sign(w.config.signed_message(ROUND, other, DIM, cts)))
+    if forgery == "out-of-range":  # every ciphertext 2^(8 bytes) - 1 >= n^2
+        bad = b"\xff" * size
+        key = w.identities[which]
+        return which, frame(bad, key.sign(w.config.signed_message(ROUND, which, DIM, bad)))
+    if forgery == "cut":
+        return which, frame(cts, sig)[:-1]
+    if forgery == "holder-unasked":
+        return pt.key_holder_party(1 + which % HOLDERS), frame(cts, sig)
+    raise ValueError(forgery)  # pragma: no cover - FORGERIES lists every forgery
+
+
+def check_client_forgery(forgery: str, which: int, before: bool) -> None:
+    """The aggregator gets every honest client's signed input and one forged message
+    (before or after its subject's genuine input): it must refuse the forgery, leave its
+    state as it was, and decrypt the exact sum of the honest inputs it accepted -- every
+    honest client's, except the one whose genuine input a forgery under its own name
+    displaced. Raises :class:`AuditFailure`."""
+    w = _world()
+    sender, message = _forged(w, forgery, which)
+    # A repeat or a copy is refusable only once the original is in: deliver it after.
+    before = before and forgery not in ("twice", "copy")
+    rng = _seeded(f"audit client forgery {forgery} {which} {before}")
+    holders = [pt.ThresholdPaillierKeyHolder(w.config, s, rng=rng.spawn()) for s in w.shares]
+    proto = pt.ThresholdPaillierProtocol(
+        w.config, identities=w.identities, key_holders=holders, rng=rng.spawn()
+    )
+    server = proto.server(round_id=ROUND, client_ids=frozenset(HONEST), dim=DIM)
+    server.start()
+    violations = []
+    accepted: set[int] = set()
+    for c in HONEST:
+        genuine = m.SignedInput(ROUND, *w.signed[ROUND][c][1:]).to_bytes()
+        for src, data, forged in (
+            [(sender, message, True), (c, genuine, False)]
+            if before and c == which
+            else [(c, genuine, False), (sender, message, True)]
+            if c == which
+            else [(c, genuine, False)]
+        ):
+            try:
+                server.receive(src, data)
+            except SecflError:
+                if not forged:
+                    violations.append(
+                        Violation("refuses-only-forgeries", f"client {c}'s genuine input refused")
+                    )
+                continue
+            if forged:
+                violations.append(
+                    Violation("refuses-forgeries", f"the aggregator accepted a {forgery!r} message")
+                )
+            else:
+                accepted.add(c)
+    try:
+        requests = server.advance()
+        parties = proto.parties()
+        while requests:
+            for pid, request in requests.items():
+                answer = parties[pid].handle(request)
+                assert answer is not None  # honest key holders always answer
+                server.receive(pid, answer)
+            requests = server.advance()
+        want = sum((w.values[ROUND][c] for c in sorted(accepted)), np.zeros(DIM, np.int64))
+        if server.result.survivors != frozenset(accepted) or not np.array_equal(
+            server.result.aggregate, _ring(want)
+        ):
+            violations.append(
+                Violation("exact-sum", f"after a {forgery!r} message the sum is not the honest one")
+            )
+    except SecflError as e:
+        violations.append(
+            Violation("exact-sum", f"after a {forgery!r} message the round ended: {e}")
+        )
+    if violations:
+        raise AuditFailure(violations)

@@ -3,6 +3,8 @@ fails, with the rule named, when a key holder's or the aggregator's check is rem
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from secfl.audit import AuditFailure
@@ -84,3 +86,31 @@ def test_the_properties_pass_and_the_search_finds_a_removed_check(monkeypatch) -
     monkeypatch.setattr(pt, "_check_signed_input", lambda *args: None)
     with pytest.raises(AuditFailure, match="decrypt-only-signed-sets"):
         _property("aggregator-search").run(Budget(examples=40, seed=4), Tally())
+
+
+@pytest.mark.parametrize("flaw", th.FLAWS)
+def test_every_changed_request_is_refused(flaw) -> None:
+    th.check_request_forgery(flaw, 1)
+
+
+@pytest.mark.parametrize("forgery", th.FORGERIES)
+def test_every_forged_input_is_refused_and_the_sum_stays_exact(forgery) -> None:
+    th.check_client_forgery(forgery, which=2, before=True)
+
+
+def test_a_client_that_ignores_the_key_fingerprint_is_caught(monkeypatch) -> None:
+    real = pt.m.Request.from_bytes
+    own = th._world().public.fingerprint()
+
+    def blind(data: bytes) -> pt.m.Request:  # reads every field but the key's name
+        return dataclasses.replace(real(data), fingerprint=own)
+
+    monkeypatch.setattr(pt.m.Request, "from_bytes", staticmethod(blind))
+    with pytest.raises(AuditFailure, match="client-checks-request"):
+        th.check_request_forgery("key", 1)
+
+
+def test_an_aggregator_that_skips_signatures_is_caught(monkeypatch) -> None:
+    monkeypatch.setattr(pt, "_check_signed_input", lambda *args: None)
+    with pytest.raises(AuditFailure, match="refuses-forgeries"):
+        th.check_client_forgery("foreign-signature", which=2, before=True)

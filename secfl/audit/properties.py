@@ -435,7 +435,7 @@ def _aggregator_search(tally: Tally) -> Callable[[], None]:
 
 def _lying_holders(tally: Tally) -> Callable[[], None]:
     liars = st.dictionaries(
-        st.integers(1, th.HOLDERS), st.sampled_from(th.LIES), max_size=th.HOLDERS - th.T
+        st.integers(1, th.HOLDERS), st.sampled_from(th.LIES), max_size=th.HOLDERS - th.T + 1
     )
     dropped = st.lists(st.sampled_from(th.HONEST), unique=True, max_size=2)
 
@@ -467,6 +467,15 @@ def _threshold_client_forgery(tally: Tally) -> Callable[[], None]:
         th.check_client_forgery(forgery, which, before)
 
     return client_forgery
+
+
+def _threshold_bounds(tally: Tally) -> Callable[[], None]:
+    @given(parameter=st.sampled_from(th.BOUNDS), offset=st.integers(0, 7))
+    def parameter_bounds(parameter: str, offset: int) -> None:
+        tally.examples += 1
+        th.check_config_bound(parameter, offset)
+
+    return parameter_bounds
 
 
 def audit_properties(protocol: str) -> list[AuditProperty]:
@@ -666,9 +675,11 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
             AuditProperty(
                 protocol,
                 "lying-holders",
-                "up to m - t key holders lie (a partial value, the proof, another holder's "
-                "answer, another input set, garbage, two answers), clients may drop: the "
-                "aggregator names exactly the liars and decrypts the exact sum",
+                "up to m - t + 1 key holders lie (a partial value, the proof, another holder's "
+                "answer, another input set, garbage, two answers, a non-unit or out-of-range "
+                "value, a wrong index, a cut answer), clients may drop: the aggregator names "
+                "exactly the liars and decrypts the exact sum, or with fewer than t honest "
+                "holders ends the round with InsufficientSurvivors",
                 _given(_lying_holders, per=8),
             ),
             AuditProperty(
@@ -688,6 +699,16 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 "n_clients, min_clients, key fingerprint or type byte: it refuses it, then "
                 "stays closed",
                 _given(_threshold_request_forgery, per=2),
+            ),
+            AuditProperty(
+                protocol,
+                "parameter-bounds",
+                "ThresholdPaillierConfig is accepted exactly within the bounds the spec "
+                "states (2 <= min_clients <= n_clients, t <= ask_first <= m, 1 <= value_bits "
+                "<= bits, registry ids in 1..2^32-1, no verify key under two ids), refused "
+                "with InvalidArgument otherwise; values drawn on, just inside and just "
+                "outside each bound",
+                _given(_threshold_bounds, per=4),
             ),
         ]
     raise ValueError(f"unknown protocol {protocol!r}")

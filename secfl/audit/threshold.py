@@ -17,9 +17,11 @@ colluding with fewer than t key holders obtains decryptions only of products of 
   most one per round, and any set that gathers t answers must decrypt to the sum of its
   inputs' plaintexts; at most one set per round may gather them (3-of-5, no colluding
   holder: section 10.2, limit 1).
-* :func:`check_lying_holders`: up to m - t key holders lie (a changed partial value, a
-  broken proof, another holder's answer, an answer for another round or set, garbage, two
-  answers); the real aggregator must name exactly the liars and decrypt the exact sum.
+* :func:`check_lying_holders`: key holders lie (:data:`LIES`: a changed partial value, a
+  broken proof, another holder's answer, an answer for another set, garbage, two answers,
+  a value that is not a unit of Z_{n^2}, a wrong index, a cut answer); the real aggregator
+  must name exactly the liars and decrypt the exact sum, or, with more than m - t liars,
+  end the round with InsufficientSurvivors.
 
 Setup (a 3-of-5 key of two 512-bit safe primes, six identities, the clients' signed inputs)
 is made once per process from fixed seeds, so runs are reproducible.
@@ -34,7 +36,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from secfl.audit._errors import AuditFailure, Violation
-from secfl.errors import SecflError
+from secfl.errors import InsufficientSurvivors, InvalidArgument, SecflError
 from secfl.hazmat import paillier as hp
 from secfl.hazmat import threshold_paillier as tp
 from secfl.hazmat.rng import Csprng
@@ -340,7 +342,19 @@ def _decrypt(
 
 
 # ---------------------------------------------------------------------- lying holders
-LIES = ("value", "proof", "copy", "other-set", "garbage", "twice")
+LIES = (
+    "value",  # one partial value squared: the proof fails
+    "proof",  # the proof's response moved by one
+    "copy",  # another holder's genuine answer
+    "other-set",  # an answer for another input set
+    "garbage",  # zero bytes of the right length
+    "twice",  # the same answer delivered two times
+    "zero",  # a partial value 0: not a unit
+    "not-unit",  # a partial value n: not a unit
+    "too-large",  # a partial value n^2: outside (0, n^2)
+    "index",  # the answer claims holder m + 1
+    "short",  # the answer cut by one byte
+)
 
 
 class _Liar:
@@ -366,18 +380,31 @@ class _Liar:
             return answer  # "twice": the driver delivers it two times
         msg = m.Partial.from_bytes(answer, size=w.config.partial_bytes(DIM))
         part = tp.PartialDecryption.from_bytes(msg.body, w.public, count=_count(w))
-        if self.lie == "value":  # one partial value squared: the proof no longer holds
-            first = part.values[0] * part.values[0] % (w.public.n**2)
+        n = w.public.n
+        first = {
+            "value": part.values[0] * part.values[0] % (n * n),
+            "zero": 0,
+            "not-unit": n,
+            "too-large": n * n,
+        }.get(self.lie)
+        if first is not None:
             part = replace(part, values=(first, *part.values[1:]))
-        else:  # "proof": the response moved by one
+        elif self.lie == "proof":
             part = replace(part, response=part.response + 1)
-        return m.Partial(msg.round_id, msg.set_digest, part.to_bytes(w.public)).to_bytes()
+        body = part.to_bytes(w.public)
+        if self.lie == "index":
+            body = (w.public.holders + 1).to_bytes(4, "big") + body[4:]
+        elif self.lie == "short":
+            body = body[:-1]
+        return m.Partial(msg.round_id, msg.set_digest, body).to_bytes()
 
 
 def check_lying_holders(liars: dict[int, str], dropped: Sequence[int]) -> None:
     """A round of the honest clients (``dropped`` of them silent) in which the key holders
     in ``liars`` lie: the real aggregator must name exactly them and decrypt the exact sum
-    of the others' inputs. Raises :class:`AuditFailure`."""
+    of the others' inputs, or, with fewer than t honest holders, end the round with
+    :class:`InsufficientSurvivors` (never a wrong sum). Raises :class:`AuditFailure`."""
+    enough = HOLDERS - len(liars) >= T
     w = _world()
     rng = _seeded(f"audit liars {sorted(liars.items())} {list(dropped)}")
     real = {s.index: pt.ThresholdPaillierKeyHolder(w.config, s, rng=rng.spawn()) for s in w.shares}
@@ -406,12 +433,15 @@ def check_lying_holders(liars: dict[int, str], dropped: Sequence[int]) -> None:
         want = sum(
             (w.values[ROUND][c] for c in HONEST if c not in dropped), np.zeros(DIM, np.int64)
         )
-        if not np.array_equal(server.result.aggregate, _ring(want)):
-            violations.append(Violation("liars-excluded", f"liars {liars}: a wrong aggregate"))
+        if not enough or not np.array_equal(server.result.aggregate, _ring(want)):
+            violations.append(Violation("liars-excluded", f"liars {liars}: an aggregate"))
     except SecflError as e:
-        violations.append(
-            Violation("liars-excluded", f"liars {liars}: the round ended: {type(e).__name__}: {e}")
-        )
+        if enough or not isinstance(e, InsufficientSurvivors):
+            violations.append(
+                Violation(
+                    "liars-excluded", f"liars {liars}: the round ended: {type(e).__name__}: {e}"
+                )
+            )
     named = set(server.rejected_holders)
     if named != set(liars):
         violations.append(
@@ -462,7 +492,8 @@ def check_request_forgery(flaw: str, delta: int) -> None:
     genuine = _request(fields, fingerprint)
     if flaw in _FIELDS:
         i = _FIELDS.index(flaw)
-        fields[i] = (fields[i] + delta) % (1 << _FIELD_BITS[i])
+        width = 1 << _FIELD_BITS[i]
+        fields[i] = (fields[i] + 1 + (delta - 1) % (width - 1)) % width  # never unchanged
     elif flaw == "key":
         fingerprint = bytes([fingerprint[0] ^ (delta % 255 + 1)]) + fingerprint[1:]
     forged = _request(fields, fingerprint)
@@ -586,3 +617,59 @@ def check_client_forgery(forgery: str, which: int, before: bool) -> None:
         )
     if violations:
         raise AuditFailure(violations)
+
+
+# ------------------------------------------------------------------- parameter bounds
+BOUNDS = ("min-clients", "ask-first", "value-bits", "registry-id", "registry-twice")
+"""The :class:`ThresholdPaillierConfig` parameters :func:`check_config_bound` moves."""
+
+
+def _near(offset: int, lo: int, hi: int) -> int:
+    """Offsets 0..3 sit at the lower bound ``lo`` (lo - 2 .. lo + 1), 4..7 at the upper
+    bound ``hi`` (hi - 1 .. hi + 2): just inside, on, and just outside each."""
+    return lo - 2 + offset if offset < 4 else hi - 5 + offset
+
+
+def check_config_bound(parameter: str, offset: int) -> None:
+    """Build a config with ``parameter`` near one of its stated bounds (:func:`_near`): it
+    must be accepted exactly when paillier-sum-v2 section 5 allows the value and refused
+    with InvalidArgument otherwise. Raises :class:`AuditFailure`."""
+    w = _world()
+    cfg = w.config
+    n, t, m_ = cfg.n_clients, w.public.threshold, w.public.holders
+    registry = dict(cfg.registry)
+    kwargs: dict[str, object] = {}
+    if parameter == "min-clients":  # 2..n_clients, from either end
+        value = _near(offset, 2, n)
+        kwargs["min_clients"], allowed = value, 2 <= value <= n
+    elif parameter == "ask-first":  # t..m
+        value = _near(offset, t, m_)
+        kwargs["ask_first"], allowed = value, t <= value <= m_
+    elif parameter == "value-bits":  # 1..bits
+        value = _near(offset, 1, cfg.bits)
+        kwargs["value_bits"], allowed = value, 1 <= value <= cfg.bits
+    elif parameter == "registry-id":  # client ids 1..2^32-1
+        cid = _near(offset, 1, (1 << 32) - 1)
+        registry[cid] = SigningKey.generate(rng=_seeded(f"audit id {cid}")).verify_key()
+        allowed = 1 <= cid < 1 << 32
+    else:  # "registry-twice": one verify key under two ids
+        registry[100 + offset] = registry[1 + offset % COLLUDER]
+        allowed = False
+    try:
+        pt.ThresholdPaillierConfig(
+            public_key=cfg.public_key,
+            registry=registry,
+            bits=cfg.bits,
+            n_clients=n,
+            value_bits=kwargs.get("value_bits", cfg.value_bits),  # type: ignore[arg-type]
+            min_clients=kwargs.get("min_clients", cfg.min_clients),  # type: ignore[arg-type]
+            ask_first=kwargs.get("ask_first"),  # type: ignore[arg-type]
+        )
+        accepted = True
+    except InvalidArgument:
+        accepted = False
+    if accepted != allowed:
+        what = "accepted" if accepted else "refused"
+        raise AuditFailure(
+            [Violation("config-bounds", f"{parameter} at offset {offset} was {what}")]
+        )

@@ -114,3 +114,25 @@ def test_an_aggregator_that_skips_signatures_is_caught(monkeypatch) -> None:
     monkeypatch.setattr(pt, "_check_signed_input", lambda *args: None)
     with pytest.raises(AuditFailure, match="refuses-forgeries"):
         th.check_client_forgery("foreign-signature", which=2, before=True)
+
+
+@pytest.mark.parametrize("parameter", th.BOUNDS)
+def test_every_config_bound_holds(parameter) -> None:
+    for offset in range(8):
+        th.check_config_bound(parameter, offset)
+
+
+def test_a_loosened_bound_is_caught(monkeypatch) -> None:
+    real = pt.ThresholdPaillierConfig.__post_init__
+
+    def loose(self) -> None:  # a min_clients of 1 slips through
+        if self.min_clients == 1:
+            object.__setattr__(self, "min_clients", 2)
+            real(self)
+            object.__setattr__(self, "min_clients", 1)
+            return
+        real(self)
+
+    monkeypatch.setattr(pt.ThresholdPaillierConfig, "__post_init__", loose)
+    with pytest.raises(AuditFailure, match="min-clients at offset 1 was accepted"):
+        th.check_config_bound("min-clients", 1)

@@ -457,14 +457,10 @@ def _threshold_request_forgery(tally: Tally) -> Callable[[], None]:
 
 
 def _threshold_client_forgery(tally: Tally) -> Callable[[], None]:
-    @given(
-        forgery=st.sampled_from(th.FORGERIES),
-        which=st.sampled_from(th.HONEST),
-        before=st.booleans(),
-    )
-    def client_forgery(forgery: str, which: int, before: bool) -> None:
+    @given(forgery=st.sampled_from(sorted(th.FORGERIES)), which=st.sampled_from(th.HONEST))
+    def client_forgery(forgery: str, which: int) -> None:
         tally.examples += 1
-        th.check_client_forgery(forgery, which, before)
+        th.check_client_forgery(forgery, which)
 
     return client_forgery
 
@@ -476,6 +472,11 @@ def _threshold_bounds(tally: Tally) -> Callable[[], None]:
         th.check_config_bound(parameter, offset)
 
     return parameter_bounds
+
+
+def _fresh_threshold() -> str:
+    th.check_fresh_randomness()
+    return "no ciphertext repeated"
 
 
 def audit_properties(protocol: str) -> list[AuditProperty]:
@@ -690,7 +691,7 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 "client's signature, none, a copy of another client's ciphertexts signed as "
                 "its own, a signed ciphertext >= n^2, a cut frame, a key holder's answer before "
                 "it asked): it refuses it and decrypts the exact sum of the honest inputs",
-                _given(_threshold_client_forgery, per=8),
+                _given(_threshold_client_forgery, per=4),
             ),
             AuditProperty(
                 protocol,
@@ -709,6 +710,12 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 "with InvalidArgument otherwise; values drawn on, just inside and just "
                 "outside each bound",
                 _given(_threshold_bounds, per=4),
+            ),
+            AuditProperty(
+                protocol,
+                "fresh-randomness",
+                _FRESH.format("ciphertexts of equal inputs (two clients, two rounds)"),
+                _fixed(lambda trials, seed: _fresh_threshold(), per_trial=200, cap=1),
             ),
         ]
     raise ValueError(f"unknown protocol {protocol!r}")

@@ -454,21 +454,28 @@ def check_lying_holders(liars: dict[int, str], dropped: Sequence[int]) -> None:
 
 
 # ------------------------------------------------------------------- forged messages
-FLAWS = ("round", "dim", "bits", "value-bits", "n-clients", "min-clients", "key", "type")
-"""What :func:`check_request_forgery` changes in the aggregator's request to a client."""
+FLAWS = ("round", "dim", "bits", "value-bits", "n-clients", "min-clients", "key", "type", "again")
+"""What :func:`check_request_forgery` changes in the aggregator's request to a client
+("again": the genuine request a second time, after the client answered it)."""
 
 
-FORGERIES = (
-    "uninvited",  # a registered client that was not invited sends its signed input
-    "twice",  # a client's input a second time
-    "other-round",  # a client's signed input of the round before
-    "foreign-signature",  # a client's ciphertexts under another client's signature
-    "unsigned",  # a client's ciphertexts with a zero signature
-    "copy",  # another client's ciphertexts, signed by the sender as its own
-    "out-of-range",  # a signed ciphertext >= n^2: its sender is named and left out
-    "cut",  # a client's input frame cut short
-    "holder-unasked",  # a key holder's answer while inputs are still collected
-)
+FORGERIES = {
+    # forgery: when it arrives -- "before" its subject's genuine input (a forgery under the
+    # subject's name, refusable only on its own merits), "after" it (a repeat or a copy,
+    # refusable only once the original is in) or "late" (once the inputs are closed)
+    "uninvited": "before",  # a registered client that was not invited sends its input
+    "twice": "after",  # the subject's input a second time
+    "second-input": "after",  # another input, validly signed, from the same client
+    "other-round": "before",  # the subject's signed input of the round before
+    "mislabelled-round": "before",  # the genuine input in a frame naming another round
+    "foreign-signature": "before",  # the subject's ciphertexts, another's signature
+    "unsigned": "before",  # the subject's ciphertexts with a zero signature
+    "copy": "after",  # the subject's ciphertexts, signed by another client as its own
+    "out-of-range": "before",  # a signed ciphertext >= n^2: the sender is named, left out
+    "cut": "before",  # the subject's input frame cut short
+    "holder-unasked": "before",  # a key holder's answer while inputs are collected
+    "late": "late",  # the subject's genuine input, after the inputs closed
+}
 """What :func:`check_client_forgery` sends the aggregator, besides the honest inputs."""
 
 
@@ -504,6 +511,9 @@ def check_request_forgery(flaw: str, delta: int) -> None:
     )
     client = proto.client(round_id=ROUND, client_id=1, value=_ring(w.values[ROUND][1]))
     violations = []
+    if flaw == "again":
+        client.handle(genuine)
+        forged = genuine
     for data, rule, what in (
         (forged, "client-checks-request", "accepted a request with a changed"),
         (genuine, "closed-after-refusal", "answered the genuine request after refusing a changed"),
@@ -530,8 +540,14 @@ def _forged(w: _World, forgery: str, which: int) -> tuple[int, bytes]:
         own = _encrypt(w, np.zeros(DIM, np.int64), _seeded("audit uninvited"))
         _, own, own_sig = _colluder_signs(w, ROUND, own)
         return COLLUDER, frame(own, own_sig)
-    if forgery == "twice":
+    if forgery in ("twice", "late"):
         return which, frame(cts, sig)
+    if forgery == "second-input":
+        again = _encrypt(w, np.ones(DIM, np.int64), _seeded("audit second input"))
+        key = w.identities[which]
+        return which, frame(again, key.sign(w.config.signed_message(ROUND, which, DIM, again)))
+    if forgery == "mislabelled-round":
+        return which, frame(cts, sig, ROUND + 1)
     if forgery == "other-round":
         _, old, old_sig = w.signed[OLD_ROUND][which]
         return which, frame(old, old_sig, OLD_ROUND)
@@ -553,17 +569,15 @@ def _forged(w: _World, forgery: str, which: int) -> tuple[int, bytes]:
     raise ValueError(forgery)  # pragma: no cover - FORGERIES lists every forgery
 
 
-def check_client_forgery(forgery: str, which: int, before: bool) -> None:
-    """The aggregator gets every honest client's signed input and one forged message
-    (before or after its subject's genuine input): it must refuse the forgery, leave its
-    state as it was, and decrypt the exact sum of the honest inputs it accepted -- every
-    honest client's, except the one whose genuine input a forgery under its own name
-    displaced. Raises :class:`AuditFailure`."""
+def check_client_forgery(forgery: str, which: int) -> None:
+    """The aggregator gets every honest client's signed input and one forged message about
+    client ``which``, delivered as :data:`FORGERIES` says: it must refuse the forgery,
+    accept every genuine input (but a late one), and decrypt the exact sum of the inputs
+    it accepted. Raises :class:`AuditFailure`."""
     w = _world()
     sender, message = _forged(w, forgery, which)
-    # A repeat or a copy is refusable only once the original is in: deliver it after.
-    before = before and forgery not in ("twice", "copy")
-    rng = _seeded(f"audit client forgery {forgery} {which} {before}")
+    when = FORGERIES[forgery]
+    rng = _seeded(f"audit client forgery {forgery} {which}")
     holders = [pt.ThresholdPaillierKeyHolder(w.config, s, rng=rng.spawn()) for s in w.shares]
     proto = pt.ThresholdPaillierProtocol(
         w.config, identities=w.identities, key_holders=holders, rng=rng.spawn()
@@ -572,31 +586,35 @@ def check_client_forgery(forgery: str, which: int, before: bool) -> None:
     server.start()
     violations = []
     accepted: set[int] = set()
+
+    def deliver(src: int, data: bytes, forged: bool) -> None:
+        try:
+            server.receive(src, data)
+        except SecflError:
+            if not forged:
+                violations.append(
+                    Violation("refuses-only-forgeries", f"client {src}'s genuine input refused")
+                )
+            return
+        if forged:
+            violations.append(
+                Violation("refuses-forgeries", f"the aggregator accepted a {forgery!r} message")
+            )
+        else:
+            accepted.add(src)
+
     for c in HONEST:
         genuine = m.SignedInput(ROUND, *w.signed[ROUND][c][1:]).to_bytes()
-        for src, data, forged in (
-            [(sender, message, True), (c, genuine, False)]
-            if before and c == which
-            else [(c, genuine, False), (sender, message, True)]
-            if c == which
-            else [(c, genuine, False)]
-        ):
-            try:
-                server.receive(src, data)
-            except SecflError:
-                if not forged:
-                    violations.append(
-                        Violation("refuses-only-forgeries", f"client {c}'s genuine input refused")
-                    )
-                continue
-            if forged:
-                violations.append(
-                    Violation("refuses-forgeries", f"the aggregator accepted a {forgery!r} message")
-                )
-            else:
-                accepted.add(c)
+        if c == which and when == "before":
+            deliver(sender, message, True)
+        if not (c == which and when == "late"):
+            deliver(c, genuine, False)
+        if c == which and when == "after":
+            deliver(sender, message, True)
     try:
         requests = server.advance()
+        if when == "late":
+            deliver(sender, message, True)
         parties = proto.parties()
         while requests:
             for pid, request in requests.items():
@@ -673,3 +691,41 @@ def check_config_bound(parameter: str, offset: int) -> None:
         raise AuditFailure(
             [Violation("config-bounds", f"{parameter} at offset {offset} was {what}")]
         )
+
+
+def check_fresh_randomness() -> None:
+    """Two clients with the same input, each in two rounds, from one protocol object (one
+    root generator, as deployed): no two of the four ciphertext strings are equal.
+    Raises :class:`AuditFailure`."""
+    w = _world()
+    proto = pt.ThresholdPaillierProtocol(
+        w.config, identities=w.identities, rng=_seeded("audit fresh randomness")
+    )
+    same = _ring(w.values[ROUND][1])
+    seen: dict[bytes, tuple[int, int]] = {}
+    violations = []
+    for rid in (OLD_ROUND, ROUND):
+        request = m.Request(
+            rid,
+            DIM,
+            w.config.bits,
+            w.config.effective_value_bits,
+            w.config.n_clients,
+            w.config.min_clients,
+            w.config.public_key.fingerprint(),
+        ).to_bytes()
+        for c in (1, 2):
+            reply = proto.client(round_id=rid, client_id=c, value=same).handle(request)
+            assert reply is not None
+            cts = m.SignedInput.from_bytes(reply, size=w.config.input_bytes(DIM)).ciphertexts
+            if cts in seen:
+                violations.append(
+                    Violation(
+                        "fresh-randomness",
+                        f"client {c} in round {rid} repeats the ciphertexts of client "
+                        f"{seen[cts][0]} in round {seen[cts][1]}",
+                    )
+                )
+            seen[cts] = (c, rid)
+    if violations:
+        raise AuditFailure(violations)

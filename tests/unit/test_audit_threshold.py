@@ -95,7 +95,7 @@ def test_every_changed_request_is_refused(flaw) -> None:
 
 @pytest.mark.parametrize("forgery", th.FORGERIES)
 def test_every_forged_input_is_refused_and_the_sum_stays_exact(forgery) -> None:
-    th.check_client_forgery(forgery, which=2, before=True)
+    th.check_client_forgery(forgery, which=2)
 
 
 def test_a_client_that_ignores_the_key_fingerprint_is_caught(monkeypatch) -> None:
@@ -113,7 +113,7 @@ def test_a_client_that_ignores_the_key_fingerprint_is_caught(monkeypatch) -> Non
 def test_an_aggregator_that_skips_signatures_is_caught(monkeypatch) -> None:
     monkeypatch.setattr(pt, "_check_signed_input", lambda *args: None)
     with pytest.raises(AuditFailure, match="refuses-forgeries"):
-        th.check_client_forgery("foreign-signature", which=2, before=True)
+        th.check_client_forgery("foreign-signature", which=2)
 
 
 @pytest.mark.parametrize("parameter", th.BOUNDS)
@@ -136,3 +136,16 @@ def test_a_loosened_bound_is_caught(monkeypatch) -> None:
     monkeypatch.setattr(pt.ThresholdPaillierConfig, "__post_init__", loose)
     with pytest.raises(AuditFailure, match="min-clients at offset 1 was accepted"):
         th.check_config_bound("min-clients", 1)
+
+
+def test_fresh_randomness_holds_and_a_fixed_generator_is_caught(monkeypatch) -> None:
+    th.check_fresh_randomness()
+    real = pt.ThresholdPaillierProtocol.client
+
+    def fixed(self, *, round_id, client_id, value):
+        self._rng = th._seeded("one seed for every client")
+        return real(self, round_id=round_id, client_id=client_id, value=value)
+
+    monkeypatch.setattr(pt.ThresholdPaillierProtocol, "client", fixed)
+    with pytest.raises(AuditFailure, match="fresh-randomness"):
+        th.check_fresh_randomness()

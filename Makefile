@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/mypy secfl
 
 # Vector checks and known-answer tests under every BLAS kernel / SIMD level this CPU runs
-# (about a minute), then the suite without the exhaustive runs (`-m slow`: make test-slow).
+# (about 2.5 minutes), then the suite without the exhaustive runs (`-m slow`: make test-slow).
 test: lint
 	$(BIN)/python protocols/tools/check_kernels.py
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q -m "not slow"

@@ -739,6 +739,8 @@ class SecAggServer(ServerSession):
         }
         if self._phase not in handlers:
             raise ProtocolAbort(f"no client message is expected in phase {str(self._phase)!r}")
+        if self._removal is not None:
+            raise LocalProtocolError("receive() after offload(): the unmask work is planned")
         allowed, seen, handler = handlers[SecAggPhase(self._phase)]
         if client_id not in allowed:
             raise ProtocolAbort(f"client {client_id} may not send in phase {self._phase!r}")

@@ -410,6 +410,8 @@ def test_offloaded_mask_removal_gives_the_inline_sum(parts):
     assert pairs == sum(len(split.server._s.graph[u] & split.server._s.masked) for u in (3, 8))
     assert sum(len(piece.seeds) for piece in pieces) == 10
     restored = [pickle.loads(pickle.dumps(piece)) for piece in pieces]  # travels to workers
+    with pytest.raises(LocalProtocolError, match="after offload"):
+        split.server.receive(3, b"late")  # the work is planned: no more answers
     split.server.absorb([piece.run() for piece in restored])
     with pytest.raises(LocalProtocolError, match="once"):
         split.server.absorb([piece.run() for piece in pieces])

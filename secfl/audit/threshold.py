@@ -1,9 +1,9 @@
 """paillier-sum-v2 (threshold Paillier) against a lying aggregator and lying key holders.
 
-Two properties of ``secfl audit --protocol paillier-threshold`` (``docs/audit.md``), both
-against the guarantee of ``protocols/paillier-sum-v2.md`` section 10.1: an aggregator
-colluding with fewer than t key holders obtains decryptions only of products of at least
-``min_clients`` distinct registered clients' signed inputs of the round.
+The checks behind ``secfl audit --protocol paillier-threshold`` (``docs/audit.md``). The
+first two test the guarantee of ``protocols/paillier-sum-v2.md`` section 10.1: an
+aggregator colluding with fewer than t key holders obtains decryptions only of products of
+at least ``min_clients`` distinct registered clients' signed inputs of the round.
 
 * :func:`check_aggregator_plan`: the aggregator *composes* its requests rather than
   replaying a known attack. A plan starts from any subset of the honest clients' signed
@@ -22,6 +22,10 @@ colluding with fewer than t key holders obtains decryptions only of products of 
   a value that is not a unit of Z_{n^2}, a wrong index, a cut answer); the real aggregator
   must name exactly the liars and decrypt the exact sum, or, with more than m - t liars,
   end the round with InsufficientSurvivors.
+
+* :func:`check_client_forgery`, :func:`check_request_forgery`: the aggregator's and the
+  clients' own checks of what they receive; :func:`check_config_bound`: the configuration's
+  stated bounds; :func:`check_fresh_randomness`: no ciphertext repeats.
 
 Setup (a 3-of-5 key of two 512-bit safe primes, six identities, the clients' signed inputs)
 is made once per process from fixed seeds, so runs are reproducible.
@@ -45,11 +49,18 @@ from secfl.protocols import paillier_threshold as pt
 from secfl.protocols import paillier_threshold_messages as m
 
 __all__ = [
+    "BOUNDS",
+    "FLAWS",
+    "FORGERIES",
     "LIES",
     "OPS",
     "Plan",
     "check_aggregator_plan",
+    "check_client_forgery",
+    "check_config_bound",
+    "check_fresh_randomness",
     "check_lying_holders",
+    "check_request_forgery",
 ]
 
 HONEST = (1, 2, 3, 4, 5)

@@ -340,7 +340,7 @@ def _decrypt(
     """What the aggregator recovers from verified partials of the product of ``entries``."""
     product = hp.sum_vectors([_vector(w, cts) for _, cts, _ in entries])
     cts = [int(c) for c in product.ciphertexts]
-    context = b"secfl paillier-sum-v2 decrypt " + digest
+    context = pt._context(digest)  # what the holders' proofs bind
     try:
         valid, _ = tp.screen_partials(w.public, cts, partials, context=context)
         out = tp.combine_verified(w.public, cts, list(valid))
@@ -490,12 +490,22 @@ FORGERIES = {
 """What :func:`check_client_forgery` sends the aggregator, besides the honest inputs."""
 
 
-_FIELDS = ("round", "dim", "bits", "value-bits", "n-clients", "min-clients")
-_FIELD_BITS = (64, 32, 8, 8, 32, 32)  # their widths on the wire
+_FIELDS = {  # flaw -> (Request attribute, its width in bits on the wire)
+    "round": ("round_id", 64),
+    "dim": ("dim", 32),
+    "bits": ("bits", 8),
+    "value-bits": ("value_bits", 8),
+    "n-clients": ("n_clients", 32),
+    "min-clients": ("min_clients", 32),
+}
 
 
-def _request(f: Sequence[int], fingerprint: bytes) -> bytes:
-    return m.Request(f[0], f[1], f[2], f[3], f[4], f[5], fingerprint).to_bytes()
+def _genuine_request(w: _World, round_id: int) -> bytes:
+    """The request the real aggregator sends every client of round ``round_id``."""
+    server = pt.ThresholdPaillierServer(
+        w.config, round_id=round_id, client_ids=frozenset(HONEST), dim=DIM
+    )
+    return server.start()[HONEST[0]]
 
 
 def check_request_forgery(flaw: str, delta: int) -> None:
@@ -505,16 +515,17 @@ def check_request_forgery(flaw: str, delta: int) -> None:
     :class:`AuditFailure`."""
     w = _world()
     cfg = w.config
-    fields = [ROUND, DIM, cfg.bits, cfg.effective_value_bits, cfg.n_clients, cfg.min_clients]
-    fingerprint = cfg.public_key.fingerprint()
-    genuine = _request(fields, fingerprint)
+    genuine = _genuine_request(w, ROUND)
+    req = m.Request.from_bytes(genuine)
     if flaw in _FIELDS:
-        i = _FIELDS.index(flaw)
-        width = 1 << _FIELD_BITS[i]
-        fields[i] = (fields[i] + 1 + (delta - 1) % (width - 1)) % width  # never unchanged
+        attr, bits = _FIELDS[flaw]
+        width = 1 << bits
+        moved = (getattr(req, attr) + 1 + (delta - 1) % (width - 1)) % width  # never unchanged
+        req = replace(req, **{attr: moved})
     elif flaw == "key":
-        fingerprint = bytes([fingerprint[0] ^ (delta % 255 + 1)]) + fingerprint[1:]
-    forged = _request(fields, fingerprint)
+        fp = req.fingerprint
+        req = replace(req, fingerprint=bytes([fp[0] ^ (delta % 255 + 1)]) + fp[1:])
+    forged = req.to_bytes()
     if flaw == "type":  # the same body under another message type
         forged = forged[:3] + bytes([(forged[3] + delta % 255 + 1) % 256]) + forged[4:]
     proto = pt.ThresholdPaillierProtocol(
@@ -716,15 +727,7 @@ def check_fresh_randomness() -> None:
     seen: dict[bytes, tuple[int, int]] = {}
     violations = []
     for rid in (OLD_ROUND, ROUND):
-        request = m.Request(
-            rid,
-            DIM,
-            w.config.bits,
-            w.config.effective_value_bits,
-            w.config.n_clients,
-            w.config.min_clients,
-            w.config.public_key.fingerprint(),
-        ).to_bytes()
+        request = _genuine_request(w, rid)
         for c in (1, 2):
             reply = proto.client(round_id=rid, client_id=c, value=same).handle(request)
             assert reply is not None

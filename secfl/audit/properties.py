@@ -21,7 +21,7 @@ from secfl.protocols.paillier_threshold import PROTOCOL_NAME as PAILLIER_THRESHO
 
 require_hypothesis()
 
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, example, given, settings  # noqa: E402
 from hypothesis import seed as hypothesis_seed  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test  # noqa: E402
@@ -410,7 +410,11 @@ def _aggregator_search(tally: Tally) -> Callable[[], None]:
     plan = st.builds(
         th.Plan,
         round_id=st.sampled_from([th.ROUND, th.OLD_ROUND]),
-        base=st.lists(st.sampled_from(th.HONEST), unique=True, max_size=len(th.HONEST)).map(tuple),
+        # every size 0..5 equally often (a plain list strategy draws mostly short ones, and
+        # the sets a holder must answer have at least min_clients entries)
+        base=st.permutations(th.HONEST).flatmap(
+            lambda order: st.integers(0, len(order)).map(lambda k: tuple(sorted(order[:k])))
+        ),
         ops=st.lists(
             st.tuples(
                 st.sampled_from(th.OPS),
@@ -430,6 +434,17 @@ def _aggregator_search(tally: Tally) -> Callable[[], None]:
         tally.examples += 1
         th.check_aggregator_plan(plans, deliveries)
 
+    # Each move at least once on a set large enough to be answered, the colluder's twice
+    # (two validly signed inputs under one id); then the search.
+    everyone = th.Plan(th.ROUND, th.HONEST, ())
+    twice = tuple(
+        (op, 1, th.COLLUDER, k) for op in ("colluder-own", "colluder-rerandomized") for k in (2, 3)
+    )
+    for ops in [((op, 4, th.COLLUDER, 2),) for op in th.OPS] + [twice[:2], twice[2:]]:
+        moved = th.Plan(th.ROUND, (1, 2, 3), ops)
+        aggregator_search = example(
+            plans=[moved, everyone], deliveries=[(1, 0), (2, 0), (3, 0), (4, 1), (1, 1)]
+        )(aggregator_search)
     return aggregator_search
 
 
@@ -444,6 +459,8 @@ def _lying_holders(tally: Tally) -> Callable[[], None]:
         tally.examples += 1
         th.check_lying_holders(liars, dropped)
 
+    for lie in th.LIES:  # each lie at least once, then the search
+        lying_holders = example(liars={1: lie}, dropped=[])(lying_holders)
     return lying_holders
 
 
@@ -476,7 +493,26 @@ def _threshold_bounds(tally: Tally) -> Callable[[], None]:
 
 def _fresh_threshold() -> str:
     th.check_fresh_randomness()
-    return "no ciphertext repeated"
+    th.check_key_generation()
+    return "no ciphertext repeated; key generation draws from its generator"
+
+
+def _threshold_full_round(tally: Tally) -> Callable[[], None]:
+    @given(dim=st.sampled_from((1, th.DIM)))
+    def full_round(dim: int) -> None:
+        tally.examples += 1
+        th.check_full_round(dim)
+
+    return full_round
+
+
+def _threshold_out_of_range(tally: Tally) -> Callable[[], None]:
+    @given(which=st.sampled_from(th.HONEST))
+    def out_of_range_input(which: int) -> None:
+        tally.examples += 1
+        th.check_out_of_range_input(which)
+
+    return out_of_range_input
 
 
 def audit_properties(protocol: str) -> list[AuditProperty]:
@@ -667,18 +703,22 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 "aggregator-search",
                 "a lying aggregator composes its requests (any subset of signed inputs, then "
                 "replays, relabels, powers, products, encryptions of zero, repeats, stripped "
-                "signatures, outsiders, a colluding client's signatures) and sends one or two "
+                "signatures, outsiders, a colluding client's signatures; each move at least "
+                "once) and sends one or two "
                 "to each of 5 key holders (3-of-5): a holder answers only sets of >= "
                 "min_clients distinct clients' signed inputs of the round, once per round; "
-                "t answers decrypt to the set's sum; one set per round at most",
+                "t answers decrypt to the set's sum; one set per round at most; a holder's "
+                "first request of a round that is of that kind, with distinct inputs, is "
+                "answered",
                 _given(_aggregator_search, per=4),
             ),
             AuditProperty(
                 protocol,
                 "lying-holders",
                 "up to m - t + 1 key holders lie (a partial value, the proof, another holder's "
-                "answer, another input set, garbage, two answers, a non-unit or out-of-range "
-                "value, a wrong index, a cut answer), clients may drop: the aggregator names "
+                "answer, another input set, a genuine answer labelled with another set or "
+                "round, garbage, two answers, a non-unit or out-of-range value, a wrong index, "
+                "a cut answer; each lie at least once), clients may drop: the aggregator names "
                 "exactly the liars and decrypts the exact sum, or with fewer than t honest "
                 "holders ends the round with InsufficientSurvivors",
                 _given(_lying_holders, per=8),
@@ -695,6 +735,21 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
             ),
             AuditProperty(
                 protocol,
+                "out-of-range-input",
+                "a client signs a well-formed encryption of out-of-range plaintexts (no range "
+                "proofs, so the aggregator cannot refuse it): the round ends with "
+                "IntegrityError, never a sum, with no decrypted value in the error's chain",
+                _given(_threshold_out_of_range, per=40),
+            ),
+            AuditProperty(
+                protocol,
+                "full-round",
+                "all n_clients registered clients send (the largest request a holder may get) "
+                "at dim 1 and 3, every holder honest: the exact sum",
+                _given(_threshold_full_round, per=40),
+            ),
+            AuditProperty(
+                protocol,
                 "request-forgery",
                 "a client gets the request with another round id, dimension, bits, value_bits, "
                 "n_clients, min_clients, key fingerprint or type byte: it refuses it, then "
@@ -705,16 +760,17 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 protocol,
                 "parameter-bounds",
                 "ThresholdPaillierConfig is accepted exactly within the bounds the spec "
-                "states (2 <= min_clients <= n_clients, t <= ask_first <= m, 1 <= value_bits "
-                "<= bits, registry ids in 1..2^32-1, no verify key under two ids), refused "
-                "with InvalidArgument otherwise; values drawn on, just inside and just "
-                "outside each bound",
+                "states (1 <= bits <= 64, 2 <= min_clients <= n_clients, t <= ask_first <= "
+                "m, 1 <= value_bits <= bits, registry ids in 1..2^32-1, no verify key under "
+                "two ids), refused with InvalidArgument otherwise; values drawn on, just "
+                "inside and just outside each bound",
                 _given(_threshold_bounds, per=4),
             ),
             AuditProperty(
                 protocol,
                 "fresh-randomness",
-                _FRESH.format("ciphertexts of equal inputs (two clients, two rounds)"),
+                _FRESH.format("ciphertexts of equal inputs (two clients, two rounds)")
+                + "; generate_key takes its primes and dealt shares from the generator given",
                 _fixed(lambda trials, seed: _fresh_threshold(), per_trial=200, cap=1),
             ),
         ]

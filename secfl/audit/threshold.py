@@ -14,18 +14,24 @@ at least ``min_clients`` distinct registered clients' signed inputs of the round
   aggregator's choosing or a (re-randomised) copy of an honest one. Each of the five key
   holders receives one or two of the plan's requests. It must answer only requests of the
   guarantee's kind (a colluding client's signature counts: limit 2 of section 10.2), at
-  most one per round, and any set that gathers t answers must decrypt to the sum of its
-  inputs' plaintexts; at most one set per round may gather them (3-of-5, no colluding
-  holder: section 10.2, limit 1).
+  most one per round, and must answer its first request of a round that is of that kind
+  with pairwise distinct inputs (section 8.3); any set that gathers t answers must decrypt
+  to the sum of its inputs' plaintexts; at most one set per round may gather them (3-of-5,
+  no colluding holder: section 10.2, limit 1).
 * :func:`check_lying_holders`: key holders lie (:data:`LIES`: a changed partial value, a
-  broken proof, another holder's answer, an answer for another set, garbage, two answers,
-  a value that is not a unit of Z_{n^2}, a wrong index, a cut answer); the real aggregator
-  must name exactly the liars and decrypt the exact sum, or, with more than m - t liars,
-  end the round with InsufficientSurvivors.
+  broken proof, another holder's answer, an answer for another set, a genuine answer
+  labelled with another set or round, garbage, two answers, a value that is not a unit of
+  Z_{n^2}, a wrong index, a cut answer); the real aggregator must name exactly the liars
+  and decrypt the exact sum, or, with more than m - t liars, end the round with
+  InsufficientSurvivors.
 
 * :func:`check_client_forgery`, :func:`check_request_forgery`: the aggregator's and the
-  clients' own checks of what they receive; :func:`check_config_bound`: the configuration's
-  stated bounds; :func:`check_fresh_randomness`: no ciphertext repeats.
+  clients' own checks of what they receive; :func:`check_out_of_range_input`: a signed
+  input that only decryption can find out of range ends the round cleanly;
+  :func:`check_full_round`: the largest request and the shortest vector decrypt;
+  :func:`check_config_bound`: the configuration's stated bounds;
+  :func:`check_fresh_randomness`: no ciphertext repeats; :func:`check_key_generation`: key
+  generation draws from the generator it is given.
 
 Setup (a 3-of-5 key of two 512-bit safe primes, six identities, the clients' signed inputs)
 is made once per process from fixed seeds, so runs are reproducible.
@@ -40,13 +46,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from secfl.audit._errors import AuditFailure, Violation
-from secfl.errors import InsufficientSurvivors, InvalidArgument, SecflError
+from secfl.errors import InsufficientSurvivors, IntegrityError, InvalidArgument, SecflError
 from secfl.hazmat import paillier as hp
 from secfl.hazmat import threshold_paillier as tp
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey
 from secfl.protocols import paillier_threshold as pt
 from secfl.protocols import paillier_threshold_messages as m
+from secfl.protocols.base import ServerSession
 
 __all__ = [
     "BOUNDS",
@@ -59,7 +66,10 @@ __all__ = [
     "check_client_forgery",
     "check_config_bound",
     "check_fresh_randomness",
+    "check_full_round",
+    "check_key_generation",
     "check_lying_holders",
+    "check_out_of_range_input",
     "check_request_forgery",
 ]
 
@@ -279,11 +289,24 @@ def check_aggregator_plan(plans: Sequence[Plan], deliveries: Sequence[tuple[int,
     for h, p in deliveries:
         plan, (entries, plain) = plans[p], built[p]
         frame = m.DecryptRequest(plan.round_id, DIM, tuple(entries)).to_bytes()
+        why = _illegitimate(w, plan.round_id, entries)
         try:
             reply = holders[h].handle(frame)
-        except SecflError:
-            continue  # a refusal is always allowed
-        why = _illegitimate(w, plan.round_id, entries)
+        except SecflError as e:
+            # A refusal is allowed, but of a request the guarantee lets a holder answer
+            # only when the holder already answered this round or two inputs are equal
+            # (an unre-randomised copy signed by the colluder: section 8.3, refusal 4).
+            digests = {m.input_digest(cts) for _, cts, _ in entries}
+            first = plan.round_id not in answered[h]
+            if why is None and first and len(digests) == len(entries):
+                violations.append(
+                    Violation(
+                        "answers-signed-sets",
+                        f"key holder {h} refused the signed inputs of clients "
+                        f"{[e[0] for e in entries]} for round {plan.round_id}: {e}",
+                    )
+                )
+            continue
         if why is not None:
             violations.append(
                 Violation("decrypt-only-signed-sets", f"key holder {h} answered a request: {why}")
@@ -358,6 +381,9 @@ LIES = (
     "proof",  # the proof's response moved by one
     "copy",  # another holder's genuine answer
     "other-set",  # an answer for another input set
+    "other-set-high",  # the genuine answer labelled with a set digest of all ones
+    "round-earlier",  # the genuine answer in a frame naming the round before
+    "round-later",  # ... naming the next round
     "garbage",  # zero bytes of the right length
     "twice",  # the same answer delivered two times
     "zero",  # a partial value 0: not a unit
@@ -377,12 +403,16 @@ class _Liar:
     def handle(self, data: bytes) -> bytes:
         w = self.w
         answer = self.honest.handle(data)
-        if self.lie in ("twice", "garbage", "copy", "other-set"):
+        relabelled = {"other-set": 0, "other-set-high": 0, "round-earlier": -1, "round-later": 1}
+        if self.lie in ("twice", "garbage", "copy", *relabelled):
             msg = m.Partial.from_bytes(answer, size=w.config.partial_bytes(DIM))
             if self.lie == "garbage":
                 return bytes(len(answer))
-            if self.lie == "other-set":
-                return m.Partial(msg.round_id, bytes(len(msg.set_digest)), msg.body).to_bytes()
+            if self.lie in relabelled:  # the proof is genuine; only the label lies
+                label = {"other-set": b"\0", "other-set-high": b"\xff"}.get(self.lie)
+                digest = msg.set_digest if label is None else label * len(msg.set_digest)
+                rid = msg.round_id + relabelled[self.lie]
+                return m.Partial(rid, digest, msg.body).to_bytes()
             if self.lie == "copy":  # another holder's genuine answer
                 other = next(s for s in w.shares if s.index != self.honest.index)
                 return pt.ThresholdPaillierKeyHolder(w.config, other, rng=_seeded("copy")).handle(
@@ -591,6 +621,21 @@ def _forged(w: _World, forgery: str, which: int) -> tuple[int, bytes]:
     raise ValueError(forgery)  # pragma: no cover - FORGERIES lists every forgery
 
 
+def _honest_holders(
+    proto: pt.ThresholdPaillierProtocol,
+    server: ServerSession,
+    requests: dict[int, bytes],
+) -> None:
+    """Deliver the aggregator's requests to its honest key holders until it is done."""
+    parties = proto.parties()
+    while requests:
+        for pid, request in requests.items():
+            answer = parties[pid].handle(request)
+            assert answer is not None  # honest key holders always answer
+            server.receive(pid, answer)
+        requests = server.advance()
+
+
 def check_client_forgery(forgery: str, which: int) -> None:
     """The aggregator gets every honest client's signed input and one forged message about
     client ``which``, delivered as :data:`FORGERIES` says: it must refuse the forgery,
@@ -637,13 +682,7 @@ def check_client_forgery(forgery: str, which: int) -> None:
         requests = server.advance()
         if when == "late":
             deliver(sender, message, True)
-        parties = proto.parties()
-        while requests:
-            for pid, request in requests.items():
-                answer = parties[pid].handle(request)
-                assert answer is not None  # honest key holders always answer
-                server.receive(pid, answer)
-            requests = server.advance()
+        _honest_holders(proto, server, requests)
         want = sum((w.values[ROUND][c] for c in sorted(accepted)), np.zeros(DIM, np.int64))
         if server.result.survivors != frozenset(accepted) or not np.array_equal(
             server.result.aggregate, _ring(want)
@@ -660,7 +699,7 @@ def check_client_forgery(forgery: str, which: int) -> None:
 
 
 # ------------------------------------------------------------------- parameter bounds
-BOUNDS = ("min-clients", "ask-first", "value-bits", "registry-id", "registry-twice")
+BOUNDS = ("bits", "min-clients", "ask-first", "value-bits", "registry-id", "registry-twice")
 """The :class:`ThresholdPaillierConfig` parameters :func:`check_config_bound` moves."""
 
 
@@ -679,7 +718,11 @@ def check_config_bound(parameter: str, offset: int) -> None:
     n, t, m_ = cfg.n_clients, w.public.threshold, w.public.holders
     registry = dict(cfg.registry)
     kwargs: dict[str, object] = {}
-    if parameter == "min-clients":  # 2..n_clients, from either end
+    if parameter == "bits":  # 1..64 (value_bits kept valid: at most bits)
+        value = _near(offset, 1, 64)
+        kwargs["bits"], allowed = value, 1 <= value <= 64
+        kwargs["value_bits"] = VALUE_BITS if value >= VALUE_BITS else None
+    elif parameter == "min-clients":  # 2..n_clients, from either end
         value = _near(offset, 2, n)
         kwargs["min_clients"], allowed = value, 2 <= value <= n
     elif parameter == "ask-first":  # t..m
@@ -699,7 +742,7 @@ def check_config_bound(parameter: str, offset: int) -> None:
         pt.ThresholdPaillierConfig(
             public_key=cfg.public_key,
             registry=registry,
-            bits=cfg.bits,
+            bits=kwargs.get("bits", cfg.bits),  # type: ignore[arg-type]
             n_clients=n,
             value_bits=kwargs.get("value_bits", cfg.value_bits),  # type: ignore[arg-type]
             min_clients=kwargs.get("min_clients", cfg.min_clients),  # type: ignore[arg-type]
@@ -741,5 +784,159 @@ def check_fresh_randomness() -> None:
                     )
                 )
             seen[cts] = (c, rid)
+    if violations:
+        raise AuditFailure(violations)
+
+
+# ------------------------------------------------------------------------- full rounds
+def check_full_round(dim: int) -> None:
+    """Every registered client (all n_clients, the colluder following the protocol) sends
+    an input of ``dim`` values and every key holder is honest: the round must decrypt the
+    exact sum (the largest set a holder may be asked, section 8.3 refusal 1, and the
+    shortest vector). Raises :class:`AuditFailure`."""
+    w = _world()
+    everyone = frozenset(w.config.registry)
+    rng = _seeded(f"audit full round {dim}")
+    holders = [pt.ThresholdPaillierKeyHolder(w.config, s, rng=rng.spawn()) for s in w.shares]
+    proto = pt.ThresholdPaillierProtocol(
+        w.config, identities=w.identities, key_holders=holders, rng=rng.spawn()
+    )
+    server = proto.server(round_id=ROUND, client_ids=everyone, dim=dim)
+    values = {
+        c: rng.integers_below(1 << VALUE_BITS, dim).astype(np.int64) - (1 << 11)
+        for c in sorted(everyone)
+    }
+    try:
+        for c, request in server.start().items():
+            reply = proto.client(round_id=ROUND, client_id=c, value=_ring(values[c])).handle(
+                request
+            )
+            assert reply is not None
+            server.receive(c, reply)
+        _honest_holders(proto, server, server.advance())
+    except SecflError as e:
+        raise AuditFailure(
+            [Violation("full-round", f"{len(everyone)} clients, dim {dim}: the round ended: {e}")]
+        ) from None
+    want = sum(values.values(), np.zeros(dim, np.int64))
+    if server.result.survivors != everyone or not np.array_equal(
+        server.result.aggregate, _ring(want)
+    ):
+        raise AuditFailure(
+            [Violation("full-round", f"{len(everyone)} clients, dim {dim}: not the exact sum")]
+        )
+
+
+def check_out_of_range_input(which: int) -> None:
+    """Client ``which`` signs a well-formed encryption chosen so that every slot of the sum
+    decrypts to its largest value (no range proofs: section 10.2, limit 3, so the aggregator
+    cannot refuse it on arrival): the round must end with IntegrityError, never a sum, and
+    neither the error's message nor its chain may carry that decrypted value (section 8.2).
+    Raises :class:`AuditFailure`."""
+    w = _world()
+    cfg, layout = w.config, w.config.layout
+    rng = _seeded(f"audit out of range {which}")
+    holders = [pt.ThresholdPaillierKeyHolder(cfg, s, rng=rng.spawn()) for s in w.shares]
+    pk = w.public.to_phe()
+    others = [c for c in HONEST if c != which]
+    honest = np.full(_count(w) * layout.slots_per_ciphertext, len(others) * layout.offset)
+    honest[:DIM] += sum((w.values[ROUND][c] for c in others), np.zeros(DIM, np.int64))
+    top = (1 << layout.slot_bits) - 1  # > n_summed * (2^value_bits - 1): out of range
+    plaintexts = hp._pack((top - honest).astype(np.uint64), layout, _count(w))
+    width = hp.ciphertext_bytes(pk)
+    bad = b"".join(hp.encrypt_int(pk, int(x), rng=rng).to_bytes(width, "big") for x in plaintexts)
+    signed = w.identities[which].sign(cfg.signed_message(ROUND, which, DIM, bad))
+    proto = pt.ThresholdPaillierProtocol(
+        cfg, identities=w.identities, key_holders=holders, rng=rng.spawn()
+    )
+    server = proto.server(round_id=ROUND, client_ids=frozenset(HONEST), dim=DIM)
+    server.start()
+    for c in HONEST:
+        cts, sig = (bad, signed) if c == which else w.signed[ROUND][c][1:]
+        server.receive(c, m.SignedInput(ROUND, cts, sig).to_bytes())
+    rule = "out-of-range-input"
+    try:
+        _honest_holders(proto, server, server.advance())
+    except IntegrityError as e:
+        if e.__context__ is not None or e.__cause__ is not None:
+            raise AuditFailure([Violation(rule, f"the refusal chains {e.__context__!r}")]) from None
+        if str(top) in str(e):
+            raise AuditFailure(
+                [Violation(rule, f"the refusal names a decrypted value: {e}")]
+            ) from None
+        return
+    except Exception as e:  # any other outcome is the violation
+        raise AuditFailure(
+            [Violation(rule, f"the round ended with {type(e).__name__}: {e}")]
+        ) from None
+    raise AuditFailure([Violation(rule, f"client {which}'s out-of-range input gave a sum")])
+
+
+# --------------------------------------------------------------------- key generation
+class _Dictating(Csprng):
+    """A generator whose first draws are given: a safe-prime search that starts at a given
+    p' ends there at once, so :func:`check_key_generation` fixes the primes cheaply."""
+
+    __slots__ = ("_given",)
+
+    def __init__(self, given: Sequence[bytes], *, seed: bytes) -> None:
+        super().__init__(seed=seed)
+        self._given = list(given)
+
+    def bytes(self, n: int) -> bytes:
+        if self._given:
+            out = self._given.pop(0)
+            assert len(out) == n, "generate_safe_prime draws its start in one call"
+            return out
+        return super().bytes(n)
+
+
+KEYGEN_BITS = 2048
+
+
+@functools.lru_cache(maxsize=1)
+def _keygen_primes() -> tuple[int, int]:
+    """Two 1024-bit safe primes (fixed seed; about a second)."""
+    rng = _seeded("audit paillier-sum-v2 keygen")
+    half = KEYGEN_BITS // 2
+    return tp.generate_safe_prime(half, rng=rng), tp.generate_safe_prime(half, rng=rng)
+
+
+def _start_bytes(p: int) -> bytes:
+    """The draw that makes generate_safe_prime start its search at p' = (p - 1) / 2."""
+    half = KEYGEN_BITS // 2
+    low = (p - 1) // 2 - (3 << (half - 3))  # p' = top two bits | a (half - 3)-bit draw
+    return low.to_bytes((half - 3 + 7) // 8, "little")
+
+
+def check_key_generation() -> None:
+    """``generate_key`` draws every prime and every dealt value from the generator it is
+    given (sections 3.1 and 3.2): two generators whose first draws dictate the same two safe primes
+    and whose later draws differ must give keys of exactly those primes and different
+    shares and verification bases. Raises :class:`AuditFailure`."""
+    p, q = _keygen_primes()
+    given = [_start_bytes(p), _start_bytes(q)]
+    keys = [
+        tp.generate_key(
+            bits=KEYGEN_BITS,
+            holders=HOLDERS,
+            threshold=T,
+            rng=_Dictating(given, seed=f"audit keygen {k}".encode().ljust(32, b"\0")),
+        )
+        for k in (1, 2)
+    ]
+    violations = []
+    for k, (public, _) in enumerate(keys, 1):
+        if public.n != p * q:
+            violations.append(
+                Violation("keygen-randomness", f"key {k}: n is not the product of its draws")
+            )
+    (pub1, shares1), (pub2, shares2) = keys
+    if pub1.to_bytes() == pub2.to_bytes() or any(
+        a._s == b._s for a, b in zip(shares1, shares2, strict=True)
+    ):
+        violations.append(
+            Violation("keygen-randomness", "two dealings with different draws repeat a value")
+        )
     if violations:
         raise AuditFailure(violations)

@@ -3,6 +3,7 @@ fails, with the rule named, when a key holder's or the aggregator's check is rem
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from secfl.audit import AuditFailure
 from secfl.audit import threshold as th
 from secfl.audit.properties import Budget, Tally, audit_properties
+from secfl.errors import IntegrityError, ProtocolAbort
 from secfl.hazmat import threshold_paillier as tp
 from secfl.protocols import paillier_threshold as pt
 
@@ -149,3 +151,84 @@ def test_fresh_randomness_holds_and_a_fixed_generator_is_caught(monkeypatch) -> 
     monkeypatch.setattr(pt.ThresholdPaillierProtocol, "client", fixed)
     with pytest.raises(AuditFailure, match="fresh-randomness"):
         th.check_fresh_randomness()
+
+
+def test_a_holder_that_refuses_a_signed_set_is_caught(monkeypatch) -> None:
+    real = pt.ThresholdPaillierKeyHolder.handle
+
+    def timid(self, data):  # refuses every request of five inputs or more
+        cfg = th._world().config
+        request = pt.m.DecryptRequest.from_bytes(
+            data, size=cfg.input_bytes(th.DIM), max_inputs=cfg.n_clients
+        )
+        if len(request.inputs) >= 5:
+            raise ProtocolAbort("too many")
+        return real(self, data)
+
+    monkeypatch.setattr(pt.ThresholdPaillierKeyHolder, "handle", timid)
+    with pytest.raises(AuditFailure, match="answers-signed-sets"):
+        th.check_aggregator_plan([P(th.ROUND, th.HONEST, ())], [(1, 0)])
+
+
+def test_an_unregistered_client_gets_a_typed_refusal_not_a_crash(monkeypatch) -> None:
+    # Without the registry look-up the holder calls .verify on None: the audit's explicit
+    # example of the "outsider" move (on a set of distinct inputs) reaches it.
+    def unchecked(cfg, round_id, cid, dim, digest, sig) -> None:
+        cfg.registry.get(cid).verify(sig, cfg._signed_message(round_id, cid, dim, digest))
+
+    monkeypatch.setattr(pt, "_check_signed_input", unchecked)
+    with pytest.raises(AttributeError):
+        _property("aggregator-search").run(Budget(examples=5, seed=1), Tally())
+
+
+@pytest.mark.parametrize("dim", [1, th.DIM])
+def test_a_full_round_gives_the_exact_sum(dim) -> None:
+    th.check_full_round(dim)
+
+
+def test_a_holder_that_refuses_the_largest_request_is_caught(monkeypatch) -> None:
+    real = pt.m.DecryptRequest.from_bytes
+
+    def strict(data, *, size, max_inputs):  # "at most" read as "fewer than"
+        return real(data, size=size, max_inputs=max_inputs - 1)
+
+    monkeypatch.setattr(pt.m.DecryptRequest, "from_bytes", staticmethod(strict))
+    with pytest.raises(AuditFailure, match="full-round"):
+        th.check_full_round(th.DIM)
+
+
+@pytest.mark.parametrize("which", th.HONEST)
+def test_an_out_of_range_input_ends_the_round_with_a_clean_integrity_error(which) -> None:
+    th.check_out_of_range_input(which)
+
+
+def test_a_refusal_that_names_the_decrypted_value_is_caught(monkeypatch) -> None:
+    # the aggregator no longer replaces the decoder's error (which names the slot value)
+    monkeypatch.setattr(pt.contextlib, "suppress", lambda *errors: contextlib.nullcontext())
+    with pytest.raises(AuditFailure, match="names a decrypted value"):
+        th.check_out_of_range_input(1)
+
+
+def test_a_refusal_that_chains_the_decoder_error_is_caught(monkeypatch) -> None:
+    @contextlib.contextmanager
+    def chaining(*errors):
+        try:
+            yield
+        except IntegrityError as e:
+            raise IntegrityError("the sum is malformed") from e
+
+    monkeypatch.setattr(pt.contextlib, "suppress", chaining)
+    with pytest.raises(AuditFailure, match="chains"):
+        th.check_out_of_range_input(1)
+
+
+def test_key_generation_draws_from_its_generator_and_a_fixed_one_is_caught(monkeypatch) -> None:
+    th.check_key_generation()
+    real = tp.deal_key
+
+    def fixed(p, q, *, holders, threshold, rng):  # the dealer ignores the generator given
+        return real(p, q, holders=holders, threshold=threshold, rng=th._seeded("dealer"))
+
+    monkeypatch.setattr(tp, "deal_key", fixed)
+    with pytest.raises(AuditFailure, match="keygen-randomness"):
+        th.check_key_generation()

@@ -10,6 +10,43 @@ _FINISH = (
     "_finish only ever parses an answer of this round: the second check is defence in depth"
 )
 
+_PT = "secfl/protocols/paillier_threshold.py"
+_PTM = "secfl/protocols/paillier_threshold_messages.py"
+_TP = "secfl/hazmat/threshold_paillier.py"
+_SET_SIZE = "len(set(x)) <= len(x) always, so `<` fires exactly when `!=` does"
+_IDENTICAL = (
+    "two identical inputs under two ids need both ids' signatures over one digest; honest "
+    "clients sign only fresh encryptions, so the second signer colludes, and a colluder may "
+    "sign a re-randomised copy instead (section 10.2, limit 2), which no check can tell from "
+    "a fresh input: the aggregator learns the same either way"
+)
+_HEDGED = (
+    "the proof nonce is SHAKE-256 of (the share, the statement, the generator's bytes): with "
+    "a fixed or zero generator it is still secret and never repeats for two statements (a "
+    "deterministic nonce, as in RFC 6979), and a repeated statement gets the same proof"
+)
+_READER = (
+    "the wire reader refuses a body shorter than count entries and finish() refuses trailing "
+    "bytes (both IntegrityError): the length check only says it first"
+)
+_PARTIAL_LENGTH = (
+    "the aggregator parses the answer frame with the exact partial_bytes(dim) size first, "
+    "so a body of another length never reaches this check"
+)
+_INDEX = (
+    "PartialDecryption.from_bytes, the only way a party gets one, yields an int index in "
+    "1..m; the aggregator also refuses an index other than its sender's"
+)
+_COUNT = (
+    "the aggregator parses every partial with count = the number of ciphertexts of its own "
+    "product, so the counts always match"
+)
+_COMBINED = (
+    "partials whose proofs verified always combine to 1 mod n (the check is marked "
+    "'pragma: no cover' for that reason): no answer reaches it otherwise"
+)
+
+
 EQUIVALENT: dict[str, str] = {
     "secfl/dp/mechanisms.py::plan_distributed::guard#0": (
         "both branches after the loop raise EncodingOverflow; only the message differs"
@@ -68,4 +105,77 @@ EQUIVALENT: dict[str, str] = {
         "INPUT is the plaintext server's only collecting phase; after advance() the result is "
         "fixed and _inputs discarded, so a late input is stored where nothing reads it again"
     ),
+    f"{_PT}::ThresholdPaillierConfig.__post_init__::guard-bound#0": _SET_SIZE,
+    f"{_PT}::ThresholdPaillierKeyHolder.handle::guard-bound#2": _SET_SIZE,
+    f"{_PT}::ThresholdPaillierKeyHolder.handle::guard#0": (
+        "with dim = 0 every input is the empty string, so the at least min_clients >= 2 inputs "
+        "have equal digests and refusal 4 (identical inputs) refuses the request the same way"
+    ),
+    f"{_PT}::ThresholdPaillierKeyHolder.handle::guard#3": _IDENTICAL,
+    f"{_PT}::ThresholdPaillierKeyHolder.handle::guard-bound#3": _IDENTICAL,
+    f"{_PT}::ThresholdPaillierKeyHolder.handle::rng-fixed#0": _HEDGED,
+    f"{_TP}::_nonce::rng-zero#0": _HEDGED,
+    f"{_PT}::ThresholdPaillierClient._respond::drop-call#0": (
+        "ClientSession.handle refuses every request once the client is done or aborted, and INPUT "
+        "is the threshold client's only phase"
+    ),
+    f"{_PT}::ThresholdPaillierServer.receive::guard-or#0": (
+        "in phase input no holder was asked, so an answer is still refused; once the round has "
+        "ended its result is fixed and nothing reads _answers again"
+    ),
+    f"{_PT}::ThresholdPaillierServer.receive::guard-or#1": (
+        "an answer from a holder not asked is stored and screened like any other: its proof must "
+        "verify against this round's product, so it decrypts the same sum or names its sender"
+    ),
+    f"{_PT}::ThresholdPaillierServer.receive::guard-bound#1": (
+        "the signature check that follows verifies over this session's round id, so an input "
+        "signed for an older round fails it (IntegrityError instead of ProtocolAbort)"
+    ),
+    f"{_PT}::ThresholdPaillierServer._request_partials::guard#0": (
+        "every key holder refuses fewer than min_clients inputs itself (section 8.3, refusal 3), "
+        "so nothing is decrypted and the round still aborts, one round trip later "
+        "(InsufficientSurvivors; with no input at all sum_vectors refuses first)"
+    ),
+    f"{_PTM}::DecryptRequest.from_bytes::guard#0": (
+        "more than n_clients inputs reach sum_vectors, which refuses them (EncodingOverflow) "
+        "before anything is decrypted; the round id is then spent, as a lying aggregator can "
+        "already do with any signed set (an honest one never asks more than n_clients)"
+    ),
+    f"{_PTM}::DecryptRequest.from_bytes::guard#1": _READER,
+    f"{_PTM}::DecryptRequest.from_bytes::guard-bound#1": _READER,
+    f"{_PTM}::DecryptRequest.from_bytes::guard-bound#2": _READER,
+    f"{_TP}::PartialDecryption.from_bytes::guard#0": _PARTIAL_LENGTH,
+    f"{_TP}::PartialDecryption.from_bytes::guard-bound#0": _PARTIAL_LENGTH,
+    f"{_TP}::PartialDecryption.from_bytes::guard-bound#1": _PARTIAL_LENGTH,
+    f"{_TP}::PartialDecryption.from_bytes::guard#1": (
+        "the aggregator refuses an answer whose index is not its sender's (holders 1..m) right "
+        "after parsing, and verify_partial checks 1..m again"
+    ),
+    f"{_TP}::_check_units::guard-or#0": (
+        "values come from n^2-wide fields and 0 fails the gcd test; a value v >= n^2 is used only "
+        "in powers and products mod n^2, so it verifies and combines exactly as v mod n^2: a "
+        "holder gains nothing by sending one"
+    ),
+    f"{_TP}::_check_units::guard-bound#1": (
+        "gcd(value, n) >= 1 for every value (and gcd(0, n) = n), so `> 1` fires exactly when `!= "
+        "1` does"
+    ),
+    f"{_TP}::verify_partial::guard#0": _INDEX,
+    f"{_TP}::verify_partial::guard-or#0": _INDEX,
+    f"{_TP}::verify_partial::guard-or#1": _INDEX,
+    f"{_TP}::verify_partial::guard-or#2": _INDEX,
+    f"{_TP}::verify_partial::guard#1": _COUNT,
+    f"{_TP}::verify_partial::guard-bound#0": _COUNT,
+    f"{_TP}::verify_partial::guard-bound#1": _COUNT,
+    f"{_TP}::verify_partial::guard#2": (
+        "the challenge is parsed from a CHALLENGE_BITS-wide field, so it is always in range"
+    ),
+    f"{_TP}::verify_partial::guard#3": (
+        "the response is parsed from a response_bytes-wide field (no slow exponent); an "
+        "out-of-range z verifies only if z minus an in-range response is a multiple of the group's"
+        " order, which only the dealer (who knows the factorization) can compute"
+    ),
+    f"{_TP}::combine_verified::guard#1": _COMBINED,
+    f"{_TP}::combine_verified::guard-bound#1": _COMBINED,
+    f"{_TP}::combine_verified::guard-bound#2": _COMBINED,
 }

@@ -417,12 +417,14 @@ def main(argv: Iterable[str] | None = None) -> int:
     def log(text: str) -> None:
         print(text, flush=True)
 
-    if ns.command == "report":  # combine the JSON of separate runs (one per oracle)
+    if ns.command == "report":  # combine the JSON of separate runs (oracles, modules, reruns)
         merged: dict[str, dict[str, Outcome]] = {}
-        for path in ns.results:
+        for path in ns.results:  # a later file's outcome of a mutant replaces an earlier one
             data = json.loads(path.read_text())
             for oracle, outcomes in data["outcomes"].items():
-                merged[oracle] = {k: Outcome(v[0], v[1], v[2]) for k, v in outcomes.items()}
+                merged.setdefault(oracle, {}).update(
+                    {k: Outcome(v[0], v[1], v[2]) for k, v in outcomes.items()}
+                )
         known = [m for m in mutants if all(m.id in r for r in merged.values())]
         table, scores = summarize(known, merged)
         print(table)
@@ -431,6 +433,18 @@ def main(argv: Iterable[str] | None = None) -> int:
             print(f"{oracle}: killed {s['killed']} of {s['of']} = {100 * s['score']:.1f}%")
             for mid in scores[f"{oracle}_survivors"]:
                 print(f"    {oracle} missed: {mid}")
+        if ns.out:  # the merged outcomes, in the layout of a run's JSON
+            outcomes = {
+                o: {k: [v.status, v.seconds, v.detail] for k, v in r.items()}
+                for o, r in merged.items()
+            }
+            merged_from = [str(path) for path in ns.results]
+            ns.out.write_text(
+                json.dumps(
+                    {"merged_from": merged_from, "scores": scores, "outcomes": outcomes}, indent=1
+                )
+                + "\n"
+            )
         return 0
 
     harness = Harness(examples=ns.examples, seed=ns.seed, jobs=ns.jobs, log=log)

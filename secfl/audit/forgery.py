@@ -49,6 +49,7 @@ FORGERIES: dict[str, tuple[str, ...]] = {
     ProtocolName.SECAGG: (
         *_COMMON,
         "invalid-key",
+        "non-canonical-key",
         "forged-key-signature",
         "replayed-key-signature",
         "misaddressed-envelope",
@@ -76,6 +77,7 @@ FORGERIES: dict[str, tuple[str, ...]] = {
 # The phase (the type of the client's message) each flaw is sent in.
 _SECAGG_PHASE = {
     "invalid-key": sa.MSG_ADVERTISE,
+    "non-canonical-key": sa.MSG_ADVERTISE,
     "forged-key-signature": sa.MSG_ADVERTISE,
     "replayed-key-signature": sa.MSG_ADVERTISE,
     "misaddressed-envelope": sa.MSG_SHARE_KEYS,
@@ -89,6 +91,16 @@ _SECAGG_PHASE = {
 }
 _ACTIVE_ONLY = ("forged-key-signature", "replayed-key-signature", "forged-consistency")
 _LOW_ORDER_POINT = bytes(32)  # X25519 u = 0: a point of small order
+_P25519 = 2**255 - 19
+
+
+def _non_canonical(key: bytes, which: int) -> bytes:
+    """Another encoding of an X25519 point (u >= p): ``key`` with its unused top bit set
+    (the same point, other bytes: a copy no byte comparison sees) or p itself (0 again)."""
+    u = int.from_bytes(key, "little") + (1 << 255) if which % 2 else _P25519
+    return u.to_bytes(32, "little")
+
+
 R = rounds.ROUND_ID
 
 
@@ -330,6 +342,11 @@ def _secagg_forge(forgery: str, spec: rounds.SecAggSpec, which: int) -> tuple[in
         msg = sm.Advertise.from_bytes(honest, round_id=R, signed=active)
         if forgery == "invalid-key":
             msg = replace(msg, c_pk=_LOW_ORDER_POINT)
+        elif forgery == "non-canonical-key":  # signed by its sender: only the parser refuses
+            msg = replace(msg, s_pk=_non_canonical(msg.s_pk, which))
+            if active:
+                own = ids[c].sign(sa._advertise_message(R, c, msg.c_pk, msg.s_pk))
+                msg = replace(msg, signature=own)
         elif forgery == "forged-key-signature":  # another identity signs c's keys
             other = ids[c % n + 1]
             msg = replace(

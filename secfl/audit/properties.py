@@ -27,7 +27,16 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test  # noqa: E402
 
 from secfl.audit import _rounds as rounds  # noqa: E402
-from secfl.audit import bounds, forgery, fuzz, isolation, machines, randomness, stats  # noqa: E402
+from secfl.audit import (  # noqa: E402
+    bounds,
+    forgery,
+    fuzz,
+    isolation,
+    machines,
+    randomness,
+    registry,
+    stats,
+)
 from secfl.audit import threshold as th  # noqa: E402
 from secfl.hazmat import shamir  # noqa: E402
 from secfl.protocols.base import PROTOCOLS  # noqa: E402
@@ -381,6 +390,11 @@ def _fresh(protocol: str) -> Callable[[int, int], str]:
     )
 
 
+def _registry() -> str:
+    registry.check_registry()
+    return f"{len(registry.BAD_KEYS)} invalid keys and 4 aliases refused"
+
+
 def _dp_noise(trials: int, seed: int) -> str:
     return randomness.check_dp_noise(trials=trials, seed=seed)
 
@@ -619,6 +633,15 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 "are uncorrelated; central Gaussian and clipping count noise as promised; fresh "
                 f"rounding coins per client (fixed seeds, p = {stats.P_VALUE:g} per test)",
                 _fixed(_dp_noise, per_trial=20, cap=10),
+            ),
+            AuditProperty(
+                protocol,
+                "registry",
+                "the active mode's trusted directory: a registry file loads exactly when every "
+                "entry is a valid identity; every small-order verify key, every encoding with "
+                "y >= p, keys off the curve, ids spelt twice ('01', non-ASCII digits, repeated) "
+                "and a key under two ids are refused with InvalidArgument",
+                _fixed(lambda trials, seed: _registry(), per_trial=200, cap=1),
             ),
         ]
     if protocol == ProtocolName.SECAGG_PLUS:

@@ -120,6 +120,7 @@ REQUEST_FLAWS: dict[str, tuple[str, ...]] = {
         "type",
         "keys-missing-entry",
         "keys-repeated-entry",
+        "keys-extra-entry",
         "keys-outsider",
     ),
     ProtocolName.PAILLIER: (
@@ -593,7 +594,8 @@ def _keys_forgery(
     seed: bytes,
 ) -> str:
     """Client 1 gets a KEYS request with one entry missing, one entry repeated in place of
-    another, or (active mode) an extra member outside the registry: it must refuse."""
+    another, one entry more than m - 1 (a fresh client ranked last, its point consistent),
+    or (active mode) an extra member outside the registry: it must refuse."""
     active = flaw == "keys-outsider"
     if active:  # the same round in the active mode
         spec = _secagg_spec(seed, len(inputs), True)
@@ -619,6 +621,11 @@ def _keys_forgery(
         c_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()
         s_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()
         entries[-1] = replace(entries[0], c_pk=c_pk, s_pk=s_pk)
+    elif flaw == "keys-extra-entry":  # m stays; entries then exceed m - 1
+        rogue = rounds.derive(seed, "extra")
+        c_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()
+        s_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()
+        entries.append(sm.KeyEntry(n + 1, members + 1, c_pk, s_pk, b""))
     else:  # the last neighbour replaced by a client outside the registry (same point)
         outsider = n + 1
         rogue = rounds.derive(seed, "outsider")

@@ -121,7 +121,9 @@ REQUEST_FLAWS: dict[str, tuple[str, ...]] = {
         "keys-missing-entry",
         "keys-repeated-entry",
         "keys-extra-entry",
+        "keys-wrong-point",
         "keys-outsider",
+        "shares-unknown-sender",
     ),
     ProtocolName.PAILLIER: (
         "round",
@@ -536,7 +538,7 @@ def check_request_forgery(protocol: str, flaw: str, *, seed: bytes, delta: int) 
     server = proto.server(round_id=R, client_ids=frozenset(inputs), dim=dim)
     genuine = server.start()[1]
     client = proto.client(round_id=R, client_id=1, value=inputs[1])
-    if flaw.startswith("keys-"):  # a KEYS request: advertise honestly first
+    if flaw.startswith(("keys-", "shares-")):  # a KEYS or SHARES request: honest until then
         assert protocol == ProtocolName.SECAGG
         return _keys_forgery(proto, server, client, inputs, genuine, flaw, seed)
     forged = _flawed_request(protocol, genuine, flaw, d)
@@ -595,7 +597,9 @@ def _keys_forgery(
 ) -> str:
     """Client 1 gets a KEYS request with one entry missing, one entry repeated in place of
     another, one entry more than m - 1 (a fresh client ranked last, its point consistent),
-    or (active mode) an extra member outside the registry: it must refuse."""
+    two neighbours' evaluation points swapped, or (active mode) an extra member outside the
+    registry; or, after the genuine KEYS, a SHARES request with an extra envelope from a
+    client that is not its neighbour: it must refuse (a SecflError, nothing else)."""
     active = flaw == "keys-outsider"
     if active:  # the same round in the active mode
         spec = _secagg_spec(seed, len(inputs), True)
@@ -609,8 +613,21 @@ def _keys_forgery(
     server.receive(1, client.handle(request) or b"")
     for c, session in others.items():
         server.receive(c, session.handle(request) or b"")
-    genuine = server.advance()[1]
+    keys_requests = server.advance()
+    genuine = keys_requests[1]
     n = len(inputs)
+    if flaw == "shares-unknown-sender":
+        server.receive(1, client.handle(genuine) or b"")
+        for c, session in others.items():
+            server.receive(c, session.handle(keys_requests[c]) or b"")
+        shares = sm.Shares.from_bytes(server.advance()[1], round_id=R, max_entries=n)
+        stranger = (n + 1, shares.envelopes[0][1])  # any 124 bytes: the sender is the flaw
+        forged = replace(shares, envelopes=(*shares.envelopes, stranger)).to_bytes()
+        try:
+            client.handle(forged)
+        except SecflError:
+            return f"refused a SHARES request ({flaw})"
+        raise AssertionError(f"client 1 answered a SHARES request with a flaw: {flaw}")
     keys = sm.Keys.from_bytes(genuine, round_id=R, max_clients=n, signed=active)
     entries = list(keys.entries)
     members = keys.members
@@ -621,6 +638,11 @@ def _keys_forgery(
         c_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()
         s_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()
         entries[-1] = replace(entries[0], c_pk=c_pk, s_pk=s_pk)
+    elif flaw == "keys-wrong-point":  # the first two neighbours' points swapped
+        entries[0], entries[1] = (
+            replace(entries[0], x=entries[1].x),
+            replace(entries[1], x=entries[0].x),
+        )
     elif flaw == "keys-extra-entry":  # m stays; entries then exceed m - 1
         rogue = rounds.derive(seed, "extra")
         c_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()

@@ -16,6 +16,7 @@ phase the flaw belongs to, during an otherwise honest round:
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -25,8 +26,8 @@ import numpy as np
 from secfl import wire
 from secfl.audit import _rounds as rounds
 from secfl.errors import SecflError
+from secfl.hazmat import aead, shamir
 from secfl.hazmat import paillier as hp
-from secfl.hazmat import shamir
 from secfl.hazmat.kex import KexPrivateKey
 from secfl.hazmat.prg import uint_dtype
 from secfl.protocols import paillier as pl
@@ -124,6 +125,7 @@ REQUEST_FLAWS: dict[str, tuple[str, ...]] = {
         "keys-wrong-point",
         "keys-outsider",
         "shares-unknown-sender",
+        "shares-out-of-field",
     ),
     ProtocolName.PAILLIER: (
         "round",
@@ -586,6 +588,17 @@ def _moved(old: int, new: int) -> int:
     return new if new >= 0 and new != old else old + 1
 
 
+def _out_of_field_envelope(sender: sa.SecAggClient, u: int, v: int, seed: bytes) -> bytes:
+    """What client ``u`` (session ``sender``) would seal for ``v``, with one share element
+    equal to the field prime: AEAD-valid, so only the recipient's share check can refuse it."""
+    elements = np.zeros(2 * shamir.CHUNKS, dtype="<u4")
+    elements[0] = shamir.PRIME
+    plain = struct.pack(">II", u, v) + elements.tobytes()
+    ad = sa._pair_info(b"share", R, u, v) + struct.pack(">I", u)
+    channel = sender._peers[v].channel
+    return aead.seal(channel, plain, associated_data=ad, rng=rounds.derive(seed, "seal"))
+
+
 def _keys_forgery(
     proto: AggregationProtocol,
     server: ServerSession,
@@ -616,13 +629,21 @@ def _keys_forgery(
     keys_requests = server.advance()
     genuine = keys_requests[1]
     n = len(inputs)
-    if flaw == "shares-unknown-sender":
+    if flaw.startswith("shares-"):
         server.receive(1, client.handle(genuine) or b"")
         for c, session in others.items():
             server.receive(c, session.handle(keys_requests[c]) or b"")
         shares = sm.Shares.from_bytes(server.advance()[1], round_id=R, max_entries=n)
-        stranger = (n + 1, shares.envelopes[0][1])  # any 124 bytes: the sender is the flaw
-        forged = replace(shares, envelopes=(*shares.envelopes, stranger)).to_bytes()
+        if flaw == "shares-unknown-sender":
+            stranger = (n + 1, shares.envelopes[0][1])  # any 124 bytes: the sender is the flaw
+            envelopes = (*shares.envelopes, stranger)
+        else:  # neighbour 2 seals (with its real channel key) a share element = p
+            assert isinstance(others[2], sa.SecAggClient)
+            envelopes = tuple(
+                (u, _out_of_field_envelope(others[2], u, 1, seed) if u == 2 else env)
+                for u, env in shares.envelopes
+            )
+        forged = replace(shares, envelopes=envelopes).to_bytes()
         try:
             client.handle(forged)
         except SecflError:

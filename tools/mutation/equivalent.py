@@ -47,6 +47,23 @@ _COMBINED = (
 )
 
 
+_SA = "secfl/protocols/secagg.py"
+_SHAMIR_BOUND = (
+    "holders > p - 1 (16.7 million) needs t > holders / 2 > MAX_THRESHOLD (32767) to pass the "
+    "security bounds that follow, so such a configuration is refused anyway (only the message "
+    "differs)"
+)
+_FEW_MEMBERS = (
+    "on the complete graph the neighbours are exactly members - 1 (checked in between), so "
+    "members < t + 1 iff fewer than t neighbours, and the other check refuses it with the "
+    "same InsufficientSurvivors; on a sparse graph members > degree + 1 >= t + 1"
+)
+_HEADER = (
+    "an envelope opens only under K_uv with the associated data of (round, pair, sender u), "
+    "so it was sealed by u for v; the plaintext header repeats that, and a sender that writes "
+    "another header into its own envelope changes nothing else"
+)
+
 EQUIVALENT: dict[str, str] = {
     "secfl/dp/mechanisms.py::plan_distributed::guard#0": (
         "both branches after the loop raise EncodingOverflow; only the message differs"
@@ -178,4 +195,25 @@ EQUIVALENT: dict[str, str] = {
     f"{_TP}::combine_verified::guard#1": _COMBINED,
     f"{_TP}::combine_verified::guard-bound#1": _COMBINED,
     f"{_TP}::combine_verified::guard-bound#2": _COMBINED,
+    f"{_SA}::SecAggConfig.__post_init__::guard#1": (
+        "with n_clients <= 1 there is no share holder, so the threshold check "
+        "(1 <= t <= holders) refuses every such configuration"
+    ),
+    f"{_SA}::SecAggConfig.__post_init__::guard-bound#2": _SHAMIR_BOUND,
+    f"{_SA}::SecAggConfig.__post_init__::guard-or#0": _SHAMIR_BOUND,
+    f"{_SA}::SecAggClient._on_keys::guard#0": _FEW_MEMBERS,
+    f"{_SA}::SecAggClient._on_keys::guard#7": _FEW_MEMBERS,
+    f"{_SA}::SecAggClient._on_keys::unbind#2": (
+        "c_u^SK is drawn fresh each round, so channel keys never repeat across rounds; the "
+        "round id in the KDF info only separates domains (envelopes bind the round in their "
+        "associated data as well)"
+    ),
+    f"{_SA}::SecAggClient._on_shares::guard-or#1": (
+        "a second envelope from u opens only if u sealed it for v this round (K_uv, the "
+        "associated data), i.e. it carries u's own shares, which u may choose anyway: keeping "
+        "the last one changes nothing for anyone else"
+    ),
+    f"{_SA}::SecAggClient._on_shares::guard#1": _HEADER,
+    f"{_SA}::SecAggClient._on_shares::guard-bound#0": _HEADER,
+    f"{_SA}::SecAggClient._on_shares::guard-bound#1": _HEADER,
 }

@@ -64,6 +64,17 @@ _HEADER = (
     "another header into its own envelope changes nothing else"
 )
 
+_COUNT_RULES = (
+    "on the complete graph rule 5 (total = listed + 1) refuses every count this rule would; on "
+    "a sparse graph the client trusts the server's count of U3 (secagg-v2 section 8: SecAgg+ "
+    "is claimed against an honest-but-curious server only)"
+)
+_TOTAL = (
+    "the count only feeds the survivors floor: in ACTIVE mode the floor is enforced again on "
+    "the consistency signatures (at least survivors_floor signers of the same list), and in "
+    "HBC mode the server is trusted to follow the protocol (secagg-v1 section 12)"
+)
+
 EQUIVALENT: dict[str, str] = {
     "secfl/dp/mechanisms.py::plan_distributed::guard#0": (
         "both branches after the loop raise EncodingOverflow; only the message differs"
@@ -216,4 +227,15 @@ EQUIVALENT: dict[str, str] = {
     f"{_SA}::SecAggClient._on_shares::guard#1": _HEADER,
     f"{_SA}::SecAggClient._on_shares::guard-bound#0": _HEADER,
     f"{_SA}::SecAggClient._on_shares::guard-bound#1": _HEADER,
+    f"{_SA}::SecAggClient._check_survivors::guard#1": _COUNT_RULES,
+    f"{_SA}::SecAggClient._check_survivors::guard-or#0": _COUNT_RULES,
+    f"{_SA}::SecAggClient._check_survivors::guard-or#1": _COUNT_RULES,
+    f"{_SA}::SecAggClient._check_survivors::guard#2": (
+        "a neighbour whose shares arrived is a neighbour (held is a subset of N(u)), so the "
+        "next rule (listed within held) refuses every list this one would"
+    ),
+    f"{_SA}::SecAggClient._check_survivors::guard#4": _TOTAL,
+    f"{_SA}::SecAggClient._check_survivors::guard-bound#3": (
+        "total < listed + 1 is the second half of rule 2, which refuses it first"
+    ),
 }

@@ -56,6 +56,7 @@ FORGERIES: dict[str, tuple[str, ...]] = {
         "misaddressed-envelope",
         "missing-envelope",
         "masked-other-round",
+        "masked-twice",
         "forged-consistency",
         "share-revealed-twice",
         "wrong-share-kind",
@@ -84,6 +85,7 @@ _SECAGG_PHASE = {
     "misaddressed-envelope": sa.MSG_SHARE_KEYS,
     "missing-envelope": sa.MSG_SHARE_KEYS,
     "masked-other-round": sa.MSG_MASKED_INPUT,
+    "masked-twice": sa.MSG_MASKED_INPUT,
     "forged-consistency": sa.MSG_CONSISTENCY,
     "share-revealed-twice": sa.MSG_UNMASK,
     "wrong-share-kind": sa.MSG_UNMASK,
@@ -126,6 +128,7 @@ REQUEST_FLAWS: dict[str, tuple[str, ...]] = {
         "keys-outsider",
         "shares-unknown-sender",
         "shares-out-of-field",
+        "signatures-unregistered",
     ),
     ProtocolName.PAILLIER: (
         "round",
@@ -418,6 +421,8 @@ def _secagg_forge(forgery: str, spec: rounds.SecAggSpec, which: int) -> tuple[in
     common = _common(forgery, n)
     if common is not None:
         return None, common
+    if forgery == "masked-twice":  # the genuine masked input again: added twice, a wrong sum
+        return sa.MSG_MASKED_INPUT, _Forge("a second masked input", after=True)
     makers = {
         sa.MSG_ADVERTISE: advertise,
         sa.MSG_SHARE_KEYS: share_keys,
@@ -540,6 +545,8 @@ def check_request_forgery(protocol: str, flaw: str, *, seed: bytes, delta: int) 
     server = proto.server(round_id=R, client_ids=frozenset(inputs), dim=dim)
     genuine = server.start()[1]
     client = proto.client(round_id=R, client_id=1, value=inputs[1])
+    if flaw == "signatures-unregistered":
+        return _signatures_forgery(seed)
     if flaw.startswith(("keys-", "shares-")):  # a KEYS or SHARES request: honest until then
         assert protocol == ProtocolName.SECAGG
         return _keys_forgery(proto, server, client, inputs, genuine, flaw, seed)
@@ -586,6 +593,30 @@ def _flawed_request(protocol: str, genuine: bytes, flaw: str, d: int) -> bytes:
 def _moved(old: int, new: int) -> int:
     """``new``, kept >= 0 and != ``old`` (a field moved below zero goes above instead)."""
     return new if new >= 0 and new != old else old + 1
+
+
+def _signatures_forgery(seed: bytes) -> str:
+    """Active mode: client 1's unmask request (the survivors' signatures on the list) with
+    its last entry relabelled as an id outside the registry: it must refuse (a SecflError,
+    nothing else)."""
+    n = 4
+    spec = _secagg_spec(seed, n, True)
+    inputs = rounds.random_inputs(rounds.derive(seed, "inputs"), spec.clients, bits=16, dim=4)
+    proto = rounds.secagg_protocol(spec.config, rounds.derive(seed, "protocol"))
+    server = proto.server(round_id=R, client_ids=frozenset(inputs), dim=4)
+    clients = {c: proto.client(round_id=R, client_id=c, value=v) for c, v in inputs.items()}
+    requests = server.start()
+    for _ in range(4):  # advertise, share keys, masked input, consistency: all honest
+        for c, request in sorted(requests.items()):
+            server.receive(c, clients[c].handle(request) or b"")
+        requests = server.advance()
+    sigs = sm.Signatures.from_bytes(requests[1], round_id=R, max_entries=n)
+    entries = (*sigs.entries[:-1], (n + 1, sigs.entries[-1][1]))
+    try:
+        clients[1].handle(replace(sigs, entries=entries).to_bytes())
+    except SecflError:
+        return "refused an unmask request with a signature from an unregistered id"
+    raise AssertionError("client 1 answered an unmask request signed by an unregistered id")
 
 
 def _out_of_field_envelope(sender: sa.SecAggClient, u: int, v: int, seed: bytes) -> bytes:

@@ -707,6 +707,12 @@ class SecAggServer(ServerSession):
         self._dim = dim
         self._registry = dict(registry or {})
         self._active = config.threat_model is ThreatModel.ACTIVE
+        unknown = sorted(client_ids - self._registry.keys()) if self._active else []
+        if unknown:
+            raise InvalidArgument(
+                f"active mode: clients {unknown[:5]} have no identity in the registry; invite "
+                "only registered clients (their ADVERTISE could never be verified)"
+            )
         self._phase = START
         self._s = _ServerState()
         self._sum = np.zeros(dim, dtype=uint_dtype(config.bits))

@@ -349,6 +349,9 @@ def test_registry_ids_need_not_be_consecutive_and_keys_must_match_it():
     assert s.result.aggregate.tolist() == [15] * 4
     with pytest.raises(InvalidArgument, match=r"clients \[5\] do not match"):
         SecAggProtocol(cfg, rng=seeded(1), identities={5: keys[900]}, registry=registry)
+    # An active server invites only registered clients (an outsider could never be verified).
+    with pytest.raises(InvalidArgument, match=r"clients \[6\] have no identity"):
+        server.server(round_id=4, client_ids=frozenset({*ids[:4], 6}), dim=4)
 
 
 def test_too_many_invited():

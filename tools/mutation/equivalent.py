@@ -235,7 +235,25 @@ EQUIVALENT: dict[str, str] = {
         "next rule (listed within held) refuses every list this one would"
     ),
     f"{_SA}::SecAggClient._check_survivors::guard#4": _TOTAL,
-    f"{_SA}::SecAggClient._check_survivors::guard-bound#3": (
+    f"{_SA}::SecAggClient._check_survivors::guard-bound#3": _TOTAL,
+    f"{_SA}::SecAggClient._check_survivors::guard-bound#4": (
         "total < listed + 1 is the second half of rule 2, which refuses it first"
+    ),
+    f"{_SA}::SecAggClient._on_unmask_request::guard-or#0": (
+        "a client signs only lists that contain itself (it adds its own id), so a signature "
+        "from a client outside this list never verifies over it"
+    ),
+    f"{_SA}::SecAggClient._on_unmask_request::guard-or#1": (
+        "signers is a set, so a repeated signature never adds to the count: the floor check "
+        "refuses a request that needed the repeat (InsufficientSurvivors instead of "
+        "ProtocolAbort), and a repeat on top of enough distinct signers changes nothing"
+    ),
+    f"{_SA}::SecAggServer._recv_advertise::guard#0": (
+        "an active server is built with registered clients only (SecAggServer refuses others "
+        "at construction) and receive() refuses an uninvited sender first"
+    ),
+    f"{_SA}::SecAggClient._on_unmask_request::guard-or#2": (
+        "every survivor passed the registry check at KEYS, so an unregistered id is refused "
+        "as a non-survivor first"
     ),
 }

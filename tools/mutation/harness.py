@@ -9,6 +9,7 @@ outcomes are counted.
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import json
 import os
@@ -156,12 +157,27 @@ def _sources_digest() -> str:
     return h.hexdigest()[:16]
 
 
+_SOURCE = [ROOT]
+"""Where mutant trees are copied from: the snapshot :func:`_take_snapshot` made when the run
+started, so that editing the working tree during a run (hours) changes none of it."""
+_IGNORE = shutil.ignore_patterns("*.pyc", "__pycache__")
+
+
+def _take_snapshot() -> None:
+    """Copy ``secfl``, ``tests``, ``protocols`` and ``pyproject.toml`` once, at the start."""
+    snap = Path(tempfile.mkdtemp(prefix="secfl-mutation-snapshot-"))
+    atexit.register(shutil.rmtree, snap, ignore_errors=True)
+    for name in ("secfl", "tests", "protocols"):
+        shutil.copytree(ROOT / name, snap / name, ignore=_IGNORE)
+    shutil.copy2(ROOT / "pyproject.toml", snap / "pyproject.toml")
+    _SOURCE[0] = snap
+
+
 def _copy_tree(dest: Path) -> None:
-    shutil.copytree(
-        ROOT / "secfl", dest / "secfl", ignore=shutil.ignore_patterns("*.pyc", "__pycache__")
-    )
+    source = _SOURCE[0]
+    shutil.copytree(source / "secfl", dest / "secfl", ignore=_IGNORE)
     for name in ("tests", "protocols", "pyproject.toml"):
-        (dest / name).symlink_to(ROOT / name)
+        (dest / name).symlink_to(source / name)
 
 
 def _run(
@@ -406,7 +422,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     )
     ns = parser.parse_args(list(argv) if argv is not None else None)
 
-    mutants = _select(enumerate_mutants(ROOT), ns)
+    if ns.command == "run":
+        _take_snapshot()
+    mutants = _select(enumerate_mutants(_SOURCE[0]), ns)
     if ns.command == "list":
         for m in mutants:
             mark = "  (equivalent)" if m.id in EQUIVALENT else ""

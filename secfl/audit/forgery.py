@@ -51,6 +51,8 @@ FORGERIES: dict[str, tuple[str, ...]] = {
         *_COMMON,
         "invalid-key",
         "non-canonical-key",
+        "copied-key",
+        "doubled-key",
         "forged-key-signature",
         "replayed-key-signature",
         "misaddressed-envelope",
@@ -80,6 +82,8 @@ FORGERIES: dict[str, tuple[str, ...]] = {
 _SECAGG_PHASE = {
     "invalid-key": sa.MSG_ADVERTISE,
     "non-canonical-key": sa.MSG_ADVERTISE,
+    "copied-key": sa.MSG_ADVERTISE,
+    "doubled-key": sa.MSG_ADVERTISE,
     "forged-key-signature": sa.MSG_ADVERTISE,
     "replayed-key-signature": sa.MSG_ADVERTISE,
     "misaddressed-envelope": sa.MSG_SHARE_KEYS,
@@ -168,6 +172,7 @@ class _Case:
                 reply = (parties[c] if c in parties else self.clients[c]).handle(req)
                 if reply is not None:
                     replies.append((c, reply))
+            forge.others.update((c, r) for c, r in replies if c != sender)
             for c, reply in replies:
                 target = not self.injected and c == sender and c in self.clients
                 if target and (phase_of is None or reply[3] == phase_of):
@@ -323,10 +328,19 @@ class _Forge:
     """``make(sender, genuine) -> (claimed sender, frame)`` (``None``: not applicable); with
     ``after``, the genuine message itself is sent again after it was accepted."""
 
-    def __init__(self, what: str, make: _Make | None = None, *, after: bool = False) -> None:
+    def __init__(
+        self,
+        what: str,
+        make: _Make | None = None,
+        *,
+        after: bool = False,
+        others: dict[int, bytes] | None = None,
+    ) -> None:
         self.what = what
         self.after = after
         self._make = make
+        self.others = others if others is not None else {}
+        """The other clients' genuine messages of the forged phase (run() fills it)."""
 
     def make(self, c: int, honest: bytes) -> tuple[int, bytes] | None:
         assert self._make is not None
@@ -345,14 +359,24 @@ def _secagg_forge(forgery: str, spec: rounds.SecAggSpec, which: int) -> tuple[in
     n, active = spec.n, spec.active
     ids = rounds.identities(n)
     phase = _SECAGG_PHASE.get(forgery)
+    others: dict[int, bytes] = {}  # the other clients' genuine messages of that phase
 
-    def advertise(c: int, honest: bytes) -> tuple[int, bytes]:
+    def advertise(c: int, honest: bytes) -> tuple[int, bytes] | None:
         msg = sm.Advertise.from_bytes(honest, round_id=R, signed=active)
         if forgery == "invalid-key":
             msg = replace(msg, c_pk=_LOW_ORDER_POINT)
-        elif forgery == "non-canonical-key":  # signed by its sender: only the parser refuses
-            msg = replace(msg, s_pk=_non_canonical(msg.s_pk, which))
-            if active:
+        elif forgery in ("non-canonical-key", "copied-key", "doubled-key"):
+            if forgery == "non-canonical-key":
+                msg = replace(msg, s_pk=_non_canonical(msg.s_pk, which))
+            elif forgery == "doubled-key":  # its channel key again as its masking key
+                msg = replace(msg, s_pk=msg.c_pk)
+            else:  # the channel key of a client whose ADVERTISE the server already has
+                earlier = [d for d in others if d < c]
+                if not earlier:
+                    return None  # client 1 is first: nothing to copy yet
+                victim = sm.Advertise.from_bytes(others[max(earlier)], round_id=R, signed=active)
+                msg = replace(msg, c_pk=victim.c_pk)
+            if active:  # signed by its sender: only the key checks can refuse it
                 own = ids[c].sign(sa._advertise_message(R, c, msg.c_pk, msg.s_pk))
                 msg = replace(msg, signature=own)
         elif forgery == "forged-key-signature":  # another identity signs c's keys
@@ -431,7 +455,7 @@ def _secagg_forge(forgery: str, spec: rounds.SecAggSpec, which: int) -> tuple[in
         sa.MSG_UNMASK: unmask,
     }
     assert phase is not None
-    return phase, _Forge(forgery.replace("-", " "), makers[phase])
+    return phase, _Forge(forgery.replace("-", " "), makers[phase], others=others)
 
 
 def _secagg_spec(seed: bytes, n: int, active: bool) -> rounds.SecAggSpec:

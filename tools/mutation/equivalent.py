@@ -75,6 +75,11 @@ _TOTAL = (
     "HBC mode the server is trusted to follow the protocol (secagg-v1 section 12)"
 )
 
+_ENVELOPE_COUNT = (
+    "the parser refuses more envelopes than neighbours (max_entries), and fewer cannot address "
+    "every neighbour, so the addressee check that follows refuses them"
+)
+
 EQUIVALENT: dict[str, str] = {
     "secfl/dp/mechanisms.py::plan_distributed::guard#0": (
         "both branches after the loop raise EncodingOverflow; only the message differs"
@@ -256,4 +261,6 @@ EQUIVALENT: dict[str, str] = {
         "every survivor passed the registry check at KEYS, so an unregistered id is refused "
         "as a non-survivor first"
     ),
+    f"{_SA}::SecAggServer._recv_share_keys::guard#0": _ENVELOPE_COUNT,
+    f"{_SA}::SecAggServer._recv_share_keys::guard-bound#1": _ENVELOPE_COUNT,
 }

@@ -35,7 +35,13 @@ from secfl.protocols import paillier_messages as pm
 from secfl.protocols import plaintext_messages as ptm
 from secfl.protocols import secagg as sa
 from secfl.protocols import secagg_messages as sm
-from secfl.protocols.base import AggregationProtocol, ClientSession, ProtocolName, ServerSession
+from secfl.protocols.base import (
+    KEY_HOLDER,
+    AggregationProtocol,
+    ClientSession,
+    ProtocolName,
+    ServerSession,
+)
 
 __all__ = [
     "FORGERIES",
@@ -71,6 +77,7 @@ FORGERIES: dict[str, tuple[str, ...]] = {
         "other-round",
         "answer-other-round",
         "answer-twice",
+        "answer-early",
         "empty-sum",
         "short-sum",
         "zero-ciphertext",
@@ -193,11 +200,16 @@ class _Case:
         return f"refused {forge.what}"
 
     def run_answer(self, forgery: str, which: int) -> str:
-        """Paillier: the aggregator gets the key holder's answer of another round, or the
-        answer twice; it must refuse on arrival and end the round with the exact sum."""
+        """Paillier: the aggregator gets the key holder's answer of another round, the
+        answer twice, or a well-formed answer while it still collects inputs (before it
+        asked); it must refuse on arrival and end the round with the exact sum."""
         parties = self.protocol.parties()
         requests = self.server.start()
-        for c, req in sorted(requests.items()):
+        for i, (c, req) in enumerate(sorted(requests.items())):
+            if forgery == "answer-early" and i == which % len(requests):
+                zeros = np.zeros(self.dim, dtype=uint_dtype(self.protocol.bits))
+                early = pm.DecryptedSum(R, zeros, self.protocol.bits).to_bytes()
+                self._refused(KEY_HOLDER, early, forgery)
             self.server.receive(c, self.clients[c].handle(req) or b"")
         ((holder, request),) = self.server.advance().items()
         answer = parties[holder].handle(request) or b""

@@ -80,6 +80,7 @@ FORGERIES: dict[str, tuple[str, ...]] = {
         "answer-early",
         "empty-sum",
         "short-sum",
+        "long-sum",
         "zero-ciphertext",
         "ciphertext-out-of-range",
         "ciphertext-not-unit",
@@ -226,8 +227,8 @@ class _Case:
 
     def run_sum(self, forgery: str) -> str:
         """Paillier: the key holder gets a malformed encrypted sum first (no values, or
-        ciphertexts cut short): it must refuse it without spending the round, so that the
-        genuine request is then decrypted."""
+        ciphertexts cut short or one byte too long): it must refuse it without spending the
+        round, so that the genuine request is then decrypted."""
         parties = self.protocol.parties()
         requests = self.server.start()
         for c, req in sorted(requests.items()):
@@ -236,6 +237,8 @@ class _Case:
         msg = pm.EncryptedSum.from_bytes(request)
         if forgery == "empty-sum":
             bad = replace(msg, count=0, ciphertexts=b"")
+        elif forgery == "long-sum":
+            bad = replace(msg, ciphertexts=msg.ciphertexts + b"\0")
         else:
             bad = replace(msg, ciphertexts=msg.ciphertexts[:-1])
         try:

@@ -263,4 +263,12 @@ EQUIVALENT: dict[str, str] = {
     ),
     f"{_SA}::SecAggServer._recv_share_keys::guard#0": _ENVELOPE_COUNT,
     f"{_SA}::SecAggServer._recv_share_keys::guard-bound#1": _ENVELOPE_COUNT,
+    "secfl/protocols/paillier.py::PaillierClient._respond::drop-call#0": (
+        "ClientSession.handle refuses every request once the client is done or aborted, and "
+        "INPUT is the Paillier client's only phase"
+    ),
+    "secfl/protocols/paillier.py::_centred::guard#0": (
+        "encrypt_vector shifts the values with the same value_bits range check (_shift, "
+        "EncodingOverflow) before anything is encrypted"
+    ),
 }

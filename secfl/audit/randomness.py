@@ -33,12 +33,13 @@ from secfl.audit.transcript import ShareKind, Transcript, TranscriptRecorder
 from secfl.dp.accounting import Neighboring
 from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper
 from secfl.dp.mechanisms import GaussianMechanism, Placement
-from secfl.errors import EncodingOverflow
+from secfl.errors import EncodingOverflow, InvalidArgument
 from secfl.hazmat import aead, shamir
 from secfl.hazmat.kex import KexPrivateKey
 from secfl.hazmat.prg import uint_dtype
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey
+from secfl.paillier_keys import PaillierPrivateKey, PaillierPublicKey
 from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig, build_protocol
 from secfl.protocols import paillier as pl
 from secfl.protocols import secagg as sa
@@ -136,9 +137,43 @@ def _generators_used() -> list[str]:
     return out
 
 
+def _builds_use_their_generator() -> list[str]:
+    """``build_protocol`` (how deployments build a protocol from a Pipeline) hands each
+    protocol the generator it is given: two builds with different generators send different
+    first messages (one deployment's keys or ciphertexts are never another's), and a
+    Paillier key pair of another size than the config's is refused."""
+    out = []
+    _, phe_key = rounds.audit_paillier_keys()
+    private = PaillierPrivateKey(PaillierPublicKey(phe_key.public_key.n), phe_key.p, phe_key.q)
+    zeros = np.zeros(4, dtype=np.uint16)
+    for name in (ProtocolName.PAILLIER, ProtocolName.SECAGG, ProtocolName.SECAGG_PLUS):
+        first = []
+        for k in (1, 2):
+            config = PipelineConfig(
+                protocol=name, clip_bound=1.0, bits=16, paillier_bits=private.public_key.bits
+            )
+            pipe = Pipeline(config, n_clients=8, dim=4, rng=Csprng(seed=bytes([k]) * 32))
+            keys = private if name == ProtocolName.PAILLIER else None
+            proto = build_protocol(pipe, rng=Csprng(seed=bytes([16 + k]) * 32), paillier=keys)
+            server = proto.server(round_id=1, client_ids=frozenset(range(1, 9)), dim=4)
+            request = server.start()[1]
+            first.append(proto.client(round_id=1, client_id=1, value=zeros).handle(request))
+        if first[0] == first[1]:
+            out.append(f"{name}: two builds with different generators sent the same message")
+    config = PipelineConfig(protocol=ProtocolName.PAILLIER, clip_bound=1.0, bits=16)
+    if config.paillier_bits != private.public_key.bits:
+        pipe = Pipeline(config, n_clients=8, dim=4, rng=Csprng(seed=bytes(32)))
+        try:
+            build_protocol(pipe, rng=Csprng(seed=bytes(32)), paillier=private)
+            out.append("build_protocol took a Paillier key pair of another size than the config's")
+        except InvalidArgument:
+            pass
+    return out
+
+
 def check_fresh_randomness(protocol: str, *, trials: int = 1, seed: int = 0) -> str:
     """Two rounds of one protocol object: nothing random repeats (module doc)."""
-    failures = _generators_used()
+    failures = _generators_used() + _builds_use_their_generator()
     checked = 0
     for i, s in enumerate(_seeds(f"fresh/{protocol}", seed, trials)):
         recorded: list[Transcript] = []

@@ -318,13 +318,19 @@ def check_dp_noise(*, trials: int = 1, seed: int = 0, dim: int = 1024, n: int = 
         # central Gaussian, and the adaptive clipper's count noise
         gauss = GaussianMechanism(noise_multiplier=1.5, clip_bound=0.5, placement=Placement.CENTRAL)
         g = gauss.add_noise(np.zeros(dim), rng=rounds.derive(s, "gaussian"))
-        tests += 1
+        tests += 2
         failures += _variance_low(g, gauss.stddev**2, f"trial {i}, Gaussian mechanism")
+        # ... drawn from the generator it is given: another generator, independent noise
+        g2 = gauss.add_noise(np.zeros(dim), rng=rounds.derive(s, "gaussian/2"))
+        failures += _correlated(g, g2, f"trial {i}, Gaussian noise from two generators")
         clipper = AdaptiveClipper(AdaptiveClipConfig(initial_bound=1.0, count_noise_stddev=2.0))
-        rng = rounds.derive(s, "count")
-        counts = np.array([clipper.noise_sum(0.0, rng=rng) for _ in range(256)])
-        tests += 1
+        counts, counts2 = (
+            np.array([clipper.noise_sum(0.0, rng=rng) for _ in range(256)])
+            for rng in (rounds.derive(s, "count"), rounds.derive(s, "count/2"))
+        )
+        tests += 2
         failures += _variance_low(counts, 4.0, f"trial {i}, adaptive clipping's count noise")
+        failures += _correlated(counts, counts2, f"trial {i}, count noise from two generators")
         # stochastic rounding: two clients with the same update at half a quantum
         plain = Pipeline(
             PipelineConfig(protocol=ProtocolName.SECAGG, clip_bound=1.0, bits=32),

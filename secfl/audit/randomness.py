@@ -31,8 +31,8 @@ from secfl.audit import _rounds as rounds
 from secfl.audit.stats import P_VALUE, _seeds
 from secfl.audit.transcript import ShareKind, Transcript, TranscriptRecorder
 from secfl.dp.accounting import Neighboring
-from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper
-from secfl.dp.mechanisms import GaussianMechanism, Placement
+from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper, clip_per_layer
+from secfl.dp.mechanisms import GaussianMechanism, Placement, required_bits_with_noise
 from secfl.errors import EncodingOverflow, InvalidArgument
 from secfl.hazmat import aead, shamir
 from secfl.hazmat.kex import KexPrivateKey
@@ -315,6 +315,23 @@ def check_dp_noise(*, trials: int = 1, seed: int = 0, dim: int = 1024, n: int = 
             pass
         else:
             failures.append(f"trial {i}: distributed DP over 1000 clients fit in 8 bits")
+        tests += 1
+        try:  # a clip bound beyond any fixed-point range: refused, typed
+            required_bits_with_noise(n_clients=2, max_abs=1e300, scale_bits=4096, noise_bound=0)
+            failures.append(f"trial {i}: a clip bound of 1e300 at scale 2^4096 got a bit count")
+        except EncodingOverflow:
+            pass
+        # shares drawn ahead of the rounds (NoiseReservoir) are the same noise, from its rng
+        plan = pipe.dp_plan
+        assert plan is not None
+        noise = plan.noise
+        ahead = [
+            noise.presample(rounds=2, rng=rounds.derive(s, f"presample/{k}")).take(noise.dimension)
+            for k in (1, 2)
+        ]
+        tests += 2
+        failures += _variance_low(ahead[0], local, f"trial {i} ({mech.value}), presampled share")
+        failures += _correlated(ahead[0], ahead[1], f"trial {i}, presampled from two generators")
         # central Gaussian, and the adaptive clipper's count noise
         gauss = GaussianMechanism(noise_multiplier=1.5, clip_bound=0.5, placement=Placement.CENTRAL)
         g = gauss.add_noise(np.zeros(dim), rng=rounds.derive(s, "gaussian"))
@@ -331,6 +348,14 @@ def check_dp_noise(*, trials: int = 1, seed: int = 0, dim: int = 1024, n: int = 
         tests += 2
         failures += _variance_low(counts, 4.0, f"trial {i}, adaptive clipping's count noise")
         failures += _correlated(counts, counts2, f"trial {i}, count noise from two generators")
+        # per-layer clipping reports exactly the layers it clipped, each within its bound
+        layers = clip_per_layer(
+            {"big": np.full(4, 10.0), "small": np.full(4, 0.01)}, bounds={"big": 1.0, "small": 1.0}
+        )
+        tests += 1
+        norms = {k: float(np.linalg.norm(v)) for k, v in layers.tensors.items()}
+        if layers.clipped != {"big"} or max(norms.values()) > 1.0 + 1e-12:
+            failures.append(f"trial {i}: per-layer clipping reported {set(layers.clipped)}")
         # stochastic rounding: two clients with the same update at half a quantum
         plain = Pipeline(
             PipelineConfig(protocol=ProtocolName.SECAGG, clip_bound=1.0, bits=32),

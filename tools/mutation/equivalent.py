@@ -302,4 +302,8 @@ EQUIVALENT: dict[str, str] = {
     ),
     "secfl/hazmat/paillier.py::_check_layout_fits::guard#0": _KEY_LAYOUT,
     "secfl/hazmat/paillier.py::_check_structure::drop-call#0": _KEY_LAYOUT,
+    "secfl/hazmat/paillier.py::_check_ciphertext::guard-bound#1": (
+        "gcd(c, n) >= 1 for every c in (0, n^2) (checked just before), so `> 1` fires exactly "
+        "when `!= 1` does"
+    ),
 }

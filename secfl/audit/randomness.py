@@ -171,9 +171,30 @@ def _builds_use_their_generator() -> list[str]:
     return out
 
 
+def _paillier_extremes() -> list[str]:
+    """Every client at the least (then the greatest) value of the range, over whole
+    ciphertexts (no padding slot): the sum decodes exactly. All at the least value makes
+    the packed plaintext 0, which is a valid sum, not a malformed one."""
+    out = []
+    spec = rounds.PaillierSpec(n=4, bits=16, value_bits=12, min_clients=2, dim=1, seed=b"")
+    config = spec.config
+    dim = config.layout.slots_per_ciphertext
+    proto = pl.PaillierProtocol(
+        config, key_holder=rounds.paillier_holder(config), rng=Csprng(seed=bytes(32))
+    )
+    for rid, value in enumerate((config.layout.min_value, config.layout.max_value), 1):
+        ring = np.full(dim, value % (1 << spec.bits), dtype=np.uint16)
+        report = simulate_round(proto, dict.fromkeys(range(1, 5), ring), round_id=rid)
+        if not report.correct:
+            out.append(f"Paillier: four clients at {value} did not decode exactly: {report}")
+    return out
+
+
 def check_fresh_randomness(protocol: str, *, trials: int = 1, seed: int = 0) -> str:
     """Two rounds of one protocol object: nothing random repeats (module doc)."""
     failures = _generators_used() + _builds_use_their_generator()
+    if protocol == ProtocolName.PAILLIER:
+        failures += _paillier_extremes()
     checked = 0
     for i, s in enumerate(_seeds(f"fresh/{protocol}", seed, trials)):
         recorded: list[Transcript] = []

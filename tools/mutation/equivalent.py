@@ -91,6 +91,15 @@ _KEY_LAYOUT = (
     "direct hazmat callers"
 )
 
+_CLIENT_RANGE = (
+    "the Paillier clients check the same value_bits range (_centred, EncodingOverflow) "
+    "before they encrypt"
+)
+_SAME_LAYOUT = (
+    "every vector a party builds or parses uses its config's key, layout and count, so "
+    "vectors are always compatible"
+)
+
 EQUIVALENT: dict[str, str] = {
     "secfl/dp/mechanisms.py::plan_distributed::guard#0": (
         "both branches after the loop raise EncodingOverflow; only the message differs"
@@ -305,5 +314,13 @@ EQUIVALENT: dict[str, str] = {
     "secfl/hazmat/paillier.py::_check_ciphertext::guard-bound#1": (
         "gcd(c, n) >= 1 for every c in (0, n^2) (checked just before), so `> 1` fires exactly "
         "when `!= 1` does"
+    ),
+    "secfl/hazmat/paillier.py::_shift::guard#0": _CLIENT_RANGE,
+    "secfl/hazmat/paillier.py::_shift::guard-or#0": _CLIENT_RANGE,
+    "secfl/hazmat/paillier.py::sum_vectors::drop-call#0": _SAME_LAYOUT,
+    "secfl/hazmat/paillier.py::sum_vectors::guard#0": (
+        "every caller sums at most n_clients vectors: an aggregator at most its invited "
+        "clients (validate_round), a threshold key holder at most n_clients inputs (its "
+        "request parser, refusal 1)"
     ),
 }

@@ -323,4 +323,7 @@ EQUIVALENT: dict[str, str] = {
         "clients (validate_round), a threshold key holder at most n_clients inputs (its "
         "request parser, refusal 1)"
     ),
+    "secfl/hazmat/paillier.py::decode_plaintexts::guard-or#0": (
+        "decrypted plaintexts (CRT or threshold) lie in [0, n): never negative"
+    ),
 }

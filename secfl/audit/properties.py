@@ -521,11 +521,13 @@ def _threshold_full_round(tally: Tally) -> Callable[[], None]:
 
 
 def _threshold_out_of_range(tally: Tally) -> Callable[[], None]:
-    @given(which=st.sampled_from(th.HONEST))
-    def out_of_range_input(which: int) -> None:
+    @given(which=st.sampled_from(th.HONEST), shape=st.sampled_from(th.SHAPES))
+    def out_of_range_input(which: int, shape: str) -> None:
         tally.examples += 1
-        th.check_out_of_range_input(which)
+        th.check_out_of_range_input(which, shape)
 
+    for i, shape in enumerate(th.SHAPES):  # each shape at least once
+        out_of_range_input = example(which=th.HONEST[i], shape=shape)(out_of_range_input)
     return out_of_range_input
 
 

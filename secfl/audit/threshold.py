@@ -61,6 +61,7 @@ __all__ = [
     "FORGERIES",
     "LIES",
     "OPS",
+    "SHAPES",
     "Plan",
     "check_aggregator_plan",
     "check_client_forgery",
@@ -827,22 +828,39 @@ def check_full_round(dim: int) -> None:
         )
 
 
-def check_out_of_range_input(which: int) -> None:
-    """Client ``which`` signs a well-formed encryption chosen so that every slot of the sum
-    decrypts to its largest value (no range proofs: section 10.2, limit 3, so the aggregator
-    cannot refuse it on arrival): the round must end with IntegrityError, never a sum, and
-    neither the error's message nor its chain may carry that decrypted value (section 8.2).
-    Raises :class:`AuditFailure`."""
+SHAPES = ("every-slot", "data", "padding-high", "padding-low")
+"""Which slots of the sum the input of :func:`check_out_of_range_input` puts out of range:
+every slot at its largest value, the data slots only (padding as an honest client's), or
+in-range data with the padding slots one above, or one offset below, what the inputs give."""
+
+
+def check_out_of_range_input(which: int, shape: str) -> None:
+    """Client ``which`` signs a well-formed encryption chosen so that the slots of the sum
+    that ``shape`` (:data:`SHAPES`) names decrypt out of range (no range proofs: section
+    10.2, limit 3, so the aggregator cannot refuse it on arrival): the round must end with
+    IntegrityError, never a sum, and neither the error's message nor its chain may carry a
+    decrypted slot value (section 8.2). Raises :class:`AuditFailure`."""
     w = _world()
     cfg, layout = w.config, w.config.layout
-    rng = _seeded(f"audit out of range {which}")
+    rng = _seeded(f"audit out of range {which} {shape}")
     holders = [pt.ThresholdPaillierKeyHolder(cfg, s, rng=rng.spawn()) for s in w.shares]
     pk = w.public.to_phe()
     others = [c for c in HONEST if c != which]
     honest = np.full(_count(w) * layout.slots_per_ciphertext, len(others) * layout.offset)
     honest[:DIM] += sum((w.values[ROUND][c] for c in others), np.zeros(DIM, np.int64))
     top = (1 << layout.slot_bits) - 1  # > n_summed * (2^value_bits - 1): out of range
-    plaintexts = hp._pack((top - honest).astype(np.uint64), layout, _count(w))
+    mine = np.full(honest.size, layout.offset)  # an honest input of zeros, to start with
+    data, padding = slice(0, DIM), slice(DIM, None)
+    if shape in ("every-slot", "data"):
+        mine[data] = top - honest[data]
+    if shape == "every-slot":
+        mine[padding] = top - honest[padding]
+    elif shape == "padding-high":  # one above the offsets' sum: within every slot's range
+        mine[padding] = layout.offset + 1
+    elif shape == "padding-low":
+        mine[padding] = 0
+    summed = {int(v) for v in honest + mine if v >= 1000}  # what the key decrypts to
+    plaintexts = hp._pack(mine.astype(np.uint64), layout, _count(w))
     width = hp.ciphertext_bytes(pk)
     bad = b"".join(hp.encrypt_int(pk, int(x), rng=rng).to_bytes(width, "big") for x in plaintexts)
     signed = w.identities[which].sign(cfg.signed_message(ROUND, which, DIM, bad))
@@ -860,7 +878,7 @@ def check_out_of_range_input(which: int) -> None:
     except IntegrityError as e:
         if e.__context__ is not None or e.__cause__ is not None:
             raise AuditFailure([Violation(rule, f"the refusal chains {e.__context__!r}")]) from None
-        if str(top) in str(e):
+        if any(str(v) in str(e) for v in summed):
             raise AuditFailure(
                 [Violation(rule, f"the refusal names a decrypted value: {e}")]
             ) from None
@@ -869,7 +887,7 @@ def check_out_of_range_input(which: int) -> None:
         raise AuditFailure(
             [Violation(rule, f"the round ended with {type(e).__name__}: {e}")]
         ) from None
-    raise AuditFailure([Violation(rule, f"client {which}'s out-of-range input gave a sum")])
+    raise AuditFailure([Violation(rule, f"client {which}'s {shape} input gave a sum")])
 
 
 # --------------------------------------------------------------------- key generation

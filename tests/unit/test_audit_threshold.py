@@ -197,16 +197,16 @@ def test_a_holder_that_refuses_the_largest_request_is_caught(monkeypatch) -> Non
         th.check_full_round(th.DIM)
 
 
-@pytest.mark.parametrize("which", th.HONEST)
-def test_an_out_of_range_input_ends_the_round_with_a_clean_integrity_error(which) -> None:
-    th.check_out_of_range_input(which)
+@pytest.mark.parametrize("shape", th.SHAPES)
+def test_an_out_of_range_input_ends_the_round_with_a_clean_integrity_error(shape) -> None:
+    th.check_out_of_range_input(2, shape)
 
 
 def test_a_refusal_that_names_the_decrypted_value_is_caught(monkeypatch) -> None:
     # the aggregator no longer replaces the decoder's error (which names the slot value)
     monkeypatch.setattr(pt.contextlib, "suppress", lambda *errors: contextlib.nullcontext())
     with pytest.raises(AuditFailure, match="names a decrypted value"):
-        th.check_out_of_range_input(1)
+        th.check_out_of_range_input(1, "every-slot")
 
 
 def test_a_refusal_that_chains_the_decoder_error_is_caught(monkeypatch) -> None:
@@ -219,7 +219,7 @@ def test_a_refusal_that_chains_the_decoder_error_is_caught(monkeypatch) -> None:
 
     monkeypatch.setattr(pt.contextlib, "suppress", chaining)
     with pytest.raises(AuditFailure, match="chains"):
-        th.check_out_of_range_input(1)
+        th.check_out_of_range_input(1, "every-slot")
 
 
 def test_key_generation_draws_from_its_generator_and_a_fixed_one_is_caught(monkeypatch) -> None:

@@ -100,6 +100,15 @@ _SAME_LAYOUT = (
     "vectors are always compatible"
 )
 
+_CT_LENGTH = (
+    "every caller passes ciphertext bytes whose length its message parser or its own check "
+    "already fixed to n_ct x width (input frames of a fixed size, the key holder's check)"
+)
+_SHARE_FIELD = (
+    "the server reconstructs only from UNMASK records, parsed as uint32 and refused when an "
+    "element is >= p (secagg_messages), so the field check repeats the parser's"
+)
+
 EQUIVALENT: dict[str, str] = {
     "secfl/dp/mechanisms.py::plan_distributed::guard#0": (
         "both branches after the loop raise EncodingOverflow; only the message differs"
@@ -325,5 +334,13 @@ EQUIVALENT: dict[str, str] = {
     ),
     "secfl/hazmat/paillier.py::decode_plaintexts::guard-or#0": (
         "decrypted plaintexts (CRT or threshold) lie in [0, n): never negative"
+    ),
+    "secfl/hazmat/paillier.py::ciphertexts_from_bytes::guard#0": _CT_LENGTH,
+    "secfl/hazmat/paillier.py::ciphertexts_from_bytes::guard-bound#0": _CT_LENGTH,
+    "secfl/hazmat/paillier.py::ciphertexts_from_bytes::guard-bound#1": _CT_LENGTH,
+    "secfl/hazmat/shamir.py::_check_field::guard#0": _SHARE_FIELD,
+    "secfl/hazmat/shamir.py::_check_field::guard-bound#1": _SHARE_FIELD,
+    "secfl/hazmat/paillier.py::decrypt_int::drop-call#0": (
+        "no protocol party calls decrypt_int (a helper for phe interoperability)"
     ),
 }

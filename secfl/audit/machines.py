@@ -459,6 +459,8 @@ class _RoundMachine(RuleBasedStateMachine):
         if self.outcome != "done":
             return
         result = self.server.result
+        if not result.survivors:
+            self._fail("the round finished without a single survivor: a sum of nothing")
         if not result.survivors <= set(self.clients):
             self._fail(f"survivors {sorted(result.survivors)} include clients never invited")
         if result.survivors & result.dropped:

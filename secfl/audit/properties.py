@@ -399,7 +399,10 @@ def _dp_noise(trials: int, seed: int) -> str:
     return randomness.check_dp_noise(trials=trials, seed=seed)
 
 
-_INVARIANTS = "; after every step: view within the spec; ends with the exact sum or a SecflError"
+_INVARIANTS = (
+    "; after every step: view within the spec; ends with the exact sum of at least one "
+    "survivor, or a SecflError"
+)
 _FORGERY = (
     "one client sends a well-formed message with one deliberate flaw ({}): the server "
     "refuses it without changing phase, then ends the round with the exact sum"

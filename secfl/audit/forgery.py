@@ -681,8 +681,8 @@ def _keys_forgery(
     """Client 1 gets a KEYS request with one entry missing, one entry repeated in place of
     another, one entry more than m - 1 (a fresh client ranked last, its point consistent),
     two neighbours' evaluation points swapped, or (active mode) an extra member outside the
-    registry; or, after the genuine KEYS, a SHARES request with an extra envelope from a
-    client that is not its neighbour: it must refuse (a SecflError, nothing else)."""
+    registry; or, after the genuine KEYS, a SHARES request with one envelope relabelled as
+    from a client that is not its neighbour: it must refuse (a SecflError, nothing else)."""
     active = flaw == "keys-outsider"
     if active:  # the same round in the active mode
         spec = _secagg_spec(seed, len(inputs), True)
@@ -705,8 +705,8 @@ def _keys_forgery(
             server.receive(c, session.handle(keys_requests[c]) or b"")
         shares = sm.Shares.from_bytes(server.advance()[1], round_id=R, max_entries=n)
         if flaw == "shares-unknown-sender":
-            stranger = (n + 1, shares.envelopes[0][1])  # any 124 bytes: the sender is the flaw
-            envelopes = (*shares.envelopes, stranger)
+            # the last envelope relabelled: the same count, one sender not a neighbour
+            envelopes = (*shares.envelopes[:-1], (n + 1, shares.envelopes[-1][1]))
         else:  # neighbour 2 seals (with its real channel key) a share element = p
             assert isinstance(others[2], sa.SecAggClient)
             envelopes = tuple(

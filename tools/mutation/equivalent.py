@@ -380,4 +380,7 @@ EQUIVALENT: dict[str, str] = {
     "secfl/hazmat/sign.py::VerifyKey.verify::guard#0": _SIG_LENGTH,
     "secfl/hazmat/sign.py::VerifyKey.verify::guard-bound#0": _SIG_LENGTH,
     "secfl/hazmat/sign.py::VerifyKey.verify::guard-bound#1": _SIG_LENGTH,
+    f"{_SA}::SecAggClient._on_keys::guard-bound#1": (
+        "Keys.from_bytes refuses more entries than members - 1 before this count check"
+    ),
 }

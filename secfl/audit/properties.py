@@ -181,6 +181,9 @@ def _request_forgery(protocol: str) -> Callable[[Budget, Tally], None]:
             tally.examples += 1
             forgery.check_request_forgery(protocol, flaw, seed=seed, delta=delta)
 
+        for flaw in flaws:  # each flaw at least once, moved both ways; then drawn
+            for delta in (-1, 1):
+                request_forgery = example(flaw=flaw, seed=bytes(32), delta=delta)(request_forgery)
         return request_forgery
 
     return _given(build)
@@ -201,6 +204,11 @@ def _client_forgery(protocol: str) -> Callable[[Budget, Tally], None]:
             tally.examples += 1
             forgery.check_client_forgery(protocol, kind, seed=seed, which=which, n=n, active=active)
 
+        for kind in kinds:  # each forgery at least once from an odd and an even sender
+            for which in (0, 1):
+                client_forgery = example(kind=kind, seed=bytes(32), which=which, n=4, active=False)(
+                    client_forgery
+                )
         return client_forgery
 
     return _given(build)

@@ -383,4 +383,13 @@ EQUIVALENT: dict[str, str] = {
     f"{_SA}::SecAggClient._on_keys::guard-bound#1": (
         "Keys.from_bytes refuses more entries than members - 1 before this count check"
     ),
+    f"{_SA}::SecAggServer._recv_unmask::guard#0": (
+        "an honest client reveals only after it confirmed the list; a malicious one could sign "
+        "the list and then reveal the same shares, so refusing its unconfirmed reveal changes "
+        "nothing it can achieve"
+    ),
+    f"{_SA}::SecAggServer._recv_unmask::guard-bound#0": (
+        "Unmask.arrays_from_bytes refuses more entries than the client holds shares "
+        "(max_entries) before this count check"
+    ),
 }

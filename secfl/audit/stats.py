@@ -30,6 +30,7 @@ from secfl import wire
 from secfl._text import plural
 from secfl.audit import _rounds as rounds
 from secfl.audit.transcript import ShareKind, TranscriptRecorder, evaluation_points
+from secfl.errors import SecflError
 from secfl.hazmat import shamir
 from secfl.hazmat.prg import expand_uniform, uint_dtype
 from secfl.protocols import paillier as pl
@@ -126,6 +127,41 @@ def check_masked_uniform(protocol: str, *, trials: int = 4, seed: int = 0, dim: 
     return f"{tests} tests over {trials} rounds passed"
 
 
+def _offloaded_round(spec: rounds.SecAggSpec, share_dropouts: tuple[int, ...]) -> None:
+    """The same round driven as a multi-core engine drives it: the unmask work handed out
+    in two pieces (``offload``), run, and ``absorb``-ed. It must give the exact sum."""
+    inputs = rounds.random_inputs(
+        rounds.derive(spec.seed, "inputs"), spec.clients, bits=spec.bits, dim=spec.dim
+    )
+    proto = rounds.secagg_protocol(spec.config, rounds.derive(spec.seed, "protocol"))
+    server = proto.server(round_id=rounds.ROUND_ID, client_ids=frozenset(inputs), dim=spec.dim)
+    clients = {
+        c: proto.client(round_id=rounds.ROUND_ID, client_id=c, value=v) for c, v in inputs.items()
+    }
+    requests = server.start()
+    try:
+        while requests:
+            for c, request in sorted(requests.items()):
+                if c in share_dropouts and request[3] == sa.MSG_KEYS:
+                    continue  # crashes in the share phase
+                reply = clients[c].handle(request)
+                if reply is not None:
+                    server.receive(c, reply)
+            pieces = server.offload(2)
+            if pieces:
+                server.absorb([piece.run() for piece in pieces])
+            requests = server.advance()
+    except SecflError:
+        return  # the serial round aborts alike (checked by the caller's round)
+    survivors = server.result.survivors
+    want = rounds.expected_sum(inputs, survivors, bits=spec.bits)
+    if not np.array_equal(server.result.aggregate, want):
+        raise AssertionError(
+            f"with the unmask work offloaded in pieces the aggregate over {sorted(survivors)} "
+            "is wrong"
+        )
+
+
 def check_masks_cancel(spec: rounds.SecAggSpec, share_dropouts: tuple[int, ...] = ()) -> str:
     """Reconstruct the self masks from the transcript and check the algebra (module doc).
 
@@ -143,6 +179,7 @@ def check_masks_cancel(spec: rounds.SecAggSpec, share_dropouts: tuple[int, ...] 
     )
     if report.result is None:
         return f"round aborted: {report.aborted}"
+    _offloaded_round(spec, share_dropouts)
     tr = recorder.transcript
     point = evaluation_points(tr)
     t, bits, d = spec.threshold, spec.bits, spec.dim

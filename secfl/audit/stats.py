@@ -179,7 +179,6 @@ def check_masks_cancel(spec: rounds.SecAggSpec, share_dropouts: tuple[int, ...] 
     )
     if report.result is None:
         return f"round aborted: {report.aborted}"
-    _offloaded_round(spec, share_dropouts)
     tr = recorder.transcript
     point = evaluation_points(tr)
     t, bits, d = spec.threshold, spec.bits, spec.dim
@@ -219,6 +218,7 @@ def check_masks_cancel(spec: rounds.SecAggSpec, share_dropouts: tuple[int, ...] 
         )
     if not np.array_equal(report.result.aggregate, plain):
         raise AssertionError("the server's aggregate differs from the independently unmasked sum")
+    _offloaded_round(spec, share_dropouts)
     return f"{len(masked)} masked inputs unmasked independently"
 
 

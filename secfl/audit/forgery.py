@@ -136,6 +136,7 @@ REQUEST_FLAWS: dict[str, tuple[str, ...]] = {
         "keys-missing-entry",
         "keys-repeated-entry",
         "keys-extra-entry",
+        "keys-more-members",
         "keys-wrong-point",
         "keys-outsider",
         "shares-unknown-sender",
@@ -680,6 +681,7 @@ def _keys_forgery(
 ) -> str:
     """Client 1 gets a KEYS request with one entry missing, one entry repeated in place of
     another, one entry more than m - 1 (a fresh client ranked last, its point consistent),
+    that entry with m raised to n_clients + 1 to match,
     two neighbours' evaluation points swapped, or (active mode) an extra member outside the
     registry; or, after the genuine KEYS, a SHARES request with one envelope relabelled as
     from a client that is not its neighbour: it must refuse (a SecflError, nothing else)."""
@@ -734,11 +736,14 @@ def _keys_forgery(
             replace(entries[0], x=entries[1].x),
             replace(entries[1], x=entries[0].x),
         )
-    elif flaw == "keys-extra-entry":  # m stays; entries then exceed m - 1
+    elif flaw in ("keys-extra-entry", "keys-more-members"):
+        # a fresh client ranked last; "more-members" also raises m to n_clients + 1
         rogue = rounds.derive(seed, "extra")
         c_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()
         s_pk = KexPrivateKey.generate(rng=rogue).public_key().to_bytes()
         entries.append(sm.KeyEntry(n + 1, members + 1, c_pk, s_pk, b""))
+        if flaw == "keys-more-members":
+            members += 1
     else:  # the last neighbour replaced by a client outside the registry (same point)
         outsider = n + 1
         rogue = rounds.derive(seed, "outsider")

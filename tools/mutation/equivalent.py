@@ -126,6 +126,18 @@ _SIG_LENGTH = (
     "Ed25519 verification refuses any other length with the same IntegrityError"
 )
 
+_COUNT_LIMIT = (
+    "the reader checks the length before it reads, so a count beyond the bytes present is "
+    "refused without an allocation; a count the bytes do cover is refused by the caller's "
+    "own count rule (SHARES senders, UNMASK holds, SHARE_KEYS addressees, signers, survivor "
+    "rule 2)"
+)
+_KEYS_ORDER = (
+    "the client keys its neighbours by id and checks each point against the ranks of the "
+    "ids: an unsorted list changes nothing, and a repeated id shifts the ranks, which the "
+    "point check refuses (on a sparse graph the honest-but-curious server sends none)"
+)
+
 EQUIVALENT: dict[str, str] = {
     "secfl/dp/mechanisms.py::plan_distributed::guard#0": (
         "both branches after the loop raise EncodingOverflow; only the message differs"
@@ -398,4 +410,11 @@ EQUIVALENT: dict[str, str] = {
         "id in advance), so the same graph every round gives no party more than it had; the "
         "planner's bound assumes corruptions independent of the graph, which holds per round"
     ),
+    "secfl/protocols/secagg_messages.py::_read_count::guard#0": _COUNT_LIMIT,
+    "secfl/protocols/secagg_messages.py::read_ids::guard#0": _COUNT_LIMIT,
+    "secfl/protocols/secagg_messages.py::read_ids::guard-bound#1": (
+        "the client reads the survivor list as a set, so a repeated id changes nothing"
+    ),
+    "secfl/protocols/secagg_messages.py::Keys.from_bytes::guard#1": _KEYS_ORDER,
+    "secfl/protocols/secagg_messages.py::Keys.from_bytes::guard-bound#1": _KEYS_ORDER,
 }

@@ -69,6 +69,7 @@ FORGERIES: dict[str, tuple[str, ...]] = {
         "share-revealed-twice",
         "wrong-share-kind",
         "share-not-held",
+        "share-out-of-field",
         "missing-share",
         "corrupted-share",
     ),
@@ -102,6 +103,7 @@ _SECAGG_PHASE = {
     "share-revealed-twice": sa.MSG_UNMASK,
     "wrong-share-kind": sa.MSG_UNMASK,
     "share-not-held": sa.MSG_UNMASK,
+    "share-out-of-field": sa.MSG_UNMASK,
     "missing-share": sa.MSG_UNMASK,
 }
 _ACTIVE_ONLY = ("forged-key-signature", "replayed-key-signature", "forged-consistency")
@@ -445,6 +447,10 @@ def _secagg_forge(forgery: str, spec: rounds.SecAggSpec, which: int) -> tuple[in
         msg = sm.Unmask.from_bytes(honest, round_id=R, max_entries=n)
         entries = list(msg.entries)
         i = which % len(entries)
+
+        def e_rest(k: int) -> bytes:
+            return entries[k].share[4:]
+
         if forgery == "share-revealed-twice":
             if len(entries) < 2:
                 return None
@@ -454,6 +460,8 @@ def _secagg_forge(forgery: str, spec: rounds.SecAggSpec, which: int) -> tuple[in
             entries[i] = replace(entries[i], kind=1 - entries[i].kind)
         elif forgery == "share-not-held":
             entries[i] = replace(entries[i], owner=c)
+        elif forgery == "share-out-of-field":  # its first element = p (not a field element)
+            entries[i] = replace(entries[i], share=struct.pack("<I", shamir.PRIME) + e_rest(i))
         else:  # missing-share
             entries.pop(i)
         return c, replace(msg, entries=tuple(entries)).to_bytes()

@@ -138,6 +138,12 @@ _KEYS_ORDER = (
     "point check refuses (on a sparse graph the honest-but-curious server sends none)"
 )
 
+_SPARSE_POINTS = (
+    "only on a sparse graph, whose server the client trusts for its neighbourhood and points "
+    "(SecAgg+ is honest-but-curious only, secagg-v2 section 8): an honest server's points "
+    "are U1 ranks, distinct by construction"
+)
+
 EQUIVALENT: dict[str, str] = {
     "secfl/dp/mechanisms.py::plan_distributed::guard#0": (
         "both branches after the loop raise EncodingOverflow; only the message differs"
@@ -417,4 +423,16 @@ EQUIVALENT: dict[str, str] = {
     ),
     "secfl/protocols/secagg_messages.py::Keys.from_bytes::guard#1": _KEYS_ORDER,
     "secfl/protocols/secagg_messages.py::Keys.from_bytes::guard-bound#1": _KEYS_ORDER,
+    f"{_SA}::SecAggClient._on_keys::guard#2": (
+        "on the complete graph the client's own id among the entries shifts the ranks, which "
+        "the point check refuses; on a sparse graph the honest-but-curious server never lists "
+        "a client as its own neighbour (secagg-v2 section 8)"
+    ),
+    f"{_SA}::SecAggClient._on_keys::guard#3": _SPARSE_POINTS,
+    f"{_SA}::SecAggClient._on_keys::guard-bound#3": _SET_SIZE,
+    f"{_SA}::SecAggClient._on_keys::guard-bound#4": _SPARSE_POINTS,
+    "secfl/protocols/secagg_messages.py::Survivors.from_bytes::guard#0": (
+        "the client refuses a count above m (survivor rule 2), and m <= n_clients is checked "
+        "when KEYS is parsed"
+    ),
 }

@@ -127,6 +127,14 @@ def test_non_canonical_and_off_curve_keys_are_refused() -> None:
         VerifyKey.from_bytes((2).to_bytes(32, "little"))
 
 
+@pytest.mark.parametrize("k", range(19))
+@pytest.mark.parametrize("sign_bit", [0, 1])
+def test_every_encoding_with_y_at_or_above_p_is_refused(k: int, sign_bit: int) -> None:
+    # y = p + k (k < 19) spells the point of y = k a second time; y = p itself is 0 again
+    with pytest.raises(IntegrityError, match="canonical"):
+        VerifyKey.from_bytes((P + k | sign_bit << 255).to_bytes(32, "little"))
+
+
 def test_honest_keys_always_parse() -> None:
     rng = _rng(5)
     for _ in range(50):

@@ -186,3 +186,18 @@ def test_paillier_key_pair_is_not_pickled_or_printed(small_paillier_keys):
         pickle.dumps(small_paillier_keys)
     with pytest.raises(InvalidArgument, match="bits"):
         generate_paillier_keypair(bits=512)
+
+
+def test_dp_rounding_coins_come_from_the_client_rng(monkeypatch):
+    # With the noise silenced, what is left of client_side under distributed DP is the
+    # randomized rounding of the rotated update: two generators must round differently.
+    cfg = PipelineConfig(protocol="secagg", clip_bound=1.0, dp=DistributedDP(noise_multiplier=1.0))
+    p = Pipeline(cfg, n_clients=4, dim=64, rng=Csprng(seed=bytes([5]) * 32))
+    noise = p.dp_plan.noise
+    monkeypatch.setattr(
+        type(noise), "sample", lambda self, *, rng: np.zeros(self.dimension, np.int64)
+    )
+    update = np.linspace(-0.1, 0.1, 64)
+    a = p.client_side(update, rng=Csprng(seed=bytes([1]) * 32)).encoded
+    b = p.client_side(update, rng=Csprng(seed=bytes([2]) * 32)).encoded
+    assert not np.array_equal(a, b)

@@ -42,6 +42,7 @@ import ipaddress
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -91,11 +92,27 @@ from secfl.integrations.flower import (  # noqa: E402
 from secfl.paillier_keys import PaillierPrivateKey  # noqa: E402
 from secfl.threshold_keys import PUBLIC_FILE, share_file  # noqa: E402
 
+_PICKED: set[int] = set()
+
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now, never handed out twice in this process, and below Linux's ephemeral
+    range (32768-60999): a port from bind(0) comes from that range, where a SuperNode's own
+    outgoing gRPC connection could take it before the server meant for it binds it (seen once
+    as "address already in use" in a fresh-clone run)."""
+    pick = secrets.SystemRandom()
+    for _ in range(1000):
+        port = pick.randrange(20000, 32768)
+        if port in _PICKED:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PICKED.add(port)
+        return port
+    raise RuntimeError("no free port in 20000..32767")
 
 
 def _wait(what: str, predicate, timeout: float, logs: Federation | None = None) -> None:

@@ -448,9 +448,6 @@ def _secagg_forge(forgery: str, spec: rounds.SecAggSpec, which: int) -> tuple[in
         entries = list(msg.entries)
         i = which % len(entries)
 
-        def e_rest(k: int) -> bytes:
-            return entries[k].share[4:]
-
         if forgery == "share-revealed-twice":
             if len(entries) < 2:
                 return None
@@ -461,7 +458,9 @@ def _secagg_forge(forgery: str, spec: rounds.SecAggSpec, which: int) -> tuple[in
         elif forgery == "share-not-held":
             entries[i] = replace(entries[i], owner=c)
         elif forgery == "share-out-of-field":  # its first element = p (not a field element)
-            entries[i] = replace(entries[i], share=struct.pack("<I", shamir.PRIME) + e_rest(i))
+            entries[i] = replace(
+                entries[i], share=struct.pack("<I", shamir.PRIME) + entries[i].share[4:]
+            )
         else:  # missing-share
             entries.pop(i)
         return c, replace(msg, entries=tuple(entries)).to_bytes()

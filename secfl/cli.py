@@ -42,8 +42,8 @@ _PROTOCOL_HELP = (
 )
 _PHASES_HELP = (
     "phase in which the dropping clients leave: input (plain, paillier), decrypt "
-    "(paillier), advertise, share, mask, unmask (secagg, secagg+), consistency (secagg "
-    "with --active) (default: the protocol's first phase)"
+    "(paillier), advertise, share, mask, unmask (secagg, secagg+), check and consistency "
+    "(secagg with --active) (default: the protocol's first phase)"
 )
 _AUDIT_EXAMPLES = 50
 _PRIVACY_DEFAULTS = PrivacyAuditConfig()

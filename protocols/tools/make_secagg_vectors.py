@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the SecAgg / SecAgg+ known-answer vectors in ``protocols/vectors/secagg-v2/``.
+"""Generate the SecAgg / SecAgg+ known-answer vectors in ``protocols/vectors/secagg-v3/``.
 
 Usage::
 
@@ -45,11 +45,12 @@ from typing import Any
 
 import numpy as np
 import vectorio  # sibling module in protocols/tools/
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from secfl.errors import SecflError
@@ -60,9 +61,9 @@ from secfl.protocols.graphs import neighbourhoods
 from secfl.protocols.secagg import SecAggConfig, SecAggProtocol, ThreatModel
 
 ROOT = Path(__file__).resolve().parents[2]
-VECTOR_DIR = ROOT / "protocols" / "vectors" / "secagg-v2"
+VECTOR_DIR = ROOT / "protocols" / "vectors" / "secagg-v3"
 GENERATOR = "protocols/tools/make_secagg_vectors.py"
-SPEC = "protocols/secagg-v2.md"
+SPEC = "protocols/secagg-v3.md"
 
 Json = dict[str, Any]
 
@@ -73,7 +74,9 @@ DRIVER = (
     "in this or an earlier phase, or refused earlier, the client handles it and its reply "
     "is recorded (client->server) and given to the server at once; a client that raises a "
     "SecflError is recorded as a refusal and treated as a dropout. Then server.advance(); "
-    "a SecflError from the server ends the round (expected.abort)."
+    "a SecflError from the server ends the round (expected.abort). A cheating client "
+    "(cheats) replaces its SIGNED_SHARE_KEYS reply: in the envelope to each listed victim "
+    "bit 0 of byte 20 is flipped, and the envelope is signed again with its identity."
 )
 
 
@@ -108,6 +111,7 @@ class Case:
     active: bool = False
     dropouts: dict[int, str] = field(default_factory=dict)
     expect_abort: str | None = None  # error class name, or None for a finished round
+    cheats: dict[int, tuple[int, ...]] = field(default_factory=dict)  # cheater -> victims
 
 
 CASES: tuple[Case, ...] = (
@@ -217,6 +221,20 @@ CASES: tuple[Case, ...] = (
         dropouts={6: "mask"},
     ),
     Case(
+        "active-corrupted-envelope",
+        "SecAgg, active threat model, n=7, t=5; client 3 sends clients 2 and 6 envelopes "
+        "that do not open (signed by 3). Both complain at CHECK with their proven channel "
+        "secret; the server opens the envelopes itself, excludes 3, and the other six "
+        "mask with each other only (secagg-v3 section 5).",
+        n=7,
+        threshold=5,
+        bits=32,
+        dim=3,
+        round_id=0x5EC0A6600000000C,
+        active=True,
+        cheats={3: (2, 6)},
+    ),
+    Case(
         "abort-mask-below-threshold",
         "SecAgg, n=5, t=3; client 4 drops in ShareKeys and client 2 in "
         "MaskedInputCollection: 3 masked inputs < t+1 = 4, the server aborts after the "
@@ -268,6 +286,23 @@ def _frame_record(phase: str, direction: str, client: int, data: bytes) -> Json:
     }
 
 
+def corrupt(reply: bytes, cheater: int, victims: Sequence[int], key: SigningKey, rid: int) -> bytes:
+    """The cheat of DRIVER, on the wire layout of SIGNED_SHARE_KEYS (secagg-v3 section 4)."""
+    if reply[3] != 0x1C:
+        return reply
+    body = bytearray(reply[8:])
+    size = 4 + ENVELOPE_BYTES + 64
+    for i in range(int.from_bytes(body[8:12], "big")):
+        at = 12 + i * size
+        to = int.from_bytes(body[at : at + 4], "big")
+        if to in victims:
+            body[at + 4 + 20] ^= 1
+            env = bytes(body[at + 4 : at + 4 + ENVELOPE_BYTES])
+            message = CTX3 + b"/envelope" + u64(rid) + u32(cheater) + u32(to) + env
+            body[at + 4 + ENVELOPE_BYTES : at + size] = key.sign(message)
+    return reply[:8] + bytes(body)
+
+
 def run_case(case: Case) -> Json:
     """Drive one round with the library and record everything (no checks here)."""
     ids = list(range(1, case.n + 1))
@@ -316,6 +351,9 @@ def run_case(case: Case) -> Json:
                     refusals.append({"client": c, "phase": phase, "error": type(e).__name__})
                     continue
                 if reply is not None:
+                    if c in case.cheats:
+                        assert identities is not None
+                        reply = corrupt(reply, c, case.cheats[c], identities[c], case.round_id)
                     frames.append(_frame_record(phase, "client->server", c, reply))
                     server.receive(c, reply)
             requests = server.advance()
@@ -353,6 +391,7 @@ def run_case(case: Case) -> Json:
             else []
         ),
         "dropouts": [{"client": c, "phase": p} for c, p in sorted(case.dropouts.items())],
+        "cheats": [{"client": c, "victims": list(v)} for c, v in sorted(case.cheats.items())],
         "inputs": [{"client": c, "values": [int(v) for v in inputs[c]]} for c in ids],
         "frames": frames,
         "refusals": refusals,
@@ -362,6 +401,7 @@ def run_case(case: Case) -> Json:
             "aggregate": [int(v) for v in result.aggregate] if result else None,
             "survivors": sorted(result.survivors) if result else None,
             "dropped": sorted(result.dropped) if result else None,
+            "excluded": sorted(result.excluded) if result else None,
         },
     }
     return out
@@ -372,6 +412,7 @@ def run_case(case: Case) -> Json:
 # --------------------------------------------------------------------------------------
 
 CTX = b"secfl-secagg-v2"
+CTX3 = b"secfl-secagg-v3"
 PRIME = (1 << 24) + 43
 CHUNKS = 11
 SHARE_BYTES = 44
@@ -379,6 +420,7 @@ ENVELOPE_BYTES = 12 + 8 + 2 * SHARE_BYTES + 16
 HKDF_SALT = b"secfl/kex/x25519-hkdf-sha256/v1"
 T_ADV_REQ, T_ADV, T_KEYS, T_SHARE_KEYS, T_SHARES = 0x10, 0x11, 0x1A, 0x13, 0x14
 T_MASKED, T_SURVIVORS, T_CONSISTENCY, T_SIGNATURES, T_UNMASK = 0x15, 0x1B, 0x17, 0x18, 0x19
+T_SIGNED_SHARE_KEYS, T_SIGNED_SHARES, T_CHECK, T_MASK_REQUEST = 0x1C, 0x1D, 0x1E, 0x1F
 
 
 def u32(v: int) -> bytes:
@@ -482,6 +524,128 @@ def ref_verify(vk_hex: str, sig: bytes, message: bytes) -> None:
         raise MismatchError("an Ed25519 signature in the transcript does not verify") from None
 
 
+RP = 2**255 - 19
+RL = 2**252 + 27742317777372353535851937790883648493
+RD = -121665 * pow(121666, -1, RP) % RP
+Pt = tuple[int, int]
+
+
+def ed_add(p: Pt, q: Pt) -> Pt:
+    """Affine addition on -x^2 + y^2 = 1 + d x^2 y^2 (RFC 8032 section 5.1)."""
+    (x1, y1), (x2, y2) = p, q
+    k = RD * x1 * x2 * y1 * y2 % RP
+    x3 = (x1 * y2 + x2 * y1) * pow(1 + k, -1, RP) % RP
+    return x3, (y1 * y2 + x1 * x2) * pow(1 - k, -1, RP) % RP
+
+
+def ed_mul(k: int, p: Pt) -> Pt:
+    acc: Pt = (0, 1)
+    while k:
+        if k & 1:
+            acc = ed_add(acc, p)
+        p, k = ed_add(p, p), k >> 1
+    return acc
+
+
+def ed_point(y: int, sign: int) -> Pt:
+    if y >= RP:
+        raise MismatchError("non-canonical point")
+    x2 = (y * y - 1) * pow(RD * y * y + 1, -1, RP) % RP
+    x = pow(x2, (RP + 3) // 8, RP)
+    if (x * x - x2) % RP:
+        x = x * pow(2, (RP - 1) // 4, RP) % RP
+    if (x * x - x2) % RP or (x == 0 and sign):
+        raise MismatchError("not a point")
+    return (RP - x if x & 1 != sign else x), y
+
+
+def ed_encode(p: Pt) -> bytes:
+    return (p[1] | (p[0] & 1) << 255).to_bytes(32, "little")
+
+
+def ref_lift(u_bytes: bytes) -> Pt:
+    """The Edwards point, even x, with the Montgomery u of an X25519 key."""
+    u = int.from_bytes(u_bytes, "little")
+    return ed_point((u - 1) * pow(u + 1, -1, RP) % RP, 0)
+
+
+def ref_dleq(prover: bytes, peer: bytes, revealed: bytes, proof: bytes, context: bytes) -> bytes:
+    """secagg-v3 section 3: check (c, z) and return the X25519 output u(K)."""
+    n = int.from_bytes(revealed, "little")
+    k = ed_point(n & (2**255 - 1), n >> 255)
+    a, peer8 = ref_lift(prover), ed_mul(8, ref_lift(peer))
+    base8 = ed_mul(8, ref_lift((9).to_bytes(32, "little")))
+    if ed_mul(RL, k) != (0, 1) or ed_mul(RL, a) != (0, 1) or k == (0, 1):
+        raise MismatchError("a revealed point or key outside the prime-order subgroup")
+    c, z = int.from_bytes(proof[:32], "little"), int.from_bytes(proof[32:], "little")
+    r1 = ed_add(ed_mul(z, base8), ed_mul(c, (-a[0] % RP, a[1])))
+    r2 = ed_add(ed_mul(z, peer8), ed_mul(c, (-k[0] % RP, k[1])))
+    h = hashlib.sha512()
+    label = b"secfl/dleq-x25519/v1/challenge"
+    for part in (label, context, prover, peer, revealed, ed_encode(r1), ed_encode(r2)):
+        h.update(u32(len(part)) + part)
+    if c >= RL or z >= RL or int.from_bytes(h.digest(), "little") % RL != c:
+        raise MismatchError("a complaint's proof does not verify")
+    return ((1 + k[1]) * pow(1 - k[1], -1, RP) % RP).to_bytes(32, "little")
+
+
+def ref_opens(key: bytes, env: bytes, rid: int, sender: int, recipient: int) -> bool:
+    """secagg-v1 section 8.3: the envelope authenticates, names both parties, and holds
+    22 field elements."""
+    ad = ref_pair_info(b"share", rid, sender, recipient) + u32(sender)
+    try:
+        plain = AESGCM(key).decrypt(env[:12], env[12:], ad)
+    except InvalidTag:
+        return False
+    words = [int.from_bytes(plain[i : i + 4], "little") for i in range(8, len(plain), 4)]
+    return plain[:8] == u32(sender) + u32(recipient) and max(words) < PRIME
+
+
+def ref_check_phase(
+    sent: Any,
+    envelopes: dict[tuple[int, int], tuple[bytes, bytes]],
+    shared: list[int],
+    graph: dict[int, list[int]],
+    keys: dict[int, tuple[bytes, bytes]],
+    registry: dict[int, str],
+    rid: int,
+    derived: Json,
+) -> list[int]:
+    """secagg-v3 sections 4-5: the relayed SIGNED_SHARES, each CHECK judged, the
+    MASK_REQUEST frames; returns U2' (who the round continues with)."""
+    for c, d in sent("server->client", T_SIGNED_SHARES).items():
+        mine = [(u, envelopes[(u, c)]) for u in shared if (u, c) in envelopes]
+        body = u64(rid) + u32(len(mine)) + b"".join(u32(u) + e + g for u, (e, g) in mine)
+        _agree(f"SIGNED_SHARES to {c}", d.hex(), ref_frame(T_SIGNED_SHARES, body).hex())
+    checked, excluded = [], set()
+    for c, d in sorted(sent("client->server", T_CHECK).items()):
+        r = RefReader(d, T_CHECK, rid)
+        count = r.int(4)
+        records, sig = r.take(100 * count), r.take(64)
+        r.end()
+        ref_verify(registry[c], sig, CTX3 + b"/check" + u64(rid) + u32(c) + records)
+        for rec in (records[i : i + 100] for i in range(0, len(records), 100)):
+            u = int.from_bytes(rec[:4], "big")
+            context = CTX3 + b"/complaint" + u64(rid) + u32(c) + u32(u)
+            raw = ref_dleq(keys[c][0], keys[u][0], rec[4:36], rec[36:], context)
+            info = ref_pair_info(b"channel", rid, u, c)
+            hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=HKDF_SALT, info=info)
+            channel = hkdf.derive(raw)
+            if ref_opens(channel, envelopes[(u, c)][0], rid, u, c):
+                raise MismatchError(f"client {c}'s complaint about {u}: the envelope opens")
+            excluded.add(u)
+        checked.append(c)
+    mask_set = sorted(set(checked) - excluded)
+    derived["excluded"] = sorted(excluded)
+    requests = sent("server->client", T_MASK_REQUEST)
+    _agree("MASK_REQUEST goes to U2'", sorted(requests), mask_set)
+    for c, d in requests.items():
+        listed = [v for v in graph[c] if v in mask_set]
+        body = u64(rid) + u32(len(listed)) + b"".join(map(u32, listed))
+        _agree(f"MASK_REQUEST to {c}", d.hex(), ref_frame(T_MASK_REQUEST, body).hex())
+    return mask_set
+
+
 def reference_check(vec: Json) -> Json:
     """Re-derive the round from its transcript; return the derived values to record."""
     cfg, rid, dim = vec["config"], vec["round_id"], vec["dim"]
@@ -548,17 +712,27 @@ def reference_check(vec: Json) -> Json:
     derived["members"] = members
     derived["graph"] = [{"client": c, "neighbours": graph[c]} for c in members]
 
-    # ShareKeys replies: U2 and the envelopes' addressing.
-    shared = sorted(sent("client->server", T_SHARE_KEYS))
-    for c, d in sent("client->server", T_SHARE_KEYS).items():
-        r = RefReader(d, T_SHARE_KEYS, rid)
+    # ShareKeys replies: U2 and the envelopes' addressing (secagg-v3, active: each
+    # envelope signed by its sender).
+    share_type, sig_len = (T_SIGNED_SHARE_KEYS, 64) if active else (T_SHARE_KEYS, 0)
+    envelopes: dict[tuple[int, int], tuple[bytes, bytes]] = {}  # (sender, recipient)
+    shared = sorted(sent("client->server", share_type))
+    for c, d in sent("client->server", share_type).items():
+        r = RefReader(d, share_type, rid)
         to = []
         for _ in range(r.int(4)):
-            to.append(r.int(4))
-            r.take(ENVELOPE_BYTES)
+            v, env, sig = r.int(4), r.take(ENVELOPE_BYTES), r.take(sig_len)
+            if active:
+                ref_verify(registry[c], sig, CTX3 + b"/envelope" + u64(rid) + u32(c) + u32(v) + env)
+            envelopes[(c, v)] = (env, sig)
+            to.append(v)
         r.end()
         _agree(f"envelopes of {c} go to its neighbours", to, graph[c])
     derived["shared"] = shared
+    if active:
+        shared = ref_check_phase(sent, envelopes, shared, graph, keys, registry, rid, derived)
+        if vec["expected"]["outcome"] != "abort":
+            _agree("excluded (library)", vec["expected"]["excluded"], derived["excluded"])
 
     # Masked inputs: U3.
     masked: dict[int, list[int]] = {}

@@ -17,7 +17,7 @@ phase the flaw belongs to, during an otherwise honest round:
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import Any
 
@@ -26,10 +26,11 @@ import numpy as np
 from secfl import wire
 from secfl.audit import _rounds as rounds
 from secfl.errors import SecflError
-from secfl.hazmat import aead, shamir
+from secfl.hazmat import aead, dleq, shamir
 from secfl.hazmat import paillier as hp
 from secfl.hazmat.kex import KexPrivateKey
 from secfl.hazmat.prg import uint_dtype
+from secfl.hazmat.sign import SigningKey
 from secfl.protocols import paillier as pl
 from secfl.protocols import paillier_messages as pm
 from secfl.protocols import plaintext_messages as ptm
@@ -72,6 +73,11 @@ FORGERIES: dict[str, tuple[str, ...]] = {
         "share-out-of-field",
         "missing-share",
         "corrupted-share",
+        "corrupted-envelope",
+        "unsigned-envelope",
+        "false-complaint",
+        "forged-complaint",
+        "unsigned-complaint",
     ),
     ProtocolName.PAILLIER: (
         *_COMMON,
@@ -99,6 +105,10 @@ _SECAGG_PHASE = {
     "missing-envelope": sa.MSG_SHARE_KEYS,
     "masked-other-round": sa.MSG_MASKED_INPUT,
     "masked-twice": sa.MSG_MASKED_INPUT,
+    "unsigned-envelope": sa.MSG_SHARE_KEYS,
+    "false-complaint": sa.MSG_CHECK,
+    "forged-complaint": sa.MSG_CHECK,
+    "unsigned-complaint": sa.MSG_CHECK,
     "forged-consistency": sa.MSG_CONSISTENCY,
     "share-revealed-twice": sa.MSG_UNMASK,
     "wrong-share-kind": sa.MSG_UNMASK,
@@ -106,7 +116,15 @@ _SECAGG_PHASE = {
     "share-out-of-field": sa.MSG_UNMASK,
     "missing-share": sa.MSG_UNMASK,
 }
-_ACTIVE_ONLY = ("forged-key-signature", "replayed-key-signature", "forged-consistency")
+_ACTIVE_ONLY = (
+    "forged-key-signature",
+    "replayed-key-signature",
+    "forged-consistency",
+    "unsigned-envelope",
+    "false-complaint",
+    "forged-complaint",
+    "unsigned-complaint",
+)
 _LOW_ORDER_POINT = bytes(32)  # X25519 u = 0: a point of small order
 _P25519 = 2**255 - 19
 
@@ -144,6 +162,9 @@ REQUEST_FLAWS: dict[str, tuple[str, ...]] = {
         "shares-unknown-sender",
         "shares-out-of-field",
         "signatures-unregistered",
+        "envelope-signature",
+        "mask-outsider",
+        "mask-complained",
     ),
     ProtocolName.PAILLIER: (
         "round",
@@ -155,6 +176,27 @@ REQUEST_FLAWS: dict[str, tuple[str, ...]] = {
         "type",
     ),
 }
+
+
+def corrupt_envelopes(
+    reply: bytes, sender: int, victims: Collection[int], key: SigningKey | None
+) -> bytes:
+    """``sender``'s SHARE_KEYS (or, with its signing ``key``, SIGNED_SHARE_KEYS of
+    secagg-v3) with its envelopes to ``victims`` made unopenable (the AEAD tag's last bit
+    flipped) and signed again: a cheating client. Any other message is returned as is."""
+    kind = sm.SignedShareKeys if key is not None else sm.ShareKeys
+    if reply[3] != kind.TYPE:
+        return reply
+    rid = wire.Reader(wire.unframe(reply)[1]).u64()
+    msg = kind.from_bytes(reply, round_id=rid, max_entries=1 << 16)
+    envelopes, sigs = [], list(msg.signatures)
+    for i, (v, env) in enumerate(msg.envelopes):
+        if v in victims:
+            env = env[:-1] + bytes([env[-1] ^ 1])
+            if key is not None:
+                sigs[i] = key.sign(sa._envelope_message(rid, sender, v, env))
+        envelopes.append((v, env))
+    return kind(rid, tuple(envelopes), tuple(sigs)).to_bytes()
 
 
 class _Case:
@@ -273,7 +315,7 @@ class _Case:
             if not requests:
                 break
             for c, req in sorted(requests.items()):
-                if c == dropped and req[3] == sa.MSG_SHARES:
+                if c == dropped and req[3] in (sa.MSG_SHARES, sa.MSG_SIGNED_SHARES):
                     continue  # d goes silent after ShareKeys
                 reply = self.clients[c].handle(req)
                 if reply is None:
@@ -294,6 +336,56 @@ class _Case:
                 f"round end with a wrong aggregate over {sorted(survivors)}"
             )
         return "the corrupted share was not used"
+
+    def run_corrupted_envelope(self, which: int, *, active: bool) -> str:
+        """SecAgg: a client's envelopes to one neighbour (or, for odd ``which``, to all)
+        do not open, though well formed and, in active mode, signed by it. Active
+        (secagg-v3): the round must exclude exactly that client, with evidence anyone can
+        check, and end with the exact sum of all the others. HBC: the exact sum of the
+        survivors or a SecflError."""
+        n = len(self.clients)
+        cheater = which % n + 1
+        ids = rounds.identities(n)
+        others = sorted(set(self.clients) - {cheater})
+        victims = set(others) if which % 2 else {others[which // 2 % len(others)]}
+        requests = self.server.start()
+        try:
+            for _ in range(len(self.protocol.phases) + 2):
+                if not requests:
+                    break
+                for c, req in sorted(requests.items()):
+                    try:
+                        reply = self.clients[c].handle(req)
+                    except SecflError:
+                        continue  # HBC: a victim refuses its shares and drops out
+                    if reply is not None and c == cheater:
+                        reply = corrupt_envelopes(reply, c, victims, ids[c] if active else None)
+                    if reply is not None:
+                        self.server.receive(c, reply)
+                requests = self.server.advance()
+        except SecflError:
+            if active:
+                raise AssertionError(
+                    f"client {cheater}'s envelopes to {sorted(victims)} that do not open "
+                    "ended the active round instead of excluding it"
+                ) from None
+            return "the round ended with a SecflError"
+        result = self.server.result
+        want = rounds.expected_sum(self.inputs, result.survivors, bits=self.protocol.bits)
+        if not np.array_equal(result.aggregate, want):
+            raise AssertionError(f"bad envelopes from client {cheater} gave a wrong aggregate")
+        if not active:
+            return "the round ended with the exact sum of the survivors"
+        if set(result.excluded) != {cheater} or result.survivors != frozenset(others):
+            raise AssertionError(
+                f"bad envelopes from client {cheater}: excluded {sorted(result.excluded)}, "
+                f"survivors {sorted(result.survivors)}; want {cheater} excluded, all others in"
+            )
+        evidence = getattr(self.server, "evidence", {}).get(cheater)
+        if evidence is None:
+            raise AssertionError(f"client {cheater} was excluded without evidence")
+        evidence.check({c: k.verify_key() for c, k in ids.items()})
+        return f"excluded client {cheater} with evidence; exact sum of the others"
 
     @staticmethod
     def _corrupt(reply: bytes, owner: int) -> bytes:
@@ -373,7 +465,9 @@ def _common(forgery: str, n: int) -> _Forge | None:
     return None
 
 
-def _secagg_forge(forgery: str, spec: rounds.SecAggSpec, which: int) -> tuple[int | None, _Forge]:
+def _secagg_forge(
+    forgery: str, spec: rounds.SecAggSpec, which: int, sessions: dict[int, Any]
+) -> tuple[int | None, _Forge]:
     n, active = spec.n, spec.active
     ids = rounds.identities(n)
     phase = _SECAGG_PHASE.get(forgery)
@@ -422,15 +516,41 @@ def _secagg_forge(forgery: str, spec: rounds.SecAggSpec, which: int) -> tuple[in
         return c, msg.to_bytes()
 
     def share_keys(c: int, honest: bytes) -> tuple[int, bytes] | None:
-        msg = sm.ShareKeys.from_bytes(honest, round_id=R, max_entries=n)
-        entries = list(msg.envelopes)
+        kind = sm.SignedShareKeys if active else sm.ShareKeys
+        msg = kind.from_bytes(honest, round_id=R, max_entries=n)
+        sigs = msg.signatures or (b"",) * len(msg.envelopes)
+        entries = [(v, env, sig) for (v, env), sig in zip(msg.envelopes, sigs, strict=True)]
+        i = which % len(entries)
         if forgery == "missing-envelope":
-            entries.pop(which % len(entries))
-        else:  # one envelope addressed to the sender itself instead of a neighbour
-            i = which % len(entries)
-            entries[i] = (c, entries[i][1])
+            entries.pop(i)
+        elif forgery == "unsigned-envelope":  # another identity's signature on it
+            v, env, _ = entries[i]
+            entries[i] = (v, env, ids[c % n + 1].sign(sa._envelope_message(R, c, v, env)))
+        else:  # one envelope addressed to the sender itself, signed so by the sender
+            env = entries[i][1]
+            sig = ids[c].sign(sa._envelope_message(R, c, c, env)) if active else b""
+            entries[i] = (c, env, sig)
             entries.sort()
-        return c, replace(msg, envelopes=tuple(entries)).to_bytes()
+        envelopes = tuple((v, env) for v, env, _ in entries)
+        signatures = tuple(sig for _, _, sig in entries) if active else ()
+        return c, kind(R, envelopes, signatures).to_bytes()
+
+    def check(c: int, honest: bytes) -> tuple[int, bytes]:
+        """CHECK (secagg-v3) with a complaint about an envelope that opens: with the
+        genuine proof, with a genuine proof of another channel, or signed by another."""
+        session = sessions[c]
+        peers = sorted(session._peers)
+        about = peers[which % len(peers)]
+        proven = peers[(which + 1) % len(peers)] if forgery == "forged-complaint" else about
+        revealed, proof = dleq.prove_exchange(
+            session._c_sk,
+            session._peers[proven].c_pk,
+            context=sa._complaint_context(R, c, proven),
+        )
+        forged = sm.Check(R, (sm.Complaint(about, revealed, proof),), b"")
+        signer = ids[c % n + 1] if forgery == "unsigned-complaint" else ids[c]
+        sig = signer.sign(sa._check_message(R, c, forged.body()))
+        return c, replace(forged, signature=sig).to_bytes()
 
     def masked(c: int, honest: bytes) -> tuple[int, bytes]:
         msg = sm.MaskedInput.from_bytes(honest, bits=spec.bits, dim=spec.dim)
@@ -473,12 +593,16 @@ def _secagg_forge(forgery: str, spec: rounds.SecAggSpec, which: int) -> tuple[in
     makers = {
         sa.MSG_ADVERTISE: advertise,
         sa.MSG_SHARE_KEYS: share_keys,
+        sa.MSG_CHECK: check,
         sa.MSG_MASKED_INPUT: masked,
         sa.MSG_CONSISTENCY: consistency,
         sa.MSG_UNMASK: unmask,
     }
     assert phase is not None
-    return phase, _Forge(forgery.replace("-", " "), makers[phase], others=others)
+    make = makers[phase]
+    if phase == sa.MSG_SHARE_KEYS and active:  # secagg-v3: active envelopes are signed
+        phase = sa.MSG_SIGNED_SHARE_KEYS
+    return phase, _Forge(forgery.replace("-", " "), make, others=others)
 
 
 def _secagg_spec(seed: bytes, n: int, active: bool) -> rounds.SecAggSpec:
@@ -512,6 +636,8 @@ def check_client_forgery(
     round then fails to end with the exact sum; returns what happened (flaws that need the
     active mode are run in it).
     """
+    if forgery == "corrupted-envelope":
+        n = max(n, 5)  # active: after excluding one, t + 1 must remain
     sender = which % n + 1
     if protocol == ProtocolName.SECAGG:
         spec = _secagg_spec(seed, n, active or forgery in _ACTIVE_ONLY)
@@ -521,7 +647,9 @@ def check_client_forgery(
         case = _Case(rounds.secagg_protocol(spec.config, rounds.derive(seed, "protocol")), inputs)
         if forgery == "corrupted-share":
             return case.run_corrupted_share(n, spec.threshold, which)
-        phase, forge = _secagg_forge(forgery, spec, which)
+        if forgery == "corrupted-envelope":
+            return case.run_corrupted_envelope(which, active=spec.active)
+        phase, forge = _secagg_forge(forgery, spec, which, case.clients)
         return case.run(phase, sender, forge)
     if protocol == ProtocolName.PAILLIER:
         pspec = rounds.PaillierSpec(n=n, bits=16, value_bits=12, min_clients=2, dim=3, seed=seed)
@@ -594,6 +722,8 @@ def check_request_forgery(protocol: str, flaw: str, *, seed: bytes, delta: int) 
     client = proto.client(round_id=R, client_id=1, value=inputs[1])
     if flaw == "signatures-unregistered":
         return _signatures_forgery(seed)
+    if flaw in ("envelope-signature", "mask-outsider", "mask-complained"):
+        return _check_phase_forgery(seed, flaw)
     if flaw.startswith(("keys-", "shares-")):  # a KEYS or SHARES request: honest until then
         assert protocol == ProtocolName.SECAGG
         return _keys_forgery(proto, server, client, inputs, genuine, flaw, seed)
@@ -653,7 +783,7 @@ def _signatures_forgery(seed: bytes) -> str:
     server = proto.server(round_id=R, client_ids=frozenset(inputs), dim=4)
     clients = {c: proto.client(round_id=R, client_id=c, value=v) for c, v in inputs.items()}
     requests = server.start()
-    for _ in range(4):  # advertise, share keys, masked input, consistency: all honest
+    for _ in range(proto.phases.index(sa.UNMASK)):  # every phase before unmask: honest
         for c, request in sorted(requests.items()):
             server.receive(c, clients[c].handle(request) or b"")
         requests = server.advance()
@@ -664,6 +794,46 @@ def _signatures_forgery(seed: bytes) -> str:
     except SecflError:
         return "refused an unmask request with a signature from an unregistered id"
     raise AssertionError("client 1 answered an unmask request signed by an unregistered id")
+
+
+def _check_phase_forgery(seed: bytes, flaw: str) -> str:
+    """Active mode (secagg-v3), client 1: SIGNED_SHARES with one envelope's signature made
+    by another identity (changed on the way: abort), or a MASK_REQUEST naming a client
+    that is not its neighbour, or the neighbour whose envelope it complained of (client 2
+    sent it one that does not open): it must refuse (a SecflError, nothing else)."""
+    n = 5
+    spec = _secagg_spec(seed, n, True)
+    ids = rounds.identities(n)
+    inputs = rounds.random_inputs(rounds.derive(seed, "inputs"), spec.clients, bits=16, dim=4)
+    proto = rounds.secagg_protocol(spec.config, rounds.derive(seed, "protocol"))
+    server = proto.server(round_id=R, client_ids=frozenset(inputs), dim=4)
+    clients = {c: proto.client(round_id=R, client_id=c, value=v) for c, v in inputs.items()}
+    requests = server.start()
+    for _ in range(2):  # advertise, share keys (client 2 cheats on its envelope to 1)
+        for c, request in sorted(requests.items()):
+            reply = clients[c].handle(request) or b""
+            if c == 2 and flaw == "mask-complained" and reply[3] == sa.MSG_SIGNED_SHARE_KEYS:
+                msg = sm.SignedShareKeys.from_bytes(reply, round_id=R, max_entries=n)
+                (v, env), *rest = msg.envelopes  # v = 1, the first neighbour
+                bad = env[:-1] + bytes([env[-1] ^ 1])
+                sigs = (ids[2].sign(sa._envelope_message(R, 2, v, bad)), *msg.signatures[1:])
+                reply = sm.SignedShareKeys(R, ((v, bad), *rest), sigs).to_bytes()
+            server.receive(c, reply)
+        requests = server.advance()
+    if flaw == "envelope-signature":
+        relayed = sm.SignedShares.from_bytes(requests[1], round_id=R, max_entries=n)
+        u, env = relayed.envelopes[0]
+        other = ids[u % n + 1].sign(sa._envelope_message(R, u, 1, env))
+        forged = replace(relayed, signatures=(other, *relayed.signatures[1:])).to_bytes()
+    else:
+        clients[1].handle(requests[1])  # CHECK (mask-complained: complains about 2)
+        names = tuple(range(2, n + 1)) + ((n + 1,) if flaw == "mask-outsider" else ())
+        forged = sm.MaskRequest(R, names).to_bytes()
+    try:
+        clients[1].handle(forged)
+    except SecflError:
+        return f"refused a request with {flaw.replace('-', ' ')}"
+    raise AssertionError(f"client 1 answered a request with {flaw.replace('-', ' ')}")
 
 
 def _out_of_field_envelope(sender: sa.SecAggClient, u: int, v: int, seed: bytes) -> bytes:

@@ -86,20 +86,23 @@ def fuzz_targets(protocol: str) -> list[FuzzTarget]:
             FuzzTarget("plain", pt.MSG_INPUT, _TO_SERVER),
         ]
     if protocol in (ProtocolName.SECAGG, ProtocolName.SECAGG_PLUS):
-        to_client = (sa.MSG_ADVERTISE_REQUEST, sa.MSG_KEYS, sa.MSG_SHARES, sa.MSG_SURVIVORS)
-        to_server = (sa.MSG_ADVERTISE, sa.MSG_SHARE_KEYS, sa.MSG_MASKED_INPUT, sa.MSG_UNMASK)
-        modes = ("hbc", "active") if protocol == ProtocolName.SECAGG else ("hbc",)
-        out = [
-            FuzzTarget(protocol, t, _TO_CLIENT if t in to_client else _TO_SERVER, mode)
-            for mode in modes
-            for t in sorted(to_client + to_server)
-        ]
+        to_client = (sa.MSG_ADVERTISE_REQUEST, sa.MSG_KEYS, sa.MSG_SURVIVORS)
+        to_server = (sa.MSG_ADVERTISE, sa.MSG_MASKED_INPUT, sa.MSG_UNMASK)
+        hbc = ((sa.MSG_SHARES,), (sa.MSG_SHARE_KEYS,))
+        # secagg-v3: active mode signs envelopes, checks them, then asks for the masks.
+        active = (
+            (sa.MSG_SIGNED_SHARES, sa.MSG_MASK_REQUEST, sa.MSG_SIGNATURES),
+            (sa.MSG_SIGNED_SHARE_KEYS, sa.MSG_CHECK, sa.MSG_CONSISTENCY),
+        )
+        modes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {"hbc": hbc}
         if protocol == ProtocolName.SECAGG:
-            out += [
-                FuzzTarget(protocol, sa.MSG_CONSISTENCY, _TO_SERVER, "active"),
-                FuzzTarget(protocol, sa.MSG_SIGNATURES, _TO_CLIENT, "active"),
-            ]
-        return out
+            modes["active"] = active
+        return [
+            FuzzTarget(protocol, t, _TO_CLIENT if t in down else _TO_SERVER, mode)
+            for mode, (extra_down, extra_up) in modes.items()
+            for down in [to_client + extra_down]
+            for t in sorted(down + to_server + extra_up)
+        ]
     if protocol == ProtocolName.PAILLIER:
         return [
             FuzzTarget(ProtocolName.PAILLIER, pl.MSG_REQUEST, _TO_CLIENT),
@@ -111,7 +114,7 @@ def fuzz_targets(protocol: str) -> list[FuzzTarget]:
 
 
 # ----------------------------------------------------------------------------- mutations
-_KNOWN_TYPES = (0x01, 0x02, *range(0x10, 0x1A), *range(0x30, 0x34), 0x00, 0xFF)
+_KNOWN_TYPES = (0x01, 0x02, *range(0x10, 0x20), *range(0x30, 0x34), 0x00, 0xFF)
 _LIES = (0, 1, 2, 3, 0xFF, 0xFFFF, 1 << 24, (1 << 31) - 1, 1 << 31, (1 << 32) - 1)
 
 

@@ -200,6 +200,14 @@ def _forge(
         envelopes = sm.Shares.from_bytes(request, round_id=rid, max_entries=1 << 16).envelopes
         kept = tuple((u, env) for u, env in envelopes if u in plan.holds[to])
         return sm.Shares(rid, kept).to_bytes()
+    if kind == sa.MSG_SIGNED_SHARES:  # secagg-v3 (active): the envelopes with their signatures
+        msg = sm.SignedShares.from_bytes(request, round_id=rid, max_entries=1 << 16)
+        pairs = zip(msg.envelopes, msg.signatures, strict=True)
+        keep = [(e, g) for e, g in pairs if e[0] in plan.holds[to]]
+        return sm.SignedShares(rid, tuple(e for e, _ in keep), tuple(g for _, g in keep)).to_bytes()
+    if kind == sa.MSG_MASK_REQUEST:  # ... and whom to mask with
+        names = sm.MaskRequest.from_bytes(request, round_id=rid, max_clients=1 << 16).neighbours
+        return sm.MaskRequest(rid, tuple(v for v in names if v in plan.holds[to])).to_bytes()
     if kind == sa.MSG_SURVIVORS:
         listed = tuple(sorted(plan.shown[to]))
         return sm.Survivors(rid, len(listed) + 1, listed).to_bytes()

@@ -618,10 +618,30 @@ def _survivors_frame(ids: list[int], to: int) -> bytes:
     return sm.Survivors(rounds.ROUND_ID, len(ids), listed).to_bytes()
 
 
-def _envelopes(frame: bytes) -> list[tuple[int, bytes]]:
-    return list(
-        sm.Shares.from_bytes(frame, round_id=rounds.ROUND_ID, max_entries=1 << 16).envelopes
-    )
+_Envelope = tuple[int, bytes, bytes]  # (sender, envelope, its signature or b"")
+
+
+def _envelopes(frame: bytes) -> list[_Envelope]:
+    """SHARES or, in active mode, SIGNED_SHARES (secagg-v3) as (sender, envelope, sig)."""
+    signed = _frame_type(frame) == sa.MSG_SIGNED_SHARES
+    kind = sm.SignedShares if signed else sm.Shares
+    msg = kind.from_bytes(frame, round_id=rounds.ROUND_ID, max_entries=1 << 16)
+    sigs = msg.signatures if signed else (b"",) * len(msg.envelopes)
+    return [(u, env, sig) for (u, env), sig in zip(msg.envelopes, sigs, strict=True)]
+
+
+def _shares_frame(like: bytes, entries: list[_Envelope]) -> bytes:
+    """``entries`` in a frame of the same type as ``like``."""
+    envelopes = tuple((u, env) for u, env, _ in entries)
+    if _frame_type(like) == sa.MSG_SIGNED_SHARES:
+        return sm.SignedShares(rounds.ROUND_ID, envelopes, tuple(g for *_, g in entries)).to_bytes()
+    return sm.Shares(rounds.ROUND_ID, envelopes).to_bytes()
+
+
+def _mask_request(frame: bytes) -> tuple[int, ...]:
+    return sm.MaskRequest.from_bytes(
+        frame, round_id=rounds.ROUND_ID, max_clients=1 << 16
+    ).neighbours
 
 
 def _signatures(frame: bytes) -> list[tuple[int, bytes]]:
@@ -635,7 +655,8 @@ class Deviation:
 
     ``kind``: ``split-view`` (one client gets a different, well-formed survivor list),
     ``forged-list`` (one client gets a survivor list its rules make it refuse: ``flaw``),
-    ``withhold-envelope`` (one client's SHARES lacks one owner's envelope),
+    ``withhold-envelope`` (one client's SHARES lacks one owner's envelope; active:
+    SIGNED_SHARES, or its MASK_REQUEST leaves out one neighbour whose envelope it holds),
     ``substitute-key`` (active: a neighbour's key in one KEYS request is the server's own),
     ``reused-key`` (a neighbour's entry in one KEYS request reuses a public key of another
     neighbour or of the receiver itself), ``replayed-key`` (active: a neighbour's signed entry
@@ -657,6 +678,8 @@ _TARGETS = {
     "split-view": sa.MSG_SURVIVORS,
     "forged-list": sa.MSG_SURVIVORS,
     "withhold-envelope": sa.MSG_SHARES,
+    "withhold-mask": sa.MSG_MASK_REQUEST,
+    "mask-unheld": sa.MSG_MASK_REQUEST,
     "misrouted-envelope": sa.MSG_SHARES,
     "reused-key": sa.MSG_KEYS,
     "substitute-key": sa.MSG_KEYS,
@@ -664,7 +687,7 @@ _TARGETS = {
     "forged-signatures": sa.MSG_SIGNATURES,
 }
 # Forgeries an honest client must refuse whatever its mode: answering one fails the audit.
-_MUST_REFUSE = ("reused", "replayed from round", "misrouted")
+_MUST_REFUSE = ("reused", "replayed from round", "misrouted", "unheld")
 
 
 def deviations(*, active: bool) -> st.SearchStrategy[Deviation]:
@@ -678,6 +701,8 @@ def deviations(*, active: bool) -> st.SearchStrategy[Deviation]:
     ]
     if active:
         common += [
+            st.builds(Deviation, st.just("withhold-mask"), _PICK),
+            st.builds(Deviation, st.just("mask-unheld"), _PICK),
             st.builds(Deviation, st.just("substitute-key"), _PICK),
             st.builds(Deviation, st.just("replayed-key"), _PICK),
             st.builds(
@@ -738,11 +763,17 @@ class _SecAggAudit(_RoundMachine):
         return []
 
     def _held(self, v: int) -> set[int]:
-        """Whose share envelopes client v received (from the SHARES request it answered)."""
-        for e in self.recorder.transcript.answered(sa.MSG_SHARES):
-            if e.client == v:
-                return {u for u, _ in _envelopes(e.request)}
-        return set()
+        """Whose shares client v holds: the senders in the SHARES it answered or, in active
+        mode (secagg-v3), the neighbours of the MASK_REQUEST it answered (before it, those
+        of its SIGNED_SHARES: the ones it could not open are filtered at that request)."""
+        held: set[int] = set()
+        for t in (sa.MSG_SHARES, sa.MSG_SIGNED_SHARES, sa.MSG_MASK_REQUEST):
+            for e in self.recorder.transcript.answered(t):
+                if e.client == v and t == sa.MSG_MASK_REQUEST:
+                    held = set(_mask_request(e.request))
+                elif e.client == v:
+                    held = {u for u, *_ in _envelopes(e.request)}
+        return held
 
     def _requests_sent(self, out: dict[int, bytes]) -> None:
         # The server enforces the round's floors itself (secagg-v1 section 8): it never goes
@@ -754,6 +785,8 @@ class _SecAggAudit(_RoundMachine):
         floors = {
             sa.MSG_KEYS: config.threshold + 1,
             sa.MSG_SHARES: config.threshold + 1,
+            sa.MSG_SIGNED_SHARES: config.threshold + 1,
+            sa.MSG_MASK_REQUEST: config.threshold + 1,
             sa.MSG_SURVIVORS: config.survivors_floor,
             sa.MSG_SIGNATURES: config.survivors_floor,
         }
@@ -770,6 +803,8 @@ class _SecAggAudit(_RoundMachine):
             return packets
         msg_type = _frame_type(packets[0].data)
         self._batch = list(packets)  # what the server sent to everyone (misrouted envelopes)
+        if msg_type == sa.MSG_SIGNED_SHARES:  # active (secagg-v3): SHARES is signed
+            msg_type = sa.MSG_SHARES
         for plan in [p for p in self.armed if _TARGETS[p.kind] == msg_type]:
             self.armed.remove(plan)
             for k in range(len(packets)):  # the first client, from `which` on, it applies to
@@ -819,13 +854,28 @@ class _SecAggAudit(_RoundMachine):
             entries = _envelopes(pkt.data)
             if len(entries) <= t:  # the client would refuse for too few holders: pointless
                 return None
-            gone, _ = entries.pop(plan.which % len(entries))
+            gone, *_ = entries.pop(plan.which % len(entries))
             return replace(
                 pkt,
-                data=sm.Shares(rounds.ROUND_ID, tuple(entries)).to_bytes(),
+                data=_shares_frame(pkt.data, entries),
                 forged=f"client {gone}'s envelope withheld",
                 taints=True,
             )
+        if plan.kind in ("withhold-mask", "mask-unheld"):
+            names = list(_mask_request(pkt.data))
+            if plan.kind == "withhold-mask":  # mask with one held neighbour fewer
+                if len(names) <= t:
+                    return None
+                gone = names.pop(plan.which % len(names))
+                how = f"client {gone} left out of the mask request"
+            else:  # a neighbour whose shares it does not hold (withheld or complained
+                # of) or, if it holds every neighbour's, a client that is none of them
+                unheld = sorted(set(self._neighbours(v)) - self._held(v) - set(names))
+                unheld = unheld or [max([self.spec.n, v, *names]) + 1]
+                names = sorted([*names, unheld[plan.which % len(unheld)]])
+                how = f"mask request naming unheld client {names}"
+            data = sm.MaskRequest(rounds.ROUND_ID, tuple(names)).to_bytes()
+            return replace(pkt, data=data, forged=how, taints=True)
         if plan.kind == "misrouted-envelope":
             return self._misroute(plan, pkt)
         if plan.kind in ("substitute-key", "reused-key", "replayed-key"):
@@ -839,15 +889,15 @@ class _SecAggAudit(_RoundMachine):
             return None
         i = plan.which % len(mine)
         u = mine[i][0]
-        for other in self._batch:  # u's envelope to another client w
+        for other in self._batch:  # u's envelope to another client w (with u's signature)
             if other.dst == v:
                 continue
-            theirs = dict(_envelopes(other.data))
+            theirs = {s: (s, env, sig) for s, env, sig in _envelopes(other.data)}
             if u in theirs:
-                mine[i] = (u, theirs[u])
+                mine[i] = theirs[u]
                 return replace(
                     pkt,
-                    data=sm.Shares(rounds.ROUND_ID, tuple(mine)).to_bytes(),
+                    data=_shares_frame(pkt.data, mine),
                     forged=f"misrouted envelope: client {u}'s envelope to client {other.dst}",
                     taints=True,
                 )

@@ -9,6 +9,7 @@ PEP 678 notes). :mod:`secfl.audit.runner` turns that into a report; ``tests/stat
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -204,11 +205,11 @@ def _client_forgery(protocol: str) -> Callable[[Budget, Tally], None]:
             tally.examples += 1
             forgery.check_client_forgery(protocol, kind, seed=seed, which=which, n=n, active=active)
 
-        for kind in kinds:  # each forgery at least once from an odd and an even sender
-            for which in (0, 1):
-                client_forgery = example(kind=kind, seed=bytes(32), which=which, n=4, active=False)(
-                    client_forgery
-                )
+        for kind in kinds:  # each forgery from an odd and an even sender, in both modes
+            for which, active in itertools.product((0, 1), (False, True)):
+                client_forgery = example(
+                    kind=kind, seed=bytes(32), which=which, n=4, active=active
+                )(client_forgery)
         return client_forgery
 
     return _given(build)
@@ -591,7 +592,12 @@ def audit_properties(protocol: str) -> list[AuditProperty]:
                 _FORGERY.format(
                     "an invalid key, a forged or replayed key signature, a misaddressed or missing "
                     "envelope, a masked input of another round, a consistency signature of "
-                    "another list, a share revealed twice, of the wrong kind, not held, missing"
+                    "another list, a share revealed twice, of the wrong kind, not held, missing; "
+                    "active (secagg-v3): an envelope signed by another identity, a complaint "
+                    "about an envelope that opens (with its genuine proof, with the proof of "
+                    "another channel, signed by another); and envelopes that do not open, whose "
+                    "sender the active round must exclude with checkable evidence and end "
+                    "with the exact sum of the others"
                 ),
                 _client_forgery(protocol),
             ),

@@ -74,6 +74,7 @@ SERVER: ClientId = 0
 # Fixed SecAgg sizes (protocols/secagg-v1.md sections 4.3 and 7).
 _KEY = 32
 _SIG = 64
+_COMPLAINT = 4 + 32 + 64  # secagg-v3 CHECK: u32 sender, revealed point, proof
 _ENVELOPE = aead.OVERHEAD + 8 + 2 * shamir.SHARE_BYTES  # 124 bytes
 
 # Below this many random bits a masked vector may equal its input by chance.
@@ -531,6 +532,32 @@ def _parse_pairs(frame: bytes, msg_type: int, size: int) -> list[tuple[int, byte
     return out if isinstance(out, list) else None
 
 
+def _parse_ids(frame: bytes, msg_type: int) -> set[int] | None:
+    """MASK_REQUEST: a u32 count and that many u32 ids."""
+    out = _lenient(_id_list, frame, msg_type)
+    return set(out) if isinstance(out, list) else None
+
+
+def _complained(response: bytes | None) -> set[int]:
+    """The senders a CHECK response complains about (none for anything else)."""
+    if response is None or _type_of(response) != _sa.MSG_CHECK:
+        return set()
+
+    def parse(r: wire.Reader) -> object:
+        count = r.u32()
+        if count * _COMPLAINT + _SIG > r.remaining:
+            return None
+        senders = set()
+        for _ in range(count):
+            senders.add(r.u32())
+            r.raw(_COMPLAINT - 4)
+        r.raw(_SIG)
+        return senders
+
+    out = _lenient(parse, response, _sa.MSG_CHECK)
+    return out if isinstance(out, set) else set()
+
+
 def _parse_unmask(frame: bytes) -> list[tuple[int, ShareKind, bytes]] | None:
     def parse(r: wire.Reader) -> object:
         count = r.u32()
@@ -633,6 +660,10 @@ _NAMES = {
     _sa.MSG_KEYS: "KEYS",
     _sa.MSG_SHARE_KEYS: "SHARE_KEYS",
     _sa.MSG_SHARES: "SHARES",
+    _sa.MSG_SIGNED_SHARE_KEYS: "SIGNED_SHARE_KEYS",
+    _sa.MSG_SIGNED_SHARES: "SIGNED_SHARES",
+    _sa.MSG_CHECK: "CHECK",
+    _sa.MSG_MASK_REQUEST: "MASK_REQUEST",
     _sa.MSG_MASKED_INPUT: "MASKED_INPUT",
     _sa.MSG_SURVIVORS: "SURVIVORS",
     _sa.MSG_CONSISTENCY: "CONSISTENCY",
@@ -693,12 +724,29 @@ class _SecAggCheck:
                     self._bad(e, "a malformed KEYS request")
                     continue
                 self.members[e.client], self.keys[e.client] = parsed.members, parsed.keys
-            elif t == _sa.MSG_SHARES:
-                pairs = _parse_pairs(e.request, _sa.MSG_SHARES, _ENVELOPE)
+            elif t in (_sa.MSG_SHARES, _sa.MSG_SIGNED_SHARES):
+                signed = t == _sa.MSG_SIGNED_SHARES
+                pairs = _parse_pairs(e.request, t, _ENVELOPE + (_SIG if signed else 0))
                 if pairs is None:
-                    self._bad(e, "a malformed SHARES request")
+                    self._bad(e, f"a malformed {_name(e.request)} request")
                     continue
-                self.held[e.client] = {u for u, _ in pairs}
+                # secagg-v3: the envelopes it complained about are not held.
+                self.held[e.client] = {u for u, _ in pairs} - _complained(e.response)
+            elif t == _sa.MSG_MASK_REQUEST:
+                names = _parse_ids(e.request, t)
+                if names is None:
+                    self._bad(e, "a malformed MASK_REQUEST")
+                    continue
+                unheld = names - self.held.get(e.client, set())
+                if unheld:
+                    self.out.append(
+                        Violation(
+                            "survivor-list-rules",
+                            f"client {e.client} masked with neighbours {sorted(unheld)} whose "
+                            "shares it does not hold (secagg-v3 section 5)",
+                        )
+                    )
+                self.held[e.client] = names
             elif t == _sa.MSG_SURVIVORS:
                 shown = _parse_survivors(e.request)
                 if shown is None:
@@ -713,9 +761,13 @@ class _SecAggCheck:
                 self.listers.setdefault(u, {u}).add(r)
         # What the adversary holds.
         self.envelopes: set[tuple[int, int]] = set()  # (owner, holder)
-        for owner, frame in tr.emitted(_sa.MSG_SHARE_KEYS):
-            for holder, _ in _parse_pairs(frame, _sa.MSG_SHARE_KEYS, _ENVELOPE) or []:
-                self.envelopes.add((owner, holder))
+        for t, size in (
+            (_sa.MSG_SHARE_KEYS, _ENVELOPE),
+            (_sa.MSG_SIGNED_SHARE_KEYS, _ENVELOPE + _SIG),
+        ):
+            for owner, frame in tr.emitted(t):
+                for holder, _ in _parse_pairs(frame, t, size) or []:
+                    self.envelopes.add((owner, holder))
         self.revealed = tr.revealed_shares()
 
     def _bad(self, e: Exchange, what: str) -> None:

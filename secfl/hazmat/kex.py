@@ -1,15 +1,16 @@
 """X25519 key agreement with HKDF-SHA256 key derivation (RFC 7748, RFC 5869).
 
 SecAgg's ``KA.agree``: two parties exchange 32-byte public keys and each derives the same
-symmetric key. The raw Diffie-Hellman output is never returned; it goes through
+symmetric key. ``exchange`` never returns the raw Diffie-Hellman output (only
+:mod:`secfl.hazmat.dleq` reveals it, with a proof, when a protocol must); it goes through
 HKDF-SHA256 with a fixed salt and a caller-chosen ``info`` string, which is where the
 protocol binds its context (protocol version, round, purpose, the two identities in a
 canonical order) so keys for different purposes never collide.
 
 Public keys are parsed strictly: only the canonical encoding (u < 2^255 - 19, top bit
-clear) is accepted, and the points of small order (whose shared secret is all zeros and
-therefore known to everyone) are refused at parse time. ``exchange`` checks for the
-all-zero output again as a second line of defence.
+clear) of a point on the curve (not its twist) is accepted, and the points of small order
+(whose shared secret is all zeros and therefore known to everyone) are refused at parse
+time. ``exchange`` checks for the all-zero output again as a second line of defence.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hmac
 from typing import NoReturn
 
+import gmpy2
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -24,7 +26,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from secfl.errors import IntegrityError, InvalidArgument
 from secfl.hazmat.rng import Csprng
 
-__all__ = ["HKDF_SALT", "KEY_BYTES", "MAX_DERIVED_BYTES", "KexPrivateKey", "KexPublicKey"]
+__all__ = ["HKDF_SALT", "KEY_BYTES", "MAX_DERIVED_BYTES", "KexPrivateKey", "KexPublicKey", "derive"]
 
 KEY_BYTES = 32
 """Size of an X25519 private key, public key and raw shared secret."""
@@ -36,6 +38,7 @@ MAX_DERIVED_BYTES = 255 * 32
 """HKDF-SHA256 can derive at most 255 hash blocks."""
 
 _P = 2**255 - 19
+_A = 486662  # Curve25519: v^2 = u^3 + A u^2 + u
 # u-coordinates of the points of small order on Curve25519 and its twist (libsodium's
 # blocklist, reduced mod p): X25519 with any of them yields the all-zero secret.
 _SMALL_ORDER_U = frozenset(
@@ -53,6 +56,15 @@ def _check_bytes(name: str, value: object) -> bytes:
     if not isinstance(value, bytes | bytearray | memoryview):
         raise InvalidArgument(f"{name} must be bytes, got {type(value).__name__}")
     return bytes(value)
+
+
+def derive(shared: bytes, *, info: bytes, length: int = 32) -> bytes:
+    """HKDF-SHA256 of a raw X25519 output, as :meth:`KexPrivateKey.exchange` derives it
+    (also for an output revealed with a proof, :mod:`secfl.hazmat.dleq`)."""
+    if hmac.compare_digest(shared, bytes(KEY_BYTES)):
+        raise IntegrityError("X25519 exchange produced an all-zero shared secret")
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=length, salt=HKDF_SALT, info=info)
+    return hkdf.derive(shared)
 
 
 class KexPublicKey:
@@ -81,6 +93,10 @@ class KexPublicKey:
             raise IntegrityError("X25519 public key is not canonically encoded")
         if u in _SMALL_ORDER_U:
             raise IntegrityError("X25519 public key is a point of small order")
+        if int(gmpy2.legendre((u * u * u + _A * u * u + u) % _P, _P)) != 1:
+            # X25519 computes on the twist too; a key there has no place in a proof about
+            # the curve's group (secfl.hazmat.dleq), and no honest key lies there.
+            raise IntegrityError("X25519 public key is a point of the twist, not the curve")
         try:
             key = X25519PublicKey.from_public_bytes(raw)
         except ValueError as exc:  # pragma: no cover - length is checked above
@@ -154,10 +170,7 @@ class KexPrivateKey:
             shared = self._key.exchange(peer._key)
         except ValueError as exc:
             raise IntegrityError("X25519 exchange produced an all-zero shared secret") from exc
-        if hmac.compare_digest(shared, bytes(KEY_BYTES)):
-            raise IntegrityError("X25519 exchange produced an all-zero shared secret")
-        hkdf = HKDF(algorithm=hashes.SHA256(), length=length, salt=HKDF_SALT, info=info)
-        return hkdf.derive(shared)
+        return derive(shared, info=info, length=length)
 
     def __repr__(self) -> str:
         return "KexPrivateKey(<secret>)"

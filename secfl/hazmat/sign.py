@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from secfl.errors import IntegrityError, InvalidArgument
+from secfl.hazmat._curve25519 import D, P
 from secfl.hazmat.rng import Csprng
 
 __all__ = ["KEY_BYTES", "SIGNATURE_BYTES", "SigningKey", "VerifyKey"]
@@ -29,8 +30,7 @@ KEY_BYTES = 32
 
 SIGNATURE_BYTES = 64
 
-_P = 2**255 - 19
-_D = (-121665 * pow(121666, _P - 2, _P)) % _P
+_P, _D = P, D
 # y-coordinates of the eight points of order dividing 8 (libsodium's blocklist): identity
 # (y=1), order 2 (y=-1), order 4 (y=0), order 8 (y = +-_Y8).
 _Y8 = 2707385501144840649318225287225658788936804267575313519463743609750303402022

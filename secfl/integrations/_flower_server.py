@@ -794,6 +794,8 @@ class _Round:
             return None
         self._name_lying_holders()
         self.survivors = tuple(sorted(self.node_of[c] for c in result.survivors))
+        for cid, why in result.excluded.items():  # proven cheaters (secagg-v3)
+            self.dropped.setdefault(self.node_of[cid], f"excluded: {why}")
         for cid in result.dropped:
             self.dropped.setdefault(self.node_of[cid], "dropped")
         return _Result(result.aggregate, result.survivors)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NoReturn
 
 import numpy as np
@@ -100,6 +100,9 @@ class RoundResult:
     aggregate: np.ndarray
     survivors: frozenset[ClientId]
     dropped: frozenset[ClientId]
+    excluded: Mapping[ClientId, str] = field(default_factory=dict)
+    """Clients the server proved to have cheated and left out (a subset of ``dropped``),
+    each with what it did (SecAgg's active mode, secagg-v3)."""
 
 
 class _Unpicklable:

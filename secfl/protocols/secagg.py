@@ -1,12 +1,15 @@
 """SecAgg (Bonawitz et al., CCS 2017) and SecAgg+ (Bell et al., CCS 2020), sans-I/O.
 
 Normative description: ``protocols/secagg-v2.md`` (secagg-v1 with messages that carry a
-client's neighbourhood only, so that a SecAgg+ client's cost does not grow with n). One
+client's neighbourhood only, so that a SecAgg+ client's cost does not grow with n) and, for
+the active mode, ``protocols/secagg-v3.md`` (signed envelopes; a client whose envelope does
+not open is proven a cheater and excluded in a ``check`` phase, and the round goes on). One
 implementation serves both: the neighbour graph is complete for SecAgg and a Harary graph
 over a seeded permutation for SecAgg+ (:mod:`secfl.protocols.graphs`). Phases (server
 collects, in order):
 
-``advertise`` -> ``share`` -> ``mask`` -> [``consistency``, active mode] -> ``unmask``
+``advertise`` -> ``share`` -> [``check``, active] -> ``mask`` -> [``consistency``, active]
+-> ``unmask``
 
 Each client u holds a channel key pair (c), a masking key pair (s) and a self-mask seed
 b_u, Shamir-shares b_u and s_u^SK among its neighbours (AES-GCM envelopes relayed by the
@@ -41,7 +44,7 @@ from secfl.errors import (
     ProtocolAbort,
     SecflError,
 )
-from secfl.hazmat import aead, shamir
+from secfl.hazmat import aead, dleq, kex, shamir
 from secfl.hazmat.kex import KexPrivateKey, KexPublicKey
 from secfl.hazmat.prg import SEED_BYTES, KeystreamBuffer, uint_dtype
 from secfl.hazmat.rng import Csprng
@@ -63,9 +66,10 @@ from secfl.protocols.base import (
 )
 from secfl.protocols.graphs import neighbourhoods
 
-__all__ = ["SecAggConfig", "SecAggPhase", "SecAggProtocol", "ThreatModel"]
+__all__ = ["EnvelopeEvidence", "SecAggConfig", "SecAggPhase", "SecAggProtocol", "ThreatModel"]
 
 _CTX = b"secfl-secagg-v2"
+_CTX3 = b"secfl-secagg-v3"  # the messages secagg-v3 adds (active mode); v2's are unchanged
 
 # Message types (protocols/wire-v1.md registry, 0x10-0x2F).
 MSG_ADVERTISE_REQUEST = m.AdvertiseRequest.TYPE
@@ -78,6 +82,10 @@ MSG_SURVIVORS = m.Survivors.TYPE
 MSG_CONSISTENCY = m.SurvivorConsistency.TYPE
 MSG_SIGNATURES = m.Signatures.TYPE
 MSG_UNMASK = m.Unmask.TYPE
+MSG_SIGNED_SHARE_KEYS = m.SignedShareKeys.TYPE
+MSG_SIGNED_SHARES = m.SignedShares.TYPE
+MSG_CHECK = m.Check.TYPE
+MSG_MASK_REQUEST = m.MaskRequest.TYPE
 
 
 class SecAggPhase(NamedValue):
@@ -85,6 +93,9 @@ class SecAggPhase(NamedValue):
 
     ADVERTISE = "advertise"
     SHARE = "share"
+    CHECK = "check"
+    """Active threat model only (secagg-v3): clients name the envelopes they cannot open,
+    with proof, and the server excludes whoever cheated."""
     MASK = "mask"
     CONSISTENCY = "consistency"
     """Active threat model only: clients sign the survivor list they were shown."""
@@ -92,6 +103,7 @@ class SecAggPhase(NamedValue):
 
 
 ADVERTISE, SHARE, MASK = SecAggPhase.ADVERTISE, SecAggPhase.SHARE, SecAggPhase.MASK
+CHECK = SecAggPhase.CHECK
 CONSISTENCY, UNMASK = SecAggPhase.CONSISTENCY, SecAggPhase.UNMASK
 DONE, START, ABORTED = Phase.DONE, Phase.START, Phase.ABORTED
 
@@ -222,6 +234,35 @@ def _survivors_message(round_id: int, survivors: Sequence[int]) -> bytes:
     return _CTX + b"/survivors" + struct.pack(">Q", round_id) + m.u32s(survivors)
 
 
+def _envelope_message(round_id: int, sender: int, recipient: int, envelope: bytes) -> bytes:
+    return _CTX3 + b"/envelope" + struct.pack(">QII", round_id, sender, recipient) + envelope
+
+
+def _check_message(round_id: int, cid: int, complaints: bytes) -> bytes:
+    return _CTX3 + b"/check" + struct.pack(">QI", round_id, cid) + complaints
+
+
+def _complaint_context(round_id: int, recipient: int, sender: int) -> bytes:
+    return _CTX3 + b"/complaint" + struct.pack(">QII", round_id, recipient, sender)
+
+
+def _open_envelope(channel: bytes, round_id: int, sender: int, recipient: int, env: bytes) -> bytes:
+    """The two shares in ``sender``'s envelope to ``recipient`` (secagg-v1 section 8.3):
+    it must authenticate under the channel key, name the two parties, and hold field
+    elements only. Clients and the judge of a complaint open envelopes with this alone."""
+    ad = _pair_info(b"share", round_id, sender, recipient) + struct.pack(">I", sender)
+    plain = aead.unseal(channel, env, associated_data=ad)
+    if plain[:8] != struct.pack(">II", sender, recipient):
+        raise IntegrityError(f"share envelope from {sender} names the wrong parties")
+    shares = plain[8:]
+    if int(np.frombuffer(shares, dtype="<u4").max()) >= shamir.PRIME:
+        raise IntegrityError(
+            f"share envelope from {sender} holds a share element outside the field "
+            f"[0, {shamir.PRIME})"
+        )
+    return shares
+
+
 class _Masker:
     """Adds PRG masks into a vector over Z_{2^bits}, reusing one scratch buffer."""
 
@@ -271,21 +312,6 @@ class _Held(dict[int, bytes]):
         raise TypeError("held Shamir shares are secret and cannot be pickled")
 
 
-def _check_held(held: _Held) -> None:
-    """Every received share element is in the field (one vectorized check; the error
-    names the first sender whose shares are not). Each pair is ``2 * SHARE_BYTES`` long:
-    SHARES records, hence envelopes and their plaintexts, have one fixed size."""
-    words = np.frombuffer(b"".join(held.values()), dtype="<u4").reshape(
-        len(held), 2 * shamir.CHUNKS
-    )
-    bad = (words >= shamir.PRIME).any(axis=1)
-    if bad.any():
-        u = list(held)[int(np.argmax(bad))]
-        raise IntegrityError(
-            f"share envelope from {u} holds a share element outside the field [0, {shamir.PRIME})"
-        )
-
-
 class SecAggProtocol(AggregationProtocol):
     """Factory of SecAgg / SecAgg+ sessions for one configuration.
 
@@ -310,7 +336,7 @@ class SecAggProtocol(AggregationProtocol):
         self.name = ProtocolName.SECAGG if config.complete_graph else ProtocolName.SECAGG_PLUS
         active = config.threat_model is ThreatModel.ACTIVE
         self.phases = (
-            (ADVERTISE, SHARE, MASK, CONSISTENCY, UNMASK)
+            (ADVERTISE, SHARE, CHECK, MASK, CONSISTENCY, UNMASK)
             if active
             else (
                 ADVERTISE,
@@ -395,7 +421,8 @@ class SecAggClient(ClientSession):
         handlers = {
             ADVERTISE: self._on_advertise_request,
             SHARE: self._on_keys,
-            MASK: self._on_shares,
+            CHECK: self._on_signed_shares,
+            MASK: self._on_mask_request if self._active else self._on_shares,
             CONSISTENCY: self._on_survivors,
             UNMASK: self._on_unmask_request,
         }
@@ -487,6 +514,7 @@ class SecAggClient(ClientSession):
             rng=self._rng,
         )
         envelopes: list[tuple[int, bytes]] = []
+        signatures: list[bytes] = []
         share_bytes = shamir.shares_to_bytes(shares)
         step = 2 * shamir.SHARE_BYTES
         for i, v in enumerate(holders):
@@ -496,7 +524,16 @@ class SecAggClient(ClientSession):
             )
             plain = struct.pack(">II", self.id, v) + share_bytes[i * step : (i + 1) * step]
             ad = _pair_info(b"share", self.round_id, self.id, v) + struct.pack(">I", self.id)
-            envelopes.append((v, aead.seal(peer.channel, plain, associated_data=ad, rng=self._rng)))
+            env = aead.seal(peer.channel, plain, associated_data=ad, rng=self._rng)
+            envelopes.append((v, env))
+            if self._active:  # secagg-v3: the evidence if this envelope does not open
+                assert self._signing_key is not None
+                signatures.append(
+                    self._signing_key.sign(_envelope_message(self.round_id, self.id, v, env))
+                )
+        if self._active:
+            self._phase = CHECK
+            return m.SignedShareKeys(self.round_id, tuple(envelopes), tuple(signatures)).to_bytes()
         self._phase = MASK
         return m.ShareKeys(self.round_id, tuple(envelopes)).to_bytes()
 
@@ -505,21 +542,61 @@ class SecAggClient(ClientSession):
         msg = m.Shares.from_bytes(data, round_id=self.round_id, max_entries=len(self._peers))
         held = _Held()
         for u, env in msg.envelopes:
-            if u not in self._peers or u in held:
-                raise IntegrityError(f"share envelope from unexpected or repeated client {u}")
-            ad = _pair_info(b"share", self.round_id, u, self.id) + struct.pack(">I", u)
-            plain = aead.unseal(self._peers[u].channel, env, associated_data=ad)
-            if plain[:8] != struct.pack(">II", u, self.id):
-                raise IntegrityError(f"share envelope from {u} names the wrong parties")
-            held[u] = plain[8:]
-        _check_held(held)
+            self._check_sender(u, held)
+            held[u] = _open_envelope(self._peers[u].channel, self.round_id, u, self.id, env)
+        self._held = held
+        return self._masked_input()
+
+    def _check_sender(self, u: int, held: _Held) -> None:
+        if u not in self._peers or u in held:
+            raise IntegrityError(f"share envelope from unexpected or repeated client {u}")
+
+    # check (active, secagg-v3): keep the envelopes that open, prove the others do not
+    def _on_signed_shares(self, data: bytes) -> bytes:
+        msg = m.SignedShares.from_bytes(data, round_id=self.round_id, max_entries=len(self._peers))
+        held = _Held()
+        complaints: list[m.Complaint] = []
+        for (u, env), sig in zip(msg.envelopes, msg.signatures, strict=True):
+            self._check_sender(u, held)
+            # The server checked every envelope's signature when it arrived: a bad one
+            # here was changed on the way, which is the server's doing (abort).
+            self._registry[u].verify(sig, _envelope_message(self.round_id, u, self.id, env))
+            peer = self._peers[u]
+            try:
+                held[u] = _open_envelope(peer.channel, self.round_id, u, self.id, env)
+            except IntegrityError:
+                context = _complaint_context(self.round_id, self.id, u)
+                revealed, proof = dleq.prove_exchange(self._c_sk, peer.c_pk, context=context)
+                complaints.append(m.Complaint(u, revealed, proof))
+        self._held = held
+        unsigned = m.Check(self.round_id, tuple(complaints), b"")
+        assert self._signing_key is not None
+        sig = self._signing_key.sign(_check_message(self.round_id, self.id, unsigned.body()))
+        self._phase = MASK
+        return m.Check(self.round_id, unsigned.complaints, sig).to_bytes()
+
+    def _on_mask_request(self, data: bytes) -> bytes:
+        msg = m.MaskRequest.from_bytes(
+            data, round_id=self.round_id, max_clients=self.config.n_clients
+        )
+        unheld = set(msg.neighbours) - self._held.keys()
+        if unheld:
+            raise ProtocolAbort(
+                f"mask request names neighbours whose shares this client does not hold: "
+                f"{sorted(unheld)[:5]}"
+            )
+        self._held = _Held({v: self._held[v] for v in msg.neighbours})
+        return self._masked_input()
+
+    def _masked_input(self) -> bytes:
+        """y_u over the neighbours whose shares this client holds (secagg-v1 section 8.3)."""
+        held = self._held
         if len(held) < self.config.threshold:
             # Fewer than t live holders of our shares: our self-mask could never be removed.
             raise InsufficientSurvivors(
                 f"only {plural(len(held), 'neighbour')} of client {self.id} shared keys; need "
                 f"{self.config.threshold}"
             )
-        self._held = held
         masker = _Masker(self.config.bits, self._x.size)
         y = self._x.copy()
         masker.add(y, self._b, b"self", +1)
@@ -613,6 +690,48 @@ class SecAggClient(ClientSession):
         return m.Unmask(self.round_id, tuple(entries)).to_bytes()
 
 
+@dataclass(frozen=True)
+class EnvelopeEvidence:
+    """What proves that ``sender`` sent ``recipient`` a share envelope that does not open
+    (secagg-v3 section 5), checkable by anyone with the clients' registry: both clients'
+    signed advertisements ((c_pk, s_pk, signature) each), the envelope with its sender's
+    signature, and the recipient's channel secret with its proof. It reveals the channel
+    between the two (the cheater's envelopes to the complainant and back), nothing else."""
+
+    round_id: int
+    sender: int
+    recipient: int
+    sender_keys: tuple[bytes, bytes, bytes]
+    recipient_keys: tuple[bytes, bytes, bytes]
+    envelope: bytes
+    envelope_signature: bytes
+    revealed: bytes
+    proof: bytes
+
+    def check(self, registry: Mapping[ClientId, VerifyKey]) -> None:
+        """Return if the evidence proves the cheat; raise :class:`IntegrityError` saying
+        why not (a signature or the proof does not verify, or the envelope opens)."""
+        rid, u, v = self.round_id, self.sender, self.recipient
+        for who, (c_pk, s_pk, sig) in ((u, self.sender_keys), (v, self.recipient_keys)):
+            if who not in registry:
+                raise IntegrityError(f"client {who} has no identity in the registry")
+            registry[who].verify(sig, _advertise_message(rid, who, c_pk, s_pk))
+        registry[u].verify(self.envelope_signature, _envelope_message(rid, u, v, self.envelope))
+        raw = dleq.verify_exchange(
+            KexPublicKey.from_bytes(self.recipient_keys[0]),
+            KexPublicKey.from_bytes(self.sender_keys[0]),
+            self.revealed,
+            self.proof,
+            context=_complaint_context(rid, v, u),
+        )
+        channel = kex.derive(raw, info=_pair_info(b"channel", rid, u, v))
+        try:
+            _open_envelope(channel, rid, u, v, self.envelope)
+        except IntegrityError:
+            return
+        raise IntegrityError("the envelope opens under the proven channel key")
+
+
 _Dropped = tuple[int, bytes, tuple[tuple[int, bytes], ...]]
 """A dropped client u, its reconstructed s_u^SK and its surviving neighbours (v, s_pk_v)."""
 
@@ -681,7 +800,13 @@ class _ServerState:
     survivors_message: bytes = b""  # active: survivors(U3), what every signer signs
     # sender -> its SHARE_KEYS records (recipient, envelope), held until SHARES is built
     share_keys: dict[int, np.ndarray] = field(default_factory=dict)
-    shared: set[int] = field(default_factory=set)  # U2
+    # active: every relayed envelope, sorted by (recipient, sender), and each recipient's
+    # slice of it: what a complaint is judged against (until CHECK closes)
+    relayed: np.ndarray = field(default_factory=lambda: np.zeros(0, m.SIGNED_ENVELOPE_RECORD))
+    inbox: dict[int, tuple[int, int]] = field(default_factory=dict)
+    shared: set[int] = field(default_factory=set)  # U2 (active: U2' once CHECK closes)
+    checked: set[int] = field(default_factory=set)  # active: sent an accepted CHECK
+    excluded: dict[int, str] = field(default_factory=dict)  # active: proven cheaters
     masked: set[int] = field(default_factory=set)  # U3
     signatures: dict[int, bytes] = field(default_factory=dict)
     # holder -> (owners, shares (count, CHUNKS)) it revealed, checked against U3
@@ -717,8 +842,14 @@ class SecAggServer(ServerSession):
         self._s = _ServerState()
         self._sum = np.zeros(dim, dtype=uint_dtype(config.bits))
         self._result: RoundResult | None = None
+        self._evidence: dict[int, EnvelopeEvidence] = {}
         self._removal: list[MaskRemoval] | None = None  # the unmask work, once planned
         self._absorbed = False  # its results are in the sum (a driver ran it)
+
+    @property
+    def evidence(self) -> Mapping[ClientId, EnvelopeEvidence]:
+        """Active mode: each client excluded for a bad envelope, and what proves it."""
+        return dict(self._evidence)
 
     def start(self) -> dict[ClientId, bytes]:
         require_local_phase(self._phase, START, "start()")
@@ -739,6 +870,7 @@ class SecAggServer(ServerSession):
         handlers = {
             ADVERTISE: (self._invited, self._s.keys, self._recv_advertise),
             SHARE: (self._s.members, self._s.shared, self._recv_share_keys),
+            CHECK: (self._s.shared, self._s.checked, self._recv_check),
             MASK: (self._s.shared, self._s.masked, self._recv_masked),
             CONSISTENCY: (self._s.masked, self._s.signatures, self._recv_consistency),
             UNMASK: (self._s.masked, self._s.unmasked, self._recv_unmask),
@@ -776,9 +908,8 @@ class SecAggServer(ServerSession):
 
     def _recv_share_keys(self, cid: int, data: bytes) -> None:
         expected = self._s.graph[cid]
-        records = m.ShareKeys.records_from_bytes(
-            data, round_id=self.round_id, max_entries=len(expected)
-        )
+        kind = m.SignedShareKeys if self._active else m.ShareKeys
+        records = kind.records_from_bytes(data, round_id=self.round_id, max_entries=len(expected))
         if records.size != len(expected):
             raise IntegrityError(
                 f"client {cid} sent {plural(records.size, 'envelope')} for "
@@ -786,8 +917,56 @@ class SecAggServer(ServerSession):
             )
         if set(records["client"].tolist()) != expected:
             raise IntegrityError(f"client {cid} addressed envelopes to non-neighbours")
+        if self._active:  # secagg-v3: a signature is evidence only if it was checked here
+            key = self._registry[cid]
+            for v, env, sig in zip(
+                records["client"].tolist(), records["envelope"], records["signature"], strict=True
+            ):
+                key.verify(sig.tobytes(), _envelope_message(self.round_id, cid, v, env.tobytes()))
         self._s.share_keys[cid] = records
         self._s.shared.add(cid)
+
+    def _recv_check(self, cid: int, data: bytes) -> None:
+        """secagg-v3 section 5: judge every complaint before accepting any; a complaint
+        that does not prove its envelope bad makes the complainant the cheater."""
+        s = self._s
+        a, b = s.inbox[cid]
+        mine = s.relayed[a:b]
+        msg = m.Check.from_bytes(data, round_id=self.round_id, max_entries=mine.size)
+        self._registry[cid].verify(msg.signature, _check_message(self.round_id, cid, msg.body()))
+        senders = mine["client"].tolist()
+        found = {}
+        for c in msg.complaints:
+            if c.sender not in senders:
+                raise IntegrityError(
+                    f"client {cid} complains about client {c.sender}, whose envelope it was "
+                    "never sent"
+                )
+            record = mine[senders.index(c.sender)]
+            evidence = EnvelopeEvidence(
+                round_id=self.round_id,
+                sender=c.sender,
+                recipient=cid,
+                sender_keys=s.keys[c.sender],
+                recipient_keys=s.keys[cid],
+                envelope=record["envelope"].tobytes(),
+                envelope_signature=record["signature"].tobytes(),
+                revealed=c.revealed,
+                proof=c.proof,
+            )
+            try:
+                evidence.check(self._registry)
+            except IntegrityError as e:
+                raise IntegrityError(
+                    f"client {cid}'s complaint about client {c.sender} is false: {e}"
+                ) from None
+            found[c.sender] = evidence
+        for v, evidence in found.items():
+            s.excluded.setdefault(
+                v, f"sent client {evidence.recipient} an envelope that does not open"
+            )
+            self._evidence.setdefault(v, evidence)
+        s.checked.add(cid)
 
     def _recv_masked(self, cid: int, data: bytes) -> None:
         masked = m.MaskedInput.from_bytes(data, bits=self.config.bits, dim=self._dim)
@@ -828,6 +1007,7 @@ class SecAggServer(ServerSession):
         step = {
             ADVERTISE: self._after_advertise,
             SHARE: self._after_share,
+            CHECK: self._after_check,
             MASK: self._after_mask,
             CONSISTENCY: self._after_consistency,
             UNMASK: self._after_unmask,
@@ -874,7 +1054,8 @@ class SecAggServer(ServerSession):
         # Every envelope in one array, relabelled with its sender (as SHARES names it) and
         # sorted by (recipient, sender): each recipient's SHARES body is one slice.
         senders = sorted(s.shared)
-        records = np.concatenate([s.share_keys[u] for u in senders], dtype=m.ENVELOPE_RECORD)
+        kind = m.SignedShares if self._active else m.Shares
+        records = np.concatenate([s.share_keys[u] for u in senders], dtype=kind.RECORD)
         counts = [s.share_keys[u].size for u in senders]
         s.share_keys = {}
         to = records["client"].astype(np.int64)
@@ -885,11 +1066,27 @@ class SecAggServer(ServerSession):
         lo = np.searchsorted(to, senders, side="left").tolist()
         hi = np.searchsorted(to, senders, side="right").tolist()
         out = {
-            v: m.Shares.frame(self.round_id, b - a, records[a:b].tobytes())
+            v: kind.frame(self.round_id, b - a, records[a:b].tobytes())
             for v, a, b in zip(senders, lo, hi, strict=True)
         }
-        self._phase = MASK
+        if self._active:
+            s.relayed = records
+            s.inbox = {v: (a, b) for v, a, b in zip(senders, lo, hi, strict=True)}
+        self._phase = CHECK if self._active else MASK
         return out
+
+    def _after_check(self) -> dict[ClientId, bytes]:
+        """secagg-v3 section 5: U2' = the clients whose CHECK was accepted, less the proven
+        cheaters; each is asked to mask with its neighbours in U2', and U2' replaces U2."""
+        s = self._s
+        mask_set = s.checked - s.excluded.keys()
+        self._need(len(mask_set), "remain after the envelope check")
+        s.shared, s.relayed, s.inbox = set(mask_set), s.relayed[:0], {}
+        self._phase = MASK
+        return {
+            u: m.MaskRequest(self.round_id, tuple(sorted(s.graph[u] & mask_set))).to_bytes()
+            for u in sorted(mask_set)
+        }
 
     def _after_mask(self) -> dict[ClientId, bytes]:
         s = self._s
@@ -1010,6 +1207,7 @@ class SecAggServer(ServerSession):
             aggregate=_reduce(self._sum, self.config.bits),
             survivors=survivors,
             dropped=self._invited - survivors,
+            excluded=dict(s.excluded),
         )
         self._s = _ServerState()
         self._phase = DONE

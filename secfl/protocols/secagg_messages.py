@@ -21,7 +21,7 @@ import numpy as np
 from secfl import wire
 from secfl._text import plural
 from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort
-from secfl.hazmat import aead, shamir
+from secfl.hazmat import aead, dleq, shamir
 from secfl.protocols import _messages
 
 __all__ = [
@@ -29,12 +29,17 @@ __all__ = [
     "SIG_BYTES",
     "Advertise",
     "AdvertiseRequest",
+    "Check",
+    "Complaint",
     "KeyEntry",
     "Keys",
+    "MaskRequest",
     "MaskedInput",
     "ShareKeys",
     "Shares",
     "Signatures",
+    "SignedShareKeys",
+    "SignedShares",
     "SurvivorConsistency",
     "Survivors",
     "Unmask",
@@ -210,33 +215,48 @@ class Keys:
 
 ENVELOPE_RECORD = np.dtype([("client", ">u4"), ("envelope", f"V{ENVELOPE_BYTES}")])
 """One (u32 client id, sealed envelope) record of SHARE_KEYS and SHARES, as on the wire."""
+SIGNED_ENVELOPE_RECORD = np.dtype(
+    [("client", ">u4"), ("envelope", f"V{ENVELOPE_BYTES}"), ("signature", f"V{SIG_BYTES}")]
+)
+"""secagg-v3 (active): the record with the sender's signature on the envelope."""
 
 
 @dataclass(frozen=True)
 class _Envelopes:
-    """A list of (client id, sealed share envelope)."""
+    """A list of (client id, sealed share envelope) and, in the signed messages of
+    secagg-v3, each envelope's sender's signature (``signatures``, in the same order)."""
 
     TYPE: ClassVar[int]
+    RECORD: ClassVar[np.dtype] = ENVELOPE_RECORD
     round_id: int
     envelopes: tuple[tuple[int, bytes], ...]
+    signatures: tuple[bytes, ...] = ()
 
     def to_bytes(self) -> bytes:
-        body = b"".join(_pack(_U32, c, what="envelope") + bytes(env) for c, env in self.envelopes)
+        signed = "signature" in (self.RECORD.names or ())
+        if len(self.signatures) != (len(self.envelopes) if signed else 0):
+            need = "one signature per envelope" if signed else "no signatures"
+            raise InvalidArgument(f"{type(self).__name__} needs {need}")
+        sigs = self.signatures or (b"",) * len(self.envelopes)
+        body = b"".join(
+            _pack(_U32, c, what="envelope") + bytes(env) + bytes(sig)
+            for (c, env), sig in zip(self.envelopes, sigs, strict=True)
+        )
         return self.frame(self.round_id, len(self.envelopes), body)
 
     @classmethod
     def frame(cls, round_id: int, count: int, records: bytes) -> bytes:
-        """The message from ``count`` records already on the wire (:data:`ENVELOPE_RECORD`)."""
+        """The message from ``count`` records already on the wire (:attr:`RECORD`)."""
         head = wire.Writer().u64(round_id).u32(count)
         return wire.frame(cls.TYPE, head.getvalue() + records)
 
     @classmethod
     def records_from_bytes(cls, data: bytes, *, round_id: int, max_entries: int) -> np.ndarray:
-        """The records as one :data:`ENVELOPE_RECORD` array (the server's path: no Python
-        object per envelope)."""
+        """The records as one :attr:`RECORD` array (the server's path: no Python object per
+        envelope)."""
         r = open_frame(data, cls.TYPE, round_id)
         count = _read_count(r, max_entries, "share envelopes")
-        records = np.frombuffer(r.raw(count * ENVELOPE_RECORD.itemsize), dtype=ENVELOPE_RECORD)
+        records = np.frombuffer(r.raw(count * cls.RECORD.itemsize), dtype=cls.RECORD)
         r.finish()
         return records
 
@@ -245,7 +265,10 @@ class _Envelopes:
         records = cls.records_from_bytes(data, round_id=round_id, max_entries=max_entries)  # type: ignore[attr-defined]
         ids = records["client"].tolist()
         envelopes = tuple(zip(ids, (e.tobytes() for e in records["envelope"]), strict=True))
-        return cls(round_id, envelopes)  # type: ignore[call-arg]
+        sigs: tuple[bytes, ...] = ()
+        if "signature" in (records.dtype.names or ()):
+            sigs = tuple(g.tobytes() for g in records["signature"])
+        return cls(round_id, envelopes, sigs)  # type: ignore[call-arg]
 
 
 @dataclass(frozen=True)
@@ -260,6 +283,93 @@ class Shares(_Envelopes):
     """Server -> client: the envelopes addressed to it (id = sender)."""
 
     TYPE: ClassVar[int] = 0x14
+
+
+@dataclass(frozen=True)
+class SignedShareKeys(_Envelopes):
+    """secagg-v3, active: SHARE_KEYS with the sender's signature on each envelope."""
+
+    TYPE: ClassVar[int] = 0x1C
+    RECORD: ClassVar[np.dtype] = SIGNED_ENVELOPE_RECORD
+
+
+@dataclass(frozen=True)
+class SignedShares(_Envelopes):
+    """secagg-v3, active: SHARES with each sender's signature on its envelope."""
+
+    TYPE: ClassVar[int] = 0x1D
+    RECORD: ClassVar[np.dtype] = SIGNED_ENVELOPE_RECORD
+
+
+@dataclass(frozen=True)
+class Complaint:
+    """An envelope from ``sender`` that its recipient cannot open, with the recipient's
+    channel secret for it (an Edwards point) and the proof that the secret is right."""
+
+    sender: int
+    revealed: bytes
+    proof: bytes
+
+
+COMPLAINT_BYTES = 4 + dleq.REVEALED_BYTES + dleq.PROOF_BYTES
+
+
+@dataclass(frozen=True)
+class Check:
+    """Client -> server (secagg-v3, active): the envelopes it could not open, if any,
+    signed by the client (the signature is over ``complaints`` of section 4)."""
+
+    TYPE: ClassVar[int] = 0x1E
+    round_id: int
+    complaints: tuple[Complaint, ...]
+    signature: bytes
+
+    def body(self) -> bytes:
+        """The complaint records as on the wire (what the signature covers)."""
+        return b"".join(
+            _pack(_U32, c.sender, what="complaint") + bytes(c.revealed) + bytes(c.proof)
+            for c in self.complaints
+        )
+
+    def to_bytes(self) -> bytes:
+        w = wire.Writer().u64(self.round_id).u32(len(self.complaints)).raw(self.body())
+        return wire.frame(self.TYPE, w.raw(self.signature).getvalue())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, round_id: int, max_entries: int) -> Check:
+        r = open_frame(data, cls.TYPE, round_id)
+        count = _read_count(r, max_entries, "complaints")
+        k = dleq.REVEALED_BYTES
+        complaints = tuple(
+            Complaint(_U32.unpack_from(b)[0], b[4 : 4 + k], b[4 + k :])
+            for b in _records(r, count, COMPLAINT_BYTES)
+        )
+        signature = r.raw(SIG_BYTES)
+        r.finish()
+        if any(b.sender <= a.sender for a, b in itertools.pairwise(complaints)):
+            raise IntegrityError("complaints must be in strictly increasing sender id")
+        return cls(round_id, complaints, signature)
+
+
+@dataclass(frozen=True)
+class MaskRequest:
+    """Server -> client (secagg-v3, active): the neighbours to mask with (U2' ∩ N(u),
+    increasing id): those that shared keys, answered CHECK and were not found cheating."""
+
+    TYPE: ClassVar[int] = 0x1F
+    round_id: int
+    neighbours: tuple[int, ...]
+
+    def to_bytes(self) -> bytes:
+        w = wire.Writer().u64(self.round_id).u32(len(self.neighbours))
+        return wire.frame(self.TYPE, w.raw(u32s(self.neighbours)).getvalue())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, round_id: int, max_clients: int) -> MaskRequest:
+        r = open_frame(data, cls.TYPE, round_id)
+        neighbours = read_ids(r, limit=max_clients)
+        r.finish()
+        return cls(round_id, neighbours)
 
 
 @dataclass(frozen=True)

@@ -278,6 +278,8 @@ def drive_round(
                     clock.run(_SERVER, server.absorb, [r for r, _ in done])
             requests = clock.run(_SERVER, server.advance)
         result = server.result
+        for cid, why in result.excluded.items():  # proven cheaters the server left out
+            rejected.setdefault(cid, f"excluded: {why}")
     except (LocalProtocolError, EngineError):
         raise  # this driver's own bug or a lost worker, never an aborted round
     except SecflError as e:

@@ -526,7 +526,7 @@ def test_active_secagg_round_over_tls_with_identities_from_node_config(
     r1 = rounds[1]
     assert r1["aborted"] is None, detail
     assert list(r1["phase_seconds"]) == [
-        "identify", "advertise", "share", "mask", "consistency", "unmask"
+        "identify", "advertise", "share", "check", "mask", "consistency", "unmask"
     ], detail  # fmt: skip
     # Partition p holds client id p + 1 (see the fixture): the ids came from the keys.
     expected_ids = {str(node): p + 1 for p, node in federation.node_ids.items()}

@@ -387,8 +387,8 @@ def test_active_rounds_use_registry_ids_and_survive_a_dropout(pki):
         grid, registry, rounds=2, on_stage=kill_at(grid, {(2, "mask"): [2]})
     )
     r1, r2 = strategy.history
-    assert list(r1.phase_seconds) == ["identify", "advertise", "share", "mask", "consistency",
-                                      "unmask"]  # fmt: skip
+    assert list(r1.phase_seconds) == ["identify", "advertise", "share", "check", "mask",
+                                      "consistency", "unmask"]  # fmt: skip
     by_node = {n: IDS[p] for n, p in grid.partition.items()}
     assert dict(r1.client_ids) == by_node
     assert r1.aborted is None

@@ -1,15 +1,16 @@
-"""Known-answer tests for SecAgg / SecAgg+: replay every vector in protocols/vectors/secagg-v2/.
+"""Known-answer tests for SecAgg / SecAgg+: replay every vector in protocols/vectors/secagg-v3/.
 
 The vectors are generated (and cross-checked against an independent reference) by
 ``protocols/tools/make_secagg_vectors.py``; these tests only read them. Each round is
 rebuilt from the recorded configuration and seeds and driven with the recorded schedule
-(``protocols/secagg-v1.md`` section 11, kept by ``secagg-v2``): every frame must come out
-byte for byte, and the masked inputs, aggregate, survivors, refusals and abort must match.
-A failure means the library no longer implements ``secagg-v2`` as specified (or its
-randomness consumption changed, which also changes the meaning of a seed: that needs a new
-spec version). The secagg-v1 vectors (``protocols/vectors/secagg-v1/``) are a record of
-the previous version, which the library no longer speaks: only their self-consistency and
-the message types they use are checked.
+(``protocols/secagg-v1.md`` section 11, kept by ``secagg-v2`` and ``secagg-v3``), a
+cheating client's envelopes corrupted as the vector's driver says: every frame must come
+out byte for byte, and the masked inputs, aggregate, survivors, exclusions, refusals and
+abort must match. A failure means the library no longer implements ``secagg-v3`` as
+specified (or its randomness consumption changed, which also changes the meaning of a
+seed: that needs a new spec version). The secagg-v1 and secagg-v2 vectors are a record of
+versions the library no longer speaks in full (v2's honest-but-curious rounds are v3's,
+byte for byte; its active rounds are not): only their self-consistency is checked.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from secfl.protocols import secagg
 from secfl.protocols.graphs import neighbourhoods
 from secfl.protocols.secagg import SecAggConfig, SecAggProtocol, ThreatModel
 
-VECTORS = Path(__file__).resolve().parents[2] / "protocols" / "vectors" / "secagg-v2"
+VECTORS = Path(__file__).resolve().parents[2] / "protocols" / "vectors" / "secagg-v3"
 V1_VECTORS = VECTORS.parent / "secagg-v1"
+V2_VECTORS = VECTORS.parent / "secagg-v2"
 
 REQUIRED = {
     "full-honest",
@@ -44,6 +46,7 @@ REQUIRED = {
     "plus-neighbourhood-survivors",
     "plus-degenerate-complete",
     "active-honest",
+    "active-corrupted-envelope",
     "abort-mask-below-threshold",
 }
 
@@ -82,6 +85,21 @@ def colsum(vectors: list[list[int]], modulus: int) -> list[int]:
     return [sum(col) % modulus for col in zip(*vectors, strict=True)]
 
 
+def _corrupt(reply: bytes, c: int, victims: set[int], key: SigningKey, rid: int) -> bytes:
+    """The vectors' cheat: bit 0 of byte 20 of each victim's envelope flipped, re-signed."""
+    if wire.unframe(reply)[0] != secagg.MSG_SIGNED_SHARE_KEYS:
+        return reply
+    msg = secagg.m.SignedShareKeys.from_bytes(reply, round_id=rid, max_entries=1 << 16)
+    envelopes, sigs = [], []
+    for (v, env), sig in zip(msg.envelopes, msg.signatures, strict=True):
+        if v in victims:
+            env = env[:20] + bytes([env[20] ^ 1]) + env[21:]
+            sig = key.sign(secagg._envelope_message(rid, c, v, env))
+        envelopes.append((v, env))
+        sigs.append(sig)
+    return secagg.m.SignedShareKeys(rid, tuple(envelopes), tuple(sigs)).to_bytes()
+
+
 @cache
 def replay(name: str) -> Json:
     """Rebuild and drive the round of vector ``name``; return what it produced."""
@@ -111,6 +129,7 @@ def replay(name: str) -> Json:
     clients = {c: proto.client(round_id=rid, client_id=c, value=inputs[c]) for c in ids}
     server = proto.server(round_id=rid, client_ids=frozenset(ids), dim=dim)
     drop_at = {d["client"]: proto.phases.index(d["phase"]) for d in vec["dropouts"]}
+    cheats = {d["client"]: set(d["victims"]) for d in vec["cheats"]}
     frames: list[tuple[str, str, int, bytes]] = []
     refusals: list[Json] = []
     abort = None
@@ -132,6 +151,9 @@ def replay(name: str) -> Json:
                     refusals.append({"client": c, "phase": phase, "error": type(e).__name__})
                     continue
                 if reply is not None:
+                    if c in cheats:
+                        assert identities is not None
+                        reply = _corrupt(reply, c, cheats[c], identities[c], rid)
                     frames.append((phase, "client->server", c, reply))
                     server.receive(c, reply)
             requests = server.advance()
@@ -146,6 +168,16 @@ def replay(name: str) -> Json:
         "abort": abort,
         "result": result,
     }
+
+
+@pytest.mark.parametrize("path", sorted(V2_VECTORS.glob("*.json")), ids=lambda p: p.stem)
+def test_v2_record_is_self_consistent_and_its_honest_rounds_are_v3s(path: Path) -> None:
+    vec = json.loads(path.read_text())
+    assert vec["spec"] == "protocols/secagg-v2.md"
+    for f in vec["frames"]:
+        assert hashlib.sha256(bytes.fromhex(f["hex"])).hexdigest() == f["sha256"]
+    if vec["config"]["threat_model"] != "ACTIVE":
+        assert vec["frames"] == load(path.name)["frames"]  # v3 changed only active mode
 
 
 @pytest.mark.parametrize("path", sorted(V1_VECTORS.glob("*.json")), ids=lambda p: p.stem)
@@ -218,6 +250,7 @@ def test_outcome(name: str) -> None:
     assert ints(res.aggregate) == exp["aggregate"]
     assert sorted(res.survivors) == exp["survivors"]
     assert sorted(res.dropped) == exp["dropped"]
+    assert sorted(res.excluded) == exp["excluded"]
     # and the aggregate is the plaintext sum of exactly the survivors' inputs
     modulus = 1 << vec["config"]["bits"]
     inputs = {r["client"]: r["values"] for r in vec["inputs"]}

@@ -156,3 +156,14 @@ def test_private_key_is_not_printed_or_pickled() -> None:
         copy.deepcopy(key)
     with pytest.raises(AttributeError):
         key.extra = 1  # type: ignore[attr-defined]
+
+
+def test_points_of_the_twist_are_refused() -> None:
+    """X25519 computes on the quadratic twist too; no honest key lies there, and a proof
+    about the curve's group (secfl.hazmat.dleq) cannot cover one."""
+    twist = [u for u in range(2, 40) if pow(u**3 + 486662 * u * u + u, (P - 1) // 2, P) != 1]
+    assert twist  # u = 2 is one
+    for u in twist:
+        with pytest.raises(IntegrityError, match="twist"):
+            KexPublicKey.from_bytes(u.to_bytes(32, "little"))
+    KexPublicKey.from_bytes((9).to_bytes(32, "little"))  # the base point is on the curve

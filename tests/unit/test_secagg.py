@@ -46,7 +46,7 @@ def protocol(n, t, *, degree=None, active=False, seed=1):
 @pytest.mark.parametrize(
     ("active", "phase"),
     [(False, p) for p in ("advertise", "share", "mask", "unmask")]
-    + [(True, p) for p in ("advertise", "share", "mask", "consistency", "unmask")],
+    + [(True, p) for p in ("advertise", "share", "check", "mask", "consistency", "unmask")],
 )
 def test_dropouts_in_every_phase(phase, active):
     p = protocol(10, 7, active=active)
@@ -181,6 +181,7 @@ def test_active_mode_catches_split_survivor_views():
     r = Round(n=8, t=5, active=True)
     r.step()
     r.step()
+    r.step()  # check (secagg-v3)
     r.step(skip={6})  # mask: 6 drops
     assert r.server.phase == "consistency"
     # The server shows client 1 a list claiming 6 survived (to get b_6 from client 1 while

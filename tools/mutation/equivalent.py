@@ -185,7 +185,7 @@ EQUIVALENT: dict[str, str] = {
         "ClientSession.handle refuses every request once the client is done or aborted, and "
         "INPUT is the plaintext client's only other phase"
     ),
-    "secfl/protocols/secagg.py::SecAggClient._on_shares::guard#2": (
+    "secfl/protocols/secagg.py::SecAggClient._masked_input::guard#0": (
         "with fewer than t holders of b_u the server can never rebuild it: the round aborts at "
         "unmasking (InsufficientSurvivors) instead of at masking, and nothing more is revealed"
     ),
@@ -288,14 +288,14 @@ EQUIVALENT: dict[str, str] = {
         "round id in the KDF info only separates domains (envelopes bind the round in their "
         "associated data as well)"
     ),
-    f"{_SA}::SecAggClient._on_shares::guard-or#1": (
+    f"{_SA}::SecAggClient._check_sender::guard-or#1": (
         "a second envelope from u opens only if u sealed it for v this round (K_uv, the "
         "associated data), i.e. it carries u's own shares, which u may choose anyway: keeping "
         "the last one changes nothing for anyone else"
     ),
-    f"{_SA}::SecAggClient._on_shares::guard#1": _HEADER,
-    f"{_SA}::SecAggClient._on_shares::guard-bound#0": _HEADER,
-    f"{_SA}::SecAggClient._on_shares::guard-bound#1": _HEADER,
+    f"{_SA}::_open_envelope::guard#0": _HEADER,
+    f"{_SA}::_open_envelope::guard-bound#0": _HEADER,
+    f"{_SA}::_open_envelope::guard-bound#1": _HEADER,
     f"{_SA}::SecAggClient._check_survivors::guard#1": _COUNT_RULES,
     f"{_SA}::SecAggClient._check_survivors::guard-or#0": _COUNT_RULES,
     f"{_SA}::SecAggClient._check_survivors::guard-or#1": _COUNT_RULES,
@@ -335,7 +335,7 @@ EQUIVALENT: dict[str, str] = {
         "encrypt_vector shifts the values with the same value_bits range check (_shift, "
         "EncodingOverflow) before anything is encrypted"
     ),
-    "secfl/hazmat/kex.py::KexPrivateKey.exchange::guard#0": _ALL_ZERO,
+    "secfl/hazmat/kex.py::derive::guard#0": _ALL_ZERO,
     "secfl/hazmat/kex.py::KexPrivateKey.exchange::swallow#0": _ALL_ZERO,
     "secfl/hazmat/kex.py::KexPublicKey.from_bytes::swallow#0": (
         "from_public_bytes fails only on a wrong length, which the length check refuses first "

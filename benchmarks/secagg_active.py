@@ -47,7 +47,7 @@ class _Cheating(SecAggProtocol):
         def respond(data: bytes) -> bytes | None:
             reply = honest(data)
             victims = range(1, self.config.n_clients + 1)
-            return None if reply is None else corrupt_envelopes(reply, client_id, victims, key)
+            return None if reply is None else corrupt_envelopes(reply, session, victims, key)
 
         session._respond = respond  # type: ignore[method-assign]
         return session

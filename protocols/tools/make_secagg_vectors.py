@@ -286,8 +286,11 @@ def _frame_record(phase: str, direction: str, client: int, data: bytes) -> Json:
     }
 
 
-def corrupt(reply: bytes, cheater: int, victims: Sequence[int], key: SigningKey, rid: int) -> bytes:
-    """The cheat of DRIVER, on the wire layout of SIGNED_SHARE_KEYS (secagg-v3 section 4)."""
+def corrupt(
+    reply: bytes, cheater: int, victims: dict[int, bytes], key: SigningKey, rid: int
+) -> bytes:
+    """The cheat of DRIVER, on the wire layout of SIGNED_SHARE_KEYS (secagg-v3 section 4);
+    ``victims``: each victim's channel key (what the signature names)."""
     if reply[3] != 0x1C:
         return reply
     body = bytearray(reply[8:])
@@ -298,7 +301,7 @@ def corrupt(reply: bytes, cheater: int, victims: Sequence[int], key: SigningKey,
         if to in victims:
             body[at + 4 + 20] ^= 1
             env = bytes(body[at + 4 : at + 4 + ENVELOPE_BYTES])
-            message = CTX3 + b"/envelope" + u64(rid) + u32(cheater) + u32(to) + env
+            message = CTX3 + b"/envelope" + u64(rid) + u32(cheater) + u32(to) + victims[to] + env
             body[at + 4 + ENVELOPE_BYTES : at + size] = key.sign(message)
     return reply[:8] + bytes(body)
 
@@ -351,9 +354,11 @@ def run_case(case: Case) -> Json:
                     refusals.append({"client": c, "phase": phase, "error": type(e).__name__})
                     continue
                 if reply is not None:
-                    if c in case.cheats:
+                    if c in case.cheats and reply[3] == T_SIGNED_SHARE_KEYS:
                         assert identities is not None
-                        reply = corrupt(reply, c, case.cheats[c], identities[c], case.round_id)
+                        peers = clients[c]._peers  # type: ignore[attr-defined]
+                        victims = {v: peers[v].c_pk.to_bytes() for v in case.cheats[c]}
+                        reply = corrupt(reply, c, victims, identities[c], case.round_id)
                     frames.append(_frame_record(phase, "client->server", c, reply))
                     server.receive(c, reply)
             requests = server.advance()
@@ -723,7 +728,8 @@ def reference_check(vec: Json) -> Json:
         for _ in range(r.int(4)):
             v, env, sig = r.int(4), r.take(ENVELOPE_BYTES), r.take(sig_len)
             if active:
-                ref_verify(registry[c], sig, CTX3 + b"/envelope" + u64(rid) + u32(c) + u32(v) + env)
+                head = CTX3 + b"/envelope" + u64(rid) + u32(c) + u32(v)
+                ref_verify(registry[c], sig, head + keys[v][0] + env)
             envelopes[(c, v)] = (env, sig)
             to.append(v)
         r.end()

@@ -59,6 +59,7 @@ FORGERIES: dict[str, tuple[str, ...]] = {
         "invalid-key",
         "non-canonical-key",
         "copied-key",
+        "twin-key",
         "doubled-key",
         "forged-key-signature",
         "replayed-key-signature",
@@ -73,6 +74,7 @@ FORGERIES: dict[str, tuple[str, ...]] = {
         "share-out-of-field",
         "missing-share",
         "corrupted-share",
+        "dealt-bad-share",
         "corrupted-envelope",
         "unsigned-envelope",
         "false-complaint",
@@ -98,6 +100,7 @@ _SECAGG_PHASE = {
     "invalid-key": sa.MSG_ADVERTISE,
     "non-canonical-key": sa.MSG_ADVERTISE,
     "copied-key": sa.MSG_ADVERTISE,
+    "twin-key": sa.MSG_ADVERTISE,
     "doubled-key": sa.MSG_ADVERTISE,
     "forged-key-signature": sa.MSG_ADVERTISE,
     "replayed-key-signature": sa.MSG_ADVERTISE,
@@ -179,11 +182,13 @@ REQUEST_FLAWS: dict[str, tuple[str, ...]] = {
 
 
 def corrupt_envelopes(
-    reply: bytes, sender: int, victims: Collection[int], key: SigningKey | None
+    reply: bytes, sender: ClientSession, victims: Collection[int], key: SigningKey | None
 ) -> bytes:
-    """``sender``'s SHARE_KEYS (or, with its signing ``key``, SIGNED_SHARE_KEYS of
-    secagg-v3) with its envelopes to ``victims`` made unopenable (the AEAD tag's last bit
-    flipped) and signed again: a cheating client. Any other message is returned as is."""
+    """The SHARE_KEYS of session ``sender`` (or, with its signing ``key``,
+    SIGNED_SHARE_KEYS of secagg-v3) with its envelopes to ``victims`` made unopenable (the
+    AEAD tag's last bit flipped) and signed again: a cheating client. Any other message is
+    returned as is."""
+    assert isinstance(sender, sa.SecAggClient)
     kind = sm.SignedShareKeys if key is not None else sm.ShareKeys
     if reply[3] != kind.TYPE:
         return reply
@@ -194,9 +199,32 @@ def corrupt_envelopes(
         if v in victims:
             env = env[:-1] + bytes([env[-1] ^ 1])
             if key is not None:
-                sigs[i] = key.sign(sa._envelope_message(rid, sender, v, env))
+                to = sender._peers[v].c_pk.to_bytes()
+                sigs[i] = key.sign(sa._envelope_message(rid, sender.id, v, to, env))
         envelopes.append((v, env))
     return kind(rid, tuple(envelopes), tuple(sigs)).to_bytes()
+
+
+def _wrong_share(
+    reply: bytes, session: sa.SecAggClient, holder: int, key: SigningKey | None
+) -> bytes:
+    """The dealer's SHARE_KEYS with the envelope to ``holder`` re-sealed around shares
+    that are field elements but off the dealer's polynomials (every element + 1)."""
+    kind = sm.SignedShareKeys if key is not None else sm.ShareKeys
+    msg = kind.from_bytes(reply, round_id=R, max_entries=1 << 16)
+    envelopes, sigs = list(msg.envelopes), list(msg.signatures)
+    i = [v for v, _ in envelopes].index(holder)
+    peer = session._peers[holder]
+    plain = sa._open_envelope(peer.channel, R, session.id, holder, envelopes[i][1])
+    moved = (np.frombuffer(plain, dtype="<u4").astype(np.int64) + 1) % shamir.PRIME
+    inner = struct.pack(">II", session.id, holder) + moved.astype("<u4").tobytes()
+    ad = sa._pair_info(b"share", R, session.id, holder) + struct.pack(">I", session.id)
+    env = aead.seal(peer.channel, inner, associated_data=ad, rng=rounds.derive(b"", "reseal"))
+    envelopes[i] = (holder, env)
+    if key is not None:
+        to = peer.c_pk.to_bytes()
+        sigs[i] = key.sign(sa._envelope_message(R, session.id, holder, to, env))
+    return kind(R, tuple(envelopes), tuple(sigs)).to_bytes()
 
 
 class _Case:
@@ -305,11 +333,14 @@ class _Case:
         return self._exact(forgery)
 
     def run_corrupted_share(self, n: int, t: int, which: int) -> str:
-        """SecAgg: client ``d`` drops out after sharing its keys; the first holder to unmask
-        reveals a corrupted share of d's s^SK. The round must end with the exact sum of the
-        survivors or a SecflError, never with a wrong aggregate."""
-        dropped = which % n + 1
-        holder = min(c for c in self.clients if c != dropped)
+        """SecAgg: client ``d`` drops out after sharing its keys (even ``which``) or stays
+        (odd); the first holder to unmask reveals a corrupted share of d's s^SK (or b). The
+        round must end with the exact sum of the survivors or a SecflError, never with a
+        wrong aggregate (a wrong b share is caught only by the other shares: secagg-v3
+        section 6)."""
+        dropped = which % n + 1 if which % 2 == 0 else 0
+        owner = dropped or which % n + 1
+        holder = min(c for c in self.clients if c != owner)
         requests = self.server.start()
         for _ in range(len(self.protocol.phases) + 2):
             if not requests:
@@ -321,7 +352,7 @@ class _Case:
                 if reply is None:
                     continue
                 if c == holder and reply[3] == sa.MSG_UNMASK:
-                    reply = self._corrupt(reply, dropped)
+                    reply = self._corrupt(reply, owner)
                 self.server.receive(c, reply)
             try:
                 requests = self.server.advance()
@@ -332,7 +363,7 @@ class _Case:
         want = rounds.expected_sum(self.inputs, survivors, bits=self.protocol.bits)
         if not np.array_equal(result.aggregate, want):
             raise AssertionError(
-                f"a corrupted share of client {dropped}'s s^SK (from client {holder}) made the "
+                f"a corrupted share of client {owner}'s secret (from client {holder}) made the "
                 f"round end with a wrong aggregate over {sorted(survivors)}"
             )
         return "the corrupted share was not used"
@@ -359,7 +390,8 @@ class _Case:
                     except SecflError:
                         continue  # HBC: a victim refuses its shares and drops out
                     if reply is not None and c == cheater:
-                        reply = corrupt_envelopes(reply, c, victims, ids[c] if active else None)
+                        key = ids[c] if active else None
+                        reply = corrupt_envelopes(reply, self.clients[c], victims, key)
                     if reply is not None:
                         self.server.receive(c, reply)
                 requests = self.server.advance()
@@ -386,6 +418,42 @@ class _Case:
             raise AssertionError(f"client {cheater} was excluded without evidence")
         evidence.check({c: k.verify_key() for c, k in ids.items()})
         return f"excluded client {cheater} with evidence; exact sum of the others"
+
+    def run_dealt_bad_share(self, which: int, *, active: bool) -> str:
+        """SecAgg: client ``d`` deals one holder an envelope that opens but holds a wrong
+        share (re-sealed under the real channel key, signed in active mode), then drops out
+        before masking (even ``which``: its s^SK is needed) or stays (odd: its b is). The
+        server has more than t + 1 shares of d's secrets and must decode around the wrong
+        one: the round ends with the exact sum of the survivors."""
+        n = len(self.clients)
+        dealer = which % n + 1
+        holder = min(c for c in self.clients if c != dealer)
+        drops = which % 2 == 0
+        ids = rounds.identities(n)
+        session = self.clients[dealer]
+        assert isinstance(session, sa.SecAggClient)
+        kind = sm.SignedShareKeys if active else sm.ShareKeys
+        mask_phase = sa.MSG_MASK_REQUEST if active else sa.MSG_SHARES
+        requests = self.server.start()
+        for _ in range(len(self.protocol.phases) + 2):
+            if not requests:
+                break
+            for c, req in sorted(requests.items()):
+                if c == dealer and drops and req[3] == mask_phase:
+                    continue  # d drops after sharing (and, active, after CHECK)
+                reply = self.clients[c].handle(req)
+                if reply is not None and c == dealer and reply[3] == kind.TYPE:
+                    reply = _wrong_share(reply, session, holder, ids[c] if active else None)
+                if reply is not None:
+                    self.server.receive(c, reply)
+            requests = self.server.advance()
+        result = self.server.result
+        if (dealer in result.survivors) == drops or result.excluded:
+            raise AssertionError(f"dealer {dealer}: survivors {sorted(result.survivors)}")
+        want = rounds.expected_sum(self.inputs, result.survivors, bits=self.protocol.bits)
+        if not np.array_equal(result.aggregate, want):
+            raise AssertionError(f"a wrong share dealt by client {dealer} spoiled the sum")
+        return f"decoded around client {dealer}'s wrong share to client {holder}"
 
     @staticmethod
     def _corrupt(reply: bytes, owner: int) -> bytes:
@@ -477,7 +545,7 @@ def _secagg_forge(
         msg = sm.Advertise.from_bytes(honest, round_id=R, signed=active)
         if forgery == "invalid-key":
             msg = replace(msg, c_pk=_LOW_ORDER_POINT)
-        elif forgery in ("non-canonical-key", "copied-key", "doubled-key"):
+        elif forgery in ("non-canonical-key", "copied-key", "twin-key", "doubled-key"):
             if forgery == "non-canonical-key":
                 msg = replace(msg, s_pk=_non_canonical(msg.s_pk, which))
             elif forgery == "doubled-key":  # its channel key again as its masking key
@@ -487,7 +555,11 @@ def _secagg_forge(
                 if not earlier:
                     return None  # client 1 is first: nothing to copy yet
                 victim = sm.Advertise.from_bytes(others[max(earlier)], round_id=R, signed=active)
-                msg = replace(msg, c_pk=victim.c_pk)
+                copy = victim.c_pk
+                if forgery == "twin-key":  # plus the point of order 2: u -> 1/u
+                    u = int.from_bytes(copy, "little")
+                    copy = pow(u, _P25519 - 2, _P25519).to_bytes(32, "little")
+                msg = replace(msg, c_pk=copy)
             if active:  # signed by its sender: only the key checks can refuse it
                 own = ids[c].sign(sa._advertise_message(R, c, msg.c_pk, msg.s_pk))
                 msg = replace(msg, signature=own)
@@ -525,10 +597,11 @@ def _secagg_forge(
             entries.pop(i)
         elif forgery == "unsigned-envelope":  # another identity's signature on it
             v, env, _ = entries[i]
-            entries[i] = (v, env, ids[c % n + 1].sign(sa._envelope_message(R, c, v, env)))
+            to = sessions[c]._peers[v].c_pk.to_bytes()
+            entries[i] = (v, env, ids[c % n + 1].sign(sa._envelope_message(R, c, v, to, env)))
         else:  # one envelope addressed to the sender itself, signed so by the sender
-            env = entries[i][1]
-            sig = ids[c].sign(sa._envelope_message(R, c, c, env)) if active else b""
+            env, own = entries[i][1], sessions[c]._c_sk.public_key().to_bytes()
+            sig = ids[c].sign(sa._envelope_message(R, c, c, own, env)) if active else b""
             entries[i] = (c, env, sig)
             entries.sort()
         envelopes = tuple((v, env) for v, env, _ in entries)
@@ -638,6 +711,10 @@ def check_client_forgery(
     """
     if forgery == "corrupted-envelope":
         n = max(n, 5)  # active: after excluding one, t + 1 must remain
+    if forgery == "corrupted-share" and which % 2:  # a wrong b share is caught only by a
+        n = max(n, 5)  # share beyond the t needed: with exactly t it is undetectable
+    if forgery == "dealt-bad-share":  # room to correct one wrong share: have >= t + 2
+        n = max(n, 10 if active else 6)
     sender = which % n + 1
     if protocol == ProtocolName.SECAGG:
         spec = _secagg_spec(seed, n, active or forgery in _ACTIVE_ONLY)
@@ -649,6 +726,8 @@ def check_client_forgery(
             return case.run_corrupted_share(n, spec.threshold, which)
         if forgery == "corrupted-envelope":
             return case.run_corrupted_envelope(which, active=spec.active)
+        if forgery == "dealt-bad-share":
+            return case.run_dealt_bad_share(which, active=spec.active)
         phase, forge = _secagg_forge(forgery, spec, which, case.clients)
         return case.run(phase, sender, forge)
     if protocol == ProtocolName.PAILLIER:
@@ -812,18 +891,16 @@ def _check_phase_forgery(seed: bytes, flaw: str) -> str:
     for _ in range(2):  # advertise, share keys (client 2 cheats on its envelope to 1)
         for c, request in sorted(requests.items()):
             reply = clients[c].handle(request) or b""
-            if c == 2 and flaw == "mask-complained" and reply[3] == sa.MSG_SIGNED_SHARE_KEYS:
-                msg = sm.SignedShareKeys.from_bytes(reply, round_id=R, max_entries=n)
-                (v, env), *rest = msg.envelopes  # v = 1, the first neighbour
-                bad = env[:-1] + bytes([env[-1] ^ 1])
-                sigs = (ids[2].sign(sa._envelope_message(R, 2, v, bad)), *msg.signatures[1:])
-                reply = sm.SignedShareKeys(R, ((v, bad), *rest), sigs).to_bytes()
+            if c == 2 and flaw == "mask-complained":
+                reply = corrupt_envelopes(reply, clients[2], {1}, ids[2])
             server.receive(c, reply)
         requests = server.advance()
     if flaw == "envelope-signature":
         relayed = sm.SignedShares.from_bytes(requests[1], round_id=R, max_entries=n)
         u, env = relayed.envelopes[0]
-        other = ids[u % n + 1].sign(sa._envelope_message(R, u, 1, env))
+        assert isinstance(clients[1], sa.SecAggClient)
+        own = clients[1]._c_sk.public_key().to_bytes()
+        other = ids[u % n + 1].sign(sa._envelope_message(R, u, 1, own, env))
         forged = replace(relayed, signatures=(other, *relayed.signatures[1:])).to_bytes()
     else:
         clients[1].handle(requests[1])  # CHECK (mask-complained: complains about 2)

@@ -6,9 +6,12 @@ xy = T/Z, on -x^2 + y^2 = 1 + d x^2 y^2 over GF(2^255 - 19) (RFC 8032 section 5.
 the unified addition of RFC 8032 section 5.1.4 (no exceptional cases). Curve25519's
 Montgomery u-coordinate (X25519, RFC 7748) maps to the Edwards y by y = (u - 1)/(u + 1).
 
-Not constant-time: it runs on the complainant's long-dead round key (the secret is
-revealed by the protocol step that uses it anyway, or belongs to a proven cheater) and
-on public values. Do not use it for a key that stays secret.
+Not constant-time. It runs on public values and, when a client proves a channel secret,
+on that client's round channel key a, which stays secret (it protects every envelope the
+client sent). The exposure is one proof per complaint, made only when an envelope does
+not open, with a key used for one round: a timing attack would need many precise
+measurements of the same key, which a round does not give. Do not use it for long-lived
+secrets or in a loop an adversary can trigger.
 """
 
 from __future__ import annotations

@@ -58,6 +58,9 @@ __all__ = [
     "PRIME",
     "SECRET_BYTES",
     "SHARE_BYTES",
+    "barycentric",
+    "consistent",
+    "decode",
     "lagrange_at_zero",
     "reconstruct",
     "reconstruct_many",
@@ -390,6 +393,133 @@ def reconstruct_many(shares: Field, xs: npt.ArrayLike, *, threshold: int) -> npt
     field = np.matmul(lam[:, None, :], s[:, :t, :])[:, 0, :]
     field %= _P
     return _field_to_secrets(field)
+
+
+def barycentric(xs: npt.ArrayLike) -> Field:
+    """``v_i = 1 / prod_{j != i} (x_i - x_j) mod p`` for distinct points ``xs`` (O(m^2)).
+    For the same points less one, x_u: ``v_i * (x_i - x_u)`` (what :func:`consistent`
+    takes as ``weights``, so many holder sets that differ by one point cost O(m) each)."""
+    x = _check_xs(xs, ndim=1)
+    m = x.size
+    diff = x[:, None] - x[None, :] + _P
+    diff[np.arange(m), np.arange(m)] = 1
+    return _inv(_prod_last(diff % _P))
+
+
+def consistent(
+    shares: Field, xs: npt.ArrayLike, *, threshold: int, weights: Field | None = None
+) -> bool:
+    """Whether all ``m`` shares (shape ``(m, CHUNKS)``, at the distinct points ``xs``) lie
+    on one polynomial of degree < ``threshold`` in every chunk: the Reed-Solomon parity
+    check ``sum_i v_i x_i^k y_i = 0`` for ``k < m - t`` with ``v = barycentric(xs)`` (the
+    dual of the code is generalized Reed-Solomon), or ``weights`` if the caller has them.
+    With ``m = t``: ``True``."""
+    t = _check_threshold(threshold)
+    x = _check_xs(xs, ndim=1)
+    y = _check_field(shares, "shares")
+    m = x.size
+    if y.shape != (m, CHUNKS) or m < t:
+        raise InvalidArgument(f"need shares of shape (m >= {t}, {CHUNKS}), got {y.shape}")
+    if m == t:
+        return True
+    v = barycentric(x) if weights is None else weights
+    parity = _powers(x, m - t) * v[None, :] % _P  # (m - t, m)
+    return not _matmul_mod(parity, y).any()
+
+
+def decode(shares: Field, xs: npt.ArrayLike, *, threshold: int) -> tuple[bytes, list[int]]:
+    """The secret of ``m >= t`` shares (shape ``(m, CHUNKS)``, at the distinct points
+    ``xs``) of which up to ``(m - t) // 2`` may be wrong, and the indices of the wrong ones
+    (Reed-Solomon decoding, Berlekamp-Welch, chunk by chunk). Raises
+    :class:`IntegrityError` when no polynomial of degree < t agrees with all but
+    ``(m - t) // 2`` shares in every chunk (too many wrong shares to decode)."""
+    t = _check_threshold(threshold)
+    x = _check_xs(xs, ndim=1)
+    y = _check_field(shares, "shares")
+    m = x.size
+    if y.shape != (m, CHUNKS) or m < t:
+        raise InvalidArgument(f"need shares of shape (m >= {t}, {CHUNKS}), got {y.shape}")
+    wrong: set[int] = set()
+    secret = np.empty(CHUNKS, dtype=np.int64)
+    for c in range(CHUNKS):
+        poly = _berlekamp_welch([int(v) for v in x], [int(v) for v in y[:, c]], t)
+        values = [_horner(poly, int(xi)) for xi in x]
+        wrong |= {i for i in range(m) if values[i] != int(y[i, c])}
+        secret[c] = poly[0]
+    return bytes(_field_to_secrets(secret[None, :])[0]), sorted(wrong)
+
+
+def _horner(poly: list[int], x: int) -> int:
+    acc = 0
+    for coef in reversed(poly):
+        acc = (acc * x + coef) % PRIME
+    return acc
+
+
+def _berlekamp_welch(xs: list[int], ys: list[int], t: int) -> list[int]:
+    """The polynomial of degree < t (coefficients, low first) through all but at most
+    e = (m - t) // 2 of the points: solve Q(x_i) = y_i E(x_i), E monic of degree e and
+    Q of degree < e + t, then P = Q / E, which must divide exactly and miss <= e points."""
+    m = len(xs)
+    e = (m - t) // 2
+    x = np.array(xs, dtype=np.int64)
+    y = np.array(ys, dtype=np.int64)
+    powers = _powers(x, e + t + 1).T  # (m, e + t + 1): x_i^j
+    system = np.concatenate(
+        [powers[:, : e + t], (-y[:, None] * powers[:, :e]) % _P, (y * powers[:, e] % _P)[:, None]],
+        axis=1,
+    )
+    solution = _solve_mod(system)
+    if solution is None:
+        raise IntegrityError(f"shares disagree in more than {e} places: cannot decode")
+    q, err = solution[: e + t], [*solution[e + t :], 1]
+    poly, rem = _divide(q, err)
+    misses = sum(_horner(poly, xi) != yi for xi, yi in zip(xs, ys, strict=True))
+    if any(rem) or len(poly) > t or misses > e:
+        raise IntegrityError(f"shares disagree in more than {e} places: cannot decode")
+    return poly + [0] * (t - len(poly))
+
+
+def _solve_mod(a: Field) -> list[int] | None:
+    """A solution of the augmented system ``a`` (last column: right-hand side) mod p,
+    free unknowns 0; None if it has none. Gauss-Jordan on int64 rows (products < 2^50)."""
+    a = a.copy()
+    rows, unknowns = a.shape[0], a.shape[1] - 1
+    pivots: list[int] = []
+    r = 0
+    for col in range(unknowns):
+        nonzero = np.flatnonzero(a[r:, col])
+        if nonzero.size == 0:
+            continue
+        pick = r + int(nonzero[0])
+        a[[r, pick]] = a[[pick, r]]
+        a[r] = a[r] * pow(int(a[r, col]), PRIME - 2, PRIME) % _P
+        factors = a[:, col].copy()
+        factors[r] = 0
+        a -= factors[:, None] * a[r][None, :] % _P
+        a %= _P
+        pivots.append(col)
+        r += 1
+        if r == rows:
+            break
+    if a[r:, -1].any():
+        return None  # inconsistent
+    out = [0] * unknowns
+    for i, col in enumerate(pivots):
+        out[col] = int(a[i, -1])
+    return out
+
+
+def _divide(num: list[int], den: list[int]) -> tuple[list[int], list[int]]:
+    """Polynomial division mod p (coefficients low first; ``den`` monic)."""
+    num = num[:]
+    quot = [0] * max(len(num) - len(den) + 1, 1)
+    for k in range(len(num) - len(den), -1, -1):
+        coef = num[k + len(den) - 1]
+        quot[k] = coef
+        for j, d in enumerate(den):
+            num[k + j] = (num[k + j] - coef * d) % PRIME
+    return quot, num[: len(den) - 1]
 
 
 def shares_to_bytes(shares: Field) -> bytes:

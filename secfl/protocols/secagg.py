@@ -234,8 +234,13 @@ def _survivors_message(round_id: int, survivors: Sequence[int]) -> bytes:
     return _CTX + b"/survivors" + struct.pack(">Q", round_id) + m.u32s(survivors)
 
 
-def _envelope_message(round_id: int, sender: int, recipient: int, envelope: bytes) -> bytes:
-    return _CTX3 + b"/envelope" + struct.pack(">QII", round_id, sender, recipient) + envelope
+def _envelope_message(
+    round_id: int, sender: int, recipient: int, recipient_key: bytes, envelope: bytes
+) -> bytes:
+    """What a sender signs (secagg-v3 section 2): the envelope and the recipient's channel
+    key it was sealed to, so evidence cannot pair it with another key of the recipient's."""
+    head = struct.pack(">QII", round_id, sender, recipient)
+    return _CTX3 + b"/envelope" + head + recipient_key + envelope
 
 
 def _check_message(round_id: int, cid: int, complaints: bytes) -> bytes:
@@ -252,6 +257,8 @@ def _open_envelope(channel: bytes, round_id: int, sender: int, recipient: int, e
     elements only. Clients and the judge of a complaint open envelopes with this alone."""
     ad = _pair_info(b"share", round_id, sender, recipient) + struct.pack(">I", sender)
     plain = aead.unseal(channel, env, associated_data=ad)
+    if len(plain) != 8 + 2 * shamir.SHARE_BYTES:  # fixed on the wire; evidence is not
+        raise IntegrityError(f"share envelope from {sender} has a plaintext of {len(plain)} bytes")
     if plain[:8] != struct.pack(">II", sender, recipient):
         raise IntegrityError(f"share envelope from {sender} names the wrong parties")
     shares = plain[8:]
@@ -486,17 +493,24 @@ class SecAggClient(ClientSession):
                 f"section 5, check 4)"
             )
         peers: dict[int, _Peer] = {}
-        seen = {self._c_sk.public_key().to_bytes(), self._s_sk.public_key().to_bytes()}
+        # Keys compared by agreement class: a key plus a torsion point is other bytes but
+        # the same key to X25519 (secagg-v3 section 2).
+        seen = {
+            self._c_sk.public_key().agreement_class(),
+            self._s_sk.public_key().agreement_class(),
+        }
         for entry in msg.entries:
             v, c_pk, s_pk, sig = entry.client, entry.c_pk, entry.s_pk, entry.signature
-            if c_pk in seen or s_pk in seen:
-                raise ProtocolAbort(f"client {v} advertised a public key already in use")
-            seen |= {c_pk, s_pk}
             if self._active:
                 if v not in self._registry:
                     raise ProtocolAbort(f"client {v} has no identity in the registry")
                 self._registry[v].verify(sig, _advertise_message(self.round_id, v, c_pk, s_pk))
-            peers[v] = _Peer(entry.x, KexPublicKey.from_bytes(c_pk), KexPublicKey.from_bytes(s_pk))
+            c_key, s_key = KexPublicKey.from_bytes(c_pk), KexPublicKey.from_bytes(s_pk)
+            classes = {c_key.agreement_class(), s_key.agreement_class()}
+            if classes & seen or len(classes) < 2:
+                raise ProtocolAbort(f"client {v} advertised a public key already in use")
+            seen |= classes
+            peers[v] = _Peer(entry.x, c_key, s_key)
         if len(peers) < cfg.threshold:
             raise InsufficientSurvivors(
                 f"client {self.id} has {len(peers)} neighbours, fewer than the threshold "
@@ -529,7 +543,9 @@ class SecAggClient(ClientSession):
             if self._active:  # secagg-v3: the evidence if this envelope does not open
                 assert self._signing_key is not None
                 signatures.append(
-                    self._signing_key.sign(_envelope_message(self.round_id, self.id, v, env))
+                    self._signing_key.sign(
+                        _envelope_message(self.round_id, self.id, v, peer.c_pk.to_bytes(), env)
+                    )
                 )
         if self._active:
             self._phase = CHECK
@@ -560,7 +576,8 @@ class SecAggClient(ClientSession):
             self._check_sender(u, held)
             # The server checked every envelope's signature when it arrived: a bad one
             # here was changed on the way, which is the server's doing (abort).
-            self._registry[u].verify(sig, _envelope_message(self.round_id, u, self.id, env))
+            own = self._c_sk.public_key().to_bytes()
+            self._registry[u].verify(sig, _envelope_message(self.round_id, u, self.id, own, env))
             peer = self._peers[u]
             try:
                 held[u] = _open_envelope(peer.channel, self.round_id, u, self.id, env)
@@ -716,7 +733,8 @@ class EnvelopeEvidence:
             if who not in registry:
                 raise IntegrityError(f"client {who} has no identity in the registry")
             registry[who].verify(sig, _advertise_message(rid, who, c_pk, s_pk))
-        registry[u].verify(self.envelope_signature, _envelope_message(rid, u, v, self.envelope))
+        signed = _envelope_message(rid, u, v, self.recipient_keys[0], self.envelope)
+        registry[u].verify(self.envelope_signature, signed)
         raw = dleq.verify_exchange(
             KexPublicKey.from_bytes(self.recipient_keys[0]),
             KexPublicKey.from_bytes(self.sender_keys[0]),
@@ -734,6 +752,21 @@ class EnvelopeEvidence:
 
 _Dropped = tuple[int, bytes, tuple[tuple[int, bytes], ...]]
 """A dropped client u, its reconstructed s_u^SK and its surviving neighbours (v, s_pk_v)."""
+
+
+def _weights_of(points: np.ndarray, weights: np.ndarray, xs: np.ndarray) -> np.ndarray | None:
+    """The barycentric weights of ``xs`` from those of the sorted ``points`` that contain
+    them: exact for xs = points or points less one (the complete graph); None (compute
+    them) otherwise."""
+    at = np.searchsorted(points, xs)
+    missing = points.size - xs.size
+    if missing == 0:
+        return weights[at]
+    if missing != 1:
+        return None
+    gone = int(np.setdiff1d(points, xs, assume_unique=True)[0])
+    out: np.ndarray = weights[at] * ((xs - gone) % shamir.PRIME) % shamir.PRIME
+    return out
 
 
 @dataclass(frozen=True, repr=False)
@@ -792,7 +825,7 @@ class _CompleteGraph(Mapping[int, frozenset[int]]):
 @dataclass
 class _ServerState:
     keys: dict[int, tuple[bytes, bytes, bytes]] = field(default_factory=dict)
-    key_owner: dict[bytes, int] = field(default_factory=dict)  # each advertised key's client
+    key_owner: dict[bytes, int] = field(default_factory=dict)  # key's agreement class -> client
     members: frozenset[int] = frozenset()  # U1
     points: dict[int, int] = field(default_factory=dict)  # Shamir x of each member
     complete: bool = False  # the graph over U1 is complete (decided on |U1|, v1 section 5)
@@ -889,8 +922,8 @@ class SecAggServer(ServerSession):
     def _recv_advertise(self, cid: int, data: bytes) -> None:
         msg = m.Advertise.from_bytes(data, round_id=self.round_id, signed=self._active)
         c_pk, s_pk, sig = msg.c_pk, msg.s_pk, msg.signature
-        KexPublicKey.from_bytes(c_pk)
-        KexPublicKey.from_bytes(s_pk)
+        c_class = KexPublicKey.from_bytes(c_pk).agreement_class()
+        s_class = KexPublicKey.from_bytes(s_pk).agreement_class()
         if self._active:
             if cid not in self._registry:
                 raise ProtocolAbort(f"client {cid} has no identity in the registry")
@@ -899,12 +932,14 @@ class SecAggServer(ServerSession):
         # client's other key) would make every honest client abort at KEYS; refuse the
         # advertisement instead, so the copier drops out and the round goes on. In active
         # mode its signed advertisement is the evidence.
-        owners = {self._s.key_owner[k] for k in (c_pk, s_pk) if k in self._s.key_owner}
-        if owners or c_pk == s_pk:
+        # By agreement class: a copy with a torsion point added is other bytes, the same
+        # key to X25519 (secagg-v3 section 2).
+        owners = {self._s.key_owner[k] for k in (c_class, s_class) if k in self._s.key_owner}
+        if owners or c_class == s_class:
             whose = f"client {min(owners)}'s" if owners else "its other"
             raise IntegrityError(f"client {cid} advertised a public key that is {whose} key")
         self._s.keys[cid] = (c_pk, s_pk, sig)
-        self._s.key_owner.update({c_pk: cid, s_pk: cid})
+        self._s.key_owner.update({c_class: cid, s_class: cid})
 
     def _recv_share_keys(self, cid: int, data: bytes) -> None:
         expected = self._s.graph[cid]
@@ -922,7 +957,10 @@ class SecAggServer(ServerSession):
             for v, env, sig in zip(
                 records["client"].tolist(), records["envelope"], records["signature"], strict=True
             ):
-                key.verify(sig.tobytes(), _envelope_message(self.round_id, cid, v, env.tobytes()))
+                to = self._s.keys[v][0]
+                key.verify(
+                    sig.tobytes(), _envelope_message(self.round_id, cid, v, to, env.tobytes())
+                )
         self._s.share_keys[cid] = records
         self._s.shared.add(cid)
 
@@ -1173,8 +1211,24 @@ class SecAggServer(ServerSession):
             raise InsufficientSurvivors(
                 f"fewer than threshold={t} shares arrived for clients {short[:5]}"
             )
-        pick = order[first[:, None] + np.arange(t)[None, :]]  # (owners, t)
-        secrets = shamir.reconstruct_many(share_of[pick], x_of[pick], threshold=t)
+        # secagg-v3 section 6: all of an owner's shares must lie on one polynomial; when
+        # they do not (a dealer's or a holder's wrong share), decode around up to
+        # (have - t) // 2 wrong ones, else abort (IntegrityError).
+        decoded: dict[int, bytes] = {}
+        points = np.array(sorted(s.points[h] for h in holders), dtype=np.int64)
+        weights = shamir.barycentric(points)  # once; each owner's holders lack <= 1 point
+        for i in np.flatnonzero(have > t).tolist():
+            mine = order[first[i] : first[i] + have[i]]
+            xs, ys = x_of[mine], share_of[mine]
+            w = _weights_of(points, weights, xs)
+            if not shamir.consistent(ys, xs, threshold=t, weights=w):
+                decoded[i], _ = shamir.decode(ys, xs, threshold=t)
+        plain = np.array([i for i in range(owners.size) if i not in decoded], dtype=np.int64)
+        pick = order[first[plain, None] + np.arange(t)[None, :]]  # (owners, t)
+        secrets = np.empty((owners.size, shamir.SECRET_BYTES), dtype=np.uint8)
+        secrets[plain] = shamir.reconstruct_many(share_of[pick], x_of[pick], threshold=t)
+        for i, secret in decoded.items():
+            secrets[i] = np.frombuffer(secret, dtype=np.uint8)
         seeds: list[list[bytes]] = [[] for _ in range(parts)]
         dropped: list[list[_Dropped]] = [[] for _ in range(parts)]
         load = [0] * parts

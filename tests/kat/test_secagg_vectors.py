@@ -85,16 +85,20 @@ def colsum(vectors: list[list[int]], modulus: int) -> list[int]:
     return [sum(col) % modulus for col in zip(*vectors, strict=True)]
 
 
-def _corrupt(reply: bytes, c: int, victims: set[int], key: SigningKey, rid: int) -> bytes:
+def _corrupt(
+    reply: bytes, session: secagg.SecAggClient, victims: set[int], key: SigningKey, rid: int
+) -> bytes:
     """The vectors' cheat: bit 0 of byte 20 of each victim's envelope flipped, re-signed."""
     if wire.unframe(reply)[0] != secagg.MSG_SIGNED_SHARE_KEYS:
         return reply
     msg = secagg.m.SignedShareKeys.from_bytes(reply, round_id=rid, max_entries=1 << 16)
     envelopes, sigs = [], []
+    c = session.id
     for (v, env), sig in zip(msg.envelopes, msg.signatures, strict=True):
         if v in victims:
             env = env[:20] + bytes([env[20] ^ 1]) + env[21:]
-            sig = key.sign(secagg._envelope_message(rid, c, v, env))
+            to = session._peers[v].c_pk.to_bytes()
+            sig = key.sign(secagg._envelope_message(rid, c, v, to, env))
         envelopes.append((v, env))
         sigs.append(sig)
     return secagg.m.SignedShareKeys(rid, tuple(envelopes), tuple(sigs)).to_bytes()
@@ -153,7 +157,9 @@ def replay(name: str) -> Json:
                 if reply is not None:
                     if c in cheats:
                         assert identities is not None
-                        reply = _corrupt(reply, c, cheats[c], identities[c], rid)
+                        session = clients[c]
+                        assert isinstance(session, secagg.SecAggClient)
+                        reply = _corrupt(reply, session, cheats[c], identities[c], rid)
                     frames.append((phase, "client->server", c, reply))
                     server.receive(c, reply)
             requests = server.advance()

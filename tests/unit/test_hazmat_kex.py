@@ -167,3 +167,35 @@ def test_points_of_the_twist_are_refused() -> None:
         with pytest.raises(IntegrityError, match="twist"):
             KexPublicKey.from_bytes(u.to_bytes(32, "little"))
     KexPublicKey.from_bytes((9).to_bytes(32, "little"))  # the base point is on the curve
+
+
+def test_a_key_plus_any_torsion_point_has_the_same_agreement_class() -> None:
+    """X25519 clamps secrets to multiples of 8, so a key and the same key plus a point of
+    order dividing 8 (other bytes) agree on every shared secret: their agreement classes
+    are equal, and distinct honest keys' classes differ."""
+    from secfl.hazmat import _curve25519 as ed
+
+    rng = _rng(9)
+    a, peer = KexPrivateKey.generate(rng=rng), KexPrivateKey.generate(rng=rng)
+    point = ed.from_montgomery(int.from_bytes(a.public_key().to_bytes(), "little"))
+    u = next(  # a point of order 8 L: L times it is a torsion point of order 8
+        u
+        for u in range(2, 200)
+        if pow(u**3 + 486662 * u * u + u, (P - 1) // 2, P) == 1
+        and not ed.equal(ed.multiply(4 * ed.L, ed.from_montgomery(u)), ed.IDENTITY)
+    )
+    t8 = ed.multiply(ed.L, ed.from_montgomery(u))
+    twins = set()
+    for k in range(1, 8):
+        raw = ed.to_montgomery(ed.add(point, ed.multiply(k, t8))).to_bytes(32, "little")
+        twin = KexPublicKey.from_bytes(raw)
+        twins.add(raw)
+        assert twin.agreement_class() == a.public_key().agreement_class()
+        shared = X25519PrivateKey.from_private_bytes(peer.private_bytes()).exchange(
+            X25519PublicKey.from_public_bytes(raw)
+        )
+        assert shared == X25519PrivateKey.from_private_bytes(peer.private_bytes()).exchange(
+            X25519PublicKey.from_public_bytes(a.public_key().to_bytes())
+        )
+    assert len(twins) >= 3  # other bytes
+    assert a.public_key().agreement_class() != peer.public_key().agreement_class()

@@ -364,3 +364,50 @@ def test_share_bytes_reject_bad_lengths_and_arguments() -> None:
         shares_to_bytes(np.full((1, CHUNKS), PRIME, dtype=np.int64))
     with pytest.raises(InvalidArgument, match="last dimension"):
         shares_to_bytes(np.zeros((1, CHUNKS + 1), dtype=np.int64))
+
+
+def _dealt(m: int, t: int, seed: int = 3):
+    secret = bytes(range(seed, seed + 32))
+    xs = np.arange(1, m + 1)
+    shares = shamir.share([secret], threshold=t, xs=xs, rng=Csprng(seed=bytes([seed]) * 32))
+    return secret, xs, shares[:, 0, :].copy()
+
+
+@pytest.mark.parametrize(("m", "t"), [(5, 3), (9, 6), (10, 7), (40, 27)])
+def test_decoding_corrects_up_to_half_the_redundancy(m, t) -> None:
+    secret, xs, shares = _dealt(m, t)
+    assert shamir.consistent(shares, xs, threshold=t)
+    e = (m - t) // 2
+    wrong = list(range(0, m, max(1, m // max(e, 1))))[:e]
+    for i in wrong:  # every chunk of a wrong share moved
+        shares[i] = (shares[i] + 1 + i) % shamir.PRIME
+    assert shamir.consistent(shares, xs, threshold=t) == (e == 0)
+    assert shamir.decode(shares, xs, threshold=t) == (secret, sorted(wrong))
+
+
+def test_more_wrong_shares_than_decoding_can_take_are_refused() -> None:
+    m, t = 10, 6
+    _, xs, shares = _dealt(m, t)
+    for i in (0, 4, 7):  # e = 2
+        shares[i] = (shares[i] + 5) % shamir.PRIME
+    assert not shamir.consistent(shares, xs, threshold=t)
+    with pytest.raises(IntegrityError, match="cannot decode"):
+        shamir.decode(shares, xs, threshold=t)
+
+
+def test_one_wrong_share_without_redundancy_is_detected_not_silent() -> None:
+    m, t = 8, 7  # one spare share: detect, cannot correct
+    _, xs, shares = _dealt(m, t)
+    shares[3, 5] = (shares[3, 5] + 1) % shamir.PRIME
+    assert not shamir.consistent(shares, xs, threshold=t)
+    with pytest.raises(IntegrityError):
+        shamir.decode(shares, xs, threshold=t)
+
+
+def test_barycentric_weights_for_a_set_less_one_point() -> None:
+    xs = np.arange(1, 20)
+    full = shamir.barycentric(xs)
+    for gone in (1, 7, 19):
+        rest = xs[xs != gone]
+        derived = full[rest - 1] * ((rest - gone) % shamir.PRIME) % shamir.PRIME
+        assert np.array_equal(derived, shamir.barycentric(rest))

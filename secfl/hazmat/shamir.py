@@ -395,6 +395,16 @@ def reconstruct_many(shares: Field, xs: npt.ArrayLike, *, threshold: int) -> npt
     return _field_to_secrets(field)
 
 
+def _one_secret(shares: Field, xs: npt.ArrayLike, threshold: int) -> tuple[int, Field, Field]:
+    """Checked (t, points, shares) of one secret: shares of shape (m >= t, CHUNKS)."""
+    t = _check_threshold(threshold)
+    x = _check_xs(xs, ndim=1)
+    y = _check_field(shares, "shares")
+    if y.shape != (x.size, CHUNKS) or x.size < t:
+        raise InvalidArgument(f"need shares of shape (m >= {t}, {CHUNKS}), got {y.shape}")
+    return t, x, y
+
+
 def barycentric(xs: npt.ArrayLike) -> Field:
     """``v_i = 1 / prod_{j != i} (x_i - x_j) mod p`` for distinct points ``xs`` (O(m^2)).
     For the same points less one, x_u: ``v_i * (x_i - x_u)`` (what :func:`consistent`
@@ -414,12 +424,8 @@ def consistent(
     check ``sum_i v_i x_i^k y_i = 0`` for ``k < m - t`` with ``v = barycentric(xs)`` (the
     dual of the code is generalized Reed-Solomon), or ``weights`` if the caller has them.
     With ``m = t``: ``True``."""
-    t = _check_threshold(threshold)
-    x = _check_xs(xs, ndim=1)
-    y = _check_field(shares, "shares")
+    t, x, y = _one_secret(shares, xs, threshold)
     m = x.size
-    if y.shape != (m, CHUNKS) or m < t:
-        raise InvalidArgument(f"need shares of shape (m >= {t}, {CHUNKS}), got {y.shape}")
     if m == t:
         return True
     v = barycentric(x) if weights is None else weights
@@ -433,12 +439,8 @@ def decode(shares: Field, xs: npt.ArrayLike, *, threshold: int) -> tuple[bytes, 
     (Reed-Solomon decoding, Berlekamp-Welch, chunk by chunk). Raises
     :class:`IntegrityError` when no polynomial of degree < t agrees with all but
     ``(m - t) // 2`` shares in every chunk (too many wrong shares to decode)."""
-    t = _check_threshold(threshold)
-    x = _check_xs(xs, ndim=1)
-    y = _check_field(shares, "shares")
+    t, x, y = _one_secret(shares, xs, threshold)
     m = x.size
-    if y.shape != (m, CHUNKS) or m < t:
-        raise InvalidArgument(f"need shares of shape (m >= {t}, {CHUNKS}), got {y.shape}")
     wrong: set[int] = set()
     secret = np.empty(CHUNKS, dtype=np.int64)
     for c in range(CHUNKS):

@@ -524,16 +524,19 @@ def test_malformed_bytes_raise_integrity_error(keys) -> None:
         pa.ciphertexts_from_bytes(data, pub, layout, count=200, n_summed=4)
 
 
-def test_wrong_n_summed_is_detected_by_padding(keys) -> None:
+@pytest.mark.parametrize(("summed", "claimed"), [(2, 3), (3, 2)])
+def test_wrong_n_summed_is_detected_by_padding(keys, summed, claimed) -> None:
+    """Padding slots decode to n_summed x offset exactly: a sum of fewer inputs than
+    claimed leaves them below, of more inputs above (both refused)."""
     pub, priv = keys
     layout = plan(pub, 20, 3)
     rng = seeded(26)
     count = layout.slots_per_ciphertext + 1  # leaves padding slots
-    cts = [pa.encrypt_vector(pub, np.zeros(count, np.int64), layout, randomness=rng)] * 2
+    cts = [pa.encrypt_vector(pub, np.zeros(count, np.int64), layout, randomness=rng)] * summed
     data = pa.ciphertexts_to_bytes(pa.sum_vectors(cts))
-    claimed = pa.ciphertexts_from_bytes(data, pub, layout, count=count, n_summed=3)
+    vector = pa.ciphertexts_from_bytes(data, pub, layout, count=count, n_summed=claimed)
     with pytest.raises(IntegrityError, match="n_summed"):
-        pa.decrypt_vector(priv, claimed)
+        pa.decrypt_vector(priv, vector)
 
 
 def test_out_of_range_contribution_is_detected(keys) -> None:

@@ -52,6 +52,13 @@ def test_sum_over_ring_with_dropout(keys):
     assert rep.result.dropped == {3}
 
 
+def test_a_one_entry_vector_is_summed(keys):
+    """The smallest sum the key holder decrypts holds one value (count 1)."""
+    _, _, p = setup(keys)
+    rep = simulate_round(p, ring_inputs(5, 1, 16))
+    assert rep.correct
+
+
 def test_negative_values_with_narrow_value_bits(keys):
     _, _, p = setup(keys, bits=16, value_bits=6)
     vals = {1: [-32, 31, 0], 2: [-1, -1, 5], 3: [7, -20, 31]}

@@ -623,3 +623,17 @@ def test_a_client_reusing_anothers_keys_is_refused_by_the_server_and_the_round_g
     assert sorted(r.server.result.survivors) == survivors
     expected = sum(r.ins[c].astype(np.uint64) for c in survivors) % (1 << BITS)
     assert r.server.result.aggregate.tolist() == expected.tolist()
+
+
+def test_active_client_refuses_to_unmask_with_too_few_confirmations():
+    """secagg-v1 section 8.5: at least survivors_floor signers of the list it signed; the
+    genuine signatures of all but one survivor too few when all must confirm."""
+    r = Round(n=7, t=5, active=True)
+    for _ in range(5):  # advertise, share, check, mask, consistency
+        r.step()
+    assert r.server.phase == "unmask"
+    sigs = secagg.m.Signatures.from_bytes(r.reqs[1], round_id=1, max_entries=7)
+    floor = r.p.config.survivors_floor
+    short = secagg.m.Signatures(1, sigs.entries[: floor - 1]).to_bytes()
+    with pytest.raises(InsufficientSurvivors, match="confirmed the survivor list"):
+        r.clients[1].handle(short)

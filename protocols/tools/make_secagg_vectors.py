@@ -76,7 +76,9 @@ DRIVER = (
     "SecflError is recorded as a refusal and treated as a dropout. Then server.advance(); "
     "a SecflError from the server ends the round (expected.abort). A cheating client "
     "(cheats) replaces its SIGNED_SHARE_KEYS reply: in the envelope to each listed victim "
-    "bit 0 of byte 20 is flipped, and the envelope is signed again with its identity."
+    "bit 0 of byte 20 is flipped, and the envelope is signed again with its identity. A "
+    "lying holder (wrong_shares) replaces its UNMASK reply: the first share element it "
+    "reveals for the listed owner is increased by 1 (mod the field prime)."
 )
 
 
@@ -112,6 +114,7 @@ class Case:
     dropouts: dict[int, str] = field(default_factory=dict)
     expect_abort: str | None = None  # error class name, or None for a finished round
     cheats: dict[int, tuple[int, ...]] = field(default_factory=dict)  # cheater -> victims
+    wrong_shares: dict[int, int] = field(default_factory=dict)  # lying holder -> owner
 
 
 CASES: tuple[Case, ...] = (
@@ -235,6 +238,19 @@ CASES: tuple[Case, ...] = (
         cheats={3: (2, 6)},
     ),
     Case(
+        "full-wrong-share",
+        "SecAgg, honest-but-curious, n=8, t=4; client 5 reveals a wrong share of client 2's "
+        "self-mask seed b_2 at Unmasking. The server's 7 shares of b_2 are not on one "
+        "polynomial; it decodes around the wrong one (up to (7 - 4) // 2 = 1 correctable) "
+        "and the aggregate is exact (secagg-v3 section 6, item 6).",
+        n=8,
+        threshold=4,
+        bits=16,
+        dim=4,
+        round_id=0x5EC0A6600000000D,
+        wrong_shares={5: 2},
+    ),
+    Case(
         "abort-mask-below-threshold",
         "SecAgg, n=5, t=3; client 4 drops in ShareKeys and client 2 in "
         "MaskedInputCollection: 3 masked inputs < t+1 = 4, the server aborts after the "
@@ -306,6 +322,18 @@ def corrupt(
     return reply[:8] + bytes(body)
 
 
+def lie(reply: bytes, owner: int) -> bytes:
+    """The lying holder of DRIVER, on the wire layout of UNMASK (secagg-v1 section 7)."""
+    body = bytearray(reply[8:])
+    size = 4 + 1 + SHARE_BYTES
+    for i in range(int.from_bytes(body[8:12], "big")):
+        at = 12 + i * size
+        if int.from_bytes(body[at : at + 4], "big") == owner:
+            first = int.from_bytes(body[at + 5 : at + 9], "little")
+            body[at + 5 : at + 9] = ((first + 1) % PRIME).to_bytes(4, "little")
+    return reply[:8] + bytes(body)
+
+
 def run_case(case: Case) -> Json:
     """Drive one round with the library and record everything (no checks here)."""
     ids = list(range(1, case.n + 1))
@@ -359,6 +387,8 @@ def run_case(case: Case) -> Json:
                         peers = clients[c]._peers  # type: ignore[attr-defined]
                         victims = {v: peers[v].c_pk.to_bytes() for v in case.cheats[c]}
                         reply = corrupt(reply, c, victims, identities[c], case.round_id)
+                    if c in case.wrong_shares and reply[3] == T_UNMASK:
+                        reply = lie(reply, case.wrong_shares[c])
                     frames.append(_frame_record(phase, "client->server", c, reply))
                     server.receive(c, reply)
             requests = server.advance()
@@ -397,6 +427,7 @@ def run_case(case: Case) -> Json:
         ),
         "dropouts": [{"client": c, "phase": p} for c, p in sorted(case.dropouts.items())],
         "cheats": [{"client": c, "victims": list(v)} for c, v in sorted(case.cheats.items())],
+        "wrong_shares": [{"holder": h, "owner": o} for h, o in sorted(case.wrong_shares.items())],
         "inputs": [{"client": c, "values": [int(v) for v in inputs[c]]} for c in ids],
         "frames": frames,
         "refusals": refusals,
@@ -520,6 +551,41 @@ def ref_interpolate(points: list[tuple[int, list[int]]]) -> bytes:
     if any(c >= 1 << 24 for c in chunks) or chunks[-1] >= 1 << 16:
         raise MismatchError("reconstructed shares are not a 32-byte secret encoding")
     return b"".join(c.to_bytes(3, "little") for c in chunks)[:32]
+
+
+def ref_eval(points: list[tuple[int, list[int]]], x: int) -> list[int]:
+    """The polynomial through ``points`` (chunk by chunk), evaluated at x."""
+    out = []
+    for j in range(CHUNKS):
+        acc = 0
+        for i, (xi, share) in enumerate(points):
+            lam = 1
+            for k, (xk, _) in enumerate(points):
+                if k != i:
+                    lam = lam * (x - xk) % PRIME * pow(xi - xk, -1, PRIME) % PRIME
+            acc = (acc + lam * share[j]) % PRIME
+        out.append(acc)
+    return out
+
+
+def ref_on_one_polynomial(points: list[tuple[int, list[int]]], t: int) -> bool:
+    return all(ref_eval(points[:t], x) == share for x, share in points[t:])
+
+
+Revealed = list[tuple[int, int, list[int]]]
+
+
+def ref_without_wrong_share(u: int, pts: Revealed, t: int) -> Revealed:
+    """secagg-v3 section 6 by exhaustion (not the library's decoder): the shares as they
+    are if they lie on one polynomial, else the shares less the one whose removal leaves
+    the others on one polynomial (one wrong share, at least t + 2 shares)."""
+    plain = [(x, s) for x, _, s in pts]
+    if ref_on_one_polynomial(plain, t):
+        return pts
+    fits = [j for j in range(len(pts)) if ref_on_one_polynomial(plain[:j] + plain[j + 1 :], t)]
+    if len(pts) < t + 2 or len(fits) != 1:
+        raise MismatchError(f"shares of {u}: not one wrong share the others identify")
+    return pts[: fits[0]] + pts[fits[0] + 1 :]
 
 
 def ref_verify(vk_hex: str, sig: bytes, message: bytes) -> None:
@@ -785,6 +851,7 @@ def reference_check(vec: Json) -> Json:
         pts = revealed[u]
         if len(pts) < t:
             raise MismatchError(f"round finished with {len(pts)} < t shares for {u}")
+        pts = ref_without_wrong_share(u, pts, t)
         secret = ref_interpolate([(x, s) for x, _, s in pts[:t]])
         if len(pts) > t:  # any t shares give the same secret
             _agree(

@@ -707,7 +707,7 @@ class SecAggClient(ClientSession):
         return m.Unmask(self.round_id, tuple(entries)).to_bytes()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class EnvelopeEvidence:
     """What proves that ``sender`` sent ``recipient`` a share envelope that does not open
     (secagg-v3 section 5), checkable by anyone with the clients' registry: both clients'
@@ -724,6 +724,12 @@ class EnvelopeEvidence:
     envelope_signature: bytes
     revealed: bytes
     proof: bytes
+
+    def __repr__(self) -> str:  # short; the channel secret is evidence, not for logs
+        return (
+            f"EnvelopeEvidence(round={self.round_id:#x}, sender={self.sender}, "
+            f"recipient={self.recipient})"
+        )
 
     def check(self, registry: Mapping[ClientId, VerifyKey]) -> None:
         """Return if the evidence proves the cheat; raise :class:`IntegrityError` saying

@@ -472,6 +472,37 @@ def test_a_key_substituted_by_the_server_is_caught_by_the_signature(pki):
     )
 
 
+def test_an_active_node_with_envelopes_that_do_not_open_is_excluded(pki, monkeypatch):
+    """secagg-v3 over Flower: the node holding id IDS[1] sends every neighbour an envelope
+    that does not open; its neighbours complain, the server excludes it with evidence,
+    and the round completes with the other four (the simulator's path, same session)."""
+    from secfl.audit.forgery import corrupt_envelopes
+    from secfl.protocols.secagg import SecAggClient
+
+    registry, configs = pki
+    grid = LoopbackGrid(client_app(), node_config=configs)
+    cheater = IDS[1]
+    honest_on_keys = SecAggClient._on_keys
+
+    def on_keys(self: SecAggClient, data: bytes) -> bytes:
+        reply = honest_on_keys(self, data)
+        if self.id != cheater:
+            return reply
+        return corrupt_envelopes(reply, self, set(self._peers), self._signing_key)
+
+    monkeypatch.setattr(SecAggClient, "_on_keys", on_keys)
+    strategy, seen = run_active(grid, registry)
+    (record,) = strategy.history
+    node = next(n for n, p in grid.partition.items() if IDS[p] == cheater)
+    assert record.aborted is None
+    assert record.dropped[node].startswith("excluded: sent client")
+    assert node not in record.survivors
+    assert len(record.survivors) == 4
+    np.testing.assert_allclose(
+        record.aggregate, expected_sum(grid, seen[0], record.survivors), atol=1e-6
+    )
+
+
 def test_active_misuse_raises_typed_errors(pki):
     registry, _ = pki
     with pytest.raises(InvalidArgument, match="needs the registry"):

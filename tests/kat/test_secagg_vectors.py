@@ -15,6 +15,7 @@ byte for byte; its active rounds are not): only their self-consistency is checke
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from functools import cache
@@ -47,6 +48,7 @@ REQUIRED = {
     "plus-degenerate-complete",
     "active-honest",
     "active-corrupted-envelope",
+    "full-wrong-share",
     "abort-mask-below-threshold",
 }
 
@@ -104,6 +106,20 @@ def _corrupt(
     return secagg.m.SignedShareKeys(rid, tuple(envelopes), tuple(sigs)).to_bytes()
 
 
+def _lie(reply: bytes, owner: int, rid: int) -> bytes:
+    """The vectors' lying holder: the first element of its share of ``owner`` plus 1."""
+    if wire.unframe(reply)[0] != secagg.MSG_UNMASK:
+        return reply
+    msg = secagg.m.Unmask.from_bytes(reply, round_id=rid, max_entries=1 << 16)
+    entries = []
+    for e in msg.entries:
+        if e.owner == owner:
+            first = (int.from_bytes(e.share[:4], "little") + 1) % shamir.PRIME
+            e = dataclasses.replace(e, share=first.to_bytes(4, "little") + e.share[4:])
+        entries.append(e)
+    return secagg.m.Unmask(rid, tuple(entries)).to_bytes()
+
+
 @cache
 def replay(name: str) -> Json:
     """Rebuild and drive the round of vector ``name``; return what it produced."""
@@ -134,6 +150,7 @@ def replay(name: str) -> Json:
     server = proto.server(round_id=rid, client_ids=frozenset(ids), dim=dim)
     drop_at = {d["client"]: proto.phases.index(d["phase"]) for d in vec["dropouts"]}
     cheats = {d["client"]: set(d["victims"]) for d in vec["cheats"]}
+    lies = {d["holder"]: d["owner"] for d in vec["wrong_shares"]}
     frames: list[tuple[str, str, int, bytes]] = []
     refusals: list[Json] = []
     abort = None
@@ -160,6 +177,8 @@ def replay(name: str) -> Json:
                         session = clients[c]
                         assert isinstance(session, secagg.SecAggClient)
                         reply = _corrupt(reply, session, cheats[c], identities[c], rid)
+                    if c in lies:
+                        reply = _lie(reply, lies[c], rid)
                     frames.append((phase, "client->server", c, reply))
                     server.receive(c, reply)
             requests = server.advance()
@@ -302,8 +321,9 @@ def test_graph(name: str) -> None:
 @pytest.mark.parametrize("name", completed_cases())
 def test_unmasking_identity(name: str) -> None:
     """sum(masked) - sum(self masks) + dropped clients' pairwise masks = aggregate, with the
-    secrets recovered here from the UNMASK frames by the library's Shamir code and the
-    self masks re-expanded by the library's PRG (the generator did it independently)."""
+    secrets recovered here from the UNMASK frames by the library's Shamir code (decoding
+    around a wrong share where the shares disagree) and the self masks re-expanded by the
+    library's PRG (the generator did it independently)."""
     vec = load(name)
     derived, bits, dim = vec["derived"], vec["config"]["bits"], vec["dim"]
     t = vec["config"]["threshold"]
@@ -324,8 +344,12 @@ def test_unmasking_identity(name: str) -> None:
     for s in derived["secrets"]:
         pts = shares[s["owner"]]
         xs = np.array([x for x, _ in pts])
-        stacked = np.stack([sh for _, sh in pts])[:, None, :]
-        assert shamir.reconstruct(stacked, xs, threshold=t)[0].hex() == s["hex"]
+        stacked = np.stack([sh for _, sh in pts])
+        if shamir.consistent(stacked, xs, threshold=t):
+            secret = shamir.reconstruct(stacked[:, None, :], xs, threshold=t)[0]
+        else:  # a lying holder's share (full-wrong-share): decoded around
+            secret, _ = shamir.decode(stacked, xs, threshold=t)
+        assert secret.hex() == s["hex"]
         if s["kind"] == "b":
             mask = expand_uniform(bytes.fromhex(s["hex"]), dim, bits, label=b"self")
             recorded = next(m for m in derived["self_masks"] if m["client"] == s["owner"])

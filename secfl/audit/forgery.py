@@ -25,7 +25,7 @@ import numpy as np
 
 from secfl import wire
 from secfl.audit import _rounds as rounds
-from secfl.errors import SecflError
+from secfl.errors import IntegrityError, SecflError
 from secfl.hazmat import aead, dleq, shamir
 from secfl.hazmat import paillier as hp
 from secfl.hazmat.kex import KexPrivateKey
@@ -80,6 +80,8 @@ FORGERIES: dict[str, tuple[str, ...]] = {
         "false-complaint",
         "forged-complaint",
         "unsigned-complaint",
+        "complaint-outsider",
+        "twist-key",
     ),
     ProtocolName.PAILLIER: (
         *_COMMON,
@@ -112,6 +114,8 @@ _SECAGG_PHASE = {
     "false-complaint": sa.MSG_CHECK,
     "forged-complaint": sa.MSG_CHECK,
     "unsigned-complaint": sa.MSG_CHECK,
+    "complaint-outsider": sa.MSG_CHECK,
+    "twist-key": sa.MSG_ADVERTISE,
     "forged-consistency": sa.MSG_CONSISTENCY,
     "share-revealed-twice": sa.MSG_UNMASK,
     "wrong-share-kind": sa.MSG_UNMASK,
@@ -127,6 +131,7 @@ _ACTIVE_ONLY = (
     "false-complaint",
     "forged-complaint",
     "unsigned-complaint",
+    "complaint-outsider",
 )
 _LOW_ORDER_POINT = bytes(32)  # X25519 u = 0: a point of small order
 _P25519 = 2**255 - 19
@@ -168,6 +173,7 @@ REQUEST_FLAWS: dict[str, tuple[str, ...]] = {
         "envelope-signature",
         "mask-outsider",
         "mask-complained",
+        "signed-shares-outsider",
     ),
     ProtocolName.PAILLIER: (
         "round",
@@ -203,6 +209,37 @@ def corrupt_envelopes(
                 sigs[i] = key.sign(sa._envelope_message(rid, sender.id, v, to, env))
         envelopes.append((v, env))
     return kind(rid, tuple(envelopes), tuple(sigs)).to_bytes()
+
+
+def _evidence_proves_only_itself(evidence: sa.EnvelopeEvidence, registry: dict[int, Any]) -> None:
+    """Each part of the evidence is checked: with either advertisement's signature, the
+    envelope's signature or the proof garbled, or the sender missing from the registry, it
+    must be refused with an IntegrityError (nothing else, and never accepted)."""
+    sender_c, sender_s, _ = evidence.sender_keys
+    recipient_c, recipient_s, _ = evidence.recipient_keys
+    zero = bytes(64)
+    variants = {
+        "sender's advertisement": (
+            replace(evidence, sender_keys=(sender_c, sender_s, zero)),
+            registry,
+        ),
+        "recipient's advertisement": (
+            replace(evidence, recipient_keys=(recipient_c, recipient_s, zero)),
+            registry,
+        ),
+        "envelope signature": (replace(evidence, envelope_signature=zero), registry),
+        "proof": (replace(evidence, proof=zero), registry),
+        "registry without the sender": (
+            evidence,
+            {c: k for c, k in registry.items() if c != evidence.sender},
+        ),
+    }
+    for what, (variant, keys) in variants.items():
+        try:
+            variant.check(keys)
+        except IntegrityError:
+            continue
+        raise AssertionError(f"evidence with a bad {what} still convicts its sender")
 
 
 def _wrong_share(
@@ -416,7 +453,9 @@ class _Case:
         evidence = getattr(self.server, "evidence", {}).get(cheater)
         if evidence is None:
             raise AssertionError(f"client {cheater} was excluded without evidence")
-        evidence.check({c: k.verify_key() for c, k in ids.items()})
+        registry = {c: k.verify_key() for c, k in ids.items()}
+        evidence.check(registry)
+        _evidence_proves_only_itself(evidence, registry)
         return f"excluded client {cheater} with evidence; exact sum of the others"
 
     def run_dealt_bad_share(self, which: int, *, active: bool) -> str:
@@ -545,6 +584,11 @@ def _secagg_forge(
         msg = sm.Advertise.from_bytes(honest, round_id=R, signed=active)
         if forgery == "invalid-key":
             msg = replace(msg, c_pk=_LOW_ORDER_POINT)
+        elif forgery == "twist-key":  # u = 2 lies on the twist; signed by its sender
+            msg = replace(msg, c_pk=(2).to_bytes(32, "little"))
+            if active:
+                own = ids[c].sign(sa._advertise_message(R, c, msg.c_pk, msg.s_pk))
+                msg = replace(msg, signature=own)
         elif forgery in ("non-canonical-key", "copied-key", "twin-key", "doubled-key"):
             if forgery == "non-canonical-key":
                 msg = replace(msg, s_pk=_non_canonical(msg.s_pk, which))
@@ -610,7 +654,9 @@ def _secagg_forge(
 
     def check(c: int, honest: bytes) -> tuple[int, bytes]:
         """CHECK (secagg-v3) with a complaint about an envelope that opens: with the
-        genuine proof, with a genuine proof of another channel, or signed by another."""
+        genuine proof, with a genuine proof of another channel, or signed by another
+        (for odd ``which`` with no complaint at all: only the signature can refuse it);
+        or about a client whose envelope the complainant was never sent."""
         session = sessions[c]
         peers = sorted(session._peers)
         about = peers[which % len(peers)]
@@ -620,7 +666,12 @@ def _secagg_forge(
             session._peers[proven].c_pk,
             context=sa._complaint_context(R, c, proven),
         )
-        forged = sm.Check(R, (sm.Complaint(about, revealed, proof),), b"")
+        if forgery == "complaint-outsider":  # not a neighbour: no envelope to judge
+            about = n + 1
+        complaints: tuple[sm.Complaint, ...] = (sm.Complaint(about, revealed, proof),)
+        if forgery == "unsigned-complaint" and which % 2:
+            complaints = ()
+        forged = sm.Check(R, complaints, b"")
         signer = ids[c % n + 1] if forgery == "unsigned-complaint" else ids[c]
         sig = signer.sign(sa._check_message(R, c, forged.body()))
         return c, replace(forged, signature=sig).to_bytes()
@@ -801,7 +852,7 @@ def check_request_forgery(protocol: str, flaw: str, *, seed: bytes, delta: int) 
     client = proto.client(round_id=R, client_id=1, value=inputs[1])
     if flaw == "signatures-unregistered":
         return _signatures_forgery(seed)
-    if flaw in ("envelope-signature", "mask-outsider", "mask-complained"):
+    if flaw in ("envelope-signature", "mask-outsider", "mask-complained", "signed-shares-outsider"):
         return _check_phase_forgery(seed, flaw)
     if flaw.startswith(("keys-", "shares-")):  # a KEYS or SHARES request: honest until then
         assert protocol == ProtocolName.SECAGG
@@ -895,7 +946,11 @@ def _check_phase_forgery(seed: bytes, flaw: str) -> str:
                 reply = corrupt_envelopes(reply, clients[2], {1}, ids[2])
             server.receive(c, reply)
         requests = server.advance()
-    if flaw == "envelope-signature":
+    if flaw == "signed-shares-outsider":  # the last envelope relabelled as from n + 1
+        relayed = sm.SignedShares.from_bytes(requests[1], round_id=R, max_entries=n)
+        envelopes = (*relayed.envelopes[:-1], (n + 1, relayed.envelopes[-1][1]))
+        forged = replace(relayed, envelopes=envelopes).to_bytes()
+    elif flaw == "envelope-signature":
         relayed = sm.SignedShares.from_bytes(requests[1], round_id=R, max_entries=n)
         u, env = relayed.envelopes[0]
         assert isinstance(clients[1], sa.SecAggClient)

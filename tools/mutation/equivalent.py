@@ -64,6 +64,11 @@ _HEADER = (
     "another header into its own envelope changes nothing else"
 )
 
+_REPEATED_COMPLAINT = (
+    "a CHECK naming one sender twice: each complaint is judged alone with the same outcome, "
+    "and the server keeps one exclusion (or refuses the CHECK) either way"
+)
+
 _COUNT_RULES = (
     "on the complete graph rule 5 (total = listed + 1) refuses every count this rule would; on "
     "a sparse graph the client trusts the server's count of U3 (secagg-v2 section 8: SecAgg+ "
@@ -293,9 +298,20 @@ EQUIVALENT: dict[str, str] = {
         "associated data), i.e. it carries u's own shares, which u may choose anyway: keeping "
         "the last one changes nothing for anyone else"
     ),
-    f"{_SA}::_open_envelope::guard#0": _HEADER,
-    f"{_SA}::_open_envelope::guard-bound#0": _HEADER,
-    f"{_SA}::_open_envelope::guard-bound#1": _HEADER,
+    f"{_SA}::_open_envelope::guard#1": _HEADER,
+    f"{_SA}::_open_envelope::guard-bound#2": _HEADER,
+    f"{_SA}::_open_envelope::guard-bound#3": _HEADER,
+    "secfl/protocols/secagg_messages.py::Check.from_bytes::guard#0": _REPEATED_COMPLAINT,
+    "secfl/protocols/secagg_messages.py::Check.from_bytes::guard-bound#0": _REPEATED_COMPLAINT,
+    "secfl/hazmat/kex.py::KexPublicKey.from_bytes::guard-bound#1": (
+        "the Legendre symbol of u^3 + A u^2 + u is 0 only at u = 0 (small order, refused "
+        "just before; u^2 + A u + 1 has no root mod p), so < 1 and != 1 agree"
+    ),
+    f"{_SA}::SecAggClient._on_keys::guard-or#1": (
+        "a neighbour whose two keys are one key to X25519: u's channel and mask secrets with "
+        "it still come from u's own two different keys, so nothing is shared or revealed "
+        "(v2 accepted it; the server refuses such an advertisement, `doubled-key`)"
+    ),
     f"{_SA}::SecAggClient._check_survivors::guard#1": _COUNT_RULES,
     f"{_SA}::SecAggClient._check_survivors::guard-or#0": _COUNT_RULES,
     f"{_SA}::SecAggClient._check_survivors::guard-or#1": _COUNT_RULES,

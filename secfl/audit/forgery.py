@@ -26,9 +26,9 @@ import numpy as np
 from secfl import wire
 from secfl.audit import _rounds as rounds
 from secfl.errors import IntegrityError, SecflError
-from secfl.hazmat import aead, dleq, shamir
+from secfl.hazmat import aead, dleq, kex, shamir
 from secfl.hazmat import paillier as hp
-from secfl.hazmat.kex import KexPrivateKey
+from secfl.hazmat.kex import KexPrivateKey, KexPublicKey
 from secfl.hazmat.prg import uint_dtype
 from secfl.hazmat.sign import SigningKey
 from secfl.protocols import paillier as pl
@@ -133,7 +133,13 @@ _ACTIVE_ONLY = (
     "unsigned-complaint",
     "complaint-outsider",
 )
-_LOW_ORDER_POINT = bytes(32)  # X25519 u = 0: a point of small order
+# X25519 u-coordinates of points of small order: 0 (order 2) and, on the curve itself
+# rather than its twist (so that only the small-order check can refuse them), 1 (order 4)
+# and a point of order 8.
+_LOW_ORDER_POINTS = tuple(
+    u.to_bytes(32, "little")
+    for u in (0, 1, 325606250916557431795983626356110631294008115727848805560023387167927233504)
+)
 _P25519 = 2**255 - 19
 
 
@@ -240,6 +246,36 @@ def _evidence_proves_only_itself(evidence: sa.EnvelopeEvidence, registry: dict[i
         except IntegrityError:
             continue
         raise AssertionError(f"evidence with a bad {what} still convicts its sender")
+
+
+def _odd_sized_envelopes_convict(
+    evidence: sa.EnvelopeEvidence, registry: dict[int, Any], sender_key: SigningKey
+) -> None:
+    """Evidence is not read from fixed-size wire records: an envelope sealed by its sender
+    under the proven channel key, naming the right parties, but around a plaintext shorter
+    or longer than two shares does not open, and judging it must say so (convict), never
+    fail with anything but that verdict."""
+    rid, u, v = evidence.round_id, evidence.sender, evidence.recipient
+    to = evidence.recipient_keys[0]
+    raw = dleq.verify_exchange(
+        KexPublicKey.from_bytes(to),
+        KexPublicKey.from_bytes(evidence.sender_keys[0]),
+        evidence.revealed,
+        evidence.proof,
+        context=sa._complaint_context(rid, v, u),
+    )
+    channel = kex.derive(raw, info=sa._pair_info(b"channel", rid, u, v))
+    ad = sa._pair_info(b"share", rid, u, v) + struct.pack(">I", u)
+    for tail in (0, 3, 2 * shamir.SHARE_BYTES + 2):
+        plain = struct.pack(">II", u, v) + bytes(tail)
+        env = aead.seal(channel, plain, associated_data=ad, rng=rounds.derive(b"", "odd"))
+        sig = sender_key.sign(sa._envelope_message(rid, u, v, to, env))
+        try:
+            replace(evidence, envelope=env, envelope_signature=sig).check(registry)
+        except SecflError as e:
+            raise AssertionError(
+                f"an envelope of {8 + tail} plaintext bytes was judged to open ({e})"
+            ) from None
 
 
 def _wrong_share(
@@ -456,6 +492,7 @@ class _Case:
         registry = {c: k.verify_key() for c, k in ids.items()}
         evidence.check(registry)
         _evidence_proves_only_itself(evidence, registry)
+        _odd_sized_envelopes_convict(evidence, registry, ids[cheater])
         return f"excluded client {cheater} with evidence; exact sum of the others"
 
     def run_dealt_bad_share(self, which: int, *, active: bool) -> str:
@@ -583,7 +620,7 @@ def _secagg_forge(
     def advertise(c: int, honest: bytes) -> tuple[int, bytes] | None:
         msg = sm.Advertise.from_bytes(honest, round_id=R, signed=active)
         if forgery == "invalid-key":
-            msg = replace(msg, c_pk=_LOW_ORDER_POINT)
+            msg = replace(msg, c_pk=_LOW_ORDER_POINTS[which % len(_LOW_ORDER_POINTS)])
         elif forgery == "twist-key":  # u = 2 lies on the twist; signed by its sender
             msg = replace(msg, c_pk=(2).to_bytes(32, "little"))
             if active:

@@ -411,3 +411,14 @@ def test_barycentric_weights_for_a_set_less_one_point() -> None:
         rest = xs[xs != gone]
         derived = full[rest - 1] * ((rest - gone) % shamir.PRIME) % shamir.PRIME
         assert np.array_equal(derived, shamir.barycentric(rest))
+
+
+@pytest.mark.parametrize("values", [(1, 1, 2, 2, 3), (1, 1, 2, 3, 3)])
+def test_a_decoding_that_misses_too_many_shares_is_refused(values) -> None:
+    """No constant (t = 1) lies within e = 2 of these five shares. Berlekamp-Welch's square
+    system still has a solution; the polynomial it yields misses 3 or more shares, all on
+    one side of it for one of the two cases, and must be refused, not returned."""
+    xs = np.arange(1, 6)
+    shares = np.repeat(np.array(values, dtype=np.int64)[:, None], shamir.CHUNKS, axis=1)
+    with pytest.raises(IntegrityError, match="cannot decode"):
+        shamir.decode(shares, xs, threshold=1)

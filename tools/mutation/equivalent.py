@@ -303,6 +303,10 @@ EQUIVALENT: dict[str, str] = {
     f"{_SA}::_open_envelope::guard-bound#3": _HEADER,
     "secfl/protocols/secagg_messages.py::Check.from_bytes::guard#0": _REPEATED_COMPLAINT,
     "secfl/protocols/secagg_messages.py::Check.from_bytes::guard-bound#0": _REPEATED_COMPLAINT,
+    "secfl/hazmat/kex.py::KexPublicKey.from_bytes::guard-bound#0": (
+        "u = p is the one encoding that u > p lets through where u >= p does not; it is 0 mod "
+        "p, which the twist check refuses (Legendre symbol 0)"
+    ),
     "secfl/hazmat/kex.py::KexPublicKey.from_bytes::guard-bound#1": (
         "the Legendre symbol of u^3 + A u^2 + u is 0 only at u = 0 (small order, refused "
         "just before; u^2 + A u + 1 has no root mod p), so < 1 and != 1 agree"

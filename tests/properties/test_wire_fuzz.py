@@ -26,8 +26,9 @@ def test_mutated_frames_only_raise_secfl_errors(protocol):
 
 def test_every_message_type_has_a_target():
     types = {t.msg_type for p in PROTOCOLS for t in fuzz_targets(p)}
-    # secagg-v2 replaced KEYS 0x12 and SURVIVORS 0x16 by 0x1A and 0x1B (wire-v1 section 5)
-    secagg = {*range(0x10, 0x1A), 0x1A, 0x1B} - {0x12, 0x16}
+    # secagg-v2 replaced KEYS 0x12 and SURVIVORS 0x16 by 0x1A and 0x1B (wire-v1 section 5);
+    # secagg-v3 added the active mode's 0x1C-0x1F
+    secagg = {*range(0x10, 0x20)} - {0x12, 0x16}
     assert types == {0x01, 0x02, *secagg, *range(0x30, 0x34)}
 
 

@@ -100,7 +100,7 @@ def test_every_module_in_scope_has_tests_mapped():
 # the audit (the named property alone, a small budget) must fail on it. About 20 s in all.
 _KILLS = [
     # a client accepts a key list that reuses a key (secagg state machine, reused-key)
-    ("secfl/protocols/secagg.py::SecAggClient._on_keys::guard#5", "secagg/honest-but-curious"),
+    ("secfl/protocols/secagg.py::SecAggClient._on_keys::guard#6", "secagg/honest-but-curious"),
     # the server accepts an UNMASK that reveals one owner's share twice (client-forgery)
     ("secfl/protocols/secagg.py::SecAggServer._recv_unmask::guard#3", "secagg/client-forgery"),
     # every client's self-mask seed b_u is zero (fresh-randomness)

@@ -26,9 +26,9 @@ import numpy as np
 from secfl import wire
 from secfl.audit import _rounds as rounds
 from secfl.errors import IntegrityError, SecflError
-from secfl.hazmat import aead, dleq, kex, shamir
+from secfl.hazmat import aead, dleq, shamir
 from secfl.hazmat import paillier as hp
-from secfl.hazmat.kex import KexPrivateKey, KexPublicKey
+from secfl.hazmat.kex import KexPrivateKey
 from secfl.hazmat.prg import uint_dtype
 from secfl.hazmat.sign import SigningKey
 from secfl.protocols import paillier as pl
@@ -257,14 +257,7 @@ def _odd_sized_envelopes_convict(
     fail with anything but that verdict."""
     rid, u, v = evidence.round_id, evidence.sender, evidence.recipient
     to = evidence.recipient_keys[0]
-    raw = dleq.verify_exchange(
-        KexPublicKey.from_bytes(to),
-        KexPublicKey.from_bytes(evidence.sender_keys[0]),
-        evidence.revealed,
-        evidence.proof,
-        context=sa._complaint_context(rid, v, u),
-    )
-    channel = kex.derive(raw, info=sa._pair_info(b"channel", rid, u, v))
+    channel = evidence.channel_key()
     ad = sa._pair_info(b"share", rid, u, v) + struct.pack(">I", u)
     for tail in (0, 3, 2 * shamir.SHARE_BYTES + 2):
         plain = struct.pack(">II", u, v) + bytes(tail)

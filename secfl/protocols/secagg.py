@@ -572,11 +572,11 @@ class SecAggClient(ClientSession):
         msg = m.SignedShares.from_bytes(data, round_id=self.round_id, max_entries=len(self._peers))
         held = _Held()
         complaints: list[m.Complaint] = []
+        own = self._c_sk.public_key().to_bytes()
         for (u, env), sig in zip(msg.envelopes, msg.signatures, strict=True):
             self._check_sender(u, held)
             # The server checked every envelope's signature when it arrived: a bad one
             # here was changed on the way, which is the server's doing (abort).
-            own = self._c_sk.public_key().to_bytes()
             self._registry[u].verify(sig, _envelope_message(self.round_id, u, self.id, own, env))
             peer = self._peers[u]
             try:
@@ -731,6 +731,20 @@ class EnvelopeEvidence:
             f"recipient={self.recipient})"
         )
 
+    def channel_key(self) -> bytes:
+        """The AES-GCM key of the pair, from the revealed secret once its proof verifies
+        (:class:`IntegrityError` otherwise)."""
+        raw = dleq.verify_exchange(
+            KexPublicKey.from_bytes(self.recipient_keys[0]),
+            KexPublicKey.from_bytes(self.sender_keys[0]),
+            self.revealed,
+            self.proof,
+            context=_complaint_context(self.round_id, self.recipient, self.sender),
+        )
+        return kex.derive(
+            raw, info=_pair_info(b"channel", self.round_id, self.sender, self.recipient)
+        )
+
     def check(self, registry: Mapping[ClientId, VerifyKey]) -> None:
         """Return if the evidence proves the cheat; raise :class:`IntegrityError` saying
         why not (a signature or the proof does not verify, or the envelope opens)."""
@@ -741,14 +755,7 @@ class EnvelopeEvidence:
             registry[who].verify(sig, _advertise_message(rid, who, c_pk, s_pk))
         signed = _envelope_message(rid, u, v, self.recipient_keys[0], self.envelope)
         registry[u].verify(self.envelope_signature, signed)
-        raw = dleq.verify_exchange(
-            KexPublicKey.from_bytes(self.recipient_keys[0]),
-            KexPublicKey.from_bytes(self.sender_keys[0]),
-            self.revealed,
-            self.proof,
-            context=_complaint_context(rid, v, u),
-        )
-        channel = kex.derive(raw, info=_pair_info(b"channel", rid, u, v))
+        channel = self.channel_key()  # outside the try: a bad proof convicts nobody
         try:
             _open_envelope(channel, rid, u, v, self.envelope)
         except IntegrityError:

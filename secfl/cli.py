@@ -492,8 +492,7 @@ def _privacy(args: argparse.Namespace) -> int:
         z = acc.noise_multiplier_for_epsilon(args.target_epsilon, **common)
     else:  # argparse requires exactly one of the two
         z = args.noise_multiplier
-    eps = acc.epsilon_for_noise_multiplier(z, **common)
-    method = acc.accounting_method_for(event(z), neighboring=relation)
+    eps, method = acc.accounted_epsilon(z, **common)
     out: dict[str, object] = {
         "mechanism": args.mechanism,
         "epsilon": eps,

@@ -19,6 +19,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from secfl.dp import _ddg_pld
+
+PairPart = tuple[float, _ddg_pld.GaussianPair, int, float]
+"""``(q, pair, count, log_ratio)``: ``count`` rounds of ``pair`` Poisson-sampled at rate
+``q``, each round's output log-probabilities within ``log_ratio`` of the mechanism's."""
 COARSE_INTERVAL = 1e-3
 """The first value discretization interval (in nats of privacy loss)."""
 RELATIVE_INTERVAL = 1.0 / 2000.0
@@ -104,3 +109,62 @@ def sampled_gaussian_delta(parts: Sequence[tuple[float, float, int]], epsilon: f
         mu = math.sqrt(sum(count / (z * z) for _, z, count in parts))
         return gaussian_delta(epsilon, mu)
     return float(_pld_accountant(parts, 1e-4).get_delta(epsilon))
+
+
+# -- general parts: Gaussian pairs within a log-ratio of the mechanism (the ddg) -----------
+
+
+def _collapse(part: PairPart) -> PairPart:
+    """Unsampled rounds of a pair compose exactly into one pair: T rounds of N(x, B I_d)
+    against N(0, A I_d) are N(x', B I_{dT}) against N(0, A I_{dT}) with |x'| = sqrt(T) |x|."""
+    q, pair, count, log_ratio = part
+    if q < 1.0 or count == 1:
+        return part
+    wide = _ddg_pld.GaussianPair(
+        pair.sensitivity * math.sqrt(count),
+        pair.num_variance,
+        pair.den_variance,
+        pair.dimension * count,
+    )
+    return (1.0, wide, 1, log_ratio * count)
+
+
+def _pair_pld(parts: Sequence[PairPart], interval: float) -> Any:
+    pld: Any = None
+    for part in parts:
+        q, pair, count, _ = _collapse(part)
+        one = _ddg_pld.subsampled_pld(pair, q, interval)
+        if count > 1:
+            one = one.self_compose(count)
+        pld = one if pld is None else pld.compose(one)
+    return pld
+
+
+def _log_ratio(parts: Sequence[PairPart]) -> float:
+    """C: every output's log-probability under the mechanism is within C of the stand-in's."""
+    return sum(count * log_ratio for _, _, count, log_ratio in parts)
+
+
+def _epsilon(pld: Any, delta: float, c: float) -> float:
+    # P(S) <= e^C P'(S) and Q(S) >= e^-C Q'(S) give delta(eps) <= e^C delta'(eps - 2C).
+    return float(pld.get_epsilon_for_delta(delta * math.exp(-c))) + 2.0 * c
+
+
+def pair_epsilon(parts: Sequence[PairPart], delta: float) -> float:
+    """Epsilon at ``delta`` of ``(q, pair, count, log_ratio)`` parts composed, the
+    discretization interval chosen as for the Gaussian (coarse, then refined)."""
+    c = _log_ratio(parts)
+    coarse = _epsilon(_pair_pld(parts, COARSE_INTERVAL), delta, c)
+    fine = max(FINEST_INTERVAL, coarse * RELATIVE_INTERVAL)
+    if fine < COARSE_INTERVAL:
+        return min(coarse, _epsilon(_pair_pld(parts, fine), delta, c))  # both upper bounds
+    return coarse
+
+
+def pair_delta(parts: Sequence[PairPart], epsilon: float) -> float:
+    """Delta at ``epsilon`` of the composed parts (interval 1e-4)."""
+    c = _log_ratio(parts)
+    if epsilon < 2.0 * c:
+        return 1.0
+    pld = _pair_pld(parts, 1e-4)
+    return min(1.0, math.exp(c) * float(pld.get_delta_for_epsilon(epsilon - 2.0 * c)))

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from secfl.dp import _pld, _rdp
+from secfl.dp import _ddg_pld, _pld, _rdp
 from secfl.errors import InvalidArgument, SecflError
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "PoissonSampledEvent",
     "RdpAccountant",
     "SkellamSumEvent",
+    "accounted_epsilon",
     "accounting_method_for",
     "epsilon_for_noise_multiplier",
     "noise_multiplier_for_epsilon",
@@ -535,41 +536,79 @@ def _gaussian_parts(event: DpEvent, count: int) -> list[tuple[float, float, int]
     return None
 
 
-class PldAccountant:
-    """Composes Gaussian events (unsampled or Poisson-sampled, and their compositions) into
-    a privacy loss distribution and reports the tight (epsilon, delta).
+def _ddg_stand_in(event: DiscreteGaussianSumEvent, neighboring: Neighboring) -> Any:
+    return _ddg_pld.stand_in(
+        local_sigma=event.local_sigma,
+        n_clients=event.n_clients,
+        l2_sensitivity=event.l2_sensitivity,
+        dimension=event.dimension,
+        add_remove=neighboring is Neighboring.ADD_OR_REMOVE_ONE,
+    )
 
-    Unsampled Gaussians are composed exactly (analytic Gaussian); anything sampled goes to
-    ``dp_accounting``'s PLD accountant with a pessimistic discretization that is chosen per
-    query (:mod:`secfl.dp._pld`): the epsilon is never below the true one and within about
-    0.2 % of it. Only ``Neighboring.ADD_OR_REMOVE_ONE`` is supported; ddg and Skellam events
-    need :class:`RdpAccountant`.
+
+def _pair_parts(
+    event: DpEvent, count: int, neighboring: Neighboring, q: float = 1.0
+) -> list[_pld.PairPart] | None:
+    """``event`` as ``(q, pair, count, log_ratio)`` parts, or None if PLD cannot account it."""
+    if isinstance(event, GaussianEvent):
+        z2 = event.noise_multiplier**2
+        return [(q, _ddg_pld.GaussianPair(1.0, z2, z2, 1), count, 0.0)]
+    if isinstance(event, DiscreteGaussianSumEvent):
+        found = _ddg_stand_in(event, neighboring)
+        return None if found is None else [(q, found.pair, count, found.log_ratio)]
+    if isinstance(event, PoissonSampledEvent) and q >= 1.0:
+        inner = event.event
+        if isinstance(inner, GaussianEvent | DiscreteGaussianSumEvent):
+            return _pair_parts(inner, count, neighboring, event.sampling_probability)
+        return None
+    if isinstance(event, ComposedEvent):
+        return _pair_parts(event.event, count * event.count, neighboring, q)
+    return None
+
+
+class PldAccountant:
+    """Composes events into a privacy loss distribution and reports the tight (epsilon,
+    delta).
+
+    Gaussian events (unsampled or Poisson-sampled, and their compositions) take the
+    analytic Gaussian or dp-accounting's PLD accountant; distributed discrete Gaussian
+    events take the pessimistic PLD of the continuous pair that dominates a stand-in
+    within a log-ratio of them (:mod:`secfl.dp._ddg_pld`, spec section 10.7).
+    The discretization is chosen per query (:mod:`secfl.dp._pld`): epsilon is never below
+    the true one. Relations: ``ADD_OR_REMOVE_ONE`` (default) and ``ZERO_OUT``; Skellam
+    events need :class:`RdpAccountant`.
     """
 
-    __slots__ = ("_ledger", "_parts")
+    __slots__ = ("_ledger", "_neighboring", "_parts")
 
     def __init__(self, *, neighboring: Neighboring = Neighboring.ADD_OR_REMOVE_ONE) -> None:
-        if neighboring is not Neighboring.ADD_OR_REMOVE_ONE:
+        if neighboring not in (Neighboring.ADD_OR_REMOVE_ONE, Neighboring.ZERO_OUT):
             raise InvalidArgument(
-                f"PldAccountant accounts under Neighboring.ADD_OR_REMOVE_ONE only, got "
+                f"PldAccountant accounts under Neighboring.ADD_OR_REMOVE_ONE or ZERO_OUT, got "
                 f"{neighboring!r}; use RdpAccountant for other relations"
             )
-        self._parts: list[tuple[float, float, int]] = []
+        self._neighboring = neighboring
+        self._parts: list[_pld.PairPart] = []
         self._ledger: list[tuple[DpEvent, int]] = []
 
     @property
     def neighboring(self) -> Neighboring:
-        """The neighbouring relation of the guarantee (always ADD_OR_REMOVE_ONE)."""
-        return Neighboring.ADD_OR_REMOVE_ONE
+        """The neighbouring relation of the guarantee."""
+        return self._neighboring
 
     @property
     def ledger(self) -> tuple[tuple[DpEvent, int], ...]:
         """Every ``(event, count)`` composed so far, oldest first."""
         return tuple(self._ledger)
 
+    def _parts_of(self, event: object, count: int) -> list[_pld.PairPart] | None:
+        if not isinstance(event, DpEvent):
+            return None
+        return _pair_parts(event, count, self._neighboring)
+
     def supports(self, event: DpEvent) -> bool:
         """Whether :meth:`compose` would accept ``event`` (no state changes)."""
-        return isinstance(event, DpEvent) and _gaussian_parts(event, 1) is not None
+        return self._parts_of(event, 1) is not None
 
     def compose(self, event: DpEvent, *, count: int = 1) -> PldAccountant:
         """Add ``count`` occurrences of ``event``; returns ``self`` for chaining.
@@ -577,15 +616,29 @@ class PldAccountant:
         Raises :class:`InvalidArgument` (state unchanged) for an unsupported event.
         """
         _count(count, "count")
-        parts = _gaussian_parts(event, count) if isinstance(event, DpEvent) else None
+        parts = self._parts_of(event, count)
         if parts is None:
             raise InvalidArgument(
-                f"cannot account {event!r} with PLD: Gaussian events (unsampled or "
-                "Poisson-sampled, composed) only; use RdpAccountant for ddg and Skellam"
+                f"cannot account {event!r} with PLD: Gaussian and distributed discrete "
+                "Gaussian events (unsampled or Poisson-sampled, composed) only, the ddg with "
+                "shares whose variance exceeds the stand-in channel's and, under add/remove, "
+                "at least two of them; use RdpAccountant for the others (Skellam)"
             )
-        self._parts.extend(parts)
+        for q, pair, n, log_ratio in parts:  # composition commutes: merge repeats
+            for i, (q0, pair0, n0, log_ratio0) in enumerate(self._parts):
+                if (q0, pair0, log_ratio0) == (q, pair, log_ratio):
+                    self._parts[i] = (q, pair, n0 + n, log_ratio)
+                    break
+            else:
+                self._parts.append((q, pair, n, log_ratio))
         self._ledger.append((event, count))
         return self
+
+    def _gaussian_only(self) -> list[tuple[float, float, int]] | None:
+        """The ledger as (q, z, count) parts when it holds central Gaussians only."""
+        if any(pair.dimension != 1 or not pair.shift_only for _, pair, _, _ in self._parts):
+            return None
+        return [(q, math.sqrt(pair.den_variance), count) for q, pair, count, _ in self._parts]
 
     def get_epsilon(self, delta: float) -> float:
         """The epsilon of everything composed so far, at ``delta``."""
@@ -593,7 +646,10 @@ class PldAccountant:
             raise InvalidArgument(f"delta must be in (0, 1), got {delta!r}")
         if not self._parts:
             return 0.0
-        return _pld.sampled_gaussian_epsilon(self._parts, delta)
+        gaussian = self._gaussian_only()
+        if gaussian is not None:
+            return _pld.sampled_gaussian_epsilon(gaussian, delta)
+        return _pld.pair_epsilon(self._parts, delta)
 
     def get_delta(self, epsilon: float) -> float:
         """The delta of everything composed so far, at ``epsilon``."""
@@ -601,10 +657,13 @@ class PldAccountant:
             raise InvalidArgument(f"epsilon must be a number >= 0, got {epsilon!r}")
         if not self._parts:
             return 0.0
-        return _pld.sampled_gaussian_delta(self._parts, epsilon)
+        gaussian = self._gaussian_only()
+        if gaussian is not None:
+            return _pld.sampled_gaussian_delta(gaussian, epsilon)
+        return _pld.pair_delta(self._parts, epsilon)
 
     def __repr__(self) -> str:
-        return f"PldAccountant(events={len(self._ledger)})"
+        return f"PldAccountant(neighboring={self._neighboring.name}, events={len(self._ledger)})"
 
 
 Mechanism = Callable[[float], DpEvent]
@@ -625,11 +684,68 @@ def _rounds_event(
 def accounting_method_for(
     event: DpEvent, *, neighboring: Neighboring = Neighboring.ADD_OR_REMOVE_ONE
 ) -> AccountingMethod:
-    """The tightest method secfl has for ``event``: PLD for Gaussian events under
-    add/remove, RDP otherwise."""
-    if neighboring is Neighboring.ADD_OR_REMOVE_ONE and _gaussian_parts(event, 1) is not None:
+    """The tightest method secfl has for ``event``: PLD for Gaussian and distributed
+    discrete Gaussian events (under add/remove or zero-out), RDP otherwise (Skellam,
+    fixed-size sampling). For the ddg, :func:`accounted_epsilon` also computes RDP and
+    keeps the smaller (both are upper bounds; RDP can win for small shares, where KLS21's
+    tau moves the PLD's stand-in)."""
+    if neighboring is Neighboring.REPLACE_ONE:
+        return AccountingMethod.RDP
+    if PldAccountant(neighboring=neighboring).supports(event):
         return AccountingMethod.PLD
     return AccountingMethod.RDP
+
+
+def _has_ddg(event: DpEvent) -> bool:
+    if isinstance(event, DiscreteGaussianSumEvent):
+        return True
+    if isinstance(event, ComposedEvent | PoissonSampledEvent | FixedSizeSampledEvent):
+        return _has_ddg(event.event)
+    return False
+
+
+def accounted_epsilon(
+    noise_multiplier: float,
+    *,
+    delta: float,
+    q: float,
+    rounds: int,
+    mechanism: Mechanism = GaussianEvent,
+    orders: Sequence[float] | None = None,
+    neighboring: Neighboring = Neighboring.ADD_OR_REMOVE_ONE,
+    method: AccountingMethod | None = None,
+    below: float | None = None,
+) -> tuple[float, AccountingMethod]:
+    """Epsilon after ``rounds`` rounds, and the method that gave it.
+
+    As :func:`epsilon_for_noise_multiplier`. With ``method=None`` a ddg event is accounted
+    both ways and the smaller epsilon is kept; ``below`` (a target) skips the PLD when RDP
+    already meets it.
+    """
+    _positive(noise_multiplier, "noise_multiplier")
+    _check_q_rounds(q, rounds)
+    if method is not None and not isinstance(method, AccountingMethod):
+        raise InvalidArgument(f"method must be an AccountingMethod or None, got {method!r}")
+    event = _rounds_event(noise_multiplier, q=q, rounds=rounds, mechanism=mechanism)
+    chosen = method or accounting_method_for(event, neighboring=neighboring)
+
+    def rdp() -> float:
+        acc = RdpAccountant(orders=orders, neighboring=neighboring)
+        acc.compose(event)
+        return acc.get_epsilon(delta)
+
+    if chosen is AccountingMethod.RDP:
+        return rdp(), AccountingMethod.RDP
+    pld = PldAccountant(neighboring=neighboring).compose(event)
+    if method is not None or not _has_ddg(event):
+        return pld.get_epsilon(delta), AccountingMethod.PLD
+    by_rdp = rdp()
+    if below is not None and by_rdp <= below:
+        return by_rdp, AccountingMethod.RDP
+    by_pld = pld.get_epsilon(delta)
+    if by_pld <= by_rdp:
+        return by_pld, AccountingMethod.PLD
+    return by_rdp, AccountingMethod.RDP
 
 
 def epsilon_for_noise_multiplier(
@@ -648,20 +764,19 @@ def epsilon_for_noise_multiplier(
     ``mechanism`` builds one round's event from the noise multiplier: ``GaussianEvent``
     (default), or e.g. ``functools.partial(DiscreteGaussianSumEvent.for_noise_multiplier,
     l2_sensitivity=..., n_clients=..., dimension=...)``. ``method`` defaults to the
-    tightest available (:func:`accounting_method_for`: PLD for Gaussians, RDP for ddg and
-    Skellam); ``orders`` applies to RDP.
+    tightest available (:func:`accounting_method_for`; for the ddg the smaller of PLD and
+    RDP, see :func:`accounted_epsilon`); ``orders`` applies to RDP.
     """
-    _positive(noise_multiplier, "noise_multiplier")
-    _check_q_rounds(q, rounds)
-    if method is not None and not isinstance(method, AccountingMethod):
-        raise InvalidArgument(f"method must be an AccountingMethod or None, got {method!r}")
-    event = _rounds_event(noise_multiplier, q=q, rounds=rounds, mechanism=mechanism)
-    chosen = method or accounting_method_for(event, neighboring=neighboring)
-    if chosen is AccountingMethod.PLD:
-        return PldAccountant(neighboring=neighboring).compose(event).get_epsilon(delta)
-    acc = RdpAccountant(orders=orders, neighboring=neighboring)
-    acc.compose(event)
-    return acc.get_epsilon(delta)
+    return accounted_epsilon(
+        noise_multiplier,
+        delta=delta,
+        q=q,
+        rounds=rounds,
+        mechanism=mechanism,
+        orders=orders,
+        neighboring=neighboring,
+        method=method,
+    )[0]
 
 
 def _meets_or_floor(meets: Callable[[float], bool], z: float, target: float) -> bool:
@@ -714,7 +829,7 @@ def noise_multiplier_for_epsilon(
 
     def meets(z: float) -> bool:
         try:
-            eps = epsilon_for_noise_multiplier(
+            eps, _ = accounted_epsilon(
                 z,
                 delta=delta,
                 q=q,
@@ -723,6 +838,7 @@ def noise_multiplier_for_epsilon(
                 orders=orders,
                 neighboring=neighboring,
                 method=method,
+                below=target_epsilon,
             )
         except InvalidArgument:
             if z < 1.0:

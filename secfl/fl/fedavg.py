@@ -22,6 +22,7 @@ import numpy as np
 
 from secfl._text import plural
 from secfl.dp.accounting import (
+    AccountingMethod,
     DpEvent,
     Neighboring,
     RdpAccountant,
@@ -376,6 +377,7 @@ def _with_solved_noise(config: FedAvgConfig, *, n_clients: int, dim: int) -> Fed
             rounds=config.rounds,
             mechanism=event,
             neighboring=relation,
+            method=AccountingMethod.RDP,  # the run's accountant (RoundCore) is RDP
         )
     dp = dataclasses.replace(base_dp, noise_multiplier=z)
     pipeline = dataclasses.replace(config.pipeline, dp=dp)

@@ -552,14 +552,20 @@ def test_fractional_orders_are_computed_not_dropped():
     assert ref <= ours <= ref * (1 + 1e-8)
 
 
-def test_pld_accountant_supports_gaussians_only():
+def test_pld_accountant_supports_gaussian_and_ddg_but_not_skellam():
     from secfl.dp import PldAccountant
 
     acc = PldAccountant()
-    ev = DiscreteGaussianSumEvent(local_sigma=3.0, n_clients=4, l2_sensitivity=5.0, dimension=8)
-    assert not acc.supports(ev)
+    sk = SkellamSumEvent(local_variance=9.0, n_clients=4, l2_sensitivity=5.0, dimension=8)
+    assert not acc.supports(sk)
     with pytest.raises(InvalidArgument, match="RdpAccountant"):
-        acc.compose(ev)
+        acc.compose(sk)
+    # add/remove needs two shares (the neighbour of one share has no noise)
+    lone = DiscreteGaussianSumEvent(local_sigma=3.0, n_clients=1, l2_sensitivity=5.0, dimension=8)
+    assert not acc.supports(lone)
+    assert PldAccountant(neighboring=Neighboring.ZERO_OUT).supports(lone)
+    ev = DiscreteGaussianSumEvent(local_sigma=3.0, n_clients=4, l2_sensitivity=5.0, dimension=8)
+    assert acc.supports(ev)
     assert acc.get_epsilon(1e-5) == 0.0
     acc.compose(ComposedEvent(PoissonSampledEvent(0.1, GaussianEvent(1.0)), 10))
     eps = acc.get_epsilon(1e-5)

@@ -4,6 +4,7 @@ the orthogonal chi-square, with the coordinate along the update integrated in cl
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -257,3 +258,18 @@ def test_channel_variance_meets_its_bound():
 def test_central_gaussian_keeps_its_verified_path():
     acc = PldAccountant().compose(ComposedEvent(PoissonSampledEvent(0.1, GaussianEvent(1.0)), 100))
     assert acc.get_epsilon(1e-5) == pytest.approx(7.0466, abs=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("z", [0.5, 0.8, 1.0, 1.5, 3.0])
+def test_zero_out_ddg_grid_within_ten_percent_of_the_gaussian(z):
+    """Issue 17's target on the whole grid (measured: at most +1.04 %, docs/dp.md)."""
+    ev = DiscreteGaussianSumEvent.for_noise_multiplier(
+        z, l2_sensitivity=20.0 / z, n_clients=100, dimension=16384
+    )
+    assert ev.local_sigma == pytest.approx(2.0)
+    for q, rounds in itertools.product((0.01, 0.1, 1.0), (1, 100, 1000)):
+        kw = {"delta": 1e-5, "q": q, "rounds": rounds}
+        gauss = accounted_epsilon(z, **kw)[0]
+        ours = accounted_epsilon(z, mechanism=lambda _: ev, neighboring=ZO, **kw)[0]
+        assert gauss * (1 - 1e-9) <= ours <= gauss * 1.1, (z, q, rounds)

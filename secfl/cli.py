@@ -526,6 +526,14 @@ def _check_privacy(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
             "argument --neighboring: secfl has no add/remove bound for Skellam (the share "
             "count changes with the client); use --mechanism ddg, or --neighboring zero-out"
         )
+    relation = args.neighboring or ("zero-out" if args.mechanism == "skellam" else "add-remove")
+    if args.mechanism != "gaussian" and relation == "zero-out" and args.sampling_rate < 1.0:
+        parser.error(
+            "argument --sampling-rate: zero-out has no sound bound under Poisson sampling for "
+            "distributed noise (a client that is not sampled sends no share, and the sum's "
+            "variance shows whether it took part); use --mechanism ddg with --neighboring "
+            "add-remove, or --sampling-rate 1"
+        )
     if args.mechanism == "gaussian":
         given = [f"--{name}" for name in _DISTRIBUTED_DEFAULTS if getattr(args, name) is not None]
         if given:

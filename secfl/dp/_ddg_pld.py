@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from secfl.dp import _rdp
+from secfl.errors import InvalidArgument
 
 CHANNEL_LOG_RATIO = 1e-12
 """The stand-in's channel may move the log-probability of any output of one round by at
@@ -40,7 +41,14 @@ FINE_POINTS = 1 << 19
 FINE_PER_INTERVAL = 8
 """Fine grid points per connect-the-dots interval."""
 DELTA_FLOOR = 1e-20
-"""Connect-the-dots support ends where the hockey-stick divergence falls below this."""
+"""Connect-the-dots support ends where this much of the loss's mass lies beyond it."""
+MAX_SUPPORT = 1 << 22
+"""A PLD with more support points than this is refused (:class:`PldTooWide`)."""
+
+
+class PldTooWide(InvalidArgument):
+    """The pair's privacy loss spans too many discretization intervals for a PLD (huge
+    epsilons, or very many unsampled rounds): account it with RDP."""
 
 
 @dataclass(frozen=True)
@@ -313,16 +321,22 @@ def subsampled_pld(pair: GaussianPair, q: float, interval: float) -> Any:
         losses, masses = losses[order], masses[order]
         keep = masses > 0.0
         losses, masses = losses[keep], masses[keep]
-        # Below the loss under which DELTA_FLOOR of the mass lies, connect-the-dots lumps
-        # everything onto its first point (pessimistic).
+        # Connect-the-dots lumps the mass below its first point onto it (pessimistic) and
+        # puts delta at its last point on +inf: the support runs between the losses that
+        # leave DELTA_FLOOR of the mass below and above (delta <= the mass above).
         first = int(np.searchsorted(np.cumsum(masses), DELTA_FLOOR, side="left"))
+        above = np.cumsum(masses[::-1])[::-1]
+        last = int(np.searchsorted(-above, -DELTA_FLOOR, side="left"))
         lo = math.floor(float(losses[min(first, losses.size - 1)]) / interval)
-        hi = math.ceil(float(losses[-1]) / interval)
+        hi = math.ceil(float(losses[min(last, losses.size - 1)]) / interval) + 1
+        if hi - lo > MAX_SUPPORT:
+            raise PldTooWide(
+                f"the privacy loss spans {(hi - lo) * interval:.3g} nats, over {MAX_SUPPORT} "
+                f"points at interval {interval:g}: the PLD would not fit in memory"
+            )
         ks = np.arange(lo, hi + 1)
         deltas = np.minimum(_hockey_sticks(losses, masses, infinite, ks * interval), 1.0)
-        big = np.nonzero(deltas > DELTA_FLOOR)[0]
-        end = min(int(big[-1]) + 2, ks.size) if big.size else 1
-        return pld_pmf.create_pmf_pessimistic_connect_dots(interval, ks[:end], deltas[:end])
+        return pld_pmf.create_pmf_pessimistic_connect_dots(interval, ks, deltas)
 
     return privacy_loss_distribution.PrivacyLossDistribution(
         pmf(rem_l, rem_m, rem_inf), pmf(add_l, add_m, add_inf)

@@ -157,7 +157,10 @@ def pair_epsilon(parts: Sequence[PairPart], delta: float) -> float:
     coarse = _epsilon(_pair_pld(parts, COARSE_INTERVAL), delta, c)
     fine = max(FINEST_INTERVAL, coarse * RELATIVE_INTERVAL)
     if fine < COARSE_INTERVAL:
-        return min(coarse, _epsilon(_pair_pld(parts, fine), delta, c))  # both upper bounds
+        try:
+            return min(coarse, _epsilon(_pair_pld(parts, fine), delta, c))  # upper bounds
+        except _ddg_pld.PldTooWide:
+            return coarse
     return coarse
 
 

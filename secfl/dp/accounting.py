@@ -309,6 +309,25 @@ def _to_dp_accounting(event: DpEvent) -> Any:
     raise InvalidArgument(f"no dp_accounting equivalent for {event!r}")  # pragma: no cover
 
 
+def _sampled_zero_out(inner: DpEvent, neighboring: Neighboring) -> str | None:
+    """Why a Poisson-sampled distributed event cannot be accounted under zero-out, or None.
+
+    A client that is not sampled sends no share, in both neighbours; one that is sampled
+    sends its share in both. The neighbours are then ((1-q) R + q P, (1-q) R + q Q) with R
+    one share short, and in high dimension the sum's variance shows whether the client took
+    part: the amplification of ((1-q) Q + q P, Q) does not hold (spec section 10.5)."""
+    if neighboring is not Neighboring.ZERO_OUT:
+        return None
+    if not isinstance(inner, DiscreteGaussianSumEvent | SkellamSumEvent):
+        return None
+    return (
+        "zero-out with Poisson sampling has no sound bound for distributed noise: a client "
+        "that is not sampled sends no noise share in either neighbour, and the sum's variance "
+        "shows whether it took part. Account the ddg under Neighboring.ADD_OR_REMOVE_ONE, or "
+        "drop the sampling (every client, or a fixed cohort, unamplified)"
+    )
+
+
 class RdpAccountant:
     """Composes :class:`DpEvent` records into an RDP curve and reports (epsilon, delta).
 
@@ -377,9 +396,12 @@ class RdpAccountant:
             if self._neighboring is Neighboring.REPLACE_ONE:
                 return (
                     "Poisson sampling is accounted under Neighboring.ADD_OR_REMOVE_ONE "
-                    "(or ZERO_OUT) only"
+                    "(or ZERO_OUT, for the central Gaussian) only"
                 )
             inner = event.event
+            refused = _sampled_zero_out(inner, self._neighboring)
+            if refused is not None:
+                return refused
             if isinstance(inner, SkellamSumEvent):
                 return self._unsupported(inner)
             if _gaussian_only(inner) or isinstance(
@@ -558,6 +580,8 @@ def _pair_parts(
         return None if found is None else [(q, found.pair, count, found.log_ratio)]
     if isinstance(event, PoissonSampledEvent) and q >= 1.0:
         inner = event.event
+        if _sampled_zero_out(inner, neighboring) is not None:
+            return None
         if isinstance(inner, GaussianEvent | DiscreteGaussianSumEvent):
             return _pair_parts(inner, count, neighboring, event.sampling_probability)
         return None
@@ -617,6 +641,13 @@ class PldAccountant:
         """
         _count(count, "count")
         parts = self._parts_of(event, count)
+        inner = event
+        while isinstance(inner, ComposedEvent):
+            inner = inner.event
+        if parts is None and isinstance(inner, PoissonSampledEvent):
+            why = _sampled_zero_out(inner.event, self._neighboring)
+            if why is not None:
+                raise InvalidArgument(why)
         if parts is None:
             raise InvalidArgument(
                 f"cannot account {event!r} with PLD: Gaussian and distributed discrete "
@@ -742,7 +773,10 @@ def accounted_epsilon(
     by_rdp = rdp()
     if below is not None and by_rdp <= below:
         return by_rdp, AccountingMethod.RDP
-    by_pld = pld.get_epsilon(delta)
+    try:
+        by_pld = pld.get_epsilon(delta)
+    except _ddg_pld.PldTooWide:
+        return by_rdp, AccountingMethod.RDP
     if by_pld <= by_rdp:
         return by_pld, AccountingMethod.PLD
     return by_rdp, AccountingMethod.RDP

@@ -615,9 +615,9 @@ def ddg_collapse(noise: DistributedNoise, *, n_clients: int) -> str | None:
         f"each client's discrete Gaussian share has sigma_l = {sigma:.3g}, so the sum of "
         f"{n_clients} shares is far from a discrete Gaussian and costs {cost:.3g} nats per "
         f"round (KLS21's tau x d' = {noise.dimension}): the epsilon is mostly that term. Use "
-        f"Skellam (DPMechanism.SKELLAM, no such term), more bits (a finer scale gives each "
-        f"share more integer noise), fewer clients per ring, or a larger noise multiplier, "
-        f"until sigma_l >= 1.5"
+        f"more bits (a finer scale gives each share more integer noise), fewer clients per "
+        f"ring, or a larger noise multiplier, until sigma_l >= 1.5; or Skellam "
+        f"(DPMechanism.SKELLAM, no such term; zero-out and unsampled only)"
     )
 
 

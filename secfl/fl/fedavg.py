@@ -282,7 +282,8 @@ def _check_max_cohort(config: FedAvgConfig, n_clients: int) -> None:
         f"who is in the data. Give DistributedDP(max_cohort={need}) or more (for these "
         f"{n_clients} clients and their add neighbour, a round above it, which fails, has "
         f"probability <= {COHORT_MISS:g} x delta over {plural(config.rounds, 'round')}), "
-        f"or fixed-size sampling (clients_per_round), or neighboring=Neighboring.ZERO_OUT"
+        f"or fixed-size sampling (clients_per_round)"
+        + ("" if config.sampling_rate is not None else ", or neighboring=Neighboring.ZERO_OUT")
     )
 
 
@@ -367,7 +368,7 @@ def _with_solved_noise(config: FedAvgConfig, *, n_clients: int, dim: int) -> Fed
         assert round_event is not None
         return round_event
 
-    relation = accounting_relation(base_dp)
+    relation = accounting_relation(base_dp, sampled=config.sampling_rate is not None)
     with warnings.catch_warnings():  # the search tries weak plans; the solution is checked
         warnings.simplefilter("ignore")
         z = noise_multiplier_for_epsilon(
@@ -413,6 +414,8 @@ class FederatedAveraging:
                 f"clients_per_round={config.clients_per_round} exceeds the {n_clients} clients"
             )
         _check_survivable(config, n_clients)
+        if config.pipeline.dp is not None:  # a relation secfl can bound, before anything else
+            accounting_relation(config.pipeline.dp, sampled=config.sampling_rate is not None)
         _check_max_cohort(config, n_clients)
         self.target_epsilon = config.target_epsilon
         """The target the noise multiplier was solved for (``config`` holds the solution)."""

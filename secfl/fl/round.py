@@ -53,12 +53,19 @@ _SKELLAM_ZERO_OUT = (
     "weaker relation explicitly: DistributedDP(mechanism=DPMechanism.SKELLAM, "
     "neighboring=Neighboring.ZERO_OUT)"
 )
+_SAMPLED_ZERO_OUT = (
+    "DistributedDP(neighboring=Neighboring.ZERO_OUT) with sampling_rate: zero-out has no sound "
+    "bound under Poisson sampling for distributed noise (a client that is not sampled sends no "
+    "share, and the sum's variance shows whether it took part). Use the discrete Gaussian "
+    "under add/remove-one (the default), or a fixed cohort (clients_per_round), unamplified"
+)
 _WEIGHT_SLOT_NORM2 = 1.0  # the weight is at most 1
 _INDICATOR_NORM2 = 0.25  # the indicator is +-1/2
 
 
-def accounting_relation(dp: DistributedDP) -> Neighboring:
-    """The relation ``dp`` is accounted for; refuses one secfl cannot bound."""
+def accounting_relation(dp: DistributedDP, *, sampled: bool = False) -> Neighboring:
+    """The relation ``dp`` is accounted for (``sampled``: under Poisson sampling); refuses
+    one secfl cannot bound."""
     if dp.neighboring is Neighboring.REPLACE_ONE:
         raise InvalidArgument(
             "DistributedDP(neighboring=REPLACE_ONE) is not offered: federated averaging samples "
@@ -66,6 +73,8 @@ def accounting_relation(dp: DistributedDP) -> Neighboring:
         )
     if dp.mechanism is DPMechanism.SKELLAM and dp.neighboring is Neighboring.ADD_OR_REMOVE_ONE:
         raise InvalidArgument(_SKELLAM_ZERO_OUT)
+    if sampled and dp.neighboring is Neighboring.ZERO_OUT:
+        raise InvalidArgument(_SAMPLED_ZERO_OUT)
     return dp.neighboring
 
 
@@ -231,7 +240,8 @@ class RoundCore:
         self.sampling_rate = sampling_rate
         self.accountant: RdpAccountant | None = None
         if pipeline.dp is not None:
-            self.accountant = RdpAccountant(neighboring=accounting_relation(pipeline.dp))
+            relation = accounting_relation(pipeline.dp, sampled=sampling_rate is not None)
+            self.accountant = RdpAccountant(neighboring=relation)
         self.clipper = AdaptiveClipper(adaptive_clip) if adaptive_clip is not None else None
         self._velocity: np.ndarray | None = None
         self._paillier_keys = paillier_keys

@@ -133,6 +133,16 @@ def test_cli_simulate_secure_protocols(capsys, protocol):
 @pytest.mark.parametrize("mechanism", ["gaussian", "ddg", "skellam"])
 def test_cli_privacy(capsys, mechanism):
     argv = ["privacy", "--mechanism", mechanism, "--noise-multiplier", "1.0"]
+    if mechanism == "skellam":  # zero-out only, so never Poisson-sampled
+        assert main([*argv, "--sampling-rate", "0.1", "--json"]) == 2
+        assert "zero-out has no sound bound" in capsys.readouterr().err
+        argv += ["--noise-multiplier", "8.0"]
+        rc = main([*argv, "--rounds", "5", "--json"])
+        out = json.loads(capsys.readouterr().out)
+        assert rc == 0
+        assert 0 < out["epsilon"] < 20
+        assert out["neighboring"] == "zero-out"
+        return
     rc = main([*argv, "--sampling-rate", "0.1", "--rounds", "50", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0
@@ -323,13 +333,14 @@ def test_the_cohort_bound_is_computed_exactly_and_refused_when_missing_or_short(
     with pytest.raises(InvalidArgument, match="max_cohort=7\\) is below the 8 clients"):
         fed(DistributedDP(max_cohort=7), clients_per_round=8)
     fed(DistributedDP(), clients_per_round=8)  # a constant cohort: nothing to bound
-    fed(DistributedDP(neighboring=Neighboring.ZERO_OUT), sampling_rate=0.5)  # same cohorts
+    fed(DistributedDP(neighboring=Neighboring.ZERO_OUT))  # same cohorts, nothing to bound
+    with pytest.raises(InvalidArgument, match="zero-out has no sound bound under Poisson"):
+        fed(DistributedDP(neighboring=Neighboring.ZERO_OUT), sampling_rate=0.5)
     history = fed(DistributedDP(max_cohort=need), sampling_rate=0.5).run()
     assert all(r.aborted is None for r in history)
 
 
-def test_the_scale_is_the_max_cohorts_and_a_larger_round_fails_leaving_the_model():
-    from secfl.dp.accounting import Neighboring
+def test_the_scale_is_the_max_cohorts_and_a_larger_round_fails_leaving_the_model(monkeypatch):
     from secfl.fl import FedAvgConfig, FederatedAveraging
     from secfl.hazmat.rng import Csprng
     from secfl.pipeline import DistributedDP, Pipeline, PipelineConfig
@@ -346,10 +357,13 @@ def test_the_scale_is_the_max_cohorts_and_a_larger_round_fails_leaving_the_model
     with pytest.raises(InvalidArgument, match=r"cohort of 301 clients exceeds.*max_cohort=300"):
         Pipeline(cfg, n_clients=301, dim=10000, rng=Csprng(seed=bytes(32)))
 
-    zero_out = DistributedDP(max_cohort=10, neighboring=Neighboring.ZERO_OUT)
+    # FedAvg refuses a K this small for 20 clients at q = 0.5 (tested above); let it pass
+    # here so that rounds above K happen.
+    monkeypatch.setattr("secfl.fl.fedavg._needed_max_cohort", lambda *a: 10)
+    small = DistributedDP(max_cohort=10)
     fed = FederatedAveraging(
         FedAvgConfig(
-            rounds=10, pipeline=PipelineConfig(protocol="secagg", dp=zero_out), sampling_rate=0.5
+            rounds=10, pipeline=PipelineConfig(protocol="secagg", dp=small), sampling_rate=0.5
         ),
         initial=np.zeros(4),
         n_clients=20,

@@ -558,7 +558,9 @@ def _gaussian_parts(event: DpEvent, count: int) -> list[tuple[float, float, int]
     return None
 
 
-def _ddg_stand_in(event: DiscreteGaussianSumEvent, neighboring: Neighboring) -> Any:
+def _ddg_stand_in(
+    event: DiscreteGaussianSumEvent, neighboring: Neighboring
+) -> _ddg_pld.DdgStandIn | None:
     return _ddg_pld.stand_in(
         local_sigma=event.local_sigma,
         n_clients=event.n_clients,

@@ -153,7 +153,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
 
     priv = command(
         "privacy",
-        "epsilon of a DP training run (PLD for the Gaussian, RDP for ddg and Skellam)",
+        "epsilon of a DP training run (PLD for the Gaussian; for ddg the smaller of PLD and "
+        "RDP; RDP for Skellam)",
     )
     priv.add_argument(
         "--mechanism",
@@ -167,8 +168,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         choices=("add-remove", "zero-out"),
         default=None,
         help="the neighbouring relation: add-remove (a client and its noise share present or "
-        "absent; default) or zero-out (its update replaced by zeros, its share kept; the only "
-        "one secfl accounts Skellam under, and its default there)",
+        "absent; default) or zero-out (its update replaced by zeros, its share kept; only with "
+        "--sampling-rate 1; the only one secfl accounts Skellam under, and its default there)",
     )
     noise = priv.add_mutually_exclusive_group(required=True)
     noise.add_argument(
@@ -524,7 +525,8 @@ def _check_privacy(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     if args.mechanism == "skellam" and args.neighboring == "add-remove":
         parser.error(
             "argument --neighboring: secfl has no add/remove bound for Skellam (the share "
-            "count changes with the client); use --mechanism ddg, or --neighboring zero-out"
+            "count changes with the client); use --mechanism ddg, or --neighboring zero-out "
+            "(with --sampling-rate 1)"
         )
     relation = args.neighboring or ("zero-out" if args.mechanism == "skellam" else "add-remove")
     if args.mechanism != "gaussian" and relation == "zero-out" and args.sampling_rate < 1.0:

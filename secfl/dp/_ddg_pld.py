@@ -64,6 +64,7 @@ class GaussianPair:
 
     @property
     def shift_only(self) -> bool:
+        """Equal variances: the pair is a Gaussian shift (zero-out, or a central Gaussian)."""
         return self.num_variance == self.den_variance
 
 
@@ -184,6 +185,7 @@ class _Component:
 
 
 def _grid(lo: float, hi: float, h: float) -> np.ndarray:
+    """The multiples of ``h`` from just below ``lo`` to just above ``hi``."""
     return h * np.arange(math.floor(lo / h), math.ceil(hi / h) + 1, dtype=np.float64)
 
 
@@ -332,7 +334,8 @@ def subsampled_pld(pair: GaussianPair, q: float, interval: float) -> Any:
         if hi - lo > MAX_SUPPORT:
             raise PldTooWide(
                 f"the privacy loss spans {(hi - lo) * interval:.3g} nats, over {MAX_SUPPORT} "
-                f"points at interval {interval:g}: the PLD would not fit in memory"
+                f"points at interval {interval:g}: the PLD would not fit in memory; account "
+                f"with RdpAccountant (accounted_epsilon does so by itself)"
             )
         ks = np.arange(lo, hi + 1)
         deltas = np.minimum(_hockey_sticks(losses, masses, infinite, ks * interval), 1.0)

@@ -309,16 +309,16 @@ def _to_dp_accounting(event: DpEvent) -> Any:
     raise InvalidArgument(f"no dp_accounting equivalent for {event!r}")  # pragma: no cover
 
 
-def _sampled_zero_out(inner: DpEvent, neighboring: Neighboring) -> str | None:
+def _sampled_zero_out(event: PoissonSampledEvent, neighboring: Neighboring) -> str | None:
     """Why a Poisson-sampled distributed event cannot be accounted under zero-out, or None.
 
     A client that is not sampled sends no share, in both neighbours; one that is sampled
     sends its share in both. The neighbours are then ((1-q) R + q P, (1-q) R + q Q) with R
     one share short, and in high dimension the sum's variance shows whether the client took
     part: the amplification of ((1-q) Q + q P, Q) does not hold (spec section 10.5)."""
-    if neighboring is not Neighboring.ZERO_OUT:
+    if neighboring is not Neighboring.ZERO_OUT or event.sampling_probability >= 1.0:
         return None
-    if not isinstance(inner, DiscreteGaussianSumEvent | SkellamSumEvent):
+    if not isinstance(event.event, DiscreteGaussianSumEvent | SkellamSumEvent):
         return None
     return (
         "zero-out with Poisson sampling has no sound bound for distributed noise: a client "
@@ -386,7 +386,8 @@ class RdpAccountant:
             return (
                 "secfl has no bound for Skellam sums whose share count differs between "
                 "neighbours (add/remove); use the discrete Gaussian (ddg), which has one, or "
-                "account under Neighboring.ZERO_OUT and report it as a zero-out guarantee"
+                "account without Poisson sampling under Neighboring.ZERO_OUT and report it as "
+                "a zero-out guarantee"
             )
         if isinstance(event, GaussianEvent | DiscreteGaussianSumEvent | SkellamSumEvent):
             return None
@@ -399,7 +400,7 @@ class RdpAccountant:
                     "(or ZERO_OUT, for the central Gaussian) only"
                 )
             inner = event.event
-            refused = _sampled_zero_out(inner, self._neighboring)
+            refused = _sampled_zero_out(event, self._neighboring)
             if refused is not None:
                 return refused
             if isinstance(inner, SkellamSumEvent):
@@ -547,20 +548,10 @@ class RdpAccountant:
         )
 
 
-def _gaussian_parts(event: DpEvent, count: int) -> list[tuple[float, float, int]] | None:
-    """``event`` as (q, z, count) parts of Gaussians, or None if it is not of that form."""
-    if isinstance(event, GaussianEvent):
-        return [(1.0, event.noise_multiplier, count)]
-    if isinstance(event, PoissonSampledEvent) and isinstance(event.event, GaussianEvent):
-        return [(event.sampling_probability, event.event.noise_multiplier, count)]
-    if isinstance(event, ComposedEvent):
-        return _gaussian_parts(event.event, count * event.count)
-    return None
-
-
 def _ddg_stand_in(
     event: DiscreteGaussianSumEvent, neighboring: Neighboring
 ) -> _ddg_pld.DdgStandIn | None:
+    """The continuous pair and log-ratio that stand in for ``event`` (spec 10.7)."""
     return _ddg_pld.stand_in(
         local_sigma=event.local_sigma,
         n_clients=event.n_clients,
@@ -582,7 +573,7 @@ def _pair_parts(
         return None if found is None else [(q, found.pair, count, found.log_ratio)]
     if isinstance(event, PoissonSampledEvent) and q >= 1.0:
         inner = event.event
-        if _sampled_zero_out(inner, neighboring) is not None:
+        if _sampled_zero_out(event, neighboring) is not None:
             return None
         if isinstance(inner, GaussianEvent | DiscreteGaussianSumEvent):
             return _pair_parts(inner, count, neighboring, event.sampling_probability)
@@ -647,7 +638,7 @@ class PldAccountant:
         while isinstance(inner, ComposedEvent):
             inner = inner.event
         if parts is None and isinstance(inner, PoissonSampledEvent):
-            why = _sampled_zero_out(inner.event, self._neighboring)
+            why = _sampled_zero_out(inner, self._neighboring)
             if why is not None:
                 raise InvalidArgument(why)
         if parts is None:
@@ -667,19 +658,27 @@ class PldAccountant:
         self._ledger.append((event, count))
         return self
 
-    def _gaussian_only(self) -> list[tuple[float, float, int]] | None:
-        """The ledger as (q, z, count) parts when it holds central Gaussians only."""
-        if any(pair.dimension != 1 or not pair.shift_only for _, pair, _, _ in self._parts):
+    def _as_central_gaussians(self) -> list[tuple[float, float, int]] | None:
+        """The ledger as (q, z, count) parts when every part is a one-dimensional Gaussian
+        shift with no stand-in correction (a central Gaussian; never a ddg, whose C > 0)."""
+        if any(
+            pair.dimension != 1 or not pair.shift_only or log_ratio != 0.0
+            for _, pair, _, log_ratio in self._parts
+        ):
             return None
-        return [(q, math.sqrt(pair.den_variance), count) for q, pair, count, _ in self._parts]
+        return [
+            (q, math.sqrt(pair.den_variance) / pair.sensitivity, count)
+            for q, pair, count, _ in self._parts
+        ]
 
     def get_epsilon(self, delta: float) -> float:
-        """The epsilon of everything composed so far, at ``delta``."""
+        """The epsilon of everything composed so far, at ``delta``. Raises ``PldTooWide``
+        (an :class:`InvalidArgument`) where the PLD would not fit in memory."""
         if isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < 1:
             raise InvalidArgument(f"delta must be in (0, 1), got {delta!r}")
         if not self._parts:
             return 0.0
-        gaussian = self._gaussian_only()
+        gaussian = self._as_central_gaussians()
         if gaussian is not None:
             return _pld.sampled_gaussian_epsilon(gaussian, delta)
         return _pld.pair_epsilon(self._parts, delta)
@@ -690,7 +689,7 @@ class PldAccountant:
             raise InvalidArgument(f"epsilon must be a number >= 0, got {epsilon!r}")
         if not self._parts:
             return 0.0
-        gaussian = self._gaussian_only()
+        gaussian = self._as_central_gaussians()
         if gaussian is not None:
             return _pld.sampled_gaussian_delta(gaussian, epsilon)
         return _pld.pair_delta(self._parts, epsilon)
@@ -730,6 +729,7 @@ def accounting_method_for(
 
 
 def _has_ddg(event: DpEvent) -> bool:
+    """Whether ``event`` holds a distributed discrete Gaussian (accounted both ways)."""
     if isinstance(event, DiscreteGaussianSumEvent):
         return True
     if isinstance(event, ComposedEvent | PoissonSampledEvent | FixedSizeSampledEvent):

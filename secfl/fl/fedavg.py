@@ -368,7 +368,7 @@ def _with_solved_noise(config: FedAvgConfig, *, n_clients: int, dim: int) -> Fed
         assert round_event is not None
         return round_event
 
-    relation = accounting_relation(base_dp, sampled=config.sampling_rate is not None)
+    relation = accounting_relation(base_dp, sampled=(config.sampling_rate or 1.0) < 1.0)
     with warnings.catch_warnings():  # the search tries weak plans; the solution is checked
         warnings.simplefilter("ignore")
         z = noise_multiplier_for_epsilon(
@@ -415,7 +415,7 @@ class FederatedAveraging:
             )
         _check_survivable(config, n_clients)
         if config.pipeline.dp is not None:  # a relation secfl can bound, before anything else
-            accounting_relation(config.pipeline.dp, sampled=config.sampling_rate is not None)
+            accounting_relation(config.pipeline.dp, sampled=(config.sampling_rate or 1.0) < 1.0)
         _check_max_cohort(config, n_clients)
         self.target_epsilon = config.target_epsilon
         """The target the noise multiplier was solved for (``config`` holds the solution)."""

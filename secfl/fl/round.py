@@ -53,6 +53,13 @@ _SKELLAM_ZERO_OUT = (
     "weaker relation explicitly: DistributedDP(mechanism=DPMechanism.SKELLAM, "
     "neighboring=Neighboring.ZERO_OUT)"
 )
+_SAMPLED_SKELLAM = (
+    "DPMechanism.SKELLAM with sampling_rate: Skellam has only a zero-out bound, and zero-out "
+    "has no sound bound under Poisson sampling for distributed noise (a client that is not "
+    "sampled sends no share, and the sum's variance shows whether it took part). Use "
+    "DPMechanism.DISCRETE_GAUSSIAN (add/remove-one, the default), or Skellam with a fixed "
+    "cohort (clients_per_round) and neighboring=Neighboring.ZERO_OUT, unamplified"
+)
 _SAMPLED_ZERO_OUT = (
     "DistributedDP(neighboring=Neighboring.ZERO_OUT) with sampling_rate: zero-out has no sound "
     "bound under Poisson sampling for distributed noise (a client that is not sampled sends no "
@@ -71,6 +78,8 @@ def accounting_relation(dp: DistributedDP, *, sampled: bool = False) -> Neighbor
             "DistributedDP(neighboring=REPLACE_ONE) is not offered: federated averaging samples "
             "clients by Poisson sampling, whose relation is add/remove-one (the default)"
         )
+    if sampled and dp.mechanism is DPMechanism.SKELLAM:
+        raise InvalidArgument(_SAMPLED_SKELLAM)
     if dp.mechanism is DPMechanism.SKELLAM and dp.neighboring is Neighboring.ADD_OR_REMOVE_ONE:
         raise InvalidArgument(_SKELLAM_ZERO_OUT)
     if sampled and dp.neighboring is Neighboring.ZERO_OUT:
@@ -240,7 +249,8 @@ class RoundCore:
         self.sampling_rate = sampling_rate
         self.accountant: RdpAccountant | None = None
         if pipeline.dp is not None:
-            relation = accounting_relation(pipeline.dp, sampled=sampling_rate is not None)
+            sampled = sampling_rate is not None and sampling_rate < 1.0
+            relation = accounting_relation(pipeline.dp, sampled=sampled)
             self.accountant = RdpAccountant(neighboring=relation)
         self.clipper = AdaptiveClipper(adaptive_clip) if adaptive_clip is not None else None
         self._velocity: np.ndarray | None = None

@@ -133,11 +133,14 @@ def test_cli_simulate_secure_protocols(capsys, protocol):
 @pytest.mark.parametrize("mechanism", ["gaussian", "ddg", "skellam"])
 def test_cli_privacy(capsys, mechanism):
     argv = ["privacy", "--mechanism", mechanism, "--noise-multiplier", "1.0"]
+    if mechanism != "gaussian":  # zero-out is never Poisson-sampled
+        zero_out = [*argv, "--neighboring", "zero-out", "--sampling-rate", "0.1", "--json"]
+        assert main(zero_out) == 2
+        assert "zero-out has no sound bound" in capsys.readouterr().err
     if mechanism == "skellam":  # zero-out only, so never Poisson-sampled
         assert main([*argv, "--sampling-rate", "0.1", "--json"]) == 2
         assert "zero-out has no sound bound" in capsys.readouterr().err
-        argv += ["--noise-multiplier", "8.0"]
-        rc = main([*argv, "--rounds", "5", "--json"])
+        rc = main(["privacy", "--mechanism", "skellam", "--noise-multiplier", "8.0", "--json"])
         out = json.loads(capsys.readouterr().out)
         assert rc == 0
         assert 0 < out["epsilon"] < 20
@@ -155,6 +158,7 @@ def test_cli_privacy(capsys, mechanism):
         "sampling_rate",
     }
     assert 0 < out["epsilon"] < 20
+    assert out["accounting"] == "pld"  # the Gaussian's, and for ddg the smaller of the two
     more = main([*argv, "--sampling-rate", "0.1", "--rounds", "100", "--json"])
     assert more == 0
     assert json.loads(capsys.readouterr().out)["epsilon"] > out["epsilon"]
@@ -302,7 +306,7 @@ def test_the_cohort_bound_is_computed_exactly_and_refused_when_missing_or_short(
     from secfl.fl import FedAvgConfig, FederatedAveraging
     from secfl.fl.fedavg import COHORT_MISS, _needed_max_cohort
     from secfl.hazmat.rng import Csprng
-    from secfl.pipeline import DistributedDP, PipelineConfig
+    from secfl.pipeline import DistributedDP, DPMechanism, PipelineConfig
 
     for n, q, rounds, delta in ((20, 0.5, 3, 1e-5), (60, 0.2, 10, 1e-6), (200, 0.05, 1, 1e-5)):
         k = _needed_max_cohort(n, q, rounds, delta)
@@ -336,6 +340,10 @@ def test_the_cohort_bound_is_computed_exactly_and_refused_when_missing_or_short(
     fed(DistributedDP(neighboring=Neighboring.ZERO_OUT))  # same cohorts, nothing to bound
     with pytest.raises(InvalidArgument, match="zero-out has no sound bound under Poisson"):
         fed(DistributedDP(neighboring=Neighboring.ZERO_OUT), sampling_rate=0.5)
+    fed(DistributedDP(neighboring=Neighboring.ZERO_OUT), sampling_rate=1.0)  # not sampled
+    skellam = DistributedDP(mechanism=DPMechanism.SKELLAM, neighboring=Neighboring.ZERO_OUT)
+    with pytest.raises(InvalidArgument, match="Skellam has only a zero-out bound"):
+        fed(skellam, sampling_rate=0.5)
     history = fed(DistributedDP(max_cohort=need), sampling_rate=0.5).run()
     assert all(r.aborted is None for r in history)
 

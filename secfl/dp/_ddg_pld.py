@@ -22,6 +22,7 @@ Two steps (``protocols/distributed-dp-v1.md`` section 10.7 has the proof):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +87,7 @@ def _channel_log_ratio(v: float) -> float:
     return math.log1p(e) - math.log1p(-e)
 
 
+@functools.cache
 def channel_variance(dimension: int) -> float:
     """The least ``v`` (to 1 %) whose channel moves a round's log-probabilities by at most
     ``CHANNEL_LOG_RATIO`` over ``dimension`` coordinates."""
@@ -116,11 +118,10 @@ def stand_in(
     if not small > 0.0:
         return None
 
-    def sum_log_ratio(count: int) -> float:
-        tau = _rdp.ddg_tau(local_sigma, count)
-        return math.inf if tau >= 1.0 else tau / (1.0 - tau)
-
-    shares = max(sum_log_ratio(r), sum_log_ratio(r - 1 if add_remove else r))
+    shares = max(
+        _rdp.ddg_tau_prime(local_sigma, r),
+        _rdp.ddg_tau_prime(local_sigma, r - 1 if add_remove else r),
+    )
     log_ratio = dimension * (shares + _channel_log_ratio(v))
     if not math.isfinite(log_ratio):
         return None
@@ -153,9 +154,8 @@ def _quadratic_cdf(
     disc = b * b + 4.0 * c2 * u
     ok = disc >= 0.0
     root = np.sqrt(np.where(ok, disc, 0.0))
-    # y_hi = (-b + root)/(2 c2) written without cancellation; y_lo = -(b + root)/(2 c2)
-    denom = b + root
-    y_hi = np.where(denom > 0, 2.0 * u / np.where(denom > 0, denom, 1.0), (root - b) / (2 * c2))
+    # y_hi = (-b + root)/(2 c2) written without cancellation (b > 0); y_lo = -(b + root)/(2 c2)
+    y_hi = 2.0 * u / (b + root)
     y_lo = -(b + root) / (2.0 * c2)
     z_lo = (y_lo - mean) / std
     z_hi = (y_hi - mean) / std
@@ -218,54 +218,58 @@ class _Shape:
         )
 
 
-def _ranges(
-    pair: GaussianPair, shape: _Shape, under_p: bool
-) -> tuple[tuple[float, float], tuple[float, float] | None]:
-    """Where the two components of L lie, but for ``TAIL`` of mass on each side."""
-    from scipy import stats
+@dataclass(frozen=True)
+class _LossCdfs:
+    """The CDF and survival function of L's two components under P or Q, on a grid of step
+    ``h`` (the step grows if a component would need more than ``FINE_POINTS`` points); the
+    chi-square part is absent in one dimension."""
 
-    mean, var = (pair.sensitivity, pair.num_variance) if under_p else (0.0, pair.den_variance)
-    z = float(stats.norm.isf(TAIL / 2.0))
-    ends = np.array([mean - z * math.sqrt(var), mean + z * math.sqrt(var)])
-    u_ends = shape.c2 * ends**2 + shape.b * ends
-    vertex = -shape.b / (2.0 * shape.c2)
-    inside = bool(ends[0] < vertex < ends[1])
-    u_lo = -shape.b * shape.b / (4.0 * shape.c2) if inside else float(u_ends.min())
-    quad = (u_lo, float(u_ends.max()))
-    if pair.dimension == 1:
-        return quad, None
-    dof, scale = pair.dimension - 1, shape.c2 * var
-    chi = (scale * float(stats.chi2.ppf(TAIL, dof)), scale * float(stats.chi2.isf(TAIL, dof)))
-    return quad, chi
+    h: float
+    c0: float
+    quad: tuple[np.ndarray, np.ndarray, np.ndarray]
+    chi: tuple[np.ndarray, np.ndarray, np.ndarray] | None
 
+    @classmethod
+    def of(cls, pair: GaussianPair, under_p: bool, h: float) -> _LossCdfs:
+        from scipy import stats
 
-def _loss_pmf(
-    pair: GaussianPair, under_p: bool, up: bool, h: float
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """(losses, masses, mass at the infinite end) of L rounded up or down onto step ``h``
-    (the step grows if the components would need more than ``FINE_POINTS`` points)."""
-    from scipy import signal, stats
-
-    shape = _Shape.of(pair)
-    quad_range, chi_range = _ranges(pair, shape, under_p)
-    widest = max(r[1] - r[0] for r in (quad_range, chi_range) if r is not None)
-    h = max(h, widest / FINE_POINTS)
-    mean, var = (pair.sensitivity, pair.num_variance) if under_p else (0.0, pair.den_variance)
-    grid = _grid(*quad_range, h)
-    cdf, sf = _quadratic_cdf(grid, shape.c2, shape.b, mean, math.sqrt(var))
-    quad = _discretize(grid, cdf, sf, up)
-    if chi_range is None:
-        masses, start, extreme = quad.masses, quad.start, quad.extreme
-    else:
+        shape = _Shape.of(pair)
+        mean, var = (pair.sensitivity, pair.num_variance) if under_p else (0.0, pair.den_variance)
+        # Where the components lie, but for TAIL of mass on each side.
+        z = float(stats.norm.isf(TAIL / 2.0))
+        ends = np.array([mean - z * math.sqrt(var), mean + z * math.sqrt(var)])
+        u_ends = shape.c2 * ends**2 + shape.b * ends
+        vertex = -shape.b / (2.0 * shape.c2)
+        inside = bool(ends[0] < vertex < ends[1])
+        u_lo = -shape.b * shape.b / (4.0 * shape.c2) if inside else float(u_ends.min())
+        u_hi = float(u_ends.max())
         dof, scale = pair.dimension - 1, shape.c2 * var
-        grid_w = _grid(*chi_range, h)
-        chi = _discretize(
-            grid_w, stats.chi2.cdf(grid_w / scale, dof), stats.chi2.sf(grid_w / scale, dof), up
-        )
-        masses = np.maximum(signal.fftconvolve(quad.masses, chi.masses), 0.0)
-        start, extreme = quad.start + chi.start, quad.extreme + chi.extreme
-    losses = shape.c0 + start + h * np.arange(masses.size, dtype=np.float64)
-    return losses, masses, extreme
+        w_lo = w_hi = 0.0
+        if dof > 0:
+            w_lo = scale * float(stats.chi2.ppf(TAIL, dof))
+            w_hi = scale * float(stats.chi2.isf(TAIL, dof))
+        h = max(h, (u_hi - u_lo) / FINE_POINTS, (w_hi - w_lo) / FINE_POINTS)
+        grid = _grid(u_lo, u_hi, h)
+        quad = (grid, *_quadratic_cdf(grid, shape.c2, shape.b, mean, math.sqrt(var)))
+        chi = None
+        if dof > 0:
+            grid_w = _grid(w_lo, w_hi, h)
+            chi = (grid_w, stats.chi2.cdf(grid_w / scale, dof), stats.chi2.sf(grid_w / scale, dof))
+        return cls(h, shape.c0, quad, chi)
+
+    def rounded(self, up: bool) -> tuple[np.ndarray, np.ndarray, float]:
+        """(losses, masses, mass at the infinite end) of L rounded up or down onto the grid."""
+        from scipy import signal
+
+        quad = _discretize(*self.quad, up)
+        if self.chi is None:
+            masses, start, extreme = quad.masses, quad.start, quad.extreme
+        else:
+            chi = _discretize(*self.chi, up)
+            masses = np.maximum(signal.fftconvolve(quad.masses, chi.masses), 0.0)
+            start, extreme = quad.start + chi.start, quad.extreme + chi.extreme
+        losses = self.c0 + start + self.h * np.arange(masses.size, dtype=np.float64)
+        return losses, masses, extreme
 
 
 def _hockey_sticks(
@@ -296,9 +300,10 @@ def subsampled_pld(pair: GaussianPair, q: float, interval: float) -> Any:
             value_discretization_interval=interval,
         )
     h = interval / FINE_PER_INTERVAL
-    lp, mp, inf_p = _loss_pmf(pair, under_p=True, up=True, h=h)
-    lq, mq, inf_q = _loss_pmf(pair, under_p=False, up=True, h=h)
-    lq_dn, mq_dn, neg_inf_q = _loss_pmf(pair, under_p=False, up=False, h=h)
+    under_q = _LossCdfs.of(pair, under_p=False, h=h)
+    lp, mp, inf_p = _LossCdfs.of(pair, under_p=True, h=h).rounded(up=True)
+    lq, mq, inf_q = under_q.rounded(up=True)
+    lq_dn, mq_dn, neg_inf_q = under_q.rounded(up=False)
 
     def mix(loss: np.ndarray) -> np.ndarray:
         if q >= 1.0:

@@ -26,6 +26,13 @@ def ddg_tau(local_sigma: float, n_clients: int) -> float:
     return 10.0 * float(np.sum(np.exp(-2.0 * math.pi**2 * local_sigma**2 * k / (k + 1.0))))
 
 
+def ddg_tau_prime(local_sigma: float, n_clients: int) -> float:
+    """tau' = tau / (1 - tau): the per-coordinate bound on |ln| of the ratio between the sum
+    of ``n`` shares N_Z(0, sigma^2) and N_Z(0, n sigma^2) (KLS21); ``inf`` once tau >= 1."""
+    t = ddg_tau(local_sigma, n_clients)
+    return math.inf if t >= 1.0 else t / (1.0 - t)
+
+
 def ddg_rdp(
     orders: np.ndarray,
     *,
@@ -249,11 +256,7 @@ def ddg_add_remove_rdp(
     d = float(dimension)
     d2sq = l2_sensitivity * l2_sensitivity
 
-    def tau_prime(n: int) -> float:
-        t = ddg_tau(local_sigma, n)
-        return math.inf if t >= 1.0 else t / (1.0 - t)
-
-    t1, t0 = tau_prime(r), tau_prime(r - 1)
+    t1, t0 = ddg_tau_prime(local_sigma, r), ddg_tau_prime(local_sigma, r - 1)
 
     def one_way(a: float, num: float, den: float, tau_num: float, tau_den: float) -> float:
         w = a * den + (1.0 - a) * num

@@ -30,7 +30,14 @@ from secfl.dp.accounting import (
 )
 from secfl.dp.clipping import AdaptiveClipConfig, AdaptiveClipper
 from secfl.errors import InvalidArgument, SecflError
-from secfl.fl.round import RoundCore, RoundShape, Weighting, accounting_relation, encode_update
+from secfl.fl.round import (
+    RoundCore,
+    RoundShape,
+    Weighting,
+    accounting_relation,
+    encode_update,
+    poisson_sampled,
+)
 from secfl.hazmat.rng import Csprng
 from secfl.paillier_keys import PaillierPrivateKey
 from secfl.pipeline import (
@@ -283,7 +290,7 @@ def _check_max_cohort(config: FedAvgConfig, n_clients: int) -> None:
         f"{n_clients} clients and their add neighbour, a round above it, which fails, has "
         f"probability <= {COHORT_MISS:g} x delta over {plural(config.rounds, 'round')}), "
         f"or fixed-size sampling (clients_per_round)"
-        + ("" if config.sampling_rate is not None else ", or neighboring=Neighboring.ZERO_OUT")
+        + ("" if poisson_sampled(config.sampling_rate) else ", or neighboring=Neighboring.ZERO_OUT")
     )
 
 
@@ -341,7 +348,9 @@ def _expected_pipeline(
     )
 
 
-def _with_solved_noise(config: FedAvgConfig, *, n_clients: int, dim: int) -> FedAvgConfig:
+def _with_solved_noise(
+    config: FedAvgConfig, *, n_clients: int, dim: int, relation: Neighboring
+) -> FedAvgConfig:
     """``config`` (its target now met) with the smallest noise multiplier whose epsilon after
     ``config.rounds`` rounds is at most ``config.target_epsilon``.
 
@@ -368,7 +377,6 @@ def _with_solved_noise(config: FedAvgConfig, *, n_clients: int, dim: int) -> Fed
         assert round_event is not None
         return round_event
 
-    relation = accounting_relation(base_dp, sampled=(config.sampling_rate or 1.0) < 1.0)
     with warnings.catch_warnings():  # the search tries weak plans; the solution is checked
         warnings.simplefilter("ignore")
         z = noise_multiplier_for_epsilon(
@@ -414,13 +422,17 @@ class FederatedAveraging:
                 f"clients_per_round={config.clients_per_round} exceeds the {n_clients} clients"
             )
         _check_survivable(config, n_clients)
+        relation = None
         if config.pipeline.dp is not None:  # a relation secfl can bound, before anything else
-            accounting_relation(config.pipeline.dp, sampled=(config.sampling_rate or 1.0) < 1.0)
+            relation = accounting_relation(config.pipeline.dp, sampling_rate=config.sampling_rate)
         _check_max_cohort(config, n_clients)
         self.target_epsilon = config.target_epsilon
         """The target the noise multiplier was solved for (``config`` holds the solution)."""
         if config.target_epsilon is not None:
-            config = _with_solved_noise(config, n_clients=n_clients, dim=params.size)
+            assert relation is not None  # target_epsilon needs dp (FedAvgConfig checks)
+            config = _with_solved_noise(
+                config, n_clients=n_clients, dim=params.size, relation=relation
+            )
         if config.pipeline.dp is not None:  # does the DP plan fit the ring? say so now
             _expected_pipeline(config, config.pipeline, n_clients, params.size)
         self.config = config

@@ -70,9 +70,15 @@ _WEIGHT_SLOT_NORM2 = 1.0  # the weight is at most 1
 _INDICATOR_NORM2 = 0.25  # the indicator is +-1/2
 
 
-def accounting_relation(dp: DistributedDP, *, sampled: bool = False) -> Neighboring:
-    """The relation ``dp`` is accounted for (``sampled``: under Poisson sampling); refuses
-    one secfl cannot bound."""
+def poisson_sampled(sampling_rate: float | None) -> bool:
+    """Whether a run's rounds are Poisson-sampled (a rate of 1 samples everyone: no)."""
+    return sampling_rate is not None and sampling_rate < 1.0
+
+
+def accounting_relation(dp: DistributedDP, *, sampling_rate: float | None = None) -> Neighboring:
+    """The relation ``dp`` is accounted for in rounds sampled at ``sampling_rate`` (None:
+    not sampled); refuses one secfl cannot bound."""
+    sampled = poisson_sampled(sampling_rate)
     if dp.neighboring is Neighboring.REPLACE_ONE:
         raise InvalidArgument(
             "DistributedDP(neighboring=REPLACE_ONE) is not offered: federated averaging samples "
@@ -249,8 +255,7 @@ class RoundCore:
         self.sampling_rate = sampling_rate
         self.accountant: RdpAccountant | None = None
         if pipeline.dp is not None:
-            sampled = sampling_rate is not None and sampling_rate < 1.0
-            relation = accounting_relation(pipeline.dp, sampled=sampled)
+            relation = accounting_relation(pipeline.dp, sampling_rate=sampling_rate)
             self.accountant = RdpAccountant(neighboring=relation)
         self.clipper = AdaptiveClipper(adaptive_clip) if adaptive_clip is not None else None
         self._velocity: np.ndarray | None = None

@@ -83,7 +83,8 @@ class DistributedDP:
     """Distributed DP: every client adds a share of the noise, so the *sum* is private.
 
     The summed noise has standard deviation ``noise_multiplier`` times the (integer) L2
-    sensitivity when at least the round's minimum number of clients survive; updates are
+    sensitivity when at least the round's minimum number of clients survive (or, with
+    ``noise_clients``, at least that many); updates are
     rotated (randomized Hadamard) and conditionally rounded first (``beta`` bounds the
     rounding's norm growth). Needs a secure protocol: with ``plain`` the server would see
     every client's lightly noised update.
@@ -103,6 +104,14 @@ class DistributedDP:
     cohort's size). A round with more clients fails before anything is sent. ``None``:
     the scale is planned for each round's own cohort, sound only where that size is a
     public constant (``FedAvgConfig(clients_per_round=...)``, or zero-out)."""
+    noise_clients: int | None = None
+    """A public number of shares the noise is sized for: every client's share has variance
+    ``(noise_multiplier * sensitivity)^2 / noise_clients`` in every round, whoever is
+    sampled, so a sum of at least that many shares has at least the planned noise (a round
+    with fewer survivors is accounted with the noise it has). Needed with ``max_cohort``
+    under add/remove-one: a share sized for the round's own cohort differs between
+    neighbouring datasets, and the variance of the sum shows it (distributed-dp-v1 section
+    10.5). ``None``: each round's shares are sized for its provisioned survivors."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.mechanism, DPMechanism):
@@ -119,6 +128,19 @@ class DistributedDP:
         k = self.max_cohort
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 2):
             raise InvalidArgument(f"max_cohort must be an int >= 2 or None, got {k!r}")
+        m = self.noise_clients
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 2):
+            raise InvalidArgument(f"noise_clients must be an int >= 2 or None, got {m!r}")
+        if m is not None and k is None:
+            raise InvalidArgument(
+                f"noise_clients={m} goes with max_cohort (the scale must have room for the "
+                f"largest cohort's shares): give DistributedDP(max_cohort=K) too"
+            )
+        if m is not None and k is not None and m > k:
+            raise InvalidArgument(
+                f"noise_clients={m} exceeds max_cohort={k}: no round could have the planned "
+                f"noise; size the noise for at most max_cohort clients"
+            )
 
 
 _ACTIVE_ONLY_SECAGG = (
@@ -227,8 +249,9 @@ class Pipeline:
     """The numeric chain for one round of ``n_clients`` updates of length ``dim``.
 
     ``dropout`` is the fraction of clients the round must tolerate; with distributed DP
-    the noise is provisioned for the ``min_survivors = n - floor(dropout * n)`` clients
-    the protocol (:func:`build_protocol`) is then configured to require. ``rng`` draws the
+    the protocol (:func:`build_protocol`) is configured to require ``min_survivors = n -
+    floor(dropout * n)`` clients, and the noise is provisioned for them (or for the public
+    ``DistributedDP.noise_clients``). ``rng`` draws the
     round's public rotation seed (distributed DP only).
     """
 
@@ -277,7 +300,13 @@ class Pipeline:
             )
             try:
                 scale_bits = None
-                if dp.max_cohort is not None:  # room for any cohort up to it, and the
+                noise_clients = dp.noise_clients or min(self.min_survivors, n_clients)
+                if dp.noise_clients is not None:  # one share size: room for max_cohort of them
+                    assert dp.max_cohort is not None  # DistributedDP checks
+                    scale_bits = plan(
+                        n_clients=dp.max_cohort, min_clients=dp.noise_clients
+                    ).scale_bits
+                elif dp.max_cohort is not None:  # room for any cohort up to it, and the
                     # sampler's range for the largest shares (two survivors)
                     k = dp.max_cohort
                     scale_bits = min(
@@ -285,16 +314,25 @@ class Pipeline:
                         plan(n_clients=2, min_clients=2).scale_bits,
                     )
                 self.dp_plan = plan(
-                    n_clients=n_clients,
-                    min_clients=min(self.min_survivors, n_clients),
-                    scale_bits=scale_bits,
+                    n_clients=n_clients, min_clients=noise_clients, scale_bits=scale_bits
                 )
             except EncodingOverflow as e:  # said in the planner's terms: say it in ours
+                over = (
+                    f"{n_clients} clients"
+                    if dp.max_cohort is None
+                    else f"max_cohort={dp.max_cohort} clients"
+                    + (f" (noise_clients={dp.noise_clients})" if dp.noise_clients else "")
+                )
+                fewer = (
+                    "the number of clients per round"
+                    if dp.max_cohort is None
+                    else "max_cohort (with fewer clients per round)"
+                )
                 raise EncodingOverflow(
-                    f"distributed DP over {n_clients} clients does not fit bits={config.bits} "
+                    f"distributed DP over {over} does not fit bits={config.bits} "
                     f"(noise_multiplier={dp.noise_multiplier}, clip_bound={config.clip_bound}, "
                     f"{dim} values): raise bits (32 suits most runs), or lower the noise "
-                    f"multiplier or the number of clients per round. The planner: {e}"
+                    f"multiplier or {fewer}. The planner: {e}"
                 ) from None
             collapse = ddg_collapse(self.dp_plan.noise, n_clients=n_clients)
             if collapse is not None:

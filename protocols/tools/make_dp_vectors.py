@@ -909,6 +909,10 @@ def planner_vectors() -> Json:
             ),
         ),
         ("pipeline-test-ddg", _plan_args(bits=32, n_clients=8, min_clients=6, dimension=1024)),
+        (  # shares sized for a public count above this round's cohort (section 7.4)
+            "noise-clients-above-n",
+            _plan_args(bits=32, n_clients=60, min_clients=100, dimension=1024),
+        ),
         (
             "rotated-ddg-20",
             _plan_args(bits=20, n_clients=1000, min_clients=800, dimension=4096, signal="rotated"),
@@ -995,7 +999,7 @@ def planner_vectors() -> Json:
             ),
             "EncodingOverflow",
         ),
-        ("min-above-n", _plan_args(bits=32, min_clients=101), "InvalidArgument"),
+        ("min-zero", _plan_args(bits=32, min_clients=0), "InvalidArgument"),
         ("beta-one", _plan_args(bits=32, beta=1.0), "InvalidArgument"),
         ("bits-above-64", _plan_args(bits=65), "InvalidArgument"),
     ):

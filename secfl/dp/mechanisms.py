@@ -655,7 +655,9 @@ def plan_distributed(
 
     At scale ``2^s`` the integer sensitivity is ``rounded_l2_bound(clip_bound * 2^s,
     dimension, beta)`` and the shares target ``noise_multiplier`` times it over
-    ``min_clients`` clients; the sum of ``n_clients`` (the most that can survive) clipped
+    ``min_clients`` clients (more than ``n_clients`` where the shares are sized for a public
+    count, ``DistributedDP(noise_clients=...)``); the sum of ``n_clients`` (the most that
+    can survive) clipped
     updates plus the noise tail at ``failure_probability`` must fit ``bits`` (see
     :func:`distributed_required_bits`). ``dimension`` is the length of the noised vector.
     Raises :class:`EncodingOverflow` naming what to change when no scale fits.
@@ -667,8 +669,6 @@ def plan_distributed(
     for name, value in (("n_clients", n_clients), ("min_clients", min_clients)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidArgument(f"{name} must be an int >= 1, got {value!r}")
-    if min_clients > n_clients:
-        raise InvalidArgument(f"min_clients {min_clients} exceeds n_clients {n_clients}")
     _finite_positive(clip_bound, "clip_bound")
     _finite_positive(noise_multiplier, "noise_multiplier")
     if not isinstance(kind, NoiseKind):

@@ -45,6 +45,7 @@ from secfl.pipeline import (
     Pipeline,
     PipelineConfig,
     build_protocol,
+    provisioned_survivors,
 )
 from secfl.protocols.base import AggregationProtocol, ProtocolName
 from secfl.protocols.secagg import SecAggPhase, ThreatModel
@@ -275,23 +276,46 @@ def _check_max_cohort(config: FedAvgConfig, n_clients: int) -> None:
         return
     q = config.sampling_rate or 1.0
     need = _needed_max_cohort(n_clients, q, config.rounds, dp.delta)
-    if k is not None and k >= need:
-        return
     how = (
         f"Poisson sampling at rate {q}"
         if config.sampling_rate is not None
         else "every client in every round"
     )
-    given = "no max_cohort" if k is None else f"max_cohort={k}"
-    raise InvalidArgument(
-        f"add/remove-one DP with {how} and {given}: the fixed-point scale must be planned "
-        f"for a public bound on the cohort, or the scale the aggregate reveals depends on "
-        f"who is in the data. Give DistributedDP(max_cohort={need}) or more (for these "
-        f"{n_clients} clients and their add neighbour, a round above it, which fails, has "
-        f"probability <= {COHORT_MISS:g} x delta over {plural(config.rounds, 'round')}), "
-        f"or fixed-size sampling (clients_per_round)"
-        + ("" if poisson_sampled(config.sampling_rate) else ", or neighboring=Neighboring.ZERO_OUT")
+    other = ", or neighboring=Neighboring.ZERO_OUT" + (
+        " with a fixed cohort (clients_per_round)" if poisson_sampled(config.sampling_rate) else ""
     )
+    m = dp.noise_clients or _suggested_noise_clients(config, n_clients)
+    if k is None or k < need:
+        given = "no max_cohort" if k is None else f"max_cohort={k}"
+        raise InvalidArgument(
+            f"add/remove-one DP with {how} and {given}: give DistributedDP(max_cohort={need}, "
+            f"noise_clients={m}){other}. The fixed-point scale must be planned for a public "
+            f"bound on the cohort, or the scale the aggregate reveals depends on who is in the "
+            f"data: max_cohort={need} or more (for these {n_clients} clients and their add "
+            f"neighbour, a round above it, which fails, has probability <= {COHORT_MISS:g} x "
+            f"delta over {plural(config.rounds, 'round')})."
+            + ("" if dp.noise_clients else " " + _NOISE_CLIENTS.format(m=m))
+        )
+    if dp.noise_clients is None:
+        raise InvalidArgument(
+            f"add/remove-one DP with {how}: give DistributedDP(noise_clients={m}){other}. "
+            + _NOISE_CLIENTS.format(m=m)
+        )
+
+
+_NOISE_CLIENTS = (
+    "The noise shares must be sized for a public count, not for each round's cohort: a "
+    "client's presence changes the cohort's size, and shares sized for it change the variance "
+    "of the sum even when that client drops out. noise_clients={m} sizes them for the "
+    "survivors of an average round; a round with fewer survivors has less noise and is "
+    "accounted with it."
+)
+
+
+def _suggested_noise_clients(config: FedAvgConfig, n_clients: int) -> int:
+    """The provisioned survivors of an average cohort: a value to suggest, not to use."""
+    cohort = max(2, round(n_clients * (config.sampling_rate or 1.0)))
+    return provisioned_survivors(cohort, config.dropout)
 
 
 TARGET_MISS = 0.01
@@ -424,7 +448,11 @@ class FederatedAveraging:
         _check_survivable(config, n_clients)
         relation = None
         if config.pipeline.dp is not None:  # a relation secfl can bound, before anything else
-            relation = accounting_relation(config.pipeline.dp, sampling_rate=config.sampling_rate)
+            relation = accounting_relation(
+                config.pipeline.dp,
+                sampling_rate=config.sampling_rate,
+                fixed_cohort=config.clients_per_round is not None,
+            )
         _check_max_cohort(config, n_clients)
         self.target_epsilon = config.target_epsilon
         """The target the noise multiplier was solved for (``config`` holds the solution)."""

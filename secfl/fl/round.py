@@ -66,6 +66,13 @@ _SAMPLED_ZERO_OUT = (
     "share, and the sum's variance shows whether it took part). Use the discrete Gaussian "
     "under add/remove-one (the default), or a fixed cohort (clients_per_round), unamplified"
 )
+FIXED_COHORT_ADD_REMOVE = (
+    "under add/remove-one a fixed-size sample ({what}) is a swap, not an add/remove pair: the "
+    "neighbour without the client samples another client in its place, so the sums differ by "
+    "two updates (twice the sensitivity), which secfl does not account for distributed "
+    "noise. Use Poisson sampling ({poisson}), every client in every round, or "
+    "neighboring=Neighboring.ZERO_OUT (the sample then does not depend on the data)"
+)
 _WEIGHT_SLOT_NORM2 = 1.0  # the weight is at most 1
 _INDICATOR_NORM2 = 0.25  # the indicator is +-1/2
 
@@ -75,10 +82,19 @@ def poisson_sampled(sampling_rate: float | None) -> bool:
     return sampling_rate is not None and sampling_rate < 1.0
 
 
-def accounting_relation(dp: DistributedDP, *, sampling_rate: float | None = None) -> Neighboring:
+def accounting_relation(
+    dp: DistributedDP, *, sampling_rate: float | None = None, fixed_cohort: bool = False
+) -> Neighboring:
     """The relation ``dp`` is accounted for in rounds sampled at ``sampling_rate`` (None:
-    not sampled); refuses one secfl cannot bound."""
+    not Poisson-sampled) or, with ``fixed_cohort``, by a fixed-size sample; refuses one
+    secfl cannot bound."""
     sampled = poisson_sampled(sampling_rate)
+    if fixed_cohort and dp.neighboring is Neighboring.ADD_OR_REMOVE_ONE:
+        raise InvalidArgument(
+            FIXED_COHORT_ADD_REMOVE.format(
+                what="FedAvgConfig(clients_per_round=...)", poisson="sampling_rate"
+            )
+        )
     if dp.neighboring is Neighboring.REPLACE_ONE:
         raise InvalidArgument(
             "DistributedDP(neighboring=REPLACE_ONE) is not offered: federated averaging samples "

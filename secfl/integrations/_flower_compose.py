@@ -57,7 +57,8 @@ _KNOWN_STEPS: frozenset[Callable[..., Any]] = frozenset(c.aggregate_train for c 
 
 _SECURE_DP = (
     "use secfl's own privacy instead: SecureAggregation(FedAvg(...), clip_bound=C, "
-    "dp=DistributedDP(noise_multiplier=z)) clips on each node and adds the noise inside the "
+    "dp=DistributedDP(noise_multiplier=z, max_cohort=K, noise_clients=M)) clips on each node "
+    "and adds the noise inside the "
     "secure sum, so it also protects against the server; adaptive_clip=AdaptiveClipConfig(...) "
     "moves the clip bound from a count that also stays inside the sum"
 )

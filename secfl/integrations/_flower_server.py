@@ -121,6 +121,15 @@ StageHook = Callable[[int, str, tuple[int, ...]], None]
 """``(round, phase, node ids)``, called before each phase's requests are sent."""
 
 
+_FLOWER_FIXED_SAMPLE = (
+    "the wrapped strategy samples a fixed-size share of the connected nodes ({k}): under "
+    "add/remove-one that is a swap, not an add/remove pair (the neighbour without a node "
+    "samples another in its place, and the sums differ by two updates), which secfl does not "
+    "account for distributed noise. Train every connected node each round (fraction_train="
+    "1.0), or use neighboring=Neighboring.ZERO_OUT"
+)
+
+
 class SecureAggregation(Strategy):
     """A Flower strategy that securely aggregates the updates of another strategy's round.
 
@@ -250,16 +259,26 @@ class SecureAggregation(Strategy):
         )
         if (
             dp is not None
-            and dp.max_cohort is None
+            and dp.noise_clients is None
             and dp.neighboring is Neighboring.ADD_OR_REMOVE_ONE
         ):
             raise InvalidArgument(
                 "over Flower a round's cohort is the strategy's selection of the connected "
-                "nodes, so under add/remove-one the distributed-DP scale must be planned for a "
-                "public bound, or the scale the aggregate reveals depends on who is connected: "
-                "give DistributedDP(max_cohort=K), K at least the most nodes a round samples "
-                "(a larger round fails before anything is sent), or neighboring=ZERO_OUT"
+                "nodes, so under add/remove-one the distributed-DP scale and noise shares must "
+                "be sized for public counts, or the aggregate reveals who is connected: give "
+                "DistributedDP(max_cohort=K, noise_clients=M), K at least the most nodes a "
+                "round samples (a larger round fails before anything is sent) and M the "
+                "survivors the noise is planned for (a round with fewer is accounted with the "
+                "noise it has), or neighboring=ZERO_OUT"
             )
+        fraction = getattr(strategy, "fraction_train", 1.0)
+        if (
+            dp is not None
+            and dp.neighboring is Neighboring.ADD_OR_REMOVE_ONE
+            and isinstance(fraction, int | float)
+            and fraction < 1.0
+        ):
+            raise InvalidArgument(_FLOWER_FIXED_SAMPLE.format(k=f"fraction_train={fraction}"))
         if not threshold and (threat_model is ThreatModel.ACTIVE) != (registry is not None):
             raise InvalidArgument(
                 "the active threat model needs the registry of the nodes' identities (and a "
@@ -408,6 +427,7 @@ class SecureAggregation(Strategy):
                 raise InvalidArgument(f"training messages must not carry a {RECORD_KEY!r} record")
             by_node[node] = m
         run = _Round(self, grid, server_round, tuple(sorted(by_node)), t0)
+        helpers: set[int] = set()  # key holders: connected, never sampled to train
         remote = None
         if self.paillier_public_key is not None:
             try:
@@ -415,6 +435,7 @@ class SecureAggregation(Strategy):
             except SecflError as e:
                 run.finish(None, f"{type(e).__name__}: {e}")
                 return None, None
+            helpers.add(holder)
             if holder in by_node:  # the key holder does not train
                 del by_node[holder]
                 run.set_nodes(tuple(sorted(by_node)))
@@ -425,6 +446,7 @@ class SecureAggregation(Strategy):
             except SecflError as e:
                 run.finish(None, f"{type(e).__name__}: {e}")
                 return None, None
+            helpers.update(found.values())
             trains = tuple(sorted(set(by_node) - set(found.values())))  # holders do not train
             by_node = {n: by_node[n] for n in trains}
             run.set_nodes(trains)
@@ -432,6 +454,13 @@ class SecureAggregation(Strategy):
         if len(nodes) < 2:
             run.finish(None, "fewer than 2 nodes were sampled")
             return None, None
+        dp = self.config.dp
+        if dp is not None and dp.neighboring is Neighboring.ADD_OR_REMOVE_ONE:
+            left_out = set(grid.get_node_ids()) - set(nodes) - helpers
+            if left_out:  # whatever the strategy's knobs: a fixed-size sample is a swap
+                sampled = f"{len(nodes)} of {len(nodes) + len(left_out)} connected nodes"
+                run.finish(None, _FLOWER_FIXED_SAMPLE.format(k=sampled))
+                return None, None
         cap = self.config.dp.max_cohort if self.config.dp is not None else None
         if cap is not None and len(nodes) > cap:
             run.finish(None, f"{len(nodes)} nodes sampled, above DistributedDP(max_cohort={cap})")

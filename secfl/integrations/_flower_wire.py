@@ -13,15 +13,16 @@ node says who it is: ``client_id`` is 0 and the node takes the id its own signin
 in its own registry, whose digest the set-up carries so that a mismatch is reported as one.
 Body layout (big-endian, :mod:`secfl.wire` conventions)::
 
-    u8 setup_version (5) | u64 round_id | u32 client_id | u32 n_clients | u32 model_dim
+    u8 setup_version (6) | u64 round_id | u32 client_id | u32 n_clients | u32 model_dim
     | u8 protocol (0 plain, 1 secagg, 2 secagg+, 3 paillier, 4 paillier-threshold) | u8 bits
     | u8 scale_bits + 64
     | f64 clip_bound | f64 dropout | u8 weighting (0 uniform, 1 examples) | u32 example_cap
     | u8 adaptive (0 fixed clip bound, 1 the indicator slot) | blob weight_key (UTF-8)
     | raw(32) pipeline_seed
     | u8 dp (0 none, 1 discrete Gaussian, 2 Skellam) [| f64 noise_multiplier | f64 delta
-    | f64 beta | u32 max_cohort (0: none)] | u16 paillier_bits [| blob Paillier modulus n
-    | u8 value_bits | u32 min_clients [| raw(16) threshold key fingerprint]]
+    | f64 beta | u32 max_cohort (0: none) | u32 noise_clients (0: none)]
+    | u16 paillier_bits [| blob Paillier modulus n | u8 value_bits | u32 min_clients
+    [| raw(16) threshold key fingerprint]]
     | u8 threat_model (0 honest-but-curious, 1 active) [| raw(32) registry digest]
     (f64 = IEEE 754 binary64, 8 bytes)
 
@@ -31,7 +32,8 @@ to this round; with ``weighting``, ``example_cap`` and ``adaptive`` they make th
 carried the pipeline's dimension and bound instead, and had no ``adaptive``; version 4
 added ``max_cohort``, the public cohort bound the distributed-DP scale is planned for;
 version 5 added protocol 4, ``paillier-threshold`` (paillier-sum-v2), whose Paillier block
-ends with the 16-byte fingerprint of the threshold public key).
+ends with the 16-byte fingerprint of the threshold public key; version 6 added
+``noise_clients``, the public count the noise shares are sized for).
 
 A ``paillier-threshold`` round is always in the active threat model: client ids are the
 registry's (each client signs its ciphertexts with its registered key), and the round
@@ -64,7 +66,14 @@ from secfl.fl.round import RoundShape, Weighting
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey, VerifyKey
 from secfl.hazmat.threshold_paillier import ThresholdPublicKey
-from secfl.pipeline import DistributedDP, DPMechanism, Pipeline, PipelineConfig, build_protocol
+from secfl.pipeline import (
+    DistributedDP,
+    DPMechanism,
+    Pipeline,
+    PipelineConfig,
+    build_protocol,
+    provisioned_survivors,
+)
 from secfl.protocols.base import PROTOCOLS, AggregationProtocol, ProtocolName
 from secfl.protocols.paillier import PaillierConfig, PaillierProtocol
 from secfl.protocols.paillier_threshold import PROTOCOL_NAME as PAILLIER_THRESHOLD
@@ -85,7 +94,7 @@ __all__ = [
 MSG_RUNTIME_SETUP = 0x51
 """Wire type of the set-up frame (wire-v1 registry, runtime range 0x50-0x5F)."""
 _MSG_RUNTIME_SETUP_V1 = 0x50  # retired: the layout before the threat model was added
-SETUP_VERSION = 5
+SETUP_VERSION = 6
 SEED_BYTES = 32
 DIGEST_BYTES = 32
 
@@ -331,7 +340,7 @@ class RoundSetup:
             z = self.dp.noise_multiplier
             assert z is not None  # checked in __post_init__
             w.raw(_f64(z)).raw(_f64(self.dp.delta)).raw(_f64(self.dp.beta))
-            w.u32(self.dp.max_cohort or 0)
+            w.u32(self.dp.max_cohort or 0).u32(self.dp.noise_clients or 0)
         w.u16(self.paillier_bits)
         if self.paillier is not None:
             n = self.paillier.n
@@ -360,7 +369,7 @@ class RoundSetup:
         r = wire.Reader(body)
         version = r.u8()
         if version != SETUP_VERSION:
-            older = " (an older secfl: run the same version everywhere)" if version < 5 else ""
+            older = " (an older secfl: run the same version everywhere)" if version < 6 else ""
             raise IntegrityError(
                 f"set-up version {version} is not supported{older}; this secfl speaks "
                 f"{SETUP_VERSION}"
@@ -381,13 +390,14 @@ class RoundSetup:
         dp = None
         if mechanism is not None:
             nm, delta, beta = _read_f64(r), _read_f64(r), _read_f64(r)
-            cap = r.u32()
+            cap, noise_clients = r.u32(), r.u32()
             dp = DistributedDP(
                 mechanism=mechanism,
                 noise_multiplier=nm,
                 delta=delta,
                 beta=beta,
                 max_cohort=cap or None,
+                noise_clients=noise_clients or None,
             )
         paillier_bits = r.u16()
         paillier = None
@@ -430,7 +440,9 @@ class ClientPolicy:
 
     The server chooses the protocol and its parameters; a client should not take part in a
     round that would show its update to the server (``plain``), that sums too few clients
-    to hide it, or whose noise is below what the client requires. ``require_active``: only
+    to hide it, or whose noise is below what the client requires (``min_noise_multiplier``:
+    the multiplier the round has with its fewest survivors, so shares sized for a larger
+    ``noise_clients`` count against it). ``require_active``: only
     rounds in the active threat model; ``None`` means "if this node has an identity" (a
     node with an identity must not let a server downgrade it to honest-but-curious, where
     the server can show different survivor lists to different nodes).
@@ -492,14 +504,25 @@ class ClientPolicy:
                 f"the Paillier modulus has {setup.paillier.n.bit_length()} bits; this client "
                 f"requires at least {self.min_paillier_bits} (min_paillier_bits)"
             )
-        if self.min_noise_multiplier is not None and (
-            setup.dp is None or (setup.dp.noise_multiplier or 0.0) < self.min_noise_multiplier
-        ):
-            have = "no DP" if setup.dp is None else f"noise_multiplier={setup.dp.noise_multiplier}"
-            raise ProtocolAbort(
-                f"the round has {have}; this client requires distributed DP with "
-                f"noise_multiplier >= {self.min_noise_multiplier}"
-            )
+        if self.min_noise_multiplier is not None:
+            z = 0.0 if setup.dp is None else _floor_noise_multiplier(setup)
+            if z < self.min_noise_multiplier:
+                have = "no DP" if setup.dp is None else f"noise multiplier {z:.4g}"
+                raise ProtocolAbort(
+                    f"the round has {have} at the fewest survivors it may finish with; this "
+                    f"client requires distributed DP with noise_multiplier >= "
+                    f"{self.min_noise_multiplier}"
+                )
+
+
+def _floor_noise_multiplier(setup: RoundSetup) -> float:
+    """The noise multiplier of a round that finishes with its fewest survivors m: z itself,
+    or z sqrt(m / M) when the shares are sized for M = ``noise_clients`` > m (a server
+    could otherwise name a large M and a client would add almost no noise)."""
+    assert setup.dp is not None
+    z = setup.dp.noise_multiplier or 0.0
+    m = provisioned_survivors(setup.n_clients, setup.dropout)
+    return z * math.sqrt(min(1.0, m / (setup.dp.noise_clients or m)))
 
 
 def _f64(v: float) -> bytes:

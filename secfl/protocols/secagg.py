@@ -202,7 +202,7 @@ class SecAggConfig:
     @property
     def survivors_floor(self) -> int:
         """Fewest masked inputs an honest client lets the round unmask: threshold + 1, or
-        ``min_survivors`` if larger (distributed DP provisions noise for this many)."""
+        ``min_survivors`` if larger (the fewest survivors distributed DP is planned for)."""
         return max(self.threshold + 1, self.min_survivors or 0)
 
     @property

@@ -206,7 +206,7 @@ def test_too_many_dropouts_abort_cleanly_and_keep_the_model():
 
 def test_distributed_dp_round_uses_the_same_rotation_on_both_sides():
     grid = LoopbackGrid(client_app())
-    dp = DistributedDP(noise_multiplier=1e-3, max_cohort=20)
+    dp = DistributedDP(noise_multiplier=1e-3, max_cohort=20, noise_clients=4)
     strategy, seen = run(grid, rounds=1, protocol="secagg+", dp=dp)
     (record,) = strategy.history
     assert record.aborted is None
@@ -250,7 +250,9 @@ def test_client_policy_min_clients_and_noise():
     strategy, _ = run(grid, rounds=1)
     assert strategy.history[0].aborted is not None
     grid = LoopbackGrid(client_app(SecflClientMod(min_noise_multiplier=0.5)))
-    strategy, _ = run(grid, rounds=1, dp=DistributedDP(noise_multiplier=0.1, max_cohort=20))
+    strategy, _ = run(
+        grid, rounds=1, dp=DistributedDP(noise_multiplier=0.1, max_cohort=20, noise_clients=4)
+    )
     assert all("noise_multiplier >= 0.5" in why for why in strategy.history[0].dropped.values())
 
 
@@ -335,8 +337,11 @@ def test_misuse_raises_typed_errors(paillier_keys):
         SecureAggregation(FedAvg(), stage_timeout=0)
     with pytest.raises(InvalidArgument, match="distributed DP needs a secure protocol"):
         SecureAggregation(FedAvg(), protocol="plain", dp=DistributedDP())
-    with pytest.raises(InvalidArgument, match=r"add/remove-one.*DistributedDP\(max_cohort=K\)"):
-        SecureAggregation(FedAvg(), dp=DistributedDP())  # the scale would follow the cohort
+    for dp in (DistributedDP(), DistributedDP(max_cohort=20)):  # scale or shares would follow
+        with pytest.raises(  # the cohort
+            InvalidArgument, match=r"add/remove-one.*DistributedDP\(max_cohort=K, noise_clients=M\)"
+        ):
+            SecureAggregation(FedAvg(), dp=dp)
     SecureAggregation(FedAvg(), dp=DistributedDP(neighboring=Neighboring.ZERO_OUT))
     with pytest.raises(InvalidArgument, match="not both"):
         SecureAggregation(
@@ -632,7 +637,7 @@ def test_nodes_that_pinned_a_paillier_key_refuse_rounds_under_another(
 def test_active_round_with_distributed_dp(pki):
     registry, configs = pki
     grid = LoopbackGrid(client_app(), node_config=configs)
-    dp = DistributedDP(noise_multiplier=1e-3, max_cohort=20)
+    dp = DistributedDP(noise_multiplier=1e-3, max_cohort=20, noise_clients=5)
     strategy, seen = run_active(grid, registry, dp=dp)
     (record,) = strategy.history
     assert record.aborted is None
@@ -719,7 +724,7 @@ VARIANTS = {
         "server_momentum": 0.6,
         "server_lr": 0.8,
     },
-    "ddg": {"dp": DistributedDP(noise_multiplier=0.002, max_cohort=20)},
+    "ddg": {"dp": DistributedDP(noise_multiplier=0.002, max_cohort=20, noise_clients=5)},
 }
 
 
@@ -772,7 +777,9 @@ def test_under_dp_train_metrics_stay_on_the_node_unless_released(release):
     app = ClientApp(mods=[_recording(replies), SecflClientMod(release_metrics_under_dp=release)])
     app.train()(example_client.train)
     strategy, _ = run(
-        LoopbackGrid(app), rounds=1, dp=DistributedDP(noise_multiplier=1e-3, max_cohort=20)
+        LoopbackGrid(app),
+        rounds=1,
+        dp=DistributedDP(noise_multiplier=1e-3, max_cohort=20, noise_clients=4),
     )
     assert strategy.history[0].aborted is None
     sent = [
@@ -784,10 +791,33 @@ def test_under_dp_train_metrics_stay_on_the_node_unless_released(release):
 
 def test_a_round_above_max_cohort_fails_before_anything_is_sent():
     grid = LoopbackGrid(client_app())
-    strategy, _ = run(grid, rounds=1, dp=DistributedDP(noise_multiplier=1e-3, max_cohort=2))
+    strategy, _ = run(
+        grid, rounds=1, dp=DistributedDP(noise_multiplier=1e-3, max_cohort=2, noise_clients=2)
+    )
     (record,) = strategy.history
     assert record.aborted is not None
     assert "nodes sampled, above DistributedDP(max_cohort=2)" in record.aborted
+
+
+def test_a_fixed_size_sample_under_add_remove_is_refused_as_a_swap():
+    """Spec 10.5: a strategy that trains a fixed share of the connected nodes swaps a node
+    for another between add/remove neighbours; refused at construction, and a round that
+    samples fewer nodes than are connected anyway releases nothing."""
+    dp = DistributedDP(noise_multiplier=1e-3, max_cohort=20, noise_clients=3)
+    with pytest.raises(InvalidArgument, match=r"fraction_train=0\.6.*is a swap"):
+        SecureAggregation(FedAvg(fraction_train=0.6), dp=dp)
+    SecureAggregation(
+        FedAvg(fraction_train=0.6), dp=DistributedDP(neighboring=Neighboring.ZERO_OUT)
+    )
+    sampling = FedAvg(fraction_evaluate=0.0)
+    grid = LoopbackGrid(client_app())
+    strategy = SecureAggregation(sampling, dp=dp, stage_timeout=0.05, train_timeout=0.2)
+    sampling.fraction_train = 0.6  # changed after the check: the round catches it
+    strategy.start(grid=grid, initial_arrays=initial(), num_rounds=1)
+    (record,) = strategy.history
+    assert record.aborted is not None
+    assert "3 of 5 connected nodes" in record.aborted
+    assert "is a swap" in record.aborted
 
 
 def test_identities_make_the_active_threat_model_the_default(pki):

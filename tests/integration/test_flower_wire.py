@@ -60,6 +60,7 @@ def setup(**changes) -> RoundSetup:
         {},
         {"dp": DistributedDP(mechanism=DPMechanism.SKELLAM, noise_multiplier=0.7)},
         {"dp": DistributedDP(noise_multiplier=0.5, max_cohort=40)},
+        {"dp": DistributedDP(noise_multiplier=0.5, max_cohort=40, noise_clients=31)},
         {"weighting": Weighting.EXAMPLES, "weight_key": "exemples-\u00e9"},
         {"adaptive": True, "weighting": Weighting.EXAMPLES},
         {"protocol": "paillier", "paillier": PAILLIER},
@@ -91,8 +92,9 @@ def test_malformed_setup_frames_raise_integrity_errors():
     for cut in (0, 5, 8, 20, len(data) - 1):
         with pytest.raises((IntegrityError, InvalidArgument)):
             RoundSetup.from_bytes(data[:cut])
-    # 1 had no threat model, 2 no round shape, 3 no max_cohort, 4 no paillier-threshold
-    for version in (1, 2, 3, 4, 6):
+    # 1 had no threat model, 2 no round shape, 3 no max_cohort, 4 no paillier-threshold,
+    # 5 no noise_clients
+    for version in (1, 2, 3, 4, 5, 7):
         body = bytearray(data)
         body[8] = version
         with pytest.raises(IntegrityError, match="version"):
@@ -129,7 +131,14 @@ def test_invalid_setups_are_refused_at_construction():
         setup(registry_digest=bytes(32))
 
 
-@pytest.mark.parametrize("dp", [None, DistributedDP(noise_multiplier=0.5)])
+@pytest.mark.parametrize(
+    "dp",
+    [
+        None,
+        DistributedDP(noise_multiplier=0.5),
+        DistributedDP(noise_multiplier=0.5, max_cohort=40, noise_clients=31),
+    ],
+)
 @pytest.mark.parametrize("protocol", ["secagg", "secagg+", "paillier"])
 def test_client_pipeline_matches_the_servers(protocol, dp):
     seed = bytes(32)
@@ -153,6 +162,7 @@ def test_client_pipeline_matches_the_servers(protocol, dp):
     assert client.input_dim == server.input_dim
     assert client.value_bits == server.value_bits
     assert client.min_survivors == server.min_survivors
+    assert client.dp_plan == server.dp_plan  # the same shares (one size with noise_clients)
     mine = s.client_protocol(client, rng=Csprng(seed=seed))
     if protocol == "paillier":  # from the set-up's public parameters: no private key here
         assert isinstance(mine, PaillierProtocol)
@@ -181,6 +191,14 @@ def test_client_policy():
     with pytest.raises(ProtocolAbort, match="no DP"):
         strict.check(setup())
     strict.check(setup(dp=DistributedDP(noise_multiplier=1.0)))
+    # Shares sized for a huge public count: z = 1 on paper, 1 * sqrt(4 / 100000) in a round
+    # of 5 that may finish with 4 survivors. The check is on what the round can have.
+    huge = DistributedDP(noise_multiplier=1.0, max_cohort=100_000, noise_clients=100_000)
+    with pytest.raises(ProtocolAbort, match=r"noise multiplier 0\.006325 at the fewest survivors"):
+        strict.check(setup(dp=huge))
+    strict.check(setup(dp=DistributedDP(noise_multiplier=1.0, max_cohort=20, noise_clients=4)))
+    with pytest.raises(ProtocolAbort, match=r"noise multiplier 0\.8944"):  # sqrt(4/5)
+        strict.check(setup(dp=DistributedDP(noise_multiplier=1.0, max_cohort=20, noise_clients=5)))
     policy.check(setup())
     active = setup(protocol="secagg", threat_model=ThreatModel.ACTIVE, registry_digest=bytes(32))
     with pytest.raises(ProtocolAbort, match="no identity"):
@@ -198,10 +216,10 @@ def test_client_policy():
 
 
 def test_threshold_setups_carry_the_key_fingerprint_and_are_active_only():
-    """Set-up version 5: protocol 4 (paillier-threshold) ends its Paillier block with the
+    """Set-up version 5 on: protocol 4 (paillier-threshold) ends its Paillier block with the
     threshold key's fingerprint, and runs in the active threat model only."""
     data = setup(**THRESHOLD).to_bytes()
-    assert data[8] == 5  # setup_version
+    assert data[8] == 6  # setup_version
     assert bytes(range(100, 116)) in data
     with pytest.raises(InvalidArgument, match="fingerprint"):
         setup(**{**THRESHOLD, "threshold_fingerprint": b""})

@@ -168,7 +168,7 @@ def test_dp_federation_reports_growing_epsilon():
     torch.manual_seed(0)
     model = nn.Linear(2, 1)
     data = toy_data(n_clients=10)
-    dp = DistributedDP(max_cohort=11)
+    dp = DistributedDP(max_cohort=11, noise_clients=8)
     pipeline = PipelineConfig(protocol="secagg+", clip_bound=5.0, dp=dp)
     cfg = FedAvgConfig(rounds=3, pipeline=pipeline, sampling_rate=0.8)
     history = federated_train(model, data, train, config=cfg, rng=Csprng(seed=bytes(32)))
@@ -189,7 +189,7 @@ def test_adaptive_clipping_moves_the_bound(dp):
         rounds=4,
         pipeline=PipelineConfig(
             protocol="secagg",
-            dp=DistributedDP(noise_multiplier=0.3, max_cohort=11) if dp else None,
+            dp=DistributedDP(noise_multiplier=0.3, max_cohort=11, noise_clients=10) if dp else None,
         ),
         adaptive_clip=AdaptiveClipConfig(initial_bound=0.01, learning_rate=0.5),
     )
@@ -393,7 +393,7 @@ def test_progress_by_default_quiet_on_request_and_on_round_called(capsys):
 
 def test_a_seed_reproduces_the_model_bytes():
     """Case 8: same seed (and torch seed) -> identical model bytes, with DP noise."""
-    dp = DistributedDP(max_cohort=7)
+    dp = DistributedDP(max_cohort=7, noise_clients=5)
     pipeline = PipelineConfig(protocol="secagg+", clip_bound=5.0, dp=dp)
     cfg = FedAvgConfig(rounds=2, pipeline=pipeline, sampling_rate=0.9)
 
@@ -413,7 +413,7 @@ def test_target_epsilon_solves_the_noise_and_is_met():
     """Case 9: a target epsilon in the config; the accountant picks the noise multiplier."""
     from secfl.fl import FederatedAveraging
 
-    dp = DistributedDP(noise_multiplier=None, max_cohort=21)
+    dp = DistributedDP(noise_multiplier=None, max_cohort=21, noise_clients=10)
     cfg = FedAvgConfig(
         rounds=3,
         pipeline=PipelineConfig(protocol="secagg", clip_bound=1.0, dp=dp),
@@ -455,7 +455,7 @@ def test_a_weak_epsilon_is_warned_about_once():
     cfg = FedAvgConfig(
         rounds=3,
         pipeline=PipelineConfig(
-            protocol="secagg", dp=DistributedDP(noise_multiplier=0.3, max_cohort=6)
+            protocol="secagg", dp=DistributedDP(noise_multiplier=0.3, max_cohort=6, noise_clients=5)
         ),
     )
     fed = FederatedAveraging(
@@ -472,7 +472,9 @@ def test_a_weak_epsilon_is_warned_about_once():
 
 def test_encoding_and_dp_time_is_reported_apart_from_the_protocol():
     """Case 13: DP encoding is not hidden from the cost report."""
-    pipeline = PipelineConfig(protocol="secagg", clip_bound=5.0, dp=DistributedDP(max_cohort=5))
+    pipeline = PipelineConfig(
+        protocol="secagg", clip_bound=5.0, dp=DistributedDP(max_cohort=5, noise_clients=4)
+    )
     cfg = FedAvgConfig(rounds=1, pipeline=pipeline)
     (record,) = federated_train(nn.Linear(2, 1), loaders(4), train_batches, config=cfg, quiet=True)
     assert record.encode_seconds > 0
@@ -483,7 +485,9 @@ def test_a_dp_plan_that_cannot_fit_is_refused_before_training_in_the_users_words
     """Case 7: DP at bits=8 names options the user has (bits, noise, clients)."""
     from secfl.errors import EncodingOverflow
 
-    pipeline = PipelineConfig(protocol="secagg", bits=8, dp=DistributedDP(max_cohort=21))
+    pipeline = PipelineConfig(
+        protocol="secagg", bits=8, dp=DistributedDP(max_cohort=21, noise_clients=20)
+    )
     cfg = FedAvgConfig(rounds=1, pipeline=pipeline)
     data = [(torch.randn(4, 1000), torch.randn(4, 1)) for _ in range(20)]
     model = nn.Linear(1000, 1)

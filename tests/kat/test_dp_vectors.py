@@ -432,7 +432,9 @@ def test_rounds_that_release_nothing_are_not_composed() -> None:
         fed = FederatedAveraging(
             FedAvgConfig(
                 rounds=2,
-                pipeline=PipelineConfig(protocol="secagg", dp=DistributedDP(max_cohort=5)),
+                pipeline=PipelineConfig(
+                    protocol="secagg", dp=DistributedDP(max_cohort=5, noise_clients=4)
+                ),
                 sampling_rate=sampling_rate,
             ),
             initial=np.zeros(4),

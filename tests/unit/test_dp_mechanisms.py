@@ -435,8 +435,12 @@ def test_plan_distributed_validates_before_searching():
     for bad in ({"dimension": 0}, {"beta": 1.0}, {"noise_multiplier": 0.0}, {"kind": "ddg"}):
         with pytest.raises(InvalidArgument):
             plan_distributed(**{**args, **bad})
-    with pytest.raises(InvalidArgument, match="exceeds"):
-        plan_distributed(**{**args, "min_clients": 11})
+    with pytest.raises(InvalidArgument, match="min_clients must be an int >= 1"):
+        plan_distributed(**{**args, "min_clients": 0})
+    # Shares sized for more clients than the round has (DistributedDP(noise_clients=...)):
+    # each is sized for min_clients, and the plan has room for the n_clients of them.
+    above = plan_distributed(**{**args, "min_clients": 11})
+    assert above.noise.local_variance == pytest.approx(above.noise.total_stddev**2 / 11)
 
 
 def test_ddg_collapse_is_named_with_its_fixes():

@@ -168,7 +168,7 @@ def test_given_small_keys_run_with_dp_in_the_simulator(small_paillier_keys):
     """The DP plan is checked before round 1 without asking for a key pair of its own."""
     from secfl.fl import FedAvgConfig, FederatedAveraging
 
-    dp = DistributedDP(max_cohort=5)
+    dp = DistributedDP(max_cohort=5, noise_clients=4)
     pipeline = PipelineConfig(protocol="paillier", paillier_bits=1024, dp=dp)
     fed = FederatedAveraging(
         FedAvgConfig(rounds=1, pipeline=pipeline),

@@ -273,7 +273,7 @@ def test_fraction_clipped_is_released_only_when_accounted():
         fed.run()
         return fed.history[0].fraction_clipped
 
-    dp = DistributedDP(noise_multiplier=1.0, max_cohort=7)
+    dp = DistributedDP(noise_multiplier=1.0, max_cohort=7, noise_clients=6)
     assert run(None, None) == 1.0
     assert run(dp, None) is None
     noised = run(dp, AdaptiveClipConfig(initial_bound=1.0))
@@ -330,13 +330,18 @@ def test_the_cohort_bound_is_computed_exactly_and_refused_when_missing_or_short(
 
     need = _needed_max_cohort(20, 0.5, 2, 1e-5)
     for dp in (DistributedDP(), DistributedDP(max_cohort=need - 1)):
-        with pytest.raises(InvalidArgument, match=f"max_cohort={need}\\) or more"):
+        with pytest.raises(InvalidArgument, match=f"max_cohort={need}, noise_clients=10"):
             fed(dp, sampling_rate=0.5)
-    with pytest.raises(InvalidArgument, match="max_cohort=21\\) or more"):
+    with pytest.raises(InvalidArgument, match="max_cohort=21, noise_clients=20"):
         fed(DistributedDP())  # every client in every round: the add neighbour has 21
+    zero_out = Neighboring.ZERO_OUT
     with pytest.raises(InvalidArgument, match="max_cohort=7\\) is below the 8 clients"):
-        fed(DistributedDP(max_cohort=7), clients_per_round=8)
-    fed(DistributedDP(), clients_per_round=8)  # a constant cohort: nothing to bound
+        fed(DistributedDP(max_cohort=7, neighboring=zero_out), clients_per_round=8)
+    fed(DistributedDP(neighboring=zero_out), clients_per_round=8)  # one cohort size
+    # Under add/remove a fixed-size sample swaps the client for another (spec 10.5)
+    for dp in (DistributedDP(), DistributedDP(max_cohort=21, noise_clients=8)):
+        with pytest.raises(InvalidArgument, match=r"fixed-size sample .* is a swap"):
+            fed(dp, clients_per_round=8)
     fed(DistributedDP(neighboring=Neighboring.ZERO_OUT))  # same cohorts, nothing to bound
     with pytest.raises(InvalidArgument, match="zero-out has no sound bound under Poisson"):
         fed(DistributedDP(neighboring=Neighboring.ZERO_OUT), sampling_rate=0.5)
@@ -344,8 +349,52 @@ def test_the_cohort_bound_is_computed_exactly_and_refused_when_missing_or_short(
     skellam = DistributedDP(mechanism=DPMechanism.SKELLAM, neighboring=Neighboring.ZERO_OUT)
     with pytest.raises(InvalidArgument, match="Skellam has only a zero-out bound"):
         fed(skellam, sampling_rate=0.5)
-    history = fed(DistributedDP(max_cohort=need), sampling_rate=0.5).run()
+    # max_cohort alone: the shares would still follow the cohort (section 10.5)
+    with pytest.raises(InvalidArgument, match=r"give DistributedDP\(noise_clients=10\)"):
+        fed(DistributedDP(max_cohort=need), sampling_rate=0.5)
+    history = fed(DistributedDP(max_cohort=need, noise_clients=10), sampling_rate=0.5).run()
     assert all(r.aborted is None for r in history)
+
+
+def test_noise_clients_gives_every_cohort_the_same_shares_and_scale():
+    """Section 10.5: with one share size, a client that is sampled but drops out leaves the
+    sum's distribution unchanged, and adding a surviving client adds one share of the same
+    size (post-processing of the pair accounted). Per-cohort shares differ with the cohort."""
+    from secfl.errors import InvalidArgument
+    from secfl.hazmat.rng import Csprng
+    from secfl.pipeline import DistributedDP, Pipeline, PipelineConfig
+
+    def noise(dp: DistributedDP, n: int) -> tuple[object, int]:
+        pipe = Pipeline(
+            PipelineConfig(protocol="secagg", dp=dp),
+            n_clients=n,
+            dim=1000,
+            dropout=0.2,
+            rng=Csprng(seed=bytes(32)),
+        )
+        assert pipe.dp_plan is not None
+        return pipe.dp_plan.noise, pipe.codec.scale_bits
+
+    sized = DistributedDP(max_cohort=120, noise_clients=80)
+    cohorts = (2, 3, 50, 79, 80, 81, 99, 100, 101, 120)
+    assert len({noise(sized, n) for n in cohorts}) == 1
+    per_cohort = DistributedDP(max_cohort=120)
+    assert noise(per_cohort, 100)[0] != noise(per_cohort, 101)[0]  # m(100) = 80, m(101) = 81
+    small = Pipeline(
+        PipelineConfig(protocol="secagg", dp=sized),
+        n_clients=50,
+        dim=1000,
+        dropout=0.2,
+        rng=Csprng(seed=bytes(32)),
+    )
+    assert small.min_survivors == 40  # the protocol's floor still follows the cohort
+    event = small.dp_event(survivors=40)
+    assert event is not None
+    assert event.noise_multiplier == pytest.approx((40 / 80) ** 0.5, rel=1e-9)  # 40 of 80
+    with pytest.raises(InvalidArgument, match="noise_clients=121 exceeds max_cohort=120"):
+        DistributedDP(max_cohort=120, noise_clients=121)
+    with pytest.raises(InvalidArgument, match="noise_clients=80 goes with max_cohort"):
+        DistributedDP(noise_clients=80)
 
 
 def test_the_scale_is_the_max_cohorts_and_a_larger_round_fails_leaving_the_model(monkeypatch):
@@ -368,7 +417,7 @@ def test_the_scale_is_the_max_cohorts_and_a_larger_round_fails_leaving_the_model
     # FedAvg refuses a K this small for 20 clients at q = 0.5 (tested above); let it pass
     # here so that rounds above K happen.
     monkeypatch.setattr("secfl.fl.fedavg._needed_max_cohort", lambda *a: 10)
-    small = DistributedDP(max_cohort=10)
+    small = DistributedDP(max_cohort=10, noise_clients=8)
     fed = FederatedAveraging(
         FedAvgConfig(
             rounds=10, pipeline=PipelineConfig(protocol="secagg", dp=small), sampling_rate=0.5

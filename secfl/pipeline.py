@@ -102,8 +102,8 @@ class DistributedDP:
     """A public bound on a round's cohort: the fixed-point scale is planned for it, so the
     scale the aggregate reveals is the same whoever is sampled (add/remove-one changes the
     cohort's size). A round with more clients fails before anything is sent. ``None``:
-    the scale is planned for each round's own cohort, sound only where that size is a
-    public constant (``FedAvgConfig(clients_per_round=...)``, or zero-out)."""
+    the scale is planned for each round's own cohort, sound only where presence does not
+    change that size (zero-out)."""
     noise_clients: int | None = None
     """A public number of shares the noise is sized for: every client's share has variance
     ``(noise_multiplier * sensitivity)^2 / noise_clients`` in every round, whoever is

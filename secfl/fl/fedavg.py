@@ -278,7 +278,7 @@ def _check_max_cohort(config: FedAvgConfig, n_clients: int) -> None:
     need = _needed_max_cohort(n_clients, q, config.rounds, dp.delta)
     how = (
         f"Poisson sampling at rate {q}"
-        if config.sampling_rate is not None
+        if poisson_sampled(config.sampling_rate)
         else "every client in every round"
     )
     other = ", or neighboring=Neighboring.ZERO_OUT" + (

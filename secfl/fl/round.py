@@ -89,12 +89,6 @@ def accounting_relation(
     not Poisson-sampled) or, with ``fixed_cohort``, by a fixed-size sample; refuses one
     secfl cannot bound."""
     sampled = poisson_sampled(sampling_rate)
-    if fixed_cohort and dp.neighboring is Neighboring.ADD_OR_REMOVE_ONE:
-        raise InvalidArgument(
-            FIXED_COHORT_ADD_REMOVE.format(
-                what="FedAvgConfig(clients_per_round=...)", poisson="sampling_rate"
-            )
-        )
     if dp.neighboring is Neighboring.REPLACE_ONE:
         raise InvalidArgument(
             "DistributedDP(neighboring=REPLACE_ONE) is not offered: federated averaging samples "
@@ -106,6 +100,12 @@ def accounting_relation(
         raise InvalidArgument(_SKELLAM_ZERO_OUT)
     if sampled and dp.neighboring is Neighboring.ZERO_OUT:
         raise InvalidArgument(_SAMPLED_ZERO_OUT)
+    if fixed_cohort and dp.neighboring is Neighboring.ADD_OR_REMOVE_ONE:
+        raise InvalidArgument(
+            FIXED_COHORT_ADD_REMOVE.format(
+                what="FedAvgConfig(clients_per_round=...)", poisson="sampling_rate"
+            )
+        )
     return dp.neighboring
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ from secfl.errors import (
     ProtocolAbort,
     SecflError,
 )
-from secfl.fl.round import RoundCore, RoundShape, Weighting
+from secfl.fl.round import RoundCore, RoundShape, Weighting, accounting_relation
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.threshold_paillier import ThresholdPublicKey
 from secfl.identities import Registry
@@ -126,7 +127,7 @@ _FLOWER_FIXED_SAMPLE = (
     "add/remove-one that is a swap, not an add/remove pair (the neighbour without a node "
     "samples another in its place, and the sums differ by two updates), which secfl does not "
     "account for distributed noise. Train every connected node each round (fraction_train="
-    "1.0), or use neighboring=Neighboring.ZERO_OUT"
+    "1.0 and no node left out by the strategy), or use neighboring=Neighboring.ZERO_OUT"
 )
 
 
@@ -257,6 +258,8 @@ class SecureAggregation(Strategy):
             dp=dp,
             threat_model=threat_model,
         )
+        if dp is not None:
+            accounting_relation(dp)  # a relation secfl can bound (Skellam: zero-out), first
         if (
             dp is not None
             and dp.noise_clients is None
@@ -266,8 +269,9 @@ class SecureAggregation(Strategy):
                 "over Flower a round's cohort is the strategy's selection of the connected "
                 "nodes, so under add/remove-one the distributed-DP scale and noise shares must "
                 "be sized for public counts, or the aggregate reveals who is connected: give "
-                "DistributedDP(max_cohort=K, noise_clients=M), K at least the most nodes a "
-                "round samples (a larger round fails before anything is sent) and M the "
+                "DistributedDP(max_cohort=K, noise_clients=M), K at least N + 1 for the most "
+                "nodes N that may connect (the add neighbour has one more; a larger round "
+                "fails before anything is sent, and that failure is not accounted) and M the "
                 "survivors the noise is planned for (a round with fewer is accounted with the "
                 "noise it has), or neighboring=ZERO_OUT"
             )
@@ -275,7 +279,7 @@ class SecureAggregation(Strategy):
         if (
             dp is not None
             and dp.neighboring is Neighboring.ADD_OR_REMOVE_ONE
-            and isinstance(fraction, int | float)
+            and isinstance(fraction, numbers.Real)
             and fraction < 1.0
         ):
             raise InvalidArgument(_FLOWER_FIXED_SAMPLE.format(k=f"fraction_train={fraction}"))
@@ -370,7 +374,10 @@ class SecureAggregation(Strategy):
         ``configure_train``.
         """
         messages = list(self.strategy.configure_train(server_round, arrays, config, grid))
-        new_arrays, metrics = self.run_round(grid, server_round, arrays, messages)
+        connected = frozenset(grid.get_node_ids())  # the population the strategy sampled from
+        new_arrays, metrics = self.run_round(
+            grid, server_round, arrays, messages, connected=connected
+        )
         self._pending = (server_round, new_arrays, metrics)
         return []
 
@@ -409,8 +416,13 @@ class SecureAggregation(Strategy):
         server_round: int,
         arrays: ArrayRecord,
         messages: list[Message],
+        *,
+        connected: frozenset[int] | None = None,
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """One secure round over the nodes that ``messages`` (training messages) address.
+
+        ``connected``: the nodes connected when the strategy sampled (default: now); under
+        add/remove-one DP a round that trains fewer of them (key holders aside) aborts.
 
         Returns the average of the survivors' models (the global model plus their clipped,
         weighted mean update; ``None`` if the round aborted) and the aggregated training
@@ -456,7 +468,8 @@ class SecureAggregation(Strategy):
             return None, None
         dp = self.config.dp
         if dp is not None and dp.neighboring is Neighboring.ADD_OR_REMOVE_ONE:
-            left_out = set(grid.get_node_ids()) - set(nodes) - helpers
+            population = connected if connected is not None else frozenset(grid.get_node_ids())
+            left_out = population - set(nodes) - helpers
             if left_out:  # whatever the strategy's knobs: a fixed-size sample is a swap
                 sampled = f"{len(nodes)} of {len(nodes) + len(left_out)} connected nodes"
                 run.finish(None, _FLOWER_FIXED_SAMPLE.format(k=sampled))

@@ -185,6 +185,8 @@ class RoundSetup:
             )
         if len(self.pipeline_seed) != SEED_BYTES:
             raise InvalidArgument(f"pipeline_seed must be {SEED_BYTES} bytes")
+        if not 0.0 <= self.dropout < 1.0:
+            raise InvalidArgument(f"dropout must be in [0, 1), got {self.dropout}")
         if self.active:  # ids are the registry's; 0 = "the id of your own key"
             if self.protocol not in (ProtocolName.SECAGG, PAILLIER_THRESHOLD):
                 raise InvalidArgument(
@@ -518,10 +520,17 @@ class ClientPolicy:
 def _floor_noise_multiplier(setup: RoundSetup) -> float:
     """The noise multiplier of a round that finishes with its fewest survivors m: z itself,
     or z sqrt(m / M) when the shares are sized for M = ``noise_clients`` > m (a server
-    could otherwise name a large M and a client would add almost no noise)."""
+    could otherwise name a large M and a client would add almost no noise).
+
+    m is the floor the parties that release the sum enforce: SecAgg clients refuse to
+    unmask below ``provisioned_survivors(n, dropout)`` (or the threshold, larger); Paillier
+    key holders decrypt from the set-up's ``min_clients``, which the server writes, so the
+    smaller of the two counts."""
     assert setup.dp is not None
     z = setup.dp.noise_multiplier or 0.0
     m = provisioned_survivors(setup.n_clients, setup.dropout)
+    if setup.paillier is not None:
+        m = min(m, setup.paillier.min_clients)
     return z * math.sqrt(min(1.0, m / (setup.dp.noise_clients or m)))
 
 

@@ -818,6 +818,7 @@ def test_a_fixed_size_sample_under_add_remove_is_refused_as_a_swap():
     assert record.aborted is not None
     assert "3 of 5 connected nodes" in record.aborted
     assert "is a swap" in record.aborted
+    assert grid.sent == []  # refused before any node was asked for anything
 
 
 def test_identities_make_the_active_threat_model_the_default(pki):

@@ -199,6 +199,16 @@ def test_client_policy():
     strict.check(setup(dp=DistributedDP(noise_multiplier=1.0, max_cohort=20, noise_clients=4)))
     with pytest.raises(ProtocolAbort, match=r"noise multiplier 0\.8944"):  # sqrt(4/5)
         strict.check(setup(dp=DistributedDP(noise_multiplier=1.0, max_cohort=20, noise_clients=5)))
+    # Paillier: the key holder decrypts from the set-up's min_clients, which the server
+    # writes; a small one is the floor (here 2 of M = 4: 1 * sqrt(2/4))
+    sized = DistributedDP(noise_multiplier=1.0, max_cohort=20, noise_clients=4)
+    low = PaillierParams(n=PAILLIER.n, value_bits=PAILLIER.value_bits, min_clients=2)
+    with pytest.raises(ProtocolAbort, match=r"noise multiplier 0\.7071"):
+        strict.check(setup(protocol="paillier", paillier=low, dp=sized))
+    fair = PaillierParams(n=PAILLIER.n, value_bits=PAILLIER.value_bits, min_clients=4)
+    strict.check(setup(protocol="paillier", paillier=fair, dp=sized))
+    with pytest.raises(InvalidArgument, match=r"dropout must be in \[0, 1\)"):
+        setup(dropout=-1.0)  # would overstate the fewest survivors
     policy.check(setup())
     active = setup(protocol="secagg", threat_model=ThreatModel.ACTIVE, registry_digest=bytes(32))
     with pytest.raises(ProtocolAbort, match="no identity"):

@@ -77,6 +77,14 @@ class FedAvgConfig:
     server_lr: float = 1.0
     server_momentum: float = 0.0
     dropout: float = 0.0
+    """The fraction of a round's clients the round tolerates losing (the protocol's survivor
+    floor and SecAgg threshold are planned for it); without ``simulated_dropout`` the
+    simulator also drops exactly floor(dropout * n) of each round's n clients."""
+    simulated_dropout: float | None = None
+    """The simulator drops each sampled client independently with this probability
+    (at most ``dropout``; a round where more than the tolerance drop aborts). Needed with
+    ``dropout`` under add/remove-one DP: with a fixed count, one client's presence changes
+    who else drops (distributed-dp-v1 section 10.5)."""
     target_epsilon: float | None = None
     """Solve the noise multiplier so that ``rounds`` rounds cost at most this epsilon at
     ``pipeline.dp.delta`` (give ``DistributedDP(noise_multiplier=None)``)."""
@@ -121,6 +129,14 @@ class FedAvgConfig:
             raise InvalidArgument(f"example_cap must be >= 1, got {self.example_cap}")
         if not 0.0 <= self.dropout < 1.0:
             raise InvalidArgument(f"dropout must be in [0, 1), got {self.dropout}")
+        p = self.simulated_dropout
+        if p is not None and not (
+            isinstance(p, int | float) and not isinstance(p, bool) and 0.0 <= p <= self.dropout
+        ):
+            raise InvalidArgument(
+                f"simulated_dropout must be a number in [0, dropout={self.dropout}] (the "
+                f"protocol is planned to tolerate losing dropout of a round), got {p!r}"
+            )
         dp = self.pipeline.dp
         if self.target_epsilon is not None:
             if not (isinstance(self.target_epsilon, int | float) and self.target_epsilon > 0):
@@ -260,8 +276,9 @@ def _needed_max_cohort(n_clients: int, q: float, rounds: int, delta: float) -> i
 
 
 def _check_max_cohort(config: FedAvgConfig, n_clients: int) -> None:
-    """Under add/remove the scale must not follow the cohort: refuse a run whose cohort is
-    not a public constant unless ``DistributedDP(max_cohort=...)`` bounds it tightly."""
+    """Under add/remove neither the scale nor the noise shares may follow the cohort: refuse
+    a run whose cohort's size depends on the data unless ``DistributedDP(max_cohort=...)``
+    bounds it tightly and ``noise_clients`` sizes the shares."""
     dp = config.pipeline.dp
     if dp is None:
         return
@@ -313,9 +330,26 @@ _NOISE_CLIENTS = (
 
 
 def _suggested_noise_clients(config: FedAvgConfig, n_clients: int) -> int:
-    """The provisioned survivors of an average cohort: a value to suggest, not to use."""
+    """The survivors of an average round (its provisioned survivors where dropouts are not
+    simulated as coins): a value to suggest, not to use."""
     cohort = max(2, round(n_clients * (config.sampling_rate or 1.0)))
+    if config.simulated_dropout is not None:
+        return max(2, math.floor(cohort * (1.0 - config.simulated_dropout)))
     return provisioned_survivors(cohort, config.dropout)
+
+
+def _check_simulated_dropout(config: FedAvgConfig) -> None:
+    """Under add/remove a fixed number of simulated dropouts is a swap: refuse it."""
+    if config.simulated_dropout is None:
+        raise InvalidArgument(
+            f"add/remove-one DP with dropout={config.dropout}: the simulator would drop exactly "
+            f"floor(dropout x n) of each round's n clients, so one client's presence changes "
+            f"who else drops (a swap of two updates, not an add/remove pair; "
+            f"distributed-dp-v1 section 10.5). Give simulated_dropout={config.dropout / 2:g} "
+            f"(or another p <= dropout): each client then drops independently with "
+            f"probability p, and a round where more than the tolerance drop aborts; or "
+            f"dropout=0"
+        )
 
 
 TARGET_MISS = 0.01
@@ -454,6 +488,8 @@ class FederatedAveraging:
                 fixed_cohort=config.clients_per_round is not None,
             )
         _check_max_cohort(config, n_clients)
+        if relation is Neighboring.ADD_OR_REMOVE_ONE and config.dropout > 0:
+            _check_simulated_dropout(config)
         self.target_epsilon = config.target_epsilon
         """The target the noise multiplier was solved for (``config`` holds the solution)."""
         if config.target_epsilon is not None:
@@ -592,11 +628,17 @@ class FederatedAveraging:
         return delta
 
     def _dropouts(self, protocol: AggregationProtocol, ids: Sequence[int]) -> dict[int, str]:
+        """Who drops out (after sharing keys): each client on its own coin of probability
+        ``simulated_dropout``, or else exactly floor(dropout * n) of them."""
+        phases = protocol.phases
+        phase = SecAggPhase.MASK if SecAggPhase.MASK in phases else phases[0]  # keys shared
+        p = self.config.simulated_dropout
+        if p is not None:
+            coins = self._rng.uniform(len(ids)) < p
+            return {ids[int(i)]: phase for i in np.flatnonzero(coins)}
         n_drop = math.floor(self.config.dropout * len(ids))
         if n_drop == 0:
             return {}
-        phases = protocol.phases
-        phase = SecAggPhase.MASK if SecAggPhase.MASK in phases else phases[0]  # keys shared
         order = np.argsort(self._rng.uint64(len(ids)), kind="stable")
         return {ids[int(i)]: phase for i in order[:n_drop]}
 

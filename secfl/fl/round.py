@@ -66,7 +66,7 @@ _SAMPLED_ZERO_OUT = (
     "share, and the sum's variance shows whether it took part). Use the discrete Gaussian "
     "under add/remove-one (the default), or a fixed cohort (clients_per_round), unamplified"
 )
-FIXED_COHORT_ADD_REMOVE = (
+_FIXED_COHORT_ADD_REMOVE = (
     "under add/remove-one a fixed-size sample ({what}) is a swap, not an add/remove pair: the "
     "neighbour without the client samples another client in its place, so the sums differ by "
     "two updates (twice the sensitivity), which secfl does not account for distributed "
@@ -102,7 +102,7 @@ def accounting_relation(
         raise InvalidArgument(_SAMPLED_ZERO_OUT)
     if fixed_cohort and dp.neighboring is Neighboring.ADD_OR_REMOVE_ONE:
         raise InvalidArgument(
-            FIXED_COHORT_ADD_REMOVE.format(
+            _FIXED_COHORT_ADD_REMOVE.format(
                 what="FedAvgConfig(clients_per_round=...)", poisson="sampling_rate"
             )
         )

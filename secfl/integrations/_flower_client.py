@@ -235,6 +235,7 @@ class SecflClientMod:
                 f"{layout.size} floating-point entries"
             )
         pipeline = setup.client_pipeline()
+        self.policy.check_plan(setup, pipeline)
 
         del msg.content[RECORD_KEY]  # the app sees the message FedAvg would have sent
         reply = call_next(msg, context)

@@ -61,6 +61,7 @@ from phe import PaillierPublicKey
 
 from secfl import wire
 from secfl._text import plural
+from secfl.dp.mechanisms import ddg_collapse
 from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort
 from secfl.fl.round import RoundShape, Weighting
 from secfl.hazmat.rng import Csprng
@@ -515,6 +516,20 @@ class ClientPolicy:
                     f"client requires distributed DP with noise_multiplier >= "
                     f"{self.min_noise_multiplier}"
                 )
+
+    def check_plan(self, setup: RoundSetup, pipeline: Pipeline) -> None:
+        """Raise :class:`ProtocolAbort` if a client that asks for a noise multiplier would
+        add shares too small for the discrete Gaussian's bound (``ddg_collapse``): the
+        multiplier is then nominal and the guarantee collapses (e.g. a server that chose
+        few bits or a large ``max_cohort``)."""
+        if self.min_noise_multiplier is None or pipeline.dp_plan is None:
+            return
+        why = ddg_collapse(pipeline.dp_plan.noise, n_clients=setup.n_clients)
+        if why is not None:
+            raise ProtocolAbort(
+                f"the round's distributed-DP plan collapses, and this client requires "
+                f"noise_multiplier >= {self.min_noise_multiplier} in earnest: {why}"
+            )
 
 
 def _floor_noise_multiplier(setup: RoundSetup) -> float:

@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import math
 
 import pytest
 
@@ -32,6 +31,7 @@ def test_rows_are_like_for_like(small_run):
         assert c.sampling_rate == SMALL.sampling_rate
         assert c.clients_per_round is None
         assert c.dropout == SMALL.dropout > 0  # the plaintext baseline drops clients too
+        assert c.simulated_dropout == SMALL.simulated_dropout > 0  # each on its own coin
         assert c.rounds == SMALL.rounds
         assert c.server_momentum == SMALL.server_momentum
         assert c.pipeline.clip_bound == SMALL.clip_bound
@@ -42,9 +42,9 @@ def test_rows_are_like_for_like(small_run):
     for r in results:
         assert len(r.history) == SMALL.rounds
         for rec in r.history:
-            assert rec.aborted is None
-            assert rec.dropped == math.floor(SMALL.dropout * rec.sampled) >= 1
+            assert rec.aborted is None  # this seed: every protocol's floor was met
             assert rec.survivors == rec.sampled - rec.dropped
+        assert sum(rec.dropped for rec in r.history) >= 1
     # Without noise the variants draw the same randomness: the same clients sampled and
     # dropped each round, and the same sum, hence the same model.
     plain = [(x.sampled, x.dropped, x.metrics["accuracy"]) for x in results[0].history]

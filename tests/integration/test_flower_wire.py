@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -242,3 +243,23 @@ def test_threshold_setups_carry_the_key_fingerprint_and_are_active_only():
             threshold_fingerprint=bytes(16),
         )
     assert ClientPolicy().protocols[-1] == "paillier-threshold"  # protected: on by default
+
+
+def test_a_client_that_asks_for_noise_refuses_a_collapsing_plan():
+    """A nominal noise multiplier over shares too small for the ddg bound (14 bits, 2000
+    clients, d = 4096: sigma_l = 0.73) is refused by a client with min_noise_multiplier."""
+    from secfl.dp.accounting import Neighboring
+
+    def pipeline(bits: int) -> Pipeline:
+        dp = DistributedDP(noise_multiplier=1.0, neighboring=Neighboring.ZERO_OUT)
+        cfg = setup(protocol="secagg", bits=bits, dp=dp).pipeline_config()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the pipeline warns; the policy refuses
+            return Pipeline(cfg, n_clients=2000, dim=4096, rng=Csprng(seed=bytes(32)))
+
+    big = setup(n_clients=2000)
+    strict = ClientPolicy(min_noise_multiplier=1.0)
+    with pytest.raises(ProtocolAbort, match=r"collapses.*sigma_l = 0\.73"):
+        strict.check_plan(big, pipeline(14))
+    strict.check_plan(big, pipeline(20))  # sigma_l large enough
+    ClientPolicy().check_plan(big, pipeline(14))  # no noise asked for: the warning only

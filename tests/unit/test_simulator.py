@@ -439,3 +439,39 @@ def test_the_scale_is_the_max_cohorts_and_a_larger_round_fails_leaving_the_model
             break
     else:
         pytest.fail("the seeded run never sampled more than 10 clients")
+
+
+def test_simulated_dropouts_are_independent_coins_and_required_under_add_remove():
+    """Spec 10.5, assumption (A): a fixed number of simulated dropouts makes one client's
+    presence change who else drops (a swap), so add/remove DP needs per-client coins."""
+    from secfl.dp.accounting import Neighboring
+    from secfl.errors import InvalidArgument
+    from secfl.fl import FedAvgConfig, FederatedAveraging
+    from secfl.hazmat.rng import Csprng
+    from secfl.pipeline import DistributedDP, PipelineConfig
+
+    def fed(dp: DistributedDP | None, **kwargs: object) -> FederatedAveraging:
+        cfg = FedAvgConfig(
+            rounds=40, pipeline=PipelineConfig(protocol="secagg", dp=dp), dropout=0.3, **kwargs
+        )
+        return FederatedAveraging(
+            cfg,
+            initial=np.zeros(4),
+            n_clients=20,
+            local_update=lambda i, p: (p + 0.01, 1),
+            rng=Csprng(seed=bytes(32)),
+        )
+
+    sized = DistributedDP(max_cohort=21, noise_clients=16)
+    with pytest.raises(InvalidArgument, match=r"simulated_dropout=0\.15 \(or another"):
+        fed(sized)
+    fed(DistributedDP(neighboring=Neighboring.ZERO_OUT))  # the same coins drop the same set
+    with pytest.raises(InvalidArgument, match=r"simulated_dropout must be .* \[0, dropout=0\.3\]"):
+        FedAvgConfig(rounds=1, dropout=0.3, simulated_dropout=0.4)
+    fixed = [r.dropped for r in fed(None).run()]
+    assert set(fixed) == {6}  # floor(0.3 * 20) every round
+    coins = [r.dropped for r in fed(None, simulated_dropout=0.1).run()]
+    assert len(set(coins)) > 2  # Binomial(20, 0.1): the count varies
+    assert 1.0 <= sum(coins) / len(coins) <= 3.0  # mean 2
+    run = fed(sized, simulated_dropout=0.1).run()
+    assert sum(r.aborted is None for r in run) >= 35  # P[more than 6 of 20] ~ 0.2 %

@@ -14,7 +14,9 @@ from secfl.dp.accounting import PoissonSampledEvent, RdpAccountant
 from secfl.hazmat.rng import Csprng
 from secfl.pipeline import Pipeline
 
-SMALL = DemoSettings(n_clients=60, sampling_rate=0.4, rounds=3)
+# ~24 clients a round: only a tiny dropout rate makes losing a round to dropouts as unlikely
+# as add/remove DP needs (1e-9 x delta over the run); the default rate is for ~96 a round.
+SMALL = DemoSettings(n_clients=60, sampling_rate=0.4, rounds=3, simulated_dropout=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +44,8 @@ def test_rows_are_like_for_like(small_run):
     for r in results:
         assert len(r.history) == SMALL.rounds
         for rec in r.history:
-            assert rec.aborted is None  # this seed: every protocol's floor was met
+            assert rec.aborted is None
             assert rec.survivors == rec.sampled - rec.dropped
-        assert sum(rec.dropped for rec in r.history) >= 1
     # Without noise the variants draw the same randomness: the same clients sampled and
     # dropped each round, and the same sum, hence the same model.
     plain = [(x.sampled, x.dropped, x.metrics["accuracy"]) for x in results[0].history]

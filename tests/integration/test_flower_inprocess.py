@@ -256,6 +256,21 @@ def test_client_policy_min_clients_and_noise():
     assert all("noise_multiplier >= 0.5" in why for why in strategy.history[0].dropped.values())
 
 
+def test_a_node_that_asks_for_noise_refuses_a_collapsing_plan(monkeypatch):
+    """The mod checks the plan it builds (ClientPolicy.check_plan) before training: here
+    every plan is made to look collapsing, and every node refuses the round."""
+    monkeypatch.setattr(
+        "secfl.integrations._flower_wire.ddg_collapse", lambda noise, n_clients: "forced"
+    )
+    grid = LoopbackGrid(client_app(SecflClientMod(min_noise_multiplier=0.5)))
+    dp = DistributedDP(noise_multiplier=1.0, max_cohort=20, noise_clients=4)
+    strategy, _ = run(grid, rounds=1, dp=dp)
+    (record,) = strategy.history
+    assert record.aborted is not None
+    assert record.dropped
+    assert all("plan collapses" in why for why in record.dropped.values())
+
+
 def test_node_state_holds_no_secret_after_the_round():
     grid = LoopbackGrid(client_app())
     run(grid, rounds=1, protocol="secagg")

@@ -5,6 +5,8 @@ import pytest
 
 from secfl.cli import main
 from secfl.errors import InvalidArgument
+from secfl.fl import FedAvgConfig, FederatedAveraging
+from secfl.hazmat.rng import Csprng
 from secfl.protocols.plaintext import PlaintextProtocol
 from secfl.runtime.scenario import Scenario, run_scenario
 from secfl.runtime.simulator import simulate_round
@@ -296,6 +298,17 @@ def test_the_target_epsilon_is_solved_for_a_pessimistic_cohort():
     assert _small_cohort(10, 1.0, 5) == 10
 
 
+def _twenty_clients(config: FedAvgConfig) -> FederatedAveraging:
+    """A seeded FederatedAveraging run of ``config`` over 20 clients that each add 0.01."""
+    return FederatedAveraging(
+        config,
+        initial=np.zeros(4),
+        n_clients=20,
+        local_update=lambda i, p: (p + 0.01, 1),
+        rng=Csprng(seed=bytes(32)),
+    )
+
+
 def test_the_cohort_bound_is_computed_exactly_and_refused_when_missing_or_short():
     """Issue 17: under add/remove the scale is planned for a public max_cohort that makes a
     larger round (which fails) at most COHORT_MISS x delta likely over the run."""
@@ -305,7 +318,6 @@ def test_the_cohort_bound_is_computed_exactly_and_refused_when_missing_or_short(
     from secfl.errors import InvalidArgument
     from secfl.fl import FedAvgConfig, FederatedAveraging
     from secfl.fl.fedavg import COHORT_MISS, _needed_max_cohort
-    from secfl.hazmat.rng import Csprng
     from secfl.pipeline import DistributedDP, DPMechanism, PipelineConfig
 
     for n, q, rounds, delta in ((20, 0.5, 3, 1e-5), (60, 0.2, 10, 1e-6), (200, 0.05, 1, 1e-5)):
@@ -320,13 +332,7 @@ def test_the_cohort_bound_is_computed_exactly_and_refused_when_missing_or_short(
 
     def fed(dp: DistributedDP, **kwargs: object) -> FederatedAveraging:
         cfg = FedAvgConfig(rounds=2, pipeline=PipelineConfig(protocol="secagg", dp=dp), **kwargs)
-        return FederatedAveraging(
-            cfg,
-            initial=np.zeros(4),
-            n_clients=20,
-            local_update=lambda i, p: (p + 0.01, 1),
-            rng=Csprng(seed=bytes(32)),
-        )
+        return _twenty_clients(cfg)
 
     need = _needed_max_cohort(20, 0.5, 2, 1e-5)
     for dp in (DistributedDP(), DistributedDP(max_cohort=need - 1)):
@@ -443,35 +449,43 @@ def test_the_scale_is_the_max_cohorts_and_a_larger_round_fails_leaving_the_model
 
 def test_simulated_dropouts_are_independent_coins_and_required_under_add_remove():
     """Spec 10.5, assumption (A): a fixed number of simulated dropouts makes one client's
-    presence change who else drops (a swap), so add/remove DP needs per-client coins."""
+    presence change who else drops (a swap), so add/remove DP needs per-client coins, and a
+    round lost to them (which could depend on that presence) must be as unlikely as one
+    above max_cohort."""
+    from types import SimpleNamespace
+
     from secfl.dp.accounting import Neighboring
     from secfl.errors import InvalidArgument
     from secfl.fl import FedAvgConfig, FederatedAveraging
-    from secfl.hazmat.rng import Csprng
+    from secfl.fl.fedavg import COHORT_MISS, _dropout_abort_probability
     from secfl.pipeline import DistributedDP, PipelineConfig
+    from secfl.protocols.secagg import SecAggPhase
 
     def fed(dp: DistributedDP | None, **kwargs: object) -> FederatedAveraging:
+        protocol = "plain" if dp is None else "secagg"  # plain: fast, and the same coins
         cfg = FedAvgConfig(
-            rounds=40, pipeline=PipelineConfig(protocol="secagg", dp=dp), dropout=0.3, **kwargs
+            rounds=40, pipeline=PipelineConfig(protocol=protocol, dp=dp), dropout=0.3, **kwargs
         )
-        return FederatedAveraging(
-            cfg,
-            initial=np.zeros(4),
-            n_clients=20,
-            local_update=lambda i, p: (p + 0.01, 1),
-            rng=Csprng(seed=bytes(32)),
-        )
+        return _twenty_clients(cfg)
 
     sized = DistributedDP(max_cohort=21, noise_clients=16)
-    with pytest.raises(InvalidArgument, match=r"simulated_dropout=0\.15 \(or another"):
+    with pytest.raises(InvalidArgument, match=r"exactly floor.*Give simulated_dropout=0\.00029"):
         fed(sized)
-    fed(DistributedDP(neighboring=Neighboring.ZERO_OUT))  # the same coins drop the same set
+    fed(DistributedDP(neighboring=Neighboring.ZERO_OUT))  # the cohort's count is the same
     with pytest.raises(InvalidArgument, match=r"simulated_dropout must be .* \[0, dropout=0\.3\]"):
         FedAvgConfig(rounds=1, dropout=0.3, simulated_dropout=0.4)
+    # Coins: a round of 20 loses more than 6 with probability ~1e-3: far above 1e-9 x delta
+    with pytest.raises(InvalidArgument, match=r"the chance per round is 0\.00\d+.*e\.g\. 0\.00039"):
+        fed(sized, simulated_dropout=0.1)
+    assert 40 * _dropout_abort_probability(21, 1.0, 0.00039, 0.3) <= COHORT_MISS * 1e-5
+    assert all(r.aborted is None for r in fed(sized, simulated_dropout=0.00039).run())
+    # Each client drops on its own coin: exactly those whose uniform is below p
+    fa = fed(None, simulated_dropout=0.3)
+    fa._rng = SimpleNamespace(uniform=lambda n: np.array([0.1, 0.5, 0.29, 0.31, 0.0])[:n])
+    protocol = SimpleNamespace(phases=(SecAggPhase.ADVERTISE, SecAggPhase.MASK))
+    assert set(fa._dropouts(protocol, [11, 12, 13, 14, 15])) == {11, 13, 15}
     fixed = [r.dropped for r in fed(None).run()]
     assert set(fixed) == {6}  # floor(0.3 * 20) every round
     coins = [r.dropped for r in fed(None, simulated_dropout=0.1).run()]
     assert len(set(coins)) > 2  # Binomial(20, 0.1): the count varies
     assert 1.0 <= sum(coins) / len(coins) <= 3.0  # mean 2
-    run = fed(sized, simulated_dropout=0.1).run()
-    assert sum(r.aborted is None for r in run) >= 35  # P[more than 6 of 20] ~ 0.2 %

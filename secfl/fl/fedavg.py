@@ -393,10 +393,11 @@ def _check_simulated_dropout(config: FedAvgConfig, n_clients: int) -> None:
             f"distributed-dp-v1 section 10.5). Give simulated_dropout={safe(f / 2):.2g}, or "
             f"dropout=0: each client then drops on its own coin; with coins, {bound}"
         )
-    if risk(p) > limit:
+    chance = risk(p)
+    if chance > limit:
         raise InvalidArgument(
             f"simulated_dropout={p} with dropout={f}: {bound}, and the chance per round is "
-            f"{risk(p):.2g}. Raise dropout (the tolerance) or lower simulated_dropout (e.g. "
+            f"{chance:.2g}. Raise dropout (the tolerance) or lower simulated_dropout (e.g. "
             f"{safe(p):.2g})"
         )
 

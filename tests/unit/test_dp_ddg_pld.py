@@ -349,10 +349,8 @@ def test_the_add_neighbours_pair_is_dominated_by_the_remove_pair(r, d):
     # The comparison can fail: with shares of other sizes (as sized per cohort) the
     # variances can change order, and that pair is not dominated.
     sized_for_cohort = ddg.GaussianPair(x, (r + 1) * s2 * 0.8, r * s2, d)
-    assert (
-        any(
+    if d > 1:  # in one dimension both are 0 at these eps: nothing to compare
+        assert any(
             _hockey(sized_for_cohort, t, remove=False) > _hockey(remove_pair, t, remove=False)
             for t in (0.5, 1.0, 2.0)
         )
-        or d == 1
-    )

@@ -8,6 +8,8 @@ interval 1e-4 is slow for q = 1, T = 1000). Prints a markdown table.
 ``python benchmarks/dp_accounting_table.py --ddg`` prints the distributed discrete
 Gaussian's table instead: secfl's PLD for the ddg (add/remove, and zero-out where it is
 sound: unsampled) and its RDP, against the continuous Gaussian's PLD at the same z, q, T.
+``--skellam`` prints the distributed Skellam's (zero-out, q = 1: its only accounted rate),
+PLD by its Gaussian bound (spec section 10.8) and AKL21's RDP, on the same footing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from secfl.dp import (
     AccountingMethod,
     DiscreteGaussianSumEvent,
     Neighboring,
+    SkellamSumEvent,
     accounted_epsilon,
     epsilon_for_noise_multiplier,
 )
@@ -149,10 +152,11 @@ def _ddg(
     shares: int,
     add_remove: bool = True,
     method: AccountingMethod | None = None,
+    kind: type[DiscreteGaussianSumEvent | SkellamSumEvent] = DiscreteGaussianSumEvent,
 ) -> float:
-    """The ddg's epsilon with ``shares`` shares of sigma_l = 2 (the sensitivity set to match
-    z): the smallest shares issue 17's target covers."""
-    event = DiscreteGaussianSumEvent.for_noise_multiplier(
+    """The ddg's (or ``kind``'s) epsilon with ``shares`` shares of sigma_l = 2 (the
+    sensitivity set to match z): the smallest shares issue 17's target covers."""
+    event = kind.for_noise_multiplier(
         z, l2_sensitivity=2.0 * math.sqrt(shares) / z, n_clients=shares, dimension=DDG_DIMENSION
     )
     relation = Neighboring.ADD_OR_REMOVE_ONE if add_remove else Neighboring.ZERO_OUT
@@ -201,7 +205,29 @@ def ddg_main() -> None:
     )
 
 
+def skellam_main() -> None:
+    print(
+        "| z | T | Gaussian PLD | Skellam, 100 shares, PLD | rel. | same, RDP | rel. | "
+        "Skellam, 4 shares, PLD | rel. |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    worst = 0.0
+    for z, rounds in itertools.product((0.5, 0.8, 1.0, 1.5, 3.0), (1, 100, 1000)):
+        gauss = epsilon_for_noise_multiplier(z, delta=DELTA, q=1.0, rounds=rounds)
+        cells = [
+            _ddg(z, 1.0, rounds, shares=n, add_remove=False, method=m, kind=SkellamSumEvent)
+            for n, m in ((100, AccountingMethod.PLD), (100, AccountingMethod.RDP), (4, None))
+        ]
+        worst = max(worst, cells[0] / gauss - 1, cells[2] / gauss - 1)
+        row = [f"{gauss:.4g}"] + [f"{c:.4g} | {c / gauss - 1:+.2%}" for c in cells]
+        print(f"| {z:g} | {rounds} | " + " | ".join(row) + " |", flush=True)
+    print(f"\nsigma_l = 2, zero-out, q = 1: Skellam's PLD at most {worst:+.3%} above the Gaussian")
+
+
 if __name__ == "__main__":
     import sys
 
-    ddg_main() if "--ddg" in sys.argv[1:] else main()
+    if "--skellam" in sys.argv[1:]:
+        skellam_main()
+    else:
+        ddg_main() if "--ddg" in sys.argv[1:] else main()

@@ -153,8 +153,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
 
     priv = command(
         "privacy",
-        "epsilon of a DP training run (PLD for the Gaussian; for ddg the smaller of PLD and "
-        "RDP; RDP for Skellam)",
+        "epsilon of a DP training run (PLD for the Gaussian; for ddg and Skellam the smaller "
+        "of PLD and RDP)",
     )
     priv.add_argument(
         "--mechanism",

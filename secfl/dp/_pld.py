@@ -140,7 +140,7 @@ def _pair_pld(parts: Sequence[PairPart], interval: float) -> Any:
     return pld
 
 
-def _log_ratio(parts: Sequence[PairPart]) -> float:
+def log_ratio(parts: Sequence[PairPart]) -> float:
     """C: every output's log-probability under the mechanism is within C of the stand-in's."""
     return sum(count * log_ratio for _, _, count, log_ratio in parts)
 
@@ -153,7 +153,7 @@ def _epsilon(pld: Any, delta: float, c: float) -> float:
 def pair_epsilon(parts: Sequence[PairPart], delta: float) -> float:
     """Epsilon at ``delta`` of ``(q, pair, count, log_ratio)`` parts composed, the
     discretization interval chosen as for the Gaussian (coarse, then refined)."""
-    c = _log_ratio(parts)
+    c = log_ratio(parts)
     coarse = _epsilon(_pair_pld(parts, COARSE_INTERVAL), delta, c)
     fine = max(FINEST_INTERVAL, coarse * RELATIVE_INTERVAL)
     if fine < COARSE_INTERVAL:
@@ -166,7 +166,7 @@ def pair_epsilon(parts: Sequence[PairPart], delta: float) -> float:
 
 def pair_delta(parts: Sequence[PairPart], epsilon: float) -> float:
     """Delta at ``epsilon`` of the composed parts (interval 1e-4)."""
-    c = _log_ratio(parts)
+    c = log_ratio(parts)
     if epsilon < 2.0 * c:
         return 1.0
     pld = _pair_pld(parts, 1e-4)

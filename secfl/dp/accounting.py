@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from secfl.dp import _ddg_pld, _pld, _rdp
+from secfl.dp import _ddg_pld, _pld, _rdp, _skellam_gdp
 from secfl.errors import InvalidArgument, SecflError
 
 __all__ = [
@@ -328,6 +328,13 @@ def _sampled_zero_out(event: PoissonSampledEvent, neighboring: Neighboring) -> s
     )
 
 
+_SKELLAM_ADD_REMOVE = (
+    "secfl has no bound for Skellam sums whose share count differs between neighbours "
+    "(add/remove); use the discrete Gaussian (ddg), which has one, or account without "
+    "Poisson sampling under Neighboring.ZERO_OUT and report it as a zero-out guarantee"
+)
+
+
 class RdpAccountant:
     """Composes :class:`DpEvent` records into an RDP curve and reports (epsilon, delta).
 
@@ -383,12 +390,7 @@ class RdpAccountant:
         if not isinstance(event, DpEvent):
             return f"{event!r} is not a secfl DpEvent"
         if isinstance(event, SkellamSumEvent) and self._neighboring is not Neighboring.ZERO_OUT:
-            return (
-                "secfl has no bound for Skellam sums whose share count differs between "
-                "neighbours (add/remove); use the discrete Gaussian (ddg), which has one, or "
-                "account without Poisson sampling under Neighboring.ZERO_OUT and report it as "
-                "a zero-out guarantee"
-            )
+            return _SKELLAM_ADD_REMOVE
         if isinstance(event, GaussianEvent | DiscreteGaussianSumEvent | SkellamSumEvent):
             return None
         if isinstance(event, ComposedEvent):
@@ -561,21 +563,45 @@ def _ddg_stand_in(
     )
 
 
+Parts = tuple[list[_pld.PairPart], float]
+"""PLD parts, and the additive slack in delta their rounds carry (the Skellam's, section
+10.8 of the spec; 0 for the others)."""
+
+
+def _skellam_parts(event: SkellamSumEvent, count: int, neighboring: Neighboring) -> Parts | None:
+    """An unsampled zero-out Skellam round as the Gaussian shift that dominates it, with
+    its slack (:mod:`secfl.dp._skellam_gdp`); None under add/remove or without a bound."""
+    if neighboring is not Neighboring.ZERO_OUT:
+        return None
+    found = _skellam_gdp.round_gdp(
+        total_variance=event.total_variance,
+        l2_sensitivity=event.l2_sensitivity,
+        dimension=event.dimension,
+    )
+    if found is None:
+        return None
+    mu, slack = found
+    return [(1.0, _ddg_pld.GaussianPair(mu, 1.0, 1.0, 1), count, 0.0)], count * slack
+
+
 def _pair_parts(
     event: DpEvent, count: int, neighboring: Neighboring, q: float = 1.0
-) -> list[_pld.PairPart] | None:
-    """``event`` as ``(q, pair, count, log_ratio)`` parts, or None if PLD cannot account it."""
+) -> Parts | None:
+    """``event`` as ``(q, pair, count, log_ratio)`` parts and their slack, or None if PLD
+    cannot account it."""
     if isinstance(event, GaussianEvent):
         z2 = event.noise_multiplier**2
-        return [(q, _ddg_pld.GaussianPair(1.0, z2, z2, 1), count, 0.0)]
+        return [(q, _ddg_pld.GaussianPair(1.0, z2, z2, 1), count, 0.0)], 0.0
     if isinstance(event, DiscreteGaussianSumEvent):
         found = _ddg_stand_in(event, neighboring)
-        return None if found is None else [(q, found.pair, count, found.log_ratio)]
+        return None if found is None else ([(q, found.pair, count, found.log_ratio)], 0.0)
+    if isinstance(event, SkellamSumEvent):
+        return _skellam_parts(event, count, neighboring) if q >= 1.0 else None
     if isinstance(event, PoissonSampledEvent) and q >= 1.0:
         inner = event.event
         if _sampled_zero_out(event, neighboring) is not None:
             return None
-        if isinstance(inner, GaussianEvent | DiscreteGaussianSumEvent):
+        if isinstance(inner, GaussianEvent | DiscreteGaussianSumEvent | SkellamSumEvent):
             return _pair_parts(inner, count, neighboring, event.sampling_probability)
         return None
     if isinstance(event, ComposedEvent):
@@ -590,13 +616,14 @@ class PldAccountant:
     Gaussian events (unsampled or Poisson-sampled, and their compositions) take the
     analytic Gaussian or dp-accounting's PLD accountant; distributed discrete Gaussian
     events take the pessimistic PLD of the continuous pair that dominates a stand-in
-    within a log-ratio of them (:mod:`secfl.dp._ddg_pld`, spec section 10.7).
+    within a log-ratio of them (:mod:`secfl.dp._ddg_pld`, spec section 10.7); unsampled
+    Skellam events under zero-out take the Gaussian shift that dominates them up to a
+    slack in delta of 1e-30 per coordinate (:mod:`secfl.dp._skellam_gdp`, section 10.8).
     The discretization is chosen per query (:mod:`secfl.dp._pld`): epsilon is never below
-    the true one. Relations: ``ADD_OR_REMOVE_ONE`` (default) and ``ZERO_OUT``; Skellam
-    events need :class:`RdpAccountant`.
+    the true one. Relations: ``ADD_OR_REMOVE_ONE`` (default) and ``ZERO_OUT``.
     """
 
-    __slots__ = ("_ledger", "_neighboring", "_parts")
+    __slots__ = ("_ledger", "_neighboring", "_parts", "_slack")
 
     def __init__(self, *, neighboring: Neighboring = Neighboring.ADD_OR_REMOVE_ONE) -> None:
         if neighboring not in (Neighboring.ADD_OR_REMOVE_ONE, Neighboring.ZERO_OUT):
@@ -606,6 +633,7 @@ class PldAccountant:
             )
         self._neighboring = neighboring
         self._parts: list[_pld.PairPart] = []
+        self._slack = 0.0
         self._ledger: list[tuple[DpEvent, int]] = []
 
     @property
@@ -618,7 +646,7 @@ class PldAccountant:
         """Every ``(event, count)`` composed so far, oldest first."""
         return tuple(self._ledger)
 
-    def _parts_of(self, event: object, count: int) -> list[_pld.PairPart] | None:
+    def _parts_of(self, event: object, count: int) -> Parts | None:
         if not isinstance(event, DpEvent):
             return None
         return _pair_parts(event, count, self._neighboring)
@@ -633,21 +661,27 @@ class PldAccountant:
         Raises :class:`InvalidArgument` (state unchanged) for an unsupported event.
         """
         _count(count, "count")
-        parts = self._parts_of(event, count)
+        found = self._parts_of(event, count)
         inner = event
-        while isinstance(inner, ComposedEvent):
+        while found is None and isinstance(inner, ComposedEvent | PoissonSampledEvent):
+            if isinstance(inner, PoissonSampledEvent):
+                why = _sampled_zero_out(inner, self._neighboring)
+                if why is not None:
+                    raise InvalidArgument(why)
             inner = inner.event
-        if parts is None and isinstance(inner, PoissonSampledEvent):
-            why = _sampled_zero_out(inner, self._neighboring)
-            if why is not None:
-                raise InvalidArgument(why)
-        if parts is None:
+        skellam = isinstance(inner, SkellamSumEvent)
+        if found is None and skellam and self._neighboring is not Neighboring.ZERO_OUT:
+            raise InvalidArgument(f"cannot account {event!r}: {_SKELLAM_ADD_REMOVE}")
+        if found is None:
             raise InvalidArgument(
-                f"cannot account {event!r} with PLD: Gaussian and distributed discrete "
-                "Gaussian events (unsampled or Poisson-sampled, composed) only, the ddg with "
-                "shares whose variance exceeds the stand-in channel's and, under add/remove, "
-                "at least two of them; use RdpAccountant for the others (Skellam)"
+                f"cannot account {event!r} with PLD: Gaussian, distributed discrete "
+                "Gaussian (unsampled or Poisson-sampled, composed) and unsampled zero-out "
+                "Skellam events only, the ddg with shares whose variance exceeds the stand-in "
+                "channel's and, under add/remove, at least two of them; use RdpAccountant for "
+                "the others"
             )
+        parts, slack = found
+        self._slack += slack
         for q, pair, n, log_ratio in parts:  # composition commutes: merge repeats
             for i, (q0, pair0, n0, log_ratio0) in enumerate(self._parts):
                 if (q0, pair0, log_ratio0) == (q, pair, log_ratio):
@@ -671,6 +705,17 @@ class PldAccountant:
             for q, pair, count, _ in self._parts
         ]
 
+    def _scaled_slack(self) -> float:
+        """The Skellam rounds' slack S as it enters delta next to the ddg's log-ratio C:
+        delta(eps) <= e^C (delta'(eps - 2C) + S) (spec section 10.8); inf if that
+        overflows."""
+        if self._slack == 0.0:
+            return 0.0
+        try:
+            return math.exp(_pld.log_ratio(self._parts)) * self._slack
+        except OverflowError:
+            return math.inf
+
     def get_epsilon(self, delta: float) -> float:
         """The epsilon of everything composed so far, at ``delta``. Raises ``PldTooWide``
         (an :class:`InvalidArgument`) where the PLD would not fit in memory."""
@@ -678,10 +723,13 @@ class PldAccountant:
             raise InvalidArgument(f"delta must be in (0, 1), got {delta!r}")
         if not self._parts:
             return 0.0
+        left = delta - self._scaled_slack()
+        if not left > 0.0:
+            return math.inf
         gaussian = self._as_central_gaussians()
         if gaussian is not None:
-            return _pld.sampled_gaussian_epsilon(gaussian, delta)
-        return _pld.pair_epsilon(self._parts, delta)
+            return _pld.sampled_gaussian_epsilon(gaussian, left)
+        return _pld.pair_epsilon(self._parts, left)
 
     def get_delta(self, epsilon: float) -> float:
         """The delta of everything composed so far, at ``epsilon``."""
@@ -689,10 +737,11 @@ class PldAccountant:
             raise InvalidArgument(f"epsilon must be a number >= 0, got {epsilon!r}")
         if not self._parts:
             return 0.0
+        slack = self._scaled_slack()
         gaussian = self._as_central_gaussians()
         if gaussian is not None:
-            return _pld.sampled_gaussian_delta(gaussian, epsilon)
-        return _pld.pair_delta(self._parts, epsilon)
+            return min(1.0, _pld.sampled_gaussian_delta(gaussian, epsilon) + slack)
+        return min(1.0, _pld.pair_delta(self._parts, epsilon) + slack)
 
     def __repr__(self) -> str:
         return f"PldAccountant(neighboring={self._neighboring.name}, events={len(self._ledger)})"
@@ -717,10 +766,11 @@ def accounting_method_for(
     event: DpEvent, *, neighboring: Neighboring = Neighboring.ADD_OR_REMOVE_ONE
 ) -> AccountingMethod:
     """The tightest method secfl has for ``event``: PLD for Gaussian and distributed
-    discrete Gaussian events (under add/remove or zero-out), RDP otherwise (Skellam,
-    fixed-size sampling). For the ddg, :func:`accounted_epsilon` also computes RDP and
-    keeps the smaller (both are upper bounds; RDP can win for small shares, where KLS21's
-    tau moves the PLD's stand-in)."""
+    discrete Gaussian events (under add/remove or zero-out) and unsampled zero-out Skellam
+    events, RDP otherwise (fixed-size sampling, a Skellam with no Gaussian bound). For the
+    distributed mechanisms :func:`accounted_epsilon` also computes RDP and keeps the smaller
+    (both are upper bounds; RDP can win for small ddg shares, where KLS21's tau moves the
+    PLD's stand-in)."""
     if neighboring is Neighboring.REPLACE_ONE:
         return AccountingMethod.RDP
     if PldAccountant(neighboring=neighboring).supports(event):
@@ -728,12 +778,12 @@ def accounting_method_for(
     return AccountingMethod.RDP
 
 
-def _has_ddg(event: DpEvent) -> bool:
-    """Whether ``event`` holds a distributed discrete Gaussian (accounted both ways)."""
-    if isinstance(event, DiscreteGaussianSumEvent):
+def _has_distributed(event: DpEvent) -> bool:
+    """Whether ``event`` holds distributed noise, a ddg or Skellam (accounted both ways)."""
+    if isinstance(event, DiscreteGaussianSumEvent | SkellamSumEvent):
         return True
     if isinstance(event, ComposedEvent | PoissonSampledEvent | FixedSizeSampledEvent):
-        return _has_ddg(event.event)
+        return _has_distributed(event.event)
     return False
 
 
@@ -751,8 +801,8 @@ def accounted_epsilon(
 ) -> tuple[float, AccountingMethod]:
     """Epsilon after ``rounds`` rounds, and the method that gave it.
 
-    As :func:`epsilon_for_noise_multiplier`. With ``method=None`` a ddg event is accounted
-    both ways and the smaller epsilon is kept; ``below`` (a target) skips the PLD when RDP
+    As :func:`epsilon_for_noise_multiplier`. With ``method=None`` a ddg or Skellam event is
+    accounted both ways and the smaller epsilon is kept; ``below`` (a target) skips the PLD when RDP
     already meets it.
     """
     _positive(noise_multiplier, "noise_multiplier")
@@ -770,7 +820,7 @@ def accounted_epsilon(
     if chosen is AccountingMethod.RDP:
         return rdp(), AccountingMethod.RDP
     pld = PldAccountant(neighboring=neighboring).compose(event)
-    if method is not None or not _has_ddg(event):
+    if method is not None or not _has_distributed(event):
         return pld.get_epsilon(delta), AccountingMethod.PLD
     by_rdp = rdp()
     if below is not None and by_rdp <= below:

@@ -165,7 +165,14 @@ def test_skellam_curve_and_gaussian_limit():
             SkellamSumEvent.for_noise_multiplier, l2_sensitivity=sens, n_clients=10, dimension=1000
         )
         eps = epsilon_for_noise_multiplier(
-            1.0, delta=1e-5, q=1.0, rounds=10, mechanism=mech, orders=INT_ORDERS, neighboring=ZO
+            1.0,
+            delta=1e-5,
+            q=1.0,
+            rounds=10,
+            mechanism=mech,
+            orders=INT_ORDERS,
+            neighboring=ZO,
+            method=AccountingMethod.RDP,
         )
         assert gauss <= eps <= gauss * (1 + slack)
 
@@ -562,14 +569,15 @@ def test_fractional_orders_are_computed_not_dropped():
     assert ref <= ours <= ref * (1 + 1e-8)
 
 
-def test_pld_accountant_supports_gaussian_and_ddg_but_not_skellam():
+def test_pld_accountant_supports_gaussian_ddg_and_zero_out_skellam():
     from secfl.dp import PldAccountant
 
     acc = PldAccountant()
     sk = SkellamSumEvent(local_variance=9.0, n_clients=4, l2_sensitivity=5.0, dimension=8)
-    assert not acc.supports(sk)
-    with pytest.raises(InvalidArgument, match="RdpAccountant"):
+    assert not acc.supports(sk)  # no add/remove bound for Skellam
+    with pytest.raises(InvalidArgument, match="no bound for Skellam sums"):
         acc.compose(sk)
+    assert PldAccountant(neighboring=ZO).supports(sk)
     # add/remove needs two shares (the neighbour of one share has no noise)
     lone = DiscreteGaussianSumEvent(local_sigma=3.0, n_clients=1, l2_sensitivity=5.0, dimension=8)
     assert not acc.supports(lone)

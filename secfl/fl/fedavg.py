@@ -37,6 +37,7 @@ from secfl.fl.round import (
     accounting_relation,
     encode_update,
     poisson_sampled,
+    zero_contribution,
 )
 from secfl.hazmat.rng import Csprng
 from secfl.paillier_keys import PaillierPrivateKey
@@ -190,9 +191,10 @@ class RoundRecord:
     """Cumulative epsilon (at the configured delta) after this round; None without DP."""
     metrics: Mapping[str, float] = field(default_factory=dict)
     rejected: Mapping[int, str] = field(default_factory=dict)
-    """Clients whose update was malformed (wrong shape, NaN/inf), left out of the round. A
-    diagnostic of the simulated clients, **not covered by epsilon** (in a deployment each
-    client knows only its own)."""
+    """Clients whose update was malformed (wrong shape, NaN/inf): left out of the round, or
+    with distributed DP counted as zeros with their noise share (so that the share count
+    does not depend on their data). A diagnostic of the simulated clients, **not covered by
+    epsilon** (in a deployment each client knows only its own)."""
     encode_seconds: float = 0.0
     """CPU time of the clients' clipping, encoding and distributed-DP noise (apart from
     ``crypto_seconds``, which is the protocol's)."""
@@ -626,11 +628,14 @@ class FederatedAveraging:
                 t_encode = time.process_time()
                 out = encode_update(shape, pipeline, delta, examples=n_examples, rng=self._rng)
                 encode_seconds += time.process_time() - t_encode
-            except SecflError as e:  # this client is left out; the round goes on
+            except SecflError as e:  # a diagnostic; the round goes on
                 rejected[idx] = str(e)
-                continue
-            if not delta.any():
-                unchanged.append(idx)
+                if cfg.pipeline.dp is None:  # left out
+                    continue
+                out = zero_contribution(shape, pipeline, rng=self._rng)  # zeros and its share
+            else:
+                if not delta.any():
+                    unchanged.append(idx)
             clipped += out.clipped
             inputs[idx + 1] = out.encoded  # protocol client ids start at 1
         if unchanged:

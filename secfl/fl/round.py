@@ -203,6 +203,18 @@ def encode_update(
     return ClientContribution(encoded=out.encoded, norm=clip.norm, clipped=clip.was_clipped)
 
 
+def zero_contribution(shape: RoundShape, pipeline: Pipeline, *, rng: Csprng) -> ClientContribution:
+    """What a client whose update is malformed sends in a round with distributed DP: zeros
+    in every slot, with its noise share.
+
+    Leaving it out would make the number of shares depend on its data, and under zero-out
+    its neighbour (the same client, zeroed) stays in; with zeros both relations hold: this
+    *is* the zero-out neighbour, and under add/remove a present client with update 0
+    (spec distributed-dp-v1 section 10.5, known issue 8)."""
+    out = pipeline.client_side(np.zeros(shape.input_dim), rng=rng)
+    return ClientContribution(encoded=out.encoded, norm=0.0, clipped=False)
+
+
 @dataclass(frozen=True)
 class RoundOutcome:
     """What the server step made of a round's aggregate."""

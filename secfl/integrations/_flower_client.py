@@ -20,7 +20,7 @@ from flwr.clientapp.typing import ClientAppCallable
 from secfl import wire
 from secfl._text import plural
 from secfl.errors import IntegrityError, InvalidArgument, ProtocolAbort, SecflError
-from secfl.fl.round import encode_update
+from secfl.fl.round import ClientContribution, encode_update, zero_contribution
 from secfl.hazmat.rng import Csprng
 from secfl.hazmat.sign import SigningKey
 from secfl.hazmat.threshold_paillier import KeyShare, ThresholdPublicKey
@@ -192,6 +192,27 @@ class SecflClientMod:
             state.save(context)
             return _refusal(msg, "client", e)
 
+    @staticmethod
+    def _protect(
+        reply: Message, layout: _Layout, base: np.ndarray, setup: RoundSetup, pipeline: Pipeline
+    ) -> ClientContribution:
+        """The ClientApp's reply as this node's encoded contribution; raises
+        :class:`InvalidArgument` for a malformed one (no arrays, wrong shape, NaN/inf)."""
+        shape = setup.shape()
+        new = _single_array_record(reply.content, what="the ClientApp's training reply")
+        update = layout.flatten(new, what="the ClientApp's training reply") - base
+        examples = _metric(reply.content, setup.weight_key) if shape.weighted else 1.0
+        if examples > shape.example_cap:  # logged here only: the count never leaves the node
+            _log.warning(
+                "secfl: this node's %r (%g) is above the round's example_cap (%d); it counts "
+                "as %d in the weighted average",
+                setup.weight_key,
+                examples,
+                shape.example_cap,
+                shape.example_cap,
+            )
+        return encode_update(shape, pipeline, update, examples=examples, rng=Csprng())
+
     def _first(
         self,
         msg: Message,
@@ -241,19 +262,14 @@ class SecflClientMod:
         reply = call_next(msg, context)
         if reply.has_error():
             return reply
-        new = _single_array_record(reply.content, what="the ClientApp's training reply")
-        update = layout.flatten(new, what="the ClientApp's training reply") - base
-        examples = _metric(reply.content, setup.weight_key) if shape.weighted else 1.0
-        if examples > shape.example_cap:  # logged here only: the count never leaves the node
-            _log.warning(
-                "secfl: this node's %r (%g) is above the round's example_cap (%d); it counts "
-                "as %d in the weighted average",
-                setup.weight_key,
-                examples,
-                shape.example_cap,
-                shape.example_cap,
-            )
-        protected = encode_update(shape, pipeline, update, examples=examples, rng=Csprng())
+        try:
+            protected = self._protect(reply, layout, base, setup, pipeline)
+        except InvalidArgument as e:
+            if setup.dp is None:
+                raise
+            # Refusing would make the share count depend on this node's data.
+            _log.warning("secfl: %s; under distributed DP this node sends zeros and its noise", e)
+            protected = zero_contribution(shape, pipeline, rng=Csprng())
 
         seed = Csprng().bytes(SEED_BYTES)
         state.status = _ACTIVE

@@ -847,3 +847,34 @@ def test_identities_make_the_active_threat_model_the_default(pki):
     assert plain.config.protocol == "secagg+"
     with pytest.raises(InvalidArgument, match="active threat model"):
         SecureAggregation(FedAvg(), registry=registry, protocol="secagg+")
+
+
+def _nan_on_partition_0(msg: Message, context: Context) -> Message:
+    reply = example_client.train(msg, context)
+    if int(context.node_config["partition-id"]) == 0:
+        arrays = reply.content["arrays"]
+        reply.content["arrays"] = ArrayRecord(
+            {k: Array(np.full_like(a.numpy(), np.nan)) for k, a in arrays.items()}
+        )
+    return reply
+
+
+def test_a_malformed_update_under_dp_sends_zeros_and_its_share():
+    """Known issue 8 (fixed), the Flower path: with distributed DP the node whose update is
+    NaN takes part with zeros and its noise share (its share count does not depend on its
+    data); without DP it refuses and is dropped."""
+    app = ClientApp(mods=[secfl_mod])
+    app.train()(_nan_on_partition_0)
+    grid = LoopbackGrid(app)
+    broken = next(node for node, part in grid.partition.items() if part == 0)
+    dp = DistributedDP(noise_multiplier=1.0, neighboring=Neighboring.ZERO_OUT)
+    strategy, _ = run(grid, rounds=1, dp=dp)
+    (record,) = strategy.history
+    assert record.aborted is None
+    assert broken not in record.dropped, record.dropped
+    assert broken in record.survivors
+    grid = LoopbackGrid(app)
+    strategy, _ = run(grid, rounds=1)
+    (record,) = strategy.history
+    assert broken in record.dropped
+    assert "NaN" in record.dropped[broken]

@@ -1,4 +1,5 @@
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ import pytest
 from secfl.cli import main
 from secfl.errors import InvalidArgument
 from secfl.fl import FedAvgConfig, FederatedAveraging
+from secfl.fl.fedavg import RoundRecord
 from secfl.hazmat.rng import Csprng
 from secfl.protocols.plaintext import PlaintextProtocol
 from secfl.runtime.scenario import Scenario, run_scenario
@@ -489,3 +491,39 @@ def test_simulated_dropouts_are_independent_coins_and_required_under_add_remove(
     coins = [r.dropped for r in fed(None, simulated_dropout=0.1).run()]
     assert len(set(coins)) > 2  # Binomial(20, 0.1): the count varies
     assert 1.0 <= sum(coins) / len(coins) <= 3.0  # mean 2
+
+
+def test_a_malformed_update_under_dp_is_the_zero_out_neighbour():
+    """Known issue 8 (fixed): with distributed DP a client whose update is malformed sends
+    zeros and its noise share instead of being left out, so the round is exactly the one
+    where that client's update is zero (same seeds, same released sum); without DP it is
+    left out."""
+    from secfl.dp.accounting import Neighboring
+    from secfl.pipeline import DistributedDP, PipelineConfig
+
+    def run(dp: DistributedDP | None, broken: float) -> tuple[np.ndarray, RoundRecord]:
+        def local_update(idx: int, params: np.ndarray) -> tuple[np.ndarray, int]:
+            return (params + broken if idx == 3 else params + 0.01), 1
+
+        fed = FederatedAveraging(
+            FedAvgConfig(rounds=1, pipeline=PipelineConfig(protocol="secagg", dp=dp)),
+            initial=np.zeros(4),
+            n_clients=8,
+            local_update=local_update,
+            rng=Csprng(seed=bytes(32)),
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the zero update's "unchanged" warning
+            (record,) = fed.run()
+        return fed.params, record
+
+    dp = DistributedDP(noise_multiplier=1.0, neighboring=Neighboring.ZERO_OUT)
+    params, record = run(dp, float("nan"))
+    zeroed, clean = run(dp, 0.0)
+    assert "NaN" in record.rejected[3]
+    assert record.survivors == clean.survivors == 8
+    np.testing.assert_array_equal(params, zeroed)
+    params, record = run(None, float("nan"))
+    assert 3 in record.rejected
+    assert record.survivors == 7
+    np.testing.assert_allclose(params, np.full(4, 0.01), atol=1e-6)

@@ -20,9 +20,10 @@
 
 ``m1`` is computed from the exact pmf (scipy's ``ive``) for ``V <= EXACT_MAX_VARIANCE``;
 above it, from the bounds ``-asinh((n + 1)/V) <= ln(I_{n+1}(V)/I_n(V)) <= -asinh((n +
-1/2)/V)`` (Amos 1974; Segura 2011) on blocks of lattice points, every step rounded the
-pessimistic way. ``m1 sqrt(V)`` is about ``1 + 1/(6V)``: the Skellam round is within a
-hair of the Gaussian of the same variance.
+1/2)/V)`` (Amos 1974; Segura 2011) on blocks of lattice points, each bound taken the
+pessimistic way (floating-point error is covered by ``FLOAT_MARGIN``). ``m1 sqrt(V)`` is
+about ``1 + 1/(6V)``: the Skellam round is within a hair of the Gaussian of the same
+variance.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ MAX_POINTS = 1 << 22
 """The exact path's window is at most this many points (a wider one: no bound)."""
 BLOCKS = 1 << 20
 """The bounded path splits the window into at most this many blocks."""
+MAX_VARIANCE = 1e24
+"""Above this total variance (far beyond any plan: shares are capped at 2^50) no bound."""
 FLOAT_MARGIN = 1e-6
 """``m1`` is inflated by this relative margin for floating-point error (the computed
 differences are accurate to about 1e-10 relative; spec section 10.8)."""
@@ -60,7 +63,7 @@ def _radius(variance: float, tail: float) -> int:
     while _log_tail_bound(hi, variance) > target:
         hi *= 2.0
     lo = 0.0
-    while hi - lo > 0.5:
+    while hi - lo > max(0.5, 1e-12 * hi):
         mid = (lo + hi) / 2.0
         if _log_tail_bound(mid, variance) > target:
             lo = mid
@@ -79,8 +82,8 @@ def _log_phi_of_quantile(f: np.ndarray) -> np.ndarray:
 
 
 def _exact_m1(variance: float, window: int, outer: int) -> float | None:
-    """max h(c) over c in (-window, 0] from the exact pmf summed from ``-outer``; None if
-    too wide."""
+    """max h(c) over c in [-window, 0] (so, by symmetry, over [-window, window]) from the
+    exact pmf summed from ``-outer``; None if too wide."""
     from scipy import special
 
     start = outer
@@ -91,13 +94,14 @@ def _exact_m1(variance: float, window: int, outer: int) -> float | None:
     if not np.isfinite(p).all():
         return None
     g = special.ndtri(np.cumsum(p))
-    h = np.diff(g)[z[1:] > -window]
+    h = np.diff(g)[z[1:] >= -window]
     return float(np.max(h))
 
 
-def _bounded_m1(variance: float, window: int, outer: int) -> float:
-    """An upper bound on max h(c) over c in (-window, 0] from the Bessel-ratio bounds, the
-    masses bounded out to ``outer`` and beyond."""
+def _bounded_m1(variance: float, window: int, outer: int) -> float | None:
+    """An upper bound on max h(c) over c in [-window, 0] from the Bessel-ratio bounds, the
+    masses bounded out to ``outer`` and beyond; None where a mass underflows (a window
+    many standard deviations wide: a tiny noise multiplier)."""
     x = variance
     size = max(1, -(-outer // BLOCKS))
     edges = np.arange(1, outer + size + 1, size, dtype=np.float64)  # block i: [e_i, e_{i+1})
@@ -122,9 +126,10 @@ def _bounded_m1(variance: float, window: int, outer: int) -> float:
     z_high = 1.0 + 2.0 * (float(np.sum(high_mass)) + tail)
     # F(-e_{i+1}) >= (masses of blocks beyond i) / Z: a suffix sum, for each block.
     beyond = np.concatenate((np.cumsum(low_mass[::-1])[::-1][1:], [0.0]))
-    keep = (n[:-1] < window) & (beyond > 0.0)
-    if not keep[n[:-1] < window].all():
-        raise ArithmeticError("the Skellam window's outer mass underflowed")  # pragma: no cover
+    inside = n[:-1] <= window
+    keep = inside & (beyond > 0.0)
+    if not keep[inside].all():
+        return None
     # h(c) <= p(c) / phi(g(c - 1)) on c <= 0; p(c) <= p~(e_i)/Z, F(c - 1) >= beyond_i/Z.
     log_h = upper[:-1][keep] - math.log(z_low) - _log_phi_of_quantile(beyond[keep] / z_high)
     # c = 0: h(0) <= p(0)/phi(g(-1)), F(-1) >= (all lower masses)/Z.
@@ -139,7 +144,7 @@ def unit_shift_gdp(variance: float, max_shift: int) -> float | None:
     """``m1``: per unit of integer shift, the Gaussian (GDP) parameter that dominates a
     Skellam of total variance ``variance`` shifted by at most ``max_shift`` in one
     coordinate (up to the slack ``TAIL``); None where secfl cannot bound it."""
-    if not (variance > 0.0 and math.isfinite(variance)) or max_shift < 1:
+    if not 0.0 < variance <= MAX_VARIANCE or max_shift < 1:
         return None
     # The window [-window, window] has F(-window + K) <= TAIL; the sums start at -outer,
     # below which lies at most 1e-20 of TAIL (so F is exact to that, relatively).

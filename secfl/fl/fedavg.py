@@ -404,6 +404,48 @@ def _check_simulated_dropout(config: FedAvgConfig, n_clients: int) -> None:
         )
 
 
+def _small_round_probability(population: int, q: float) -> float:
+    """P[a round samples at most one of ``population`` clients, each at rate ``q``]."""
+    from scipy import stats
+
+    return float(stats.binom.cdf(1, population, q))
+
+
+def _check_small_rounds(config: FedAvgConfig, n_clients: int) -> None:
+    """Under add/remove a round that samples fewer than 2 clients releases nothing, and
+    whether it does can depend on one client's presence: bound its chance (over the other
+    clients, for this population and its add neighbour) like a round above max_cohort
+    (spec distributed-dp-v1 section 10.5, *Rounds with fewer than two clients*)."""
+    dp = config.pipeline.dp
+    assert dp is not None
+    q = config.sampling_rate or 1.0
+    limit = COHORT_MISS * dp.delta / config.rounds
+
+    def risk(q: float) -> float:
+        return max(_small_round_probability(pop, q) for pop in (n_clients - 1, n_clients))
+
+    if risk(q) <= limit:
+        return
+    if n_clients < 3:
+        raise InvalidArgument(
+            f"add/remove-one DP over {n_clients} clients: without one of them a round has "
+            f"fewer than 2 clients and releases nothing, which shows that client's presence; "
+            f"use at least 3 clients, or neighboring=Neighboring.ZERO_OUT"
+        )
+    lo, hi = q, 1.0  # the least rate that meets the bound
+    while hi - lo > 1e-4 * hi:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if risk(mid) <= limit else (mid, hi)
+    raise InvalidArgument(
+        f"sampling_rate={q} over {n_clients} clients: a round that samples fewer than 2 "
+        f"clients releases nothing, and whether it does can depend on one client's presence, "
+        f"which epsilon does not cover, so FedAvg holds its chance to {COHORT_MISS:g} x delta "
+        f"over {plural(config.rounds, 'round')}; here it is {risk(q):.2g} per round. Raise "
+        f"sampling_rate to {hi:.3g} or more, add clients, or train every client every round "
+        f"(no sampling_rate)"
+    )
+
+
 TARGET_MISS = 0.01
 """Under Poisson sampling a target epsilon is solved for rounds this unlikely to be smaller
 (all rounds together): a smaller cohort has fewer noise shares and, under add/remove, a
@@ -542,6 +584,8 @@ class FederatedAveraging:
         if relation is Neighboring.ADD_OR_REMOVE_ONE and config.dropout > 0:
             _check_simulated_dropout(config, n_clients)
         _check_max_cohort(config, n_clients)
+        if relation is Neighboring.ADD_OR_REMOVE_ONE:
+            _check_small_rounds(config, n_clients)
         self.target_epsilon = config.target_epsilon
         """The target the noise multiplier was solved for (``config`` holds the solution)."""
         if config.target_epsilon is not None:

@@ -16,7 +16,7 @@ from secfl.pipeline import Pipeline
 
 # ~24 clients a round: only a tiny dropout rate makes losing a round to dropouts as unlikely
 # as add/remove DP needs (1e-9 x delta over the run); the default rate is for ~96 a round.
-SMALL = DemoSettings(n_clients=60, sampling_rate=0.4, rounds=3, simulated_dropout=1e-6)
+SMALL = DemoSettings(n_clients=60, sampling_rate=0.5, rounds=3, simulated_dropout=1e-6)
 
 
 @pytest.fixture(scope="module")

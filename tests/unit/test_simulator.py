@@ -360,7 +360,11 @@ def test_the_cohort_bound_is_computed_exactly_and_refused_when_missing_or_short(
     # max_cohort alone: the shares would still follow the cohort (section 10.5)
     with pytest.raises(InvalidArgument, match=r"give DistributedDP\(noise_clients=10\)"):
         fed(DistributedDP(max_cohort=need), sampling_rate=0.5)
-    history = fed(DistributedDP(max_cohort=need, noise_clients=10), sampling_rate=0.5).run()
+    # 20 clients at q = 0.5: a round without one client samples fewer than 2 with
+    # probability 3.8e-5, far above 1e-9 x delta (section 10.5, fewer than two clients)
+    with pytest.raises(InvalidArgument, match=r"fewer than 2.*3\.8e-05 per round.*rate to 0\.863"):
+        fed(DistributedDP(max_cohort=need, noise_clients=10), sampling_rate=0.5)
+    history = fed(DistributedDP(max_cohort=21, noise_clients=20)).run()
     assert all(r.aborted is None for r in history)
 
 
@@ -425,6 +429,7 @@ def test_the_scale_is_the_max_cohorts_and_a_larger_round_fails_leaving_the_model
     # FedAvg refuses a K this small for 20 clients at q = 0.5 (tested above); let it pass
     # here so that rounds above K happen.
     monkeypatch.setattr("secfl.fl.fedavg._needed_max_cohort", lambda *a: 10)
+    monkeypatch.setattr("secfl.fl.fedavg._check_small_rounds", lambda *a: None)  # likewise
     small = DistributedDP(max_cohort=10, noise_clients=8)
     fed = FederatedAveraging(
         FedAvgConfig(

@@ -1,6 +1,6 @@
 """The Gaussian (GDP) bound that lets PLD account the distributed Skellam (spec 10.8).
 
-Checked against an independent computation (mpmath's Bessel functions at 40 digits), by
+Checked against an independent computation (mpmath's Bessel functions at 120 digits), by
 the hockey-stick divergences of the real Skellam pairs (one and two coordinates), and
 through the accountant against the Gaussian of the same multiplier.
 """
@@ -32,7 +32,7 @@ ZO = Neighboring.ZERO_OUT
 def _mp_m1(variance: float, max_shift: int) -> float:
     """max over c in (-W, 0] of Phi^-1(F(c)) - Phi^-1(F(c-1)), in mpmath from the Bessel
     pmf, W the window of the module (its Chernoff radius plus the shift)."""
-    mpmath.mp.dps = 40
+    mpmath.mp.dps = 120
     v = mpmath.mpf(variance)
     window = _skellam_gdp._radius(variance, _skellam_gdp.TAIL) + max_shift
     start = window + 40 + int(10 * math.sqrt(variance))
@@ -42,7 +42,7 @@ def _mp_m1(variance: float, max_shift: int) -> float:
     for p in pmf:
         total += p
         quantiles.append(mpmath.sqrt(2) * mpmath.erfinv(2 * total - 1))
-    best = max(quantiles[i] - quantiles[i - 1] for i in range(1, len(pmf)) if i - start > -window)
+    best = max(quantiles[i] - quantiles[i - 1] for i in range(1, len(pmf)) if i - start >= -window)
     return float(best)
 
 
@@ -75,6 +75,22 @@ def test_the_bounded_path_is_above_the_exact_one_and_close(variance, within):
     bounded = _skellam_gdp._bounded_m1(variance, window, outer)
     assert exact is not None
     assert exact <= bounded <= exact * within
+
+
+def test_no_bound_where_it_cannot_be_computed_and_rdp_takes_over():
+    """A window many standard deviations wide underflows the bounded masses, and a variance
+    beyond any plan is not attempted: no bound (not a crash, not a hang), RDP accounts."""
+    assert _skellam_gdp.unit_shift_gdp(1e8, int(40 * math.sqrt(1e8))) is None
+    assert _skellam_gdp.unit_shift_gdp(1e30, 10) is None
+    tiny = SkellamSumEvent.for_noise_multiplier(
+        0.02, l2_sensitivity=1e6, n_clients=10, dimension=64
+    )
+    assert not PldAccountant(neighboring=ZO).supports(tiny)
+    eps, method = accounted_epsilon(
+        0.02, delta=1e-5, q=1.0, rounds=1, mechanism=lambda _: tiny, neighboring=ZO
+    )
+    assert method is AccountingMethod.RDP
+    assert eps > 100
 
 
 def test_m1_approaches_the_gaussian_for_large_variance():

@@ -430,19 +430,22 @@ def _check_small_rounds(config: FedAvgConfig, n_clients: int) -> None:
         raise InvalidArgument(
             f"add/remove-one DP over {n_clients} clients: without one of them a round has "
             f"fewer than 2 clients and releases nothing, which shows that client's presence; "
-            f"use at least 3 clients, or neighboring=Neighboring.ZERO_OUT"
+            f"use at least 3 clients, or neighboring=Neighboring.ZERO_OUT without sampling_rate"
         )
-    lo, hi = q, 1.0  # the least rate that meets the bound
-    while hi - lo > 1e-4 * hi:
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if risk(mid) <= limit else (mid, hi)
+    rate = math.ceil(q * 1000) / 1000  # the least rate, in thousandths, that meets the bound
+    while rate < 1.0 and risk(rate) > limit:
+        rate = round(rate + 0.001, 3)
+    raise_it = (
+        f"raise sampling_rate to {rate:g} or more, add clients, or train"
+        if rate < 1.0
+        else "add clients, or train"
+    )
     raise InvalidArgument(
         f"sampling_rate={q} over {n_clients} clients: a round that samples fewer than 2 "
         f"clients releases nothing, and whether it does can depend on one client's presence, "
         f"which epsilon does not cover, so FedAvg holds its chance to {COHORT_MISS:g} x delta "
-        f"over {plural(config.rounds, 'round')}; here it is {risk(q):.2g} per round. Raise "
-        f"sampling_rate to {hi:.3g} or more, add clients, or train every client every round "
-        f"(no sampling_rate)"
+        f"over {plural(config.rounds, 'round')}; here it is {risk(q):.2g} per round: "
+        f"{raise_it} every client every round (no sampling_rate)"
     )
 
 
@@ -581,11 +584,11 @@ class FederatedAveraging:
                 sampling_rate=config.sampling_rate,
                 fixed_cohort=config.clients_per_round is not None,
             )
-        if relation is Neighboring.ADD_OR_REMOVE_ONE and config.dropout > 0:
-            _check_simulated_dropout(config, n_clients)
-        _check_max_cohort(config, n_clients)
         if relation is Neighboring.ADD_OR_REMOVE_ONE:
-            _check_small_rounds(config, n_clients)
+            _check_small_rounds(config, n_clients)  # needs only N, q, T and delta: first
+            if config.dropout > 0:
+                _check_simulated_dropout(config, n_clients)
+        _check_max_cohort(config, n_clients)
         self.target_epsilon = config.target_epsilon
         """The target the noise multiplier was solved for (``config`` holds the solution)."""
         if config.target_epsilon is not None:

@@ -259,16 +259,33 @@ class SecflClientMod:
         self.policy.check_plan(setup, pipeline)
 
         del msg.content[RECORD_KEY]  # the app sees the message FedAvg would have sent
-        reply = call_next(msg, context)
-        if reply.has_error():
-            return reply
+        # Under distributed DP a node sends its noise share however its training ends: leaving
+        # the round would let its data decide how many shares the sum has (the zero update
+        # is its zero-out neighbour; spec distributed-dp-v1 section 15, item 8).
+        reply: Message | None = None
+        failure: str | None = None
         try:
-            protected = self._protect(reply, layout, base, setup, pipeline)
-        except InvalidArgument as e:
+            reply = call_next(msg, context)
+        except Exception as e:  # the ClientApp's own failure
             if setup.dp is None:
                 raise
-            # Refusing would make the share count depend on this node's data.
-            _log.warning("secfl: %s; under distributed DP this node sends zeros and its noise", e)
+            failure = f"the ClientApp raised {type(e).__name__}"
+        if reply is not None and reply.has_error():
+            if setup.dp is None:
+                return reply
+            failure = f"the ClientApp replied with an error: {reply.error.reason}"
+        protected: ClientContribution | None = None
+        if reply is not None and failure is None:
+            try:
+                protected = self._protect(reply, layout, base, setup, pipeline)
+            except InvalidArgument as e:
+                if setup.dp is None:
+                    raise
+                failure = str(e)
+        if protected is None:
+            _log.warning(
+                "secfl: %s; under distributed DP this node sends zeros and its share", failure
+            )
             protected = zero_contribution(shape, pipeline, rng=Csprng())
 
         seed = Csprng().bytes(SEED_BYTES)
@@ -290,7 +307,7 @@ class SecflClientMod:
                 "secfl: this node's train metrics stay here: the round has distributed DP and "
                 "they are not covered by its epsilon (release_metrics_under_dp=True sends them)"
             )
-        else:
+        elif reply is not None and failure is None:
             for key, metrics in reply.content.metric_records.items():
                 content[key] = _without_count(metrics, setup)
         record = _reply_record(round_id, answer)

@@ -878,3 +878,27 @@ def test_a_malformed_update_under_dp_sends_zeros_and_its_share():
     (record,) = strategy.history
     assert broken in record.dropped
     assert "NaN" in record.dropped[broken]
+
+
+def _raises_on_partition_0(msg: Message, context: Context) -> Message:
+    if int(context.node_config["partition-id"]) == 0:
+        raise FloatingPointError("loss is NaN")
+    return example_client.train(msg, context)
+
+
+def test_a_client_app_that_fails_under_dp_sends_zeros_and_its_share():
+    """The same for a ClientApp that raises on its data: under DP the node stays in with
+    zeros and its share; without DP it is dropped."""
+    app = ClientApp(mods=[secfl_mod])
+    app.train()(_raises_on_partition_0)
+    grid = LoopbackGrid(app)
+    broken = next(node for node, part in grid.partition.items() if part == 0)
+    dp = DistributedDP(noise_multiplier=1.0, neighboring=Neighboring.ZERO_OUT)
+    strategy, _ = run(grid, rounds=1, dp=dp)
+    (record,) = strategy.history
+    assert record.aborted is None
+    assert broken not in record.dropped, record.dropped
+    assert broken in record.survivors
+    strategy, _ = run(LoopbackGrid(app), rounds=1)
+    (record,) = strategy.history
+    assert broken in record.dropped

@@ -300,12 +300,13 @@ def test_the_target_epsilon_is_solved_for_a_pessimistic_cohort():
     assert _small_cohort(10, 1.0, 5) == 10
 
 
-def _twenty_clients(config: FedAvgConfig) -> FederatedAveraging:
-    """A seeded FederatedAveraging run of ``config`` over 20 clients that each add 0.01."""
+def _twenty_clients(config: FedAvgConfig, n_clients: int = 20) -> FederatedAveraging:
+    """A seeded FederatedAveraging run of ``config`` over 20 clients (or ``n_clients``) that
+    each add 0.01."""
     return FederatedAveraging(
         config,
         initial=np.zeros(4),
-        n_clients=20,
+        n_clients=n_clients,
         local_update=lambda i, p: (p + 0.01, 1),
         rng=Csprng(seed=bytes(32)),
     )
@@ -332,14 +333,20 @@ def test_the_cohort_bound_is_computed_exactly_and_refused_when_missing_or_short(
         assert rounds * above(k - 1) > COHORT_MISS * delta  # the smallest such k
     assert _needed_max_cohort(10, 1.0, 5, 1e-5) == 11  # every client, and one more
 
-    def fed(dp: DistributedDP, **kwargs: object) -> FederatedAveraging:
+    def fed(dp: DistributedDP, n: int = 20, **kwargs: object) -> FederatedAveraging:
         cfg = FedAvgConfig(rounds=2, pipeline=PipelineConfig(protocol="secagg", dp=dp), **kwargs)
-        return _twenty_clients(cfg)
+        return _twenty_clients(cfg, n)
 
-    need = _needed_max_cohort(20, 0.5, 2, 1e-5)
-    for dp in (DistributedDP(), DistributedDP(max_cohort=need - 1)):
-        with pytest.raises(InvalidArgument, match=f"max_cohort={need}, noise_clients=10"):
+    # 20 clients at q = 0.5: a round without one client samples fewer than 2 with
+    # probability 3.8e-5, far above 1e-9 x delta (section 10.5, fewer than two clients);
+    # refused first, whatever else the config lacks
+    for dp in (DistributedDP(), DistributedDP(max_cohort=21, noise_clients=10)):
+        with pytest.raises(InvalidArgument, match=r"fewer than 2.*3\.8e-05 per round.*to 0\.863"):
             fed(dp, sampling_rate=0.5)
+    need = _needed_max_cohort(60, 0.5, 2, 1e-5)  # 60 clients at q = 0.5 pass that bound
+    for dp in (DistributedDP(), DistributedDP(max_cohort=need - 1)):
+        with pytest.raises(InvalidArgument, match=f"max_cohort={need}, noise_clients=30"):
+            fed(dp, 60, sampling_rate=0.5)
     with pytest.raises(InvalidArgument, match="max_cohort=21, noise_clients=20"):
         fed(DistributedDP())  # every client in every round: the add neighbour has 21
     zero_out = Neighboring.ZERO_OUT
@@ -358,12 +365,10 @@ def test_the_cohort_bound_is_computed_exactly_and_refused_when_missing_or_short(
     with pytest.raises(InvalidArgument, match="Skellam has only a zero-out bound"):
         fed(skellam, sampling_rate=0.5)
     # max_cohort alone: the shares would still follow the cohort (section 10.5)
-    with pytest.raises(InvalidArgument, match=r"give DistributedDP\(noise_clients=10\)"):
-        fed(DistributedDP(max_cohort=need), sampling_rate=0.5)
-    # 20 clients at q = 0.5: a round without one client samples fewer than 2 with
-    # probability 3.8e-5, far above 1e-9 x delta (section 10.5, fewer than two clients)
-    with pytest.raises(InvalidArgument, match=r"fewer than 2.*3\.8e-05 per round.*rate to 0\.863"):
-        fed(DistributedDP(max_cohort=need, noise_clients=10), sampling_rate=0.5)
+    with pytest.raises(InvalidArgument, match=r"give DistributedDP\(noise_clients=30\)"):
+        fed(DistributedDP(max_cohort=need), 60, sampling_rate=0.5)
+    history = fed(DistributedDP(max_cohort=need, noise_clients=30), 60, sampling_rate=0.5).run()
+    assert all(r.aborted is None for r in history)
     history = fed(DistributedDP(max_cohort=21, noise_clients=20)).run()
     assert all(r.aborted is None for r in history)
 

@@ -363,7 +363,10 @@ def _print_tables(
         f"noise draws share the random stream, so it",
         "  samples its own clients (same rate); epsilon is amplified by the sampling: it "
         "holds towards whoever",
-        "  sees the model, not towards the server, which picks the sample (see docs/dp.md)",
+        "  sees neither the sample nor its size, so not towards the server, which picks the "
+        "sample, nor (open",
+        "  issue) towards a reader of the counts, which the uniform average divides by (see "
+        "docs/dp.md)",
         f"warm-up (imports, one round of each protocol): {warm:.1f} s, in no row below",
     ]
     print("\n".join(lines))

@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {config.mechanism.value} | {config.protocol} | {config.noise_multiplier:g} "
                 f"| {config.canaries} | {config.rounds} | {broken or '-'} "
                 f"| {report.lower_bound:.2f} | {report.accounted_epsilon:.2f} "
+                f"({report.accounting.value.upper()}) "
                 f"| {report.outcome.correct}/{report.outcome.guesses} | {report.verdict} "
                 f"| {report.seconds:.1f} |",
                 flush=True,

@@ -30,7 +30,13 @@ import numpy as np
 
 from secfl.audit._errors import AuditFailure, Violation
 from secfl.audit.one_run import GuessOutcome, score_guesses
-from secfl.dp.accounting import GaussianEvent, Neighboring, RdpAccountant
+from secfl.dp.accounting import (
+    AccountingMethod,
+    DpEvent,
+    GaussianEvent,
+    Neighboring,
+    ledger_epsilon,
+)
 from secfl.dp.mechanisms import GaussianMechanism, Placement
 from secfl.errors import InvalidArgument, ProtocolAbort
 from secfl.hazmat.rng import Csprng
@@ -129,14 +135,16 @@ class PrivacyAuditReport:
     """The outcome of :func:`run_privacy_audit`.
 
     ``lower_bound``: the empirical epsilon lower bound at ``delta``, valid with probability
-    ``confidence``; ``accounted_epsilon``: the accountant's epsilon at ``delta`` for a
-    canary's participation in every round. ``passed`` iff the lower bound does not exceed
-    it. ``outcome``: the guesses behind the bound.
+    ``confidence``; ``accounted_epsilon``: the tightest epsilon secfl accounts at ``delta``
+    for a canary's participation in every round (``accounting``: PLD or RDP, the smaller).
+    ``passed`` iff the lower bound does not exceed it. ``outcome``: the guesses behind the
+    bound.
     """
 
     config: PrivacyAuditConfig
     outcome: GuessOutcome
     accounted_epsilon: float
+    accounting: AccountingMethod
     included: int
     seed: int
     seed_drawn: bool
@@ -193,6 +201,7 @@ class PrivacyAuditReport:
             "noise_multiplier": c.noise_multiplier,
             "lower_bound": o.lower_bound,
             "accounted_epsilon": self.accounted_epsilon,
+            "accounting": self.accounting.value,
             "delta": c.delta,
             "confidence": c.confidence,
             "canaries": c.canaries,
@@ -219,7 +228,7 @@ class PrivacyAuditReport:
             ("protocol", c.protocol),
             ("noise_multiplier", f"{c.noise_multiplier:g}"),
             ("lower_bound", f"{o.lower_bound:.4f}"),
-            ("accounted_epsilon", f"{self.accounted_epsilon:.4f}"),
+            ("accounted_epsilon", f"{self.accounted_epsilon:.4f} ({self.accounting.value})"),
             ("delta", f"{c.delta:g}"),
             ("confidence", f"{c.confidence:g}"),
             ("canaries", f"{c.canaries} ({self.included} in)"),
@@ -284,10 +293,10 @@ def run_privacy_audit(
     updates = np.zeros((m, m))
     updates[np.flatnonzero(included), np.flatnonzero(included)] = c  # canary i: c * e_i
     # The experiment is zero-out (an out canary sends zeros and keeps its noise share): the
-    # distributed mechanisms are held to their zero-out epsilon, the tightest that applies.
-    accountant = RdpAccountant(
-        neighboring=Neighboring.ADD_OR_REMOVE_ONE if central else Neighboring.ZERO_OUT
-    )
+    # distributed mechanisms are held to their zero-out epsilon, the tightest that applies,
+    # by the tightest method (PLD where it has the events).
+    relation = Neighboring.ADD_OR_REMOVE_ONE if central else Neighboring.ZERO_OUT
+    ledger: list[tuple[DpEvent, int]] = []
     scores = np.zeros(m)
     for round_id in range(1, config.rounds + 1):
         inputs = {i + 1: pipeline.client_side(updates[i], rng=rng).encoded for i in range(m)}
@@ -301,17 +310,19 @@ def run_privacy_audit(
         aggregate = pipeline.server_side(report.result.aggregate)
         if central:
             aggregate = server_noise.add_noise(aggregate, rng=rng)
-            accountant.compose(GaussianEvent(config.noise_multiplier))
+            ledger.append((GaussianEvent(config.noise_multiplier), 1))
         else:
             event = pipeline.dp_event(survivors=m)
             assert event is not None
-            accountant.compose(event)
+            ledger.append((event, 1))
         scores += aggregate[:m]  # <aggregate, e_i> for every canary i
     outcome = score_guesses(scores, included, delta=config.delta, confidence=config.confidence)
+    accounted, method = ledger_epsilon(ledger, delta=config.delta, neighboring=relation)
     return PrivacyAuditReport(
         config=config,
         outcome=outcome,
-        accounted_epsilon=accountant.get_epsilon(config.delta),
+        accounted_epsilon=accounted,
+        accounting=method,
         included=int(included.sum()),
         seed=seed,
         seed_drawn=seed_drawn,

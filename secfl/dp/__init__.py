@@ -22,6 +22,7 @@ from secfl.dp.accounting import (
     accounted_epsilon,
     accounting_method_for,
     epsilon_for_noise_multiplier,
+    ledger_epsilon,
     noise_multiplier_for_epsilon,
 )
 from secfl.dp.clipping import (
@@ -97,6 +98,7 @@ __all__ = [
     "fwht",
     "gaussian",
     "l2_norm",
+    "ledger_epsilon",
     "noise_multiplier_for_epsilon",
     "noise_tail_bound",
     "padded_dimension",

@@ -834,6 +834,32 @@ def accounted_epsilon(
     return by_rdp, AccountingMethod.RDP
 
 
+def ledger_epsilon(
+    ledger: Sequence[tuple[DpEvent, int]], *, delta: float, neighboring: Neighboring
+) -> tuple[float, AccountingMethod]:
+    """The tightest epsilon secfl has for a composed ``ledger`` (e.g.
+    ``RdpAccountant.ledger``), and its method: RDP, or PLD where every event has a PLD and
+    gives less (both are upper bounds)."""
+    rdp = RdpAccountant(neighboring=neighboring)
+    for event, count in ledger:
+        rdp.compose(event, count=count)
+    by_rdp = rdp.get_epsilon(delta)
+    if neighboring is Neighboring.REPLACE_ONE:
+        return by_rdp, AccountingMethod.RDP
+    pld = PldAccountant(neighboring=neighboring)
+    if not all(pld.supports(event) for event, _ in ledger):
+        return by_rdp, AccountingMethod.RDP
+    for event, count in ledger:
+        pld.compose(event, count=count)
+    try:
+        by_pld = pld.get_epsilon(delta)
+    except _ddg_pld.PldTooWide:
+        return by_rdp, AccountingMethod.RDP
+    if by_pld <= by_rdp:
+        return by_pld, AccountingMethod.PLD
+    return by_rdp, AccountingMethod.RDP
+
+
 def epsilon_for_noise_multiplier(
     noise_multiplier: float,
     *,

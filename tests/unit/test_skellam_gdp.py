@@ -205,3 +205,26 @@ def test_sampled_or_add_remove_skellam_stays_refused():
 
     with pytest.raises(InvalidArgument, match="zero-out with Poisson sampling"):
         PldAccountant(neighboring=ZO).compose(PoissonSampledEvent(0.1, event))
+
+
+def test_ledger_epsilon_keeps_the_tighter_method():
+    """A run's ledger re-accounted: PLD where it has every event and gives less, else RDP."""
+    from secfl.dp.accounting import GaussianEvent, RdpAccountant, ledger_epsilon
+
+    event = SkellamSumEvent(local_variance=100.0, n_clients=4, l2_sensitivity=20.0, dimension=64)
+    ledger = [(event, 3), (event, 2)]
+    eps, method = ledger_epsilon(ledger, delta=1e-5, neighboring=ZO)
+    pld = PldAccountant(neighboring=ZO).compose(event, count=5).get_epsilon(1e-5)
+    rdp = RdpAccountant(neighboring=ZO).compose(event, count=5).get_epsilon(1e-5)
+    assert method is AccountingMethod.PLD
+    assert eps == pld < rdp
+    # no PLD for a fixed-size sample: RDP
+    from secfl.dp.accounting import FixedSizeSampledEvent
+
+    sample = FixedSizeSampledEvent(sample_size=10, population_size=100, event=GaussianEvent(1.0))
+    swap = [(sample, 3)]
+    eps, method = ledger_epsilon(swap, delta=1e-5, neighboring=Neighboring.REPLACE_ONE)
+    assert method is AccountingMethod.RDP
+    assert eps == RdpAccountant(neighboring=Neighboring.REPLACE_ONE).compose(
+        swap[0][0], count=3
+    ).get_epsilon(1e-5)

@@ -210,7 +210,7 @@ def zero_contribution(shape: RoundShape, pipeline: Pipeline, *, rng: Csprng) -> 
     Leaving it out would make the number of shares depend on its data, and under zero-out
     its neighbour (the same client, zeroed) stays in; with zeros both relations hold: this
     *is* the zero-out neighbour, and under add/remove a present client with update 0
-    (spec distributed-dp-v1 section 10.5, known issue 8)."""
+    (spec distributed-dp-v1 section 15, item 8)."""
     out = pipeline.client_side(np.zeros(shape.input_dim), rng=rng)
     return ClientContribution(encoded=out.encoded, norm=0.0, clipped=False)
 

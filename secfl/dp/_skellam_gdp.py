@@ -86,10 +86,9 @@ def _exact_m1(variance: float, window: int, outer: int) -> float | None:
     exact pmf summed from ``-outer``; None if too wide."""
     from scipy import special
 
-    start = outer
-    if start + 1 > MAX_POINTS:
+    if outer + 1 > MAX_POINTS:
         return None
-    z = np.arange(-start, 1, dtype=np.float64)
+    z = np.arange(-outer, 1, dtype=np.float64)
     p = special.ive(np.abs(z), variance)
     if not np.isfinite(p).all():
         return None

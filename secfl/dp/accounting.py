@@ -802,8 +802,8 @@ def accounted_epsilon(
     """Epsilon after ``rounds`` rounds, and the method that gave it.
 
     As :func:`epsilon_for_noise_multiplier`. With ``method=None`` a ddg or Skellam event is
-    accounted both ways and the smaller epsilon is kept; ``below`` (a target) skips the PLD when RDP
-    already meets it.
+    accounted both ways and the smaller epsilon is kept; ``below`` (a target) skips the PLD
+    when RDP already meets it.
     """
     _positive(noise_multiplier, "noise_multiplier")
     _check_q_rounds(q, rounds)
@@ -825,6 +825,12 @@ def accounted_epsilon(
     by_rdp = rdp()
     if below is not None and by_rdp <= below:
         return by_rdp, AccountingMethod.RDP
+    return _smaller(by_rdp, pld, delta)
+
+
+def _smaller(by_rdp: float, pld: PldAccountant, delta: float) -> tuple[float, AccountingMethod]:
+    """The smaller of an RDP epsilon and ``pld``'s at ``delta`` (both upper bounds), with
+    its method; RDP where the PLD would not fit (``PldTooWide``)."""
     try:
         by_pld = pld.get_epsilon(delta)
     except _ddg_pld.PldTooWide:
@@ -851,13 +857,7 @@ def ledger_epsilon(
         return by_rdp, AccountingMethod.RDP
     for event, count in ledger:
         pld.compose(event, count=count)
-    try:
-        by_pld = pld.get_epsilon(delta)
-    except _ddg_pld.PldTooWide:
-        return by_rdp, AccountingMethod.RDP
-    if by_pld <= by_rdp:
-        return by_pld, AccountingMethod.PLD
-    return by_rdp, AccountingMethod.RDP
+    return _smaller(by_rdp, pld, delta)
 
 
 def epsilon_for_noise_multiplier(

@@ -424,7 +424,8 @@ def _check_small_rounds(config: FedAvgConfig, n_clients: int) -> None:
     def risk(q: float) -> float:
         return max(_small_round_probability(pop, q) for pop in (n_clients - 1, n_clients))
 
-    if risk(q) <= limit:
+    chance = risk(q)
+    if chance <= limit:
         return
     if n_clients < 3:
         raise InvalidArgument(
@@ -444,7 +445,7 @@ def _check_small_rounds(config: FedAvgConfig, n_clients: int) -> None:
         f"sampling_rate={q} over {n_clients} clients: a round that samples fewer than 2 "
         f"clients releases nothing, and whether it does can depend on one client's presence, "
         f"which epsilon does not cover, so FedAvg holds its chance to {COHORT_MISS:g} x delta "
-        f"over {plural(config.rounds, 'round')}; here it is {risk(q):.2g} per round: "
+        f"over {plural(config.rounds, 'round')}; here it is {chance:.2g} per round: "
         f"{raise_it} every client every round (no sampling_rate)"
     )
 
